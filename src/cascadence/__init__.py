@@ -1,0 +1,1 @@
+"""cascadence: cost-aware decision cascades and resilient flows on one async runtime."""

@@ -1,0 +1,231 @@
+"""The one exception tree of cascadence, split by the phase in which an error is found.
+
+```
+CascadenceError                      root of everything cascadence raises
+├── ConfigError(ValueError)          a cascade file or dict is invalid; `.issues` lists every problem
+├── PlanError                        a valid config cannot run: unknown handler, import path missing
+├── CheckpointError                  a checkpoint store failed or a value cannot be serialized
+│   └── RunLockedError               another process holds the lease on this run id
+└── CadenceError                     an error while a flow or cascade runs (the code spec's root)
+    ├── NoteError                    a step failed; `.note_name`, `.original_error`
+    │   └── ParallelNoteError        a task of a `.sync` group failed; `.task_index`, `.group_name`
+    ├── RetryExhaustedError          every attempt failed; `.attempts`, `.last_error`
+    ├── TimeoutError                 a step ran past its timeout (also a builtin `TimeoutError`)
+    ├── GlobalTimeoutError           a whole run ran past its deadline; `.partial_result`
+    ├── CircuitOpenError             a circuit breaker refused the call; `.breaker_name`
+    └── MergeConflict                two parallel tasks wrote different values to one field
+```
+
+`RunError` is an alias of `CadenceError`: both front ends raise the same run-time errors.
+Load-time problems are exceptions raised before anything runs; run-time problems in a cascade
+are recorded on the result (see `CascadeEngine.execute`) unless the config asks to stop.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CadenceError",
+    "CascadenceError",
+    "CheckpointError",
+    "CircuitOpenError",
+    "ConfigError",
+    "ConfigIssue",
+    "GlobalTimeoutError",
+    "MergeConflict",
+    "NoteError",
+    "ParallelNoteError",
+    "PlanError",
+    "RetryExhaustedError",
+    "RunError",
+    "RunLockedError",
+    "StepTimeoutError",
+    "TimeoutError",
+    "closest",
+]
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """Return the candidate closest to `name`, or None when nothing is close enough."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+class CascadenceError(Exception):
+    """Root of every error cascadence raises."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found while loading a config.
+
+    Attributes:
+        path: Where inside the config, e.g. `stages.FAST_CHECK.routing_rules[0].condition.operator`.
+        message: What is wrong.
+        expected: What would have been valid.
+        suggestion: The closest valid name, when the problem is an unknown name.
+        file: The file the config came from, if any.
+        line: 1-based line in that file, if known.
+        column: 1-based column (in the file, or inside an expression string), if known.
+        source_line: The text of the offending line or expression, shown with a caret.
+    """
+
+    path: str
+    message: str
+    expected: str | None = None
+    suggestion: str | None = None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    source_line: str | None = None
+
+    def location(self) -> str:
+        """`file:line:column` as far as known, else `<config>`."""
+        where = self.file or "<config>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None and self.source_line is None:
+                where += f":{self.column}"
+        return where
+
+    def format(self) -> str:
+        """Render the issue as a human-readable, multi-line message."""
+        text = f"{self.location()}: {self.path}: {self.message}"
+        if self.expected:
+            text += f"\n    expected: {self.expected}"
+        if self.suggestion:
+            text += f"\n    did you mean {self.suggestion!r}?"
+        if self.source_line is not None and self.column is not None:
+            text += f"\n    {self.source_line}\n    {' ' * (self.column - 1)}^"
+        return text
+
+
+class ConfigError(CascadenceError, ValueError):
+    """A cascade configuration is invalid. Every issue found is in `.issues`, not only the first."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues: list[ConfigIssue] = list(issues)
+        count = len(self.issues)
+        head = f"{count} problem{'s' if count != 1 else ''} in the cascade configuration"
+        super().__init__(head + ":\n" + "\n".join("  " + i.format() for i in self.issues))
+
+
+class PlanError(CascadenceError):
+    """A configuration is valid but cannot be run as given (a handler is missing, for example)."""
+
+
+class CheckpointError(CascadenceError):
+    """A checkpoint store failed, or a value cannot be written to one."""
+
+
+class RunLockedError(CheckpointError):
+    """Another owner holds the lease on this run id; retry after the lease expires."""
+
+    def __init__(self, run_id: str, owner: str | None = None, expires_at: float | None = None):
+        self.run_id = run_id
+        self.owner = owner
+        self.expires_at = expires_at
+        super().__init__(
+            f"run {run_id!r} is being executed by {owner or 'another owner'}; "
+            "wait for it to finish or for its lease to expire"
+        )
+
+
+class CadenceError(CascadenceError):
+    """An error raised while a flow or cascade runs."""
+
+
+RunError = CadenceError
+
+
+class NoteError(CadenceError):
+    """A step (note or stage) failed.
+
+    Attributes:
+        note_name: The name of the step that failed.
+        original_error: The exception the step's handler raised.
+    """
+
+    def __init__(self, note_name: str, original_error: BaseException, message: str | None = None):
+        self.note_name = note_name
+        self.original_error = original_error
+        super().__init__(message or f"note {note_name!r} failed: {original_error!r}")
+
+
+class ParallelNoteError(NoteError):
+    """A task of a parallel group failed.
+
+    Attributes:
+        task_index: Position of the failing task in its group.
+        group_name: Name of the parallel group.
+    """
+
+    def __init__(
+        self, note_name: str, task_index: int, group_name: str, original_error: BaseException
+    ) -> None:
+        self.task_index = task_index
+        self.group_name = group_name
+        super().__init__(
+            note_name,
+            original_error,
+            f"task {note_name!r} (index {task_index}) in parallel group {group_name!r} "
+            f"failed: {original_error!r}",
+        )
+
+
+class RetryExhaustedError(CadenceError):
+    """Every attempt failed. `last_error` is the final attempt's exception."""
+
+    def __init__(self, name: str, attempts: int, last_error: BaseException) -> None:
+        self.name = name
+        self.attempts = attempts
+        self.last_error = last_error
+        self.original_error = last_error
+        super().__init__(f"{name!r} failed after {attempts} attempts: {last_error!r}")
+
+
+class TimeoutError(CadenceError, builtins.TimeoutError):  # noqa: A001 - the spec's public name
+    """A step ran past its timeout and was cancelled."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        super().__init__(f"{name!r} timed out after {timeout:g}s and was cancelled")
+
+
+StepTimeoutError = TimeoutError
+
+
+class GlobalTimeoutError(TimeoutError):
+    """A whole run passed its deadline. `partial_result` holds everything decided so far."""
+
+    def __init__(self, name: str, timeout: float, partial_result: Any = None) -> None:
+        super().__init__(name, timeout)
+        self.partial_result = partial_result
+
+
+class CircuitOpenError(CadenceError):
+    """A circuit breaker is open and refused the call."""
+
+    def __init__(self, breaker_name: str, retry_after: float | None = None) -> None:
+        self.breaker_name = breaker_name
+        self.retry_after = retry_after
+        hint = f"; retry in {retry_after:.1f}s" if retry_after is not None else ""
+        super().__init__(f"circuit {breaker_name!r} is open{hint}")
+
+
+class MergeConflict(CadenceError):
+    """Parallel tasks wrote different values to the same field under a fail-on-conflict merge."""
+
+    def __init__(self, field: str, values: Sequence[Any]) -> None:
+        self.field = field
+        self.values = list(values)
+        super().__init__(
+            f"parallel tasks wrote conflicting values to {field!r}: {self.values!r}; "
+            "choose a MergeStrategy or write to distinct fields"
+        )
