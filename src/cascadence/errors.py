@@ -8,12 +8,14 @@ CascadenceError                      root of everything cascadence raises
 │   └── RunLockedError               another process holds the lease on this run id
 └── CadenceError                     an error while a flow or cascade runs (the code spec's root)
     ├── NoteError                    a step failed; `.note_name`, `.original_error`
-    │   └── ParallelNoteError        a task of a `.sync` group failed; `.task_index`, `.group_name`
-    ├── RetryExhaustedError          every attempt failed; `.attempts`, `.last_error`
-    ├── TimeoutError                 a step ran past its timeout (also a builtin `TimeoutError`)
-    ├── GlobalTimeoutError           a whole run ran past its deadline; `.partial_result`
-    ├── CircuitOpenError             a circuit breaker refused the call; `.breaker_name`
+    │   ├── ParallelNoteError        a task of a `.sync` group failed; `.task_index`, `.group_name`
+    │   ├── RetryExhaustedError      every attempt failed; `.attempts`, `.last_error`
+    │   ├── TimeoutError             a step ran past its timeout (also a builtin `TimeoutError`)
+    │   │   └── GlobalTimeoutError   a whole run ran past its deadline; `.partial_result`
+    │   └── CircuitOpenError         a circuit breaker refused the call; `.breaker_name`
     └── MergeConflict                two parallel tasks wrote different values to one field
+
+Skip                                 not an error: raised by a step to skip itself
 ```
 
 `RunError` is an alias of `CadenceError`: both front ends raise the same run-time errors.
@@ -44,6 +46,7 @@ __all__ = [
     "RetryExhaustedError",
     "RunError",
     "RunLockedError",
+    "Skip",
     "StepTimeoutError",
     "TimeoutError",
     "closest",
@@ -178,24 +181,26 @@ class ParallelNoteError(NoteError):
         )
 
 
-class RetryExhaustedError(CadenceError):
-    """Every attempt failed. `last_error` is the final attempt's exception."""
+class RetryExhaustedError(NoteError):
+    """Every attempt failed. `last_error` (also `original_error`) is the final attempt's error."""
 
     def __init__(self, name: str, attempts: int, last_error: BaseException) -> None:
         self.name = name
         self.attempts = attempts
         self.last_error = last_error
-        self.original_error = last_error
-        super().__init__(f"{name!r} failed after {attempts} attempts: {last_error!r}")
+        super().__init__(
+            name, last_error, f"{name!r} failed after {attempts} attempts: {last_error!r}"
+        )
 
 
-class TimeoutError(CadenceError, builtins.TimeoutError):  # noqa: A001 - the spec's public name
+class TimeoutError(NoteError, builtins.TimeoutError):  # noqa: A001 - the spec's public name
     """A step ran past its timeout and was cancelled."""
 
     def __init__(self, name: str, timeout: float) -> None:
         self.name = name
         self.timeout = timeout
-        super().__init__(f"{name!r} timed out after {timeout:g}s and was cancelled")
+        cause = builtins.TimeoutError(f"timed out after {timeout:g}s")
+        super().__init__(name, cause, f"{name!r} timed out after {timeout:g}s and was cancelled")
 
 
 StepTimeoutError = TimeoutError
@@ -209,14 +214,29 @@ class GlobalTimeoutError(TimeoutError):
         self.partial_result = partial_result
 
 
-class CircuitOpenError(CadenceError):
+class CircuitOpenError(NoteError):
     """A circuit breaker is open and refused the call."""
 
     def __init__(self, breaker_name: str, retry_after: float | None = None) -> None:
         self.breaker_name = breaker_name
         self.retry_after = retry_after
         hint = f"; retry in {retry_after:.1f}s" if retry_after is not None else ""
-        super().__init__(f"circuit {breaker_name!r} is open{hint}")
+        message = f"circuit {breaker_name!r} is open{hint}"
+        super().__init__(breaker_name, RuntimeError(message), message)
+
+
+class Skip(Exception):  # noqa: N818 - the spec's public name
+    """Raise inside a step to skip it without an error.
+
+    Args:
+        reason: Why the step was skipped (kept for hooks, logs and the cascade result).
+        rest: In a flow, also skip every remaining step (the run still succeeds).
+    """
+
+    def __init__(self, reason: str = "", *, rest: bool = False) -> None:
+        self.reason = reason
+        self.rest = rest
+        super().__init__(reason or "skipped")
 
 
 class MergeConflict(CadenceError):

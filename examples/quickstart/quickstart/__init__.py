@@ -1,0 +1,1 @@
+"""Stage handlers of the quick-start cascade."""

@@ -1,0 +1,185 @@
+"""Compile a `CascadeConfig` into a `runtime.CascadePlan`.
+
+Conditions are compiled here, once; policies are built from the stage fields; the stage order
+comes from `execution_order` or a stable topological sort of `depends_on`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cascadence.cascade.config import CascadeConfig, RoutingRule, StageConfig
+from cascadence.conditions import compile_condition
+from cascadence.policies.cache import ResultCache
+from cascadence.policies.circuit_breaker import CircuitBreaker
+from cascadence.policies.retry import RetryPolicy
+from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.clock import Clock
+from cascadence.runtime.invoke import AsyncHandler
+from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
+
+__all__ = ["compile_cascade", "stage_order"]
+
+
+def stage_order(config: CascadeConfig) -> list[str]:
+    """The order stages are considered in: `execution_order`, else dependencies first."""
+    if config.execution_order:
+        return list(config.execution_order)
+    names = list(config.stages)
+    placed: list[str] = []
+    done: set[str] = set()
+    remaining = names[:]
+    while remaining:
+        for name in remaining:
+            if all(dep in done for dep in config.stages[name].depends_on):
+                placed.append(name)
+                done.add(name)
+                remaining.remove(name)
+                break
+        else:  # a cycle; validation reports it, keep declaration order here
+            placed.extend(remaining)
+            break
+    return placed
+
+
+def _rule(rule: RoutingRule | Any, name: str, rule_type: str, priority: int) -> RulePlan:
+    compiled = compile_condition(_condition_source(rule.condition))
+    action = rule.action
+    return RulePlan(
+        name=name,
+        type=rule_type,
+        priority=priority,
+        test=compiled.fn,
+        condition=compiled,
+        action=action.type,
+        target=action.target,
+        stages=tuple(action.stages or ()),
+        field=action.field,
+        value=action.value,
+        reason=action.reason,
+    )
+
+
+def _condition_source(condition: Any) -> Any:
+    if isinstance(condition, str):
+        return condition
+    if hasattr(condition, "model_dump"):
+        return condition.model_dump(exclude_none=True)
+    return condition
+
+
+def _termination(index: int, condition: Any) -> RulePlan:
+    compiled = compile_condition(_condition_source(condition))
+    return RulePlan(
+        name=f"termination_conditions[{index}]",
+        type="termination",
+        priority=0,
+        test=compiled.fn,
+        condition=compiled,
+        action="terminate",
+    )
+
+
+def _by_priority(rules: list[RoutingRule], rule_type: str) -> tuple[RulePlan, ...]:
+    chosen = [r for r in rules if r.type == rule_type and r.enabled]
+    chosen.sort(key=lambda r: -r.priority)  # stable: equal priorities keep file order
+    return tuple(_rule(r, r.name, r.type, r.priority) for r in chosen)
+
+
+def _policy(
+    stage: StageConfig,
+    clock: Clock,
+    keep: Callable[[str, str, Callable[[], Any]], Any],
+) -> StepPolicy:
+    retry = None
+    if stage.max_retries > 0:
+        retry = RetryPolicy(
+            max_attempts=stage.max_retries + 1,
+            delay=stage.retry_delay_ms / 1000.0,
+            backoff=stage.retry_backoff,
+            multiplier=stage.retry_backoff_multiplier,
+            max_delay=(
+                stage.retry_max_delay_ms / 1000.0 if stage.retry_max_delay_ms is not None else None
+            ),
+        )
+    cache = None
+    if stage.cache_enabled:
+        ttl = float(stage.cache_ttl_seconds)
+        fields = tuple(stage.cache_key_fields or ())
+        cache = keep(
+            stage.name,
+            f"cache:{ttl}:{fields}",
+            lambda: ResultCache(ttl=ttl, key_fields=fields or None, clock=clock),
+        )
+    breaker = None
+    if stage.circuit_breaker is not None:
+        cb = stage.circuit_breaker
+        breaker = keep(
+            stage.name,
+            f"breaker:{cb.failure_threshold}:{cb.reset_timeout_seconds}",
+            lambda: CircuitBreaker(
+                stage.name, cb.failure_threshold, cb.reset_timeout_seconds, clock=clock
+            ),
+        )
+    timeout = stage.timeout_ms / 1000.0 if stage.timeout_ms is not None else None
+    return StepPolicy(timeout=timeout, retry=retry, cache=cache, breaker=breaker, clock=clock)
+
+
+def compile_cascade(
+    config: CascadeConfig,
+    handlers: Mapping[str, AsyncHandler],
+    clock: Clock,
+    keep: Callable[[str, str, Callable[[], Any]], Any],
+    policies: Mapping[str, StepPolicy] | None = None,
+) -> CascadePlan:
+    """Build the executable plan of `config` with the given handlers.
+
+    Args:
+        config: A validated cascade configuration.
+        handlers: Async handlers by stage name (stages without one get `fn=None`).
+        clock: Time source for retries, caches and breakers.
+        keep: Returns the stateful object (cache, breaker) stored under (stage, key), creating
+            it with the factory the first time, so state survives a hot reload.
+        policies: Extra policies per stage (from plugins or decorators), merged over the
+            config's own.
+    """
+    plans: list[StagePlan] = []
+    for index, name in enumerate(stage_order(config)):
+        stage = config.stages[name]
+        policy = _policy(stage, clock, keep)
+        if policies and name in policies:
+            policy = policy.merged(policies[name])
+        group = (stage.parallel_group or "__parallel__") if stage.can_run_parallel else None
+        rules = list(stage.routing_rules)
+        plans.append(
+            StagePlan(
+                name=name,
+                index=index,
+                fn=handlers.get(name),
+                policy=policy,
+                cost=float(stage.cost),
+                depends_on=tuple(stage.depends_on),
+                group=group,
+                enabled=stage.enabled,
+                stop_on_failure=stage.stop_on_failure,
+                pre_rules=_by_priority(rules, "precondition"),
+                post_rules=_by_priority(rules, "routing") + _by_priority(rules, "postcondition"),
+                handler_path=stage.handler,
+                properties=dict(stage.custom_properties),
+            )
+        )
+    return CascadePlan(
+        name=config.name,
+        version=str(config.version),
+        stages=tuple(plans),
+        global_timeout=(
+            config.global_timeout_ms / 1000.0 if config.global_timeout_ms is not None else None
+        ),
+        max_parallel=config.max_parallel_stages,
+        termination=tuple(
+            _termination(i, c) for i, c in enumerate(config.termination_conditions)
+        ),
+        stop_on_failure=config.stop_on_failure,
+        source=config,
+    )

@@ -1,0 +1,350 @@
+"""`CascadeEngine`: load a cascade, register handlers, execute decisions.
+
+```python
+engine = CascadeEngine(CascadeConfig.from_file("cascade.yaml"))
+engine.register_stage("FAST_CHECK", fast_check)
+result = await engine.execute({"user_id": "u1", "amount": 10_000})
+```
+
+The engine compiles its config into an immutable plan. Every `execute` takes the plan current
+when it starts and finishes on it, so `update_config` (hot reload) never disturbs executions in
+flight. Handlers and statistics survive a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from cascadence.cascade.compile import compile_cascade
+from cascadence.cascade.config import CascadeConfig
+from cascadence.errors import GlobalTimeoutError, PlanError, closest
+from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.cascade_runner import StageStats, run_cascade
+from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.handlers import import_object
+from cascadence.runtime.invoke import AsyncHandler, to_async
+from cascadence.runtime.observe import Observers, build_observers
+from cascadence.runtime.plan import CascadePlan
+
+if TYPE_CHECKING:
+    from cascadence.checkpoint import CheckpointStore
+
+__all__ = ["CascadeEngine"]
+
+Handler = Callable[[Any], Any]
+
+
+class CascadeEngine:
+    """Runs a cascade configuration.
+
+    Args:
+        config: The cascade (a `CascadeConfig`, or a dict or path to load one from).
+        clock: Time source for retries, caches and breakers.
+        hooks: Hook objects (`CadenceHooks`, `EventEmitter`) that observe every stage.
+        reporters: Reporter callables receiving `CadenceEvent`s (e.g. `PrometheusReporter.report`).
+        explain: Record why each routing decision was taken, for every execution.
+        max_in_flight: Bound on concurrent executions; further calls wait (back-pressure).
+        sync_in_thread: Run plain-function handlers in a worker thread (the default, safe for
+            blocking code) or inline on the event loop (faster for cheap pure functions).
+    """
+
+    def __init__(
+        self,
+        config: CascadeConfig | Mapping[str, Any] | str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        hooks: Iterable[Any] = (),
+        reporters: Iterable[Any] = (),
+        explain: bool = False,
+        max_in_flight: int | None = None,
+        sync_in_thread: bool = True,
+    ) -> None:
+        self._config = _as_config(config)
+        self.clock = clock
+        self.explain = explain
+        self.sync_in_thread = sync_in_thread
+        self._hooks: list[Any] = list(hooks)
+        self._reporters: list[Any] = list(reporters)
+        self._observers: Observers | None = build_observers(self._hooks, self._reporters, "cascade")
+        self._handlers: dict[str, AsyncHandler] = {}
+        self._originals: dict[str, Handler] = {}
+        self._policies: dict[str, StepPolicy] = {}
+        self._state: dict[tuple[str, str], Any] = {}
+        self._stats: dict[str, StageStats] = {}
+        self._executions = 0
+        self._limit = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self.max_in_flight = max_in_flight
+        self._plan = self._compile(self._config)
+        self._register_paths(self._config)
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def config(self) -> CascadeConfig:
+        """The configuration new executions run on."""
+        return self._config
+
+    @property
+    def plan(self) -> CascadePlan:
+        """The compiled plan new executions run on."""
+        return self._plan
+
+    def _keep(self, stage: str, key: str, factory: Callable[[], Any]) -> Any:
+        slot = (stage, key)
+        if slot not in self._state:
+            self._state[slot] = factory()
+        return self._state[slot]
+
+    def _compile(self, config: CascadeConfig) -> CascadePlan:
+        return compile_cascade(config, self._handlers, self.clock, self._keep, self._policies)
+
+    def _register_paths(self, config: CascadeConfig) -> None:
+        search = [str(Path(config.source_file).resolve().parent)] if config.source_file else []
+        for name, stage in config.stages.items():
+            if stage.handler and name not in self._originals:
+                handler = import_object(stage.handler, what=f"handler of {name}", search=search)
+                self.register_stage(name, handler)
+
+    def update_config(self, new_config: CascadeConfig | Mapping[str, Any] | str) -> None:
+        """Hot-reload: new executions use `new_config`; executions in flight finish on the old.
+
+        Handlers registered by name and statistics are kept. Stages the new config adds may
+        name handlers by import path.
+
+        Raises:
+            ConfigError: The new configuration is invalid (the running one stays in place).
+            PlanError: A handler import path of the new config cannot be imported.
+        """
+        config = _as_config(new_config)
+        plan = self._compile(config)  # compile first: a failure leaves the running version
+        self._config = config
+        self._plan = plan
+        self._register_paths(config)
+
+    # -- handlers -------------------------------------------------------------------------
+    def register_stage(
+        self, name: str, handler: Handler, *, in_thread: bool | None = None
+    ) -> None:
+        """Bind `handler` to stage `name`.
+
+        Handlers take the `ExecutionContext` and return a dict with `result`, `confidence`
+        and `data` (extra keys are kept), or any other value, taken as the `result`. Async and
+        plain functions are accepted; so are `Cadence` flows and engine plugins.
+
+        Raises:
+            PlanError: No stage has that name (the message suggests the closest one).
+        """
+        if name not in self._config.stages:
+            hint = closest(name, self._config.stages)
+            raise PlanError(
+                f"cannot register a handler for unknown stage {name!r}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+                + f" (stages: {', '.join(self._config.stages)})"
+            )
+        if not callable(handler):
+            raise PlanError(
+                f"handler for stage {name!r} must be callable, got {type(handler).__name__}"
+            )
+        as_handler = getattr(handler, "as_stage_handler", None)
+        fn: Handler = as_handler() if callable(as_handler) else handler
+        policy = getattr(handler, "__cascadence_policy__", None)
+        if isinstance(policy, StepPolicy):
+            self._policies[name] = policy
+        thread = self.sync_in_thread if in_thread is None else in_thread
+        self._originals[name] = handler
+        self._handlers[name] = to_async(fn, in_thread=thread)
+        self._plan = self._compile(self._config)
+
+    def register_stages(self, handlers: Mapping[str, Handler]) -> None:
+        """Register several handlers at once."""
+        for name, handler in handlers.items():
+            self.register_stage(name, handler)
+
+    def stage(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator form of `register_stage`."""
+
+        def decorate(fn: Handler) -> Handler:
+            self.register_stage(name, fn)
+            return fn
+
+        return decorate
+
+    def add_hooks(self, *hooks: Any) -> CascadeEngine:
+        """Attach more hooks (or `EventEmitter`s); returns the engine."""
+        self._hooks.extend(hooks)
+        self._observers = build_observers(self._hooks, self._reporters, "cascade")
+        return self
+
+    def add_reporter(self, reporter: Any) -> CascadeEngine:
+        """Attach a reporter callable; returns the engine."""
+        self._reporters.append(reporter)
+        self._observers = build_observers(self._hooks, self._reporters, "cascade")
+        return self
+
+    # -- execution ------------------------------------------------------------------------
+    def _check_ready(self, plan: CascadePlan) -> None:
+        missing = plan.missing_handlers()
+        if missing:
+            raise PlanError(
+                f"cascade {plan.name!r}: no handler for stage(s) {', '.join(missing)}; "
+                "call engine.register_stage(name, handler) or set `handler: 'pkg.mod:func'` "
+                "on the stage"
+            )
+
+    async def execute(
+        self,
+        data: Any,
+        *,
+        explain: bool | None = None,
+        run_id: str | None = None,
+        checkpoint: CheckpointStore | None = None,
+        raise_on_timeout: bool = False,
+    ) -> dict[str, Any]:
+        """Run the cascade on one input.
+
+        Args:
+            data: A dict, or an `EventWithContext` (flattened with `to_flat_dict()`).
+            explain: Add `explanation` to the result (per call; default: the engine's setting).
+            run_id: Identifies the run (required with `checkpoint`).
+            checkpoint: A store that records each finished stage, so a run interrupted by a
+                crash resumes from where it stopped, and a finished run id returns its result.
+            raise_on_timeout: Raise `GlobalTimeoutError` (carrying the partial result)
+                instead of returning a result marked `timed_out`.
+
+        Returns:
+            `success`, `execution_time_ms`, `stages_executed`, `stage_results` (each with
+            `result`, `confidence`, `data`, `time_ms`, `cost` and `error` when it failed),
+            `path`, `final_result`, `terminated`, `terminated_by`, `timed_out`, `cost`,
+            `errors`, `routing_decisions`, `skipped_stages`, `timeline`, `warnings`.
+
+        Raises:
+            PlanError: A stage has no handler.
+            GlobalTimeoutError: With `raise_on_timeout`, when the global timeout fired.
+        """
+        plan = self._plan
+        if plan.missing_handlers():
+            self._check_ready(plan)
+        to_flat = getattr(data, "to_flat_dict", None)
+        if to_flat is not None:
+            data = to_flat()
+        want_explain = self.explain if explain is None else explain
+        if checkpoint is not None:
+            from cascadence.cascade.durable import execute_durable
+
+            result = await execute_durable(
+                self, plan, data, store=checkpoint, run_id=run_id, explain=want_explain
+            )
+        elif self._limit is None:
+            result = await run_cascade(
+                plan, data, stats=self._stats, observers=self._observers,
+                explain=want_explain, run_id=run_id,
+            )
+        else:
+            async with self._limit:
+                result = await run_cascade(
+                    plan, data, stats=self._stats, observers=self._observers,
+                    explain=want_explain, run_id=run_id,
+                )
+        self._executions += 1
+        if raise_on_timeout and result["timed_out"]:
+            timeout = plan.global_timeout or 0.0
+            raise GlobalTimeoutError(plan.name, timeout, partial_result=result)
+        return result
+
+    def execute_sync(self, data: Any, **options: Any) -> dict[str, Any]:
+        """`execute` from synchronous code (refuses to run inside a running event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.execute(data, **options))
+        raise RuntimeError(
+            "execute_sync() cannot be called from a running event loop; use `await engine.execute()`"
+        )
+
+    async def execute_many(
+        self, items: Iterable[Any], *, concurrency: int = 100, **options: Any
+    ) -> list[dict[str, Any]]:
+        """Execute many inputs concurrently (at most `concurrency` at once), results in order."""
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(item: Any) -> dict[str, Any]:
+            async with sem:
+                return await self.execute(item, **options)
+
+        return list(await asyncio.gather(*(one(i) for i in items)))
+
+    def new_run_id(self) -> str:
+        """A fresh run id."""
+        return uuid.uuid4().hex
+
+    # -- statistics ------------------------------------------------------------------------
+    def get_statistics(self) -> dict[str, dict[str, Any]]:
+        """Per stage: `count`, `total_time_ms`, `avg_time_ms`, `errors`, `timeouts`,
+        `success_rate` and `total_cost`, across all executions since the engine started."""
+        return {name: s.as_dict() for name, s in self._stats.items()}
+
+    @property
+    def executions(self) -> int:
+        """How many executions finished."""
+        return self._executions
+
+    def reset_statistics(self) -> None:
+        """Forget the statistics."""
+        self._stats.clear()
+        self._executions = 0
+
+    def clear_cache(self) -> None:
+        """Empty every stage's result cache."""
+        from cascadence.policies.cache import ResultCache
+
+        for obj in self._state.values():
+            if isinstance(obj, ResultCache):
+                obj.clear()
+
+    def breaker(self, stage: str) -> Any:
+        """The circuit breaker of `stage`, or None."""
+        for (name, key), obj in self._state.items():
+            if name == stage and key.startswith("breaker:"):
+                return obj
+        return None
+
+    # -- composition and rendering ---------------------------------------------------------
+    def as_step(self, *, input: Callable[[Any], Any] | None = None) -> Callable[[Any], Awaitable[Any]]:
+        """Use this cascade as one step of a `Cadence` flow (see `Cadence.cascade`)."""
+
+        async def step(score: Any) -> Any:
+            data = input(score) if input is not None else score
+            return await self.execute(data)
+
+        step.__name__ = self._config.name
+        return step
+
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart of the cascade, routing rules as labelled edges."""
+        from cascadence.diagrams import to_mermaid
+
+        return to_mermaid(self)
+
+    def to_dot(self) -> str:
+        """A Graphviz DOT digraph of the cascade."""
+        from cascadence.diagrams import to_dot
+
+        return to_dot(self)
+
+    def __repr__(self) -> str:
+        return f"CascadeEngine({self._config.name!r}, version={self._config.version!r})"
+
+
+def _as_config(config: CascadeConfig | Mapping[str, Any] | str) -> CascadeConfig:
+    if isinstance(config, CascadeConfig):
+        return config
+    if isinstance(config, str):
+        return CascadeConfig.from_file(config)
+    if isinstance(config, Mapping):
+        return CascadeConfig.from_dict(dict(config))
+    raise TypeError(
+        f"CascadeEngine expects a CascadeConfig, a dict or a file path, got {type(config).__name__}"
+    )

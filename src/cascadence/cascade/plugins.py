@@ -1,0 +1,210 @@
+"""The config document's plugins: handler wrappers that are thin spellings of the policies.
+
+`CachePlugin`, `RetryPlugin` and `CircuitBreakerPlugin` build a `ResultCache`, `RetryPolicy` or
+`CircuitBreaker` and apply it with the runtime's own `call_step`, exactly as a stage's YAML
+fields or a flow's `@note(...)` would. `MetricsPlugin` counts calls. `PluginFactory` composes
+them by name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cascadence.errors import closest
+from cascadence.policies.cache import ResultCache
+from cascadence.policies.circuit_breaker import CircuitBreaker
+from cascadence.policies.retry import RetryPolicy
+from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.invoke import AsyncHandler, call_step, to_async
+
+__all__ = [
+    "CachePlugin",
+    "CircuitBreakerPlugin",
+    "HandlerPlugin",
+    "MetricsPlugin",
+    "PluginFactory",
+    "RetryPlugin",
+]
+
+
+def _input_of(context: Any) -> Any:
+    return getattr(context, "data", context)
+
+
+class HandlerPlugin:
+    """Base of the plugins: wraps a handler and applies one policy around it."""
+
+    policy: StepPolicy
+
+    def __init__(self, wrapped_handler: Callable[[Any], Any], policy: StepPolicy) -> None:
+        self.wrapped_handler = wrapped_handler
+        self._fn: AsyncHandler = to_async(wrapped_handler)
+        self.policy = policy
+        self.__name__ = getattr(wrapped_handler, "__name__", type(self).__name__)
+
+    async def __call__(self, context: Any) -> Any:
+        """Call the wrapped handler under this plugin's policy."""
+        return await call_step(
+            self.__name__, self._fn, context, self.policy, cache_input=_input_of(context)
+        )
+
+
+class CachePlugin(HandlerPlugin):
+    """Cache results for `ttl_seconds`, keyed on the input (or on `key_fields` of it)."""
+
+    def __init__(
+        self,
+        wrapped_handler: Callable[[Any], Any],
+        ttl_seconds: float = 3600,
+        *,
+        key_fields: Sequence[str] | None = None,
+        max_size: int = 10_000,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.cache = ResultCache(ttl=ttl_seconds, key_fields=key_fields, clock=clock, maxsize=max_size)
+        super().__init__(wrapped_handler, StepPolicy(cache=self.cache, clock=clock))
+
+    def clear(self) -> None:
+        """Forget every cached result."""
+        self.cache.clear()
+
+
+class RetryPlugin(HandlerPlugin):
+    """Retry a failing handler `max_retries` times, delays doubling from `delay_ms`."""
+
+    def __init__(
+        self,
+        wrapped_handler: Callable[[Any], Any],
+        max_retries: int = 3,
+        delay_ms: float = 100,
+        *,
+        backoff: str = "exponential",
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.max_retries = max_retries
+        retry = RetryPolicy(
+            max_attempts=max_retries + 1, delay=delay_ms / 1000.0, backoff=backoff  # type: ignore[arg-type]
+        )
+        super().__init__(wrapped_handler, StepPolicy(retry=retry, clock=clock))
+
+
+class CircuitBreakerPlugin(HandlerPlugin):
+    """Open after `failure_threshold` consecutive failures; probe again after the timeout."""
+
+    def __init__(
+        self,
+        wrapped_handler: Callable[[Any], Any],
+        failure_threshold: int = 5,
+        reset_timeout_seconds: float = 60,
+        *,
+        name: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        store: Any = None,
+    ) -> None:
+        self.breaker = CircuitBreaker(
+            name or getattr(wrapped_handler, "__name__", "circuit"),
+            failure_threshold,
+            reset_timeout_seconds,
+            clock=clock,
+            store=store,
+        )
+        super().__init__(wrapped_handler, StepPolicy(breaker=self.breaker, clock=clock))
+
+    @property
+    def state(self) -> str:
+        """`closed`, `open` or `half_open`."""
+        return self.breaker.state.value
+
+
+class MetricsPlugin:
+    """Count calls, errors and time of a handler; read them from `metrics`."""
+
+    def __init__(self, wrapped_handler: Callable[[Any], Any]) -> None:
+        self.wrapped_handler = wrapped_handler
+        self._fn = to_async(wrapped_handler)
+        self.__name__ = getattr(wrapped_handler, "__name__", "MetricsPlugin")
+        self._count = 0
+        self._errors = 0
+        self._total_ms = 0.0
+
+    async def __call__(self, context: Any) -> Any:
+        """Call the wrapped handler and record the outcome."""
+        started = time.perf_counter()
+        try:
+            return await self._fn(context)
+        except Exception:
+            self._errors += 1
+            raise
+        finally:
+            self._count += 1
+            self._total_ms += (time.perf_counter() - started) * 1000.0
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """`count`, `total_time_ms`, `errors`, `success_rate` (percent) and `avg_time_ms`."""
+        count = self._count
+        return {
+            "count": count,
+            "total_time_ms": self._total_ms,
+            "errors": self._errors,
+            "success_rate": 100.0 * (count - self._errors) / count if count else 0.0,
+            "avg_time_ms": self._total_ms / count if count else 0.0,
+        }
+
+    def reset(self) -> None:
+        """Zero the counters."""
+        self._count = self._errors = 0
+        self._total_ms = 0.0
+
+
+_PLUGINS: dict[str, Callable[..., Any]] = {
+    "cache": CachePlugin,
+    "retry": RetryPlugin,
+    "metrics": MetricsPlugin,
+    "circuit_breaker": CircuitBreakerPlugin,
+}
+
+
+class PluginFactory:
+    """Compose plugins by name around a handler."""
+
+    @staticmethod
+    def register(name: str, plugin: Callable[..., Any]) -> None:
+        """Make a plugin class available under `name`."""
+        _PLUGINS[name] = plugin
+
+    @staticmethod
+    def available() -> list[str]:
+        """Names of the known plugins."""
+        return sorted(_PLUGINS)
+
+    @staticmethod
+    async def wrap_handler(
+        handler: Callable[[Any], Any],
+        plugins: Sequence[str],
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Callable[[Any], Any]:
+        """Wrap `handler` so that `plugins[0]` is outermost and the handler innermost.
+
+        Raises:
+            ValueError: An unknown plugin name (with the closest known one) or option.
+        """
+        config = config or {}
+        for name in list(plugins) + list(config):
+            if name not in _PLUGINS:
+                hint = closest(name, _PLUGINS)
+                raise ValueError(
+                    f"unknown plugin {name!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                    + f" (available: {', '.join(sorted(_PLUGINS))})"
+                )
+        wrapped: Callable[[Any], Any] = handler
+        for name in reversed(list(plugins)):
+            options = dict(config.get(name, {}))
+            try:
+                wrapped = _PLUGINS[name](wrapped, **options)
+            except TypeError as exc:
+                raise ValueError(f"invalid options for plugin {name!r}: {exc}") from None
+        return wrapped

@@ -1,0 +1,418 @@
+"""`Cadence`: the fluent builder of flows.
+
+```python
+checkout = (
+    Cadence("checkout", OrderScore(order_id="ORD-123"))
+    .then("fetch_items", fetch_items)
+    .sync("enrich", [fetch_profile, fetch_history])
+    .split("route", is_premium, if_true=[express], if_false=[standard])
+    .then("confirm", confirm)
+)
+score = await checkout.run()                 # runs on the score given above
+score = await checkout.run(OrderScore("B"))  # or on a fresh score: one definition, many runs
+```
+
+The builder compiles to an immutable `runtime.FlowPlan` (cached until the next builder call);
+`run` executes the plan. Runs share nothing but the plan, so a flow defined once may run any
+number of times, concurrently, as long as each run gets its own score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from cascadence.flow.note import note_parts
+from cascadence.flow.score import MergeStrategy, merge_snapshots, snapshot
+from cascadence.runtime.flow_runner import run_flow
+from cascadence.runtime.invoke import to_async
+from cascadence.runtime.observe import Observers, build_observers
+from cascadence.runtime.plan import BranchNode, ChildNode, FlowNode, FlowPlan, ParallelNode, StepNode
+
+if TYPE_CHECKING:
+    from cascadence.checkpoint import CheckpointStore
+
+__all__ = ["Cadence"]
+
+S = TypeVar("S")
+NoteFn = Callable[[Any], Any]
+
+
+def _step(name: str, fn: Any) -> StepNode:
+    if isinstance(fn, Cadence):
+        raise TypeError(f"step {name!r}: use .child({name!r}, cadence, merge) to nest a flow")
+    if hasattr(fn, "as_step") and hasattr(fn, "register_stage"):  # a CascadeEngine
+        fn = fn.as_step()
+    if not callable(fn):
+        raise TypeError(f"step {name!r} must be a function, got {type(fn).__name__}: {fn!r}")
+    raw, policy = note_parts(fn)
+    return StepNode(name=name, fn=to_async(raw), policy=policy)
+
+
+def _steps(items: Any) -> tuple[StepNode, ...]:
+    if callable(items) and not isinstance(items, (list, tuple)):
+        items = [items]
+    return tuple(_step(getattr(fn, "__name__", f"task_{i}"), fn) for i, fn in enumerate(items))
+
+
+def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
+    if callable(strategy) and not isinstance(strategy, MergeStrategy):
+
+        def custom(base: Any, snaps: list[Any]) -> Any:
+            return strategy(base, snaps)
+
+        return custom, getattr(strategy, "__name__", "custom")
+    chosen = MergeStrategy(strategy) if strategy is not None else MergeStrategy.SMART
+
+    def builtin(base: Any, snaps: list[Any]) -> Any:
+        merge_snapshots(base, snaps, chosen)
+        return base
+
+    return builtin, chosen.name.lower()
+
+
+def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
+    if callable(condition):
+        return condition, getattr(condition, "__name__", "condition")
+    if isinstance(condition, (str, Mapping)):
+        from cascadence.conditions import compile_condition
+
+        compiled = compile_condition(condition)
+        test = compiled.fn
+
+        def check(score: Any) -> bool:
+            return test(score, None, None)
+
+        label = condition if isinstance(condition, str) else name
+        return check, label
+    raise TypeError(
+        f"split {name!r}: condition must be a callable of the score or a condition "
+        f"(expression string or dict), got {type(condition).__name__}"
+    )
+
+
+def _fresh(template: Any) -> Any:
+    return copy.deepcopy(template)
+
+
+class Cadence(Generic[S]):
+    """A flow of notes over a score.
+
+    Args:
+        name: The flow's name (in events, metrics, traces and diagrams).
+        score: The score `run()` uses when it is given none.
+    """
+
+    def __init__(self, name: str, score: S | None = None) -> None:
+        self.name = name
+        self.score = score
+        self._nodes: list[FlowNode] = []
+        self._hooks: list[Any] = []
+        self._reporters: list[Any] = []
+        self._on_error: Callable[[Any, BaseException], Any] | None = None
+        self._stop_on_error = True
+        self._checkpoint: CheckpointStore | None = None
+        self._run_id: str | None = None
+        self._plan: FlowPlan | None = None
+        self._observers: Observers | None = None
+        self._names: set[str] = set()
+
+    # -- building -------------------------------------------------------------------------
+    def _add(self, node: FlowNode) -> Cadence[S]:
+        if node.name in self._names:
+            raise ValueError(
+                f"flow {self.name!r} already has a step named {node.name!r}; step names are "
+                "unique (they key checkpoints and metrics)"
+            )
+        self._names.add(node.name)
+        self._nodes.append(node)
+        self._plan = None
+        return self
+
+    def then(self, name: str, fn: NoteFn) -> Cadence[S]:
+        """Run `fn(score)` next."""
+        return self._add(_step(name, fn))
+
+    def sequence(self, name: str, notes: Sequence[NoteFn]) -> Cadence[S]:
+        """Run several notes one after another, as one named step."""
+        steps = _steps(notes)
+        return self._add(BranchNode(name=name, condition=lambda _s: True, if_true=steps,
+                                    if_false=(), label="sequence"))
+
+    def sync(
+        self,
+        name: str,
+        notes: Sequence[NoteFn],
+        merge: MergeStrategy | str | Callable[[Any, list[Any]], Any] | None = None,
+    ) -> Cadence[S]:
+        """Run notes concurrently, each on an isolated snapshot of the score, then merge.
+
+        Args:
+            name: The group's name.
+            notes: The notes to run together.
+            merge: How to merge the snapshots back: a `MergeStrategy` (default `SMART`:
+                lists keep every task's additions, dicts merge by key, other fields take the
+                last writer by task order), or a function `(score, snapshots) -> None`.
+        """
+        if not notes:
+            raise ValueError(f"sync {name!r} needs at least one note")
+        merger, label = _merger(merge)
+        return self._add(
+            ParallelNode(name=name, tasks=_steps(notes), snapshot=snapshot, merge=merger,
+                         merge_label=label)
+        )
+
+    def split(
+        self,
+        name: str,
+        condition: Callable[[Any], Any] | str | Mapping[str, Any],
+        if_true: Sequence[NoteFn] | NoteFn = (),
+        if_false: Sequence[NoteFn] | NoteFn = (),
+    ) -> Cadence[S]:
+        """Branch: run `if_true` when `condition(score)` holds, else `if_false`.
+
+        `condition` is a function of the score (sync or async) or a condition of the condition
+        language over the score's fields, such as `"total > 100 and tier == 'gold'"`.
+        """
+        check, label = _condition(name, condition)
+        return self._add(
+            BranchNode(name=name, condition=check, if_true=_steps(if_true),
+                       if_false=_steps(if_false), label=label)
+        )
+
+    def child(
+        self,
+        name: str,
+        cadence: Cadence[Any],
+        merge: Callable[[Any, Any], Any] | None = None,
+        *,
+        score: Callable[[Any], Any] | None = None,
+    ) -> Cadence[S]:
+        """Run another flow as one step and merge its final score into this one.
+
+        Args:
+            name: The step name.
+            cadence: The child flow.
+            merge: `merge(parent_score, child_score)`; may return a new parent score.
+            score: Builds the child's score from the parent's; default: a deep copy of the
+                child flow's own score, fresh for every run.
+        """
+        if cadence is self:
+            raise ValueError(f"flow {self.name!r} cannot be its own child")
+        template = cadence.score
+        if score is not None:
+            factory = score
+        else:
+            if template is None:
+                raise ValueError(
+                    f"child {name!r}: flow {cadence.name!r} has no score; give it one or pass score="
+                )
+
+            def factory(_parent: Any) -> Any:
+                return _fresh(template)
+
+        return self._add(ChildNode(name=name, plan=cadence.plan, factory=factory, merge=merge))
+
+    def cascade(
+        self,
+        name: str,
+        engine: Any,
+        *,
+        input: Callable[[Any], Any] | None = None,
+        output: Callable[[Any, dict[str, Any]], Any] | None = None,
+    ) -> Cadence[S]:
+        """Run a `CascadeEngine` as one step.
+
+        Args:
+            name: The step name.
+            engine: The cascade engine.
+            input: Builds the cascade input from the score (default: the score's fields).
+            output: Stores the cascade result in the score (default: `score.<name> = result`).
+        """
+        to_input = input or _score_fields
+
+        async def step(score: Any) -> Any:
+            result = await engine.execute(to_input(score))
+            if output is not None:
+                return output(score, result)
+            try:
+                setattr(score, name, result)
+            except AttributeError as exc:
+                raise AttributeError(
+                    f"cascade step {name!r}: cannot store the result on the score ({exc}); "
+                    "pass output=lambda score, result: ..."
+                ) from None
+            return None
+
+        step.__name__ = name
+        return self._add(StepNode(name=name, fn=step, policy=note_parts(step)[1], is_cascade=True))
+
+    def on_error(
+        self, handler: Callable[[Any, BaseException], Any], stop: bool = True
+    ) -> Cadence[S]:
+        """Call `handler(score, error)` when a step fails.
+
+        With `stop=False` the flow goes on with the next step; with `stop=True` (default) the
+        error propagates after the handler ran.
+        """
+        self._on_error = handler
+        self._stop_on_error = stop
+        self._plan = None
+        return self
+
+    def with_hooks(self, hooks: Any) -> Cadence[S]:
+        """Attach hooks: a `CadenceHooks` (or `EventEmitter`), or a list of them."""
+        items = list(hooks) if isinstance(hooks, (list, tuple)) else [hooks]
+        self._hooks.extend(items)
+        self._observers = build_observers(self._hooks, self._reporters, "cadence")
+        return self
+
+    def with_reporter(self, reporter: Callable[[Any], Any]) -> Cadence[S]:
+        """Attach a reporter callable that receives every `CadenceEvent`."""
+        self._reporters.append(reporter)
+        self._observers = build_observers(self._hooks, self._reporters, "cadence")
+        return self
+
+    def with_checkpoint(self, store: CheckpointStore, run_id: str | None = None) -> Cadence[S]:
+        """Record each finished step in `store`, so a re-run with the same `run_id` resumes.
+
+        A re-run skips the steps that finished and continues from the first one that did not;
+        a run that completed returns its stored score without running anything.
+        """
+        self._checkpoint = store
+        self._run_id = run_id
+        return self
+
+    # -- compiled form --------------------------------------------------------------------
+    @property
+    def plan(self) -> FlowPlan:
+        """The compiled, immutable plan of this flow."""
+        if self._plan is None:
+            self._plan = FlowPlan(
+                name=self.name, nodes=tuple(self._nodes), on_error=self._on_error,
+                stop_on_error=self._stop_on_error,
+            )
+        return self._plan
+
+    @property
+    def steps(self) -> list[str]:
+        """Names of the top-level steps, in order."""
+        return [n.name for n in self._nodes]
+
+    # -- running --------------------------------------------------------------------------
+    async def run(self, score: S | None = None, *, run_id: str | None = None) -> S:
+        """Run the flow and return the final score.
+
+        Args:
+            score: This run's score; default: the score given to the constructor (which is
+                then mutated in place). Pass a fresh score per run to run one definition
+                many times or concurrently.
+            run_id: Overrides the checkpoint run id given to `with_checkpoint`.
+
+        Raises:
+            NoteError: A step failed (`TimeoutError`, `RetryExhaustedError` and
+                `CircuitOpenError` are its kinds). `ParallelNoteError` for a `.sync` task.
+        """
+        current = score if score is not None else self.score
+        if current is None:
+            raise ValueError(
+                f"flow {self.name!r} has no score: pass one to Cadence(name, score) or run(score)"
+            )
+        if self._checkpoint is not None:
+            from cascadence.flow.durable import run_durable
+
+            rid = run_id or self._run_id or uuid.uuid4().hex
+            result: S = await run_durable(self, current, self._checkpoint, rid)
+            return result
+        final: S = await run_flow(self.plan, current, observers=self._observers, run_id=run_id)
+        return final
+
+    def run_sync(self, score: S | None = None, *, run_id: str | None = None) -> S:
+        """`run` from synchronous code; refuses to run inside a running event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.run(score, run_id=run_id))
+        raise RuntimeError("run_sync() cannot be called from a running event loop; use `await run()`")
+
+    async def run_many(self, scores: Iterable[S], *, concurrency: int = 100) -> list[S]:
+        """Run the flow once per score, at most `concurrency` at a time; results in order."""
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(s: S) -> S:
+            async with sem:
+                return await self.run(s)
+
+        return list(await asyncio.gather(*(one(s) for s in scores)))
+
+    # -- composition ----------------------------------------------------------------------
+    def as_stage_handler(
+        self,
+        score: Callable[[Any], Any] | None = None,
+        result: Callable[[Any], Any] | None = None,
+    ) -> Callable[[Any], Any]:
+        """This flow as a cascade stage handler.
+
+        Args:
+            score: Builds a score from the stage's `ExecutionContext` (default: the flow's
+                score type filled from the input's matching fields).
+            result: Turns the final score into the stage result (default: its `result`,
+                `confidence` and `data` fields when present, else all fields as `data`).
+        """
+        make = score or self._score_from_context
+        to_result = result or _stage_result
+
+        async def handler(context: Any) -> Any:
+            final = await self.run(make(context))
+            return to_result(final)
+
+        handler.__name__ = self.name
+        return handler
+
+    def _score_from_context(self, context: Any) -> Any:
+        template = self.score
+        if template is None:
+            raise ValueError(f"flow {self.name!r} has no score to build stage runs from")
+        data = getattr(context, "data", context)
+        fresh = _fresh(template)
+        if dataclasses.is_dataclass(fresh) and isinstance(data, Mapping):
+            for f in dataclasses.fields(fresh):
+                if f.name in data:
+                    object.__setattr__(fresh, f.name, data[f.name])
+        return fresh
+
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart of this flow."""
+        from cascadence.diagrams import to_mermaid
+
+        return to_mermaid(self)
+
+    def to_dot(self) -> str:
+        """A Graphviz DOT digraph of this flow."""
+        from cascadence.diagrams import to_dot
+
+        return to_dot(self)
+
+    def __repr__(self) -> str:
+        return f"Cadence({self.name!r}, steps={self.steps})"
+
+
+def _score_fields(score: Any) -> Any:
+    if dataclasses.is_dataclass(score) and not isinstance(score, type):
+        return {f.name: getattr(score, f.name) for f in dataclasses.fields(score)}
+    return score
+
+
+def _stage_result(score: Any) -> Any:
+    fields = _score_fields(score)
+    if isinstance(fields, dict) and "result" in fields:
+        return {
+            "result": fields["result"],
+            "confidence": fields.get("confidence"),
+            "data": {k: v for k, v in fields.items() if k not in ("result", "confidence")},
+        }
+    return {"result": fields, "data": fields if isinstance(fields, dict) else {}}

@@ -1,0 +1,234 @@
+"""`@note` and the standalone resilience decorators `retry`, `timeout`, `fallback`,
+`circuit_breaker`.
+
+Each decorator only builds a `StepPolicy` and attaches it to the function. The decorated function
+still works when called directly (the policy applies through the same runtime call a flow
+uses); inside a flow the runtime reads the policy and calls the original function, so nothing is
+applied twice. Decorators stack in any order; the outermost setting wins on a clash.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
+
+from cascadence.errors import Skip
+from cascadence.policies.circuit_breaker import CircuitBreaker
+from cascadence.policies.fallback import Fallback, fallback_from
+from cascadence.policies.retry import RetryPolicy, retry_policy_from
+from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.invoke import call_step, to_async
+
+__all__ = [
+    "Skip",
+    "circuit_breaker",
+    "fallback",
+    "note",
+    "note_parts",
+    "retry",
+    "timeout",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+POLICY_ATTR = "__cascadence_policy__"
+RAW_ATTR = "__cascadence_raw__"
+
+
+def note_parts(fn: Callable[..., Any]) -> tuple[Callable[..., Any], StepPolicy]:
+    """The original function and the policy attached to a (possibly decorated) note."""
+    policy = getattr(fn, POLICY_ATTR, None)
+    raw = getattr(fn, RAW_ATTR, None)
+    if isinstance(policy, StepPolicy) and raw is not None:
+        return raw, policy
+    return fn, StepPolicy()
+
+
+def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
+    raw, policy = note_parts(fn)
+    combined = policy.merged(extra)
+    name = getattr(raw, "__name__", "note")
+    handler = to_async(raw)
+
+    async def wrapper(score: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            # Called with extra arguments: not a note call; run the policy over a closure.
+            async def bound(s: Any) -> Any:
+                result = raw(s, *args, **kwargs)
+                if hasattr(result, "__await__"):
+                    return await result
+                return result
+
+            return await call_step(name, bound, score, combined, assign=_assign)
+        return await call_step(name, handler, score, combined, assign=_assign)
+
+    functools.update_wrapper(wrapper, raw)
+    setattr(wrapper, POLICY_ATTR, combined)
+    setattr(wrapper, RAW_ATTR, raw)
+    return wrapper
+
+
+def _assign(target: Any, field: str, value: Any) -> None:
+    setattr(target, field, value)
+
+
+@overload
+def note(fn: F, /) -> F: ...
+
+
+@overload
+def note(
+    fn: None = None,
+    /,
+    *,
+    retry: int | dict[str, Any] | RetryPolicy | None = None,
+    timeout: float | None = None,
+    fallback: dict[str, Any] | Fallback | None = None,
+    circuit_breaker: CircuitBreaker | dict[str, Any] | None = None,
+    clock: Clock | None = None,
+) -> Callable[[F], F]: ...
+
+
+def note(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    retry: int | dict[str, Any] | RetryPolicy | None = None,
+    timeout: float | None = None,
+    fallback: dict[str, Any] | Fallback | None = None,
+    circuit_breaker: CircuitBreaker | dict[str, Any] | None = None,
+    clock: Clock | None = None,
+) -> Any:
+    """Mark a function as a note, optionally with resilience settings.
+
+    ```python
+    @note
+    async def fetch(score): ...
+
+    @note(retry=3, timeout=15.0)
+    async def call_service(score): ...
+
+    @note(retry={"max_attempts": 3, "backoff": "exponential", "delay": 0.5},
+          timeout=30.0, fallback={"default": None, "field": "result"})
+    async def call_service(score): ...
+    ```
+
+    Args:
+        retry: Attempts as an int, or a dict (`max_attempts`, `delay`, `backoff`, ...).
+        timeout: Seconds before an attempt is cancelled (sync notes included, no signals).
+        fallback: `{"default": value, "field": "name"}`: on final failure write `value` to
+            `score.name` and carry on.
+        circuit_breaker: A `CircuitBreaker`, or a dict of its arguments.
+        clock: Time source for backoff sleeps (tests inject a `FakeClock`).
+    """
+    breaker = _breaker_from(circuit_breaker, fn)
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    policy = StepPolicy(
+        timeout=timeout,
+        retry=retry_policy_from(retry),
+        fallback=fallback_from(fallback),
+        breaker=breaker,
+        clock=clock or SYSTEM_CLOCK,
+    )
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        if policy == StepPolicy() and getattr(f, POLICY_ATTR, None) is None:
+            setattr(f, "__cascadence_note__", True)  # noqa: B010 - marker on plain notes
+            return f
+        return _attach(f, policy)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _breaker_from(spec: Any, fn: Any) -> CircuitBreaker | None:
+    if spec is None or isinstance(spec, CircuitBreaker):
+        return spec
+    if isinstance(spec, dict):
+        name = spec.get("name") or getattr(fn, "__name__", "note")
+        return CircuitBreaker(name, **{k: v for k, v in spec.items() if k != "name"})
+    raise TypeError(f"circuit_breaker= expects a CircuitBreaker or a dict, got {spec!r}")
+
+
+def retry(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    max_attempts: int = 3,
+    delay: float = 1.0,
+    backoff: str = "exponential",
+    multiplier: float = 2.0,
+    max_delay: float | None = None,
+    jitter: float = 0.0,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    clock: Clock | None = None,
+) -> Any:
+    """Retry a failing note or function (`@retry` or `@retry(max_attempts=5, delay=0.2)`)."""
+    policy = StepPolicy(
+        retry=RetryPolicy(
+            max_attempts=max_attempts,
+            delay=delay,
+            backoff=backoff,  # type: ignore[arg-type]
+            multiplier=multiplier,
+            max_delay=max_delay,
+            jitter=jitter,
+            retry_on=retry_on,
+        ),
+        clock=clock or SYSTEM_CLOCK,
+    )
+    if fn is not None:
+        return _attach(fn, policy)
+    return lambda f: _attach(f, policy)
+
+
+def timeout(seconds: float) -> Callable[[F], F]:
+    """Cancel a note or function still running after `seconds` (`@timeout(5.0)`)."""
+    if seconds <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {seconds!r}")
+    policy = StepPolicy(timeout=float(seconds))
+    return lambda f: _attach(f, policy)  # type: ignore[return-value]
+
+
+def fallback(
+    default: Any = None,
+    *,
+    field: str | None = None,
+    factory: Callable[[BaseException], Any] | None = None,
+    on: tuple[type[BaseException], ...] = (Exception,),
+) -> Callable[[F], F]:
+    """On failure, use `default` (written to `score.<field>` when `field` is given)."""
+    policy = StepPolicy(fallback=Fallback(default=default, field=field, factory=factory, on=on))
+    return lambda f: _attach(f, policy)  # type: ignore[return-value]
+
+
+def circuit_breaker(
+    failure_threshold: int = 5,
+    recovery_timeout: float = 30.0,
+    *,
+    name: str | None = None,
+    half_open_max_calls: int = 1,
+    clock: Clock | None = None,
+    store: Any = None,
+) -> Callable[[F], F]:
+    """Open a circuit after `failure_threshold` consecutive failures for `recovery_timeout` s.
+
+    The breaker is shared by every call of the decorated function (and every flow using it).
+    """
+
+    def decorate(f: F) -> F:
+        raw, _ = note_parts(f)
+        breaker = CircuitBreaker(
+            name or getattr(raw, "__name__", "circuit"),
+            failure_threshold,
+            recovery_timeout,
+            half_open_max_calls=half_open_max_calls,
+            clock=clock or SYSTEM_CLOCK,
+            store=store,
+        )
+        return _attach(f, StepPolicy(breaker=breaker))  # type: ignore[return-value]
+
+    return decorate
+
+
+AsyncNote = Callable[[Any], Awaitable[Any]]

@@ -1,0 +1,211 @@
+"""Hooks: code that runs around every run and every step, for flows and cascades alike.
+
+Subclass `CadenceHooks` and override what you need; methods may be `async def` or plain `def`.
+For a cascade, `score` is the stage's `ExecutionContext` and `note_name` the stage name.
+`handle_event` receives every lifecycle event as a frozen `cascadence.events.CadenceEvent`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cascadence.events import CadenceEvent
+
+__all__ = ["CadenceHooks", "DebugHooks", "LoggingHooks", "MetricsHooks", "TimingHooks"]
+
+
+class CadenceHooks:
+    """Base class of hooks; every method is a no-op until overridden."""
+
+    async def before_cadence(self, cadence_name: str, score: Any) -> None:
+        """Called when a run starts."""
+
+    async def after_cadence(
+        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Called when a run ends, successfully or not."""
+
+    async def before_note(self, note_name: str, score: Any) -> None:
+        """Called before a step runs."""
+
+    async def after_note(
+        self, note_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Called after a step ran (with its error, if it failed)."""
+
+    async def on_error(self, note_name: str, score: Any, error: BaseException) -> None:
+        """Called when a step failed for good."""
+
+    async def on_retry(
+        self, note_name: str, score: Any, attempt: int, error: BaseException, delay: float
+    ) -> None:
+        """Called before a failed step is tried again."""
+
+    async def handle_event(self, event: CadenceEvent) -> None:
+        """Called with every lifecycle event."""
+
+
+def _structlog_logger(name: str) -> Any:
+    try:
+        import structlog
+    except ImportError:
+        return None
+    return structlog.get_logger(name)
+
+
+class LoggingHooks(CadenceHooks):
+    """Log runs and steps: through structlog when it is installed, else the standard library.
+
+    Args:
+        logger: A `logging.Logger` (default `cascadence`) or a structlog logger.
+        level: Level for start and completion lines; failures log at ERROR.
+        structured: Force structlog on (True) or off (False); None picks it when installed.
+    """
+
+    def __init__(
+        self, logger: Any = None, level: int = logging.INFO, structured: bool | None = None
+    ) -> None:
+        self.level = level
+        self._struct = None
+        if logger is None and structured is not False:
+            self._struct = _structlog_logger("cascadence")
+            if structured and self._struct is None:
+                raise ImportError("structured=True needs structlog: pip install cascadence[structlog]")
+        self.logger = logger if logger is not None else logging.getLogger("cascadence")
+
+    def _emit(self, level: int, message: str, **fields: Any) -> None:
+        if self._struct is not None:
+            self._struct.log(level, message, **fields)
+            return
+        if self.logger.isEnabledFor(level):
+            detail = " ".join(f"{k}={v!r}" for k, v in fields.items())
+            self.logger.log(level, "%s %s", message, detail)
+
+    async def before_cadence(self, cadence_name: str, score: Any) -> None:
+        """Log the start of a run."""
+        self._emit(self.level, "run started", cadence=cadence_name)
+
+    async def after_cadence(
+        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Log the end of a run."""
+        if error is None:
+            self._emit(self.level, "run completed", cadence=cadence_name, duration_s=round(duration, 6))
+        else:
+            self._emit(logging.ERROR, "run failed", cadence=cadence_name, error=repr(error))
+
+    async def before_note(self, note_name: str, score: Any) -> None:
+        """Log the start of a step."""
+        self._emit(self.level, "note started", note=note_name)
+
+    async def after_note(
+        self, note_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Log the end of a step."""
+        if error is None:
+            self._emit(self.level, "note completed", note=note_name, duration_s=round(duration, 6))
+        else:
+            self._emit(logging.ERROR, "note failed", note=note_name, error=repr(error))
+
+    async def on_retry(
+        self, note_name: str, score: Any, attempt: int, error: BaseException, delay: float
+    ) -> None:
+        """Log a retry."""
+        self._emit(logging.WARNING, "note retrying", note=note_name, attempt=attempt, delay_s=delay)
+
+
+class TimingHooks(CadenceHooks):
+    """Record how long each step and run took.
+
+    Attributes:
+        timings: Seconds per step name, one entry per execution.
+        run_timings: Seconds per run name.
+    """
+
+    def __init__(self) -> None:
+        self.timings: dict[str, list[float]] = defaultdict(list)
+        self.run_timings: dict[str, list[float]] = defaultdict(list)
+
+    async def after_note(
+        self, note_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Record a step's duration."""
+        self.timings[note_name].append(duration)
+
+    async def after_cadence(
+        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Record a run's duration."""
+        self.run_timings[cadence_name].append(duration)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Count, total, mean and max seconds per step."""
+        return {
+            name: {
+                "count": len(values),
+                "total": sum(values),
+                "mean": sum(values) / len(values),
+                "max": max(values),
+            }
+            for name, values in self.timings.items()
+            if values
+        }
+
+
+class MetricsHooks(CadenceHooks):
+    """Count calls, errors and retries per step, and runs per outcome, in memory."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = defaultdict(int)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.retries: dict[str, int] = defaultdict(int)
+        self.total_time: dict[str, float] = defaultdict(float)
+        self.runs: dict[str, int] = defaultdict(int)
+        self.failed_runs: dict[str, int] = defaultdict(int)
+
+    async def after_note(
+        self, note_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Count a step execution."""
+        self.calls[note_name] += 1
+        self.total_time[note_name] += duration
+        if error is not None:
+            self.errors[note_name] += 1
+
+    async def on_retry(
+        self, note_name: str, score: Any, attempt: int, error: BaseException, delay: float
+    ) -> None:
+        """Count a retry."""
+        self.retries[note_name] += 1
+
+    async def after_cadence(
+        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Count a run."""
+        self.runs[cadence_name] += 1
+        if error is not None:
+            self.failed_runs[cadence_name] += 1
+
+
+class DebugHooks(CadenceHooks):
+    """Log the score (or context) before and after every step, at DEBUG level."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("cascadence.debug")
+        self.trace: list[tuple[str, str, float]] = []
+
+    async def before_note(self, note_name: str, score: Any) -> None:
+        """Log the state a step starts from."""
+        self.trace.append(("before", note_name, time.perf_counter()))
+        self.logger.debug("before %s: %r", note_name, score)
+
+    async def after_note(
+        self, note_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Log the state a step leaves."""
+        self.trace.append(("after", note_name, time.perf_counter()))
+        self.logger.debug("after %s (%.6fs, error=%r): %r", note_name, duration, error, score)

@@ -1,0 +1,158 @@
+"""Result cache: reuse a step's result for the same input within a time-to-live.
+
+The key is built from the whole input or from named fields of it (`key_fields`); values live in
+a `CacheStore` (an in-process LRU by default). Expiry reads an injected `Clock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol
+
+from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+
+__all__ = ["MISS", "CacheStore", "LRUCacheStore", "ResultCache", "cache_key"]
+
+
+class _Miss:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISS"
+
+
+MISS: Any = _Miss()
+"""Returned by a cache lookup that found nothing fresh."""
+
+
+class CacheStore(Protocol):
+    """Storage behind a `ResultCache`."""
+
+    def get(self, key: Hashable, now: float) -> Any:
+        """Return the value for `key`, or `MISS` if absent or expired at `now`."""
+        ...
+
+    def set(self, key: Hashable, value: Any, expires_at: float) -> None:
+        """Store `value` until `expires_at`."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        ...
+
+
+class LRUCacheStore:
+    """A bounded, in-process store that evicts the least recently used entry."""
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Hashable, now: float) -> Any:
+        """See `CacheStore.get`."""
+        item = self._data.get(key)
+        if item is None:
+            return MISS
+        if item[0] <= now:
+            del self._data[key]
+            return MISS
+        self._data.move_to_end(key)
+        return item[1]
+
+    def set(self, key: Hashable, value: Any, expires_at: float) -> None:
+        """See `CacheStore.set`."""
+        data = self._data
+        data[key] = (expires_at, value)
+        data.move_to_end(key)
+        if len(data) > self.maxsize:
+            data.popitem(last=False)
+
+    def clear(self) -> None:
+        """See `CacheStore.clear`."""
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _stable(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+
+
+def cache_key(data: Any, key_fields: Sequence[str] | None) -> Hashable:
+    """Build a cache key from `data` (a mapping) or from its `key_fields` (dot paths)."""
+    if key_fields:
+        values = []
+        for path in key_fields:
+            value: Any = data
+            for part in path.split("."):
+                if isinstance(value, dict):
+                    value = value.get(part)
+                elif isinstance(value, (list, tuple)) and part.lstrip("-").isdigit():
+                    index = int(part)
+                    value = value[index] if -len(value) <= index < len(value) else None
+                else:
+                    value = getattr(value, part, None)
+            values.append(value)
+        raw = _stable(values)
+    else:
+        raw = _stable(data)
+    return hashlib.blake2b(raw.encode(), digest_size=16).digest()
+
+
+class ResultCache:
+    """Cache results for `ttl` seconds.
+
+    Args:
+        ttl: Seconds a result stays fresh.
+        key_fields: Dot paths of the input that make the key (None: the whole input).
+        store: Where entries live (default: an `LRUCacheStore` of `maxsize` entries).
+        clock: Time source for expiry.
+        key: A custom key function of the input, instead of `key_fields`.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 3600.0,
+        key_fields: Sequence[str] | None = None,
+        *,
+        store: CacheStore | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        maxsize: int = 10_000,
+        key: Callable[[Any], Hashable] | None = None,
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError(f"cache ttl must be > 0 seconds, got {ttl!r}")
+        self.ttl = float(ttl)
+        self.key_fields = tuple(key_fields) if key_fields else None
+        self.store: CacheStore = store if store is not None else LRUCacheStore(maxsize)
+        self.clock = clock
+        self._key = key
+        self.hits = 0
+        self.misses = 0
+
+    def key_for(self, data: Any) -> Hashable:
+        """The cache key of an input."""
+        if self._key is not None:
+            return self._key(data)
+        return cache_key(data, self.key_fields)
+
+    def get(self, key: Hashable) -> Any:
+        """The fresh value for `key`, or `MISS`."""
+        value = self.store.get(key, self.clock.now())
+        if value is MISS:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Remember `value` for `ttl` seconds."""
+        self.store.set(key, value, self.clock.now() + self.ttl)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.store.clear()

@@ -1,0 +1,483 @@
+"""Executing a `CascadePlan`: stage order, routing, parallel groups, timeouts and the result.
+
+One call of `run_cascade` is one execution. All its state lives in local variables and the
+`ExecutionContext`, so one plan serves any number of concurrent executions. The run-wide
+deadline (`global_timeout`) is folded into each stage's own deadline, so no timer is armed
+unless a handler actually suspends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cascadence.errors import TimeoutError as StepTimeoutError
+from cascadence.runtime.context import ExecutionContext
+from cascadence.runtime.invoke import call_step, call_with_deadline, gather_calls
+from cascadence.runtime.observe import Observers
+from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
+from cascadence.runtime.result import StageResult, as_stage_result
+
+__all__ = ["StageStats", "run_cascade"]
+
+_perf = time.perf_counter
+
+
+class StageStats:
+    """Counters of one stage across executions (`CascadeEngine.get_statistics`)."""
+
+    __slots__ = ("cache_hits", "count", "errors", "timeouts", "total_cost", "total_time_ms")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_time_ms = 0.0
+        self.errors = 0
+        self.timeouts = 0
+        self.total_cost = 0.0
+        self.cache_hits = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters, plus the derived average and success rate."""
+        count = self.count
+        return {
+            "count": count,
+            "total_time_ms": self.total_time_ms,
+            "avg_time_ms": self.total_time_ms / count if count else 0.0,
+            "errors": self.errors,
+            "timeouts": self.timeouts,
+            "success_rate": 100.0 * (count - self.errors) / count if count else 0.0,
+            "total_cost": self.total_cost,
+        }
+
+
+def _error_record(stage: str, exc: BaseException) -> dict[str, Any]:
+    return {"stage": stage, "error": str(exc) or type(exc).__name__, "type": type(exc).__name__}
+
+
+def _failed(exc: BaseException) -> StageResult:
+    return StageResult(
+        result=None, confidence=None, data={}, error=str(exc) or type(exc).__name__,
+        error_type=type(exc).__name__,
+    )
+
+
+class _Run:
+    """Mutable state of one execution (kept off the plan so executions never share it)."""
+
+    __slots__ = (
+        "cost",
+        "ctx",
+        "deadline",
+        "decisions",
+        "enabled",
+        "errors",
+        "explain",
+        "jump",
+        "obs",
+        "path",
+        "plan",
+        "run_id",
+        "skipped",
+        "stats",
+        "t0",
+        "terminated_by",
+        "timed_out",
+        "timeline",
+    )
+
+    def __init__(
+        self,
+        plan: CascadePlan,
+        ctx: ExecutionContext,
+        stats: dict[str, StageStats] | None,
+        obs: Observers | None,
+        explain: bool,
+        run_id: str | None,
+    ) -> None:
+        self.plan = plan
+        self.ctx = ctx
+        self.stats = stats
+        self.obs = obs
+        self.explain: list[dict[str, Any]] | None = [] if explain else None
+        self.run_id = run_id
+        self.enabled = set(plan.initially_enabled)
+        self.errors: list[dict[str, Any]] = []
+        self.decisions: list[dict[str, Any]] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.path: list[str] = []
+        self.skipped: dict[str, str] = {}
+        self.cost = 0.0
+        self.terminated_by: str | None = None
+        self.timed_out = False
+        self.jump: str | None = None
+        self.deadline: float | None = None
+        self.t0 = 0.0
+
+    # -- stage execution -------------------------------------------------------------------
+    def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
+        elapsed = (ended - started) * 1000.0
+        sr["time_ms"] = elapsed
+        sr.setdefault("cost", st.cost)
+        self.ctx.stage_results[st.name] = sr
+        self.path.append(st.name)
+        self.cost += sr["cost"]
+        t0 = self.t0
+        self.timeline.append(
+            {
+                "stage": st.name,
+                "start_ms": (started - t0) * 1000.0,
+                "end_ms": (ended - t0) * 1000.0,
+                "status": "ok" if sr.get("error") is None else "error",
+            }
+        )
+        stats = self.stats
+        if stats is not None:
+            s = stats.get(st.name)
+            if s is None:
+                s = stats[st.name] = StageStats()
+            s.count += 1
+            s.total_time_ms += elapsed
+            s.total_cost += sr["cost"]
+            if sr.get("error") is not None:
+                s.errors += 1
+
+    def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
+        if isinstance(exc, StepTimeoutError):
+            if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
+                self.timed_out = True
+            if self.stats is not None and st.name in self.stats:
+                self.stats[st.name].timeouts += 1
+        self.errors.append(_error_record(st.name, exc))
+        return _failed(exc)
+
+    async def call(self, st: StagePlan) -> StageResult:
+        """Run one stage through its policy; never raises (errors land on the result)."""
+        fn = st.fn
+        assert fn is not None
+        ctx = self.ctx
+        obs = self.obs
+        if obs is not None:
+            await obs.step_started(self.plan.name, self.run_id, st.name, ctx)
+        started = _perf()
+        try:
+            if st.plain:
+                raw = await call_with_deadline(fn, ctx, st.policy.timeout, st.name, self.deadline)
+            else:
+                retry = None if obs is None else obs.retry_listener(
+                    self.plan.name, self.run_id, st.name, ctx
+                )
+                raw = await call_step(
+                    st.name, fn, ctx, st.policy, cache_input=ctx.data,
+                    deadline=self.deadline, on_retry=retry, assign=_assign,
+                )
+            sr = as_stage_result(raw)
+            error: BaseException | None = None
+        except Exception as exc:
+            sr = self._record_error(st, exc)
+            error = exc
+        ended = _perf()
+        self._finish(st, sr, started, ended)
+        if obs is not None:
+            await obs.step_finished(
+                self.plan.name, self.run_id, st.name, ctx, ended - started, error,
+                {"cost": sr["cost"], "confidence": sr.get("confidence")},
+            )
+        return sr
+
+    async def call_batch(self, batch: list[StagePlan]) -> None:
+        """Run a parallel group; only stages that suspend get a task of their own."""
+        if self.obs is not None or len(batch) > self.plan.max_parallel or not all(
+            s.plain for s in batch
+        ):
+            sem = asyncio.Semaphore(self.plan.max_parallel)
+
+            async def limited(st: StagePlan) -> StageResult:
+                async with sem:
+                    return await self.call(st)
+
+            await asyncio.gather(*(limited(st) for st in batch))
+            return
+        started = _perf()
+        calls = [(st.fn, self.ctx, st.policy.timeout, st.name) for st in batch]
+        outcomes = await gather_calls(calls, deadline=self.deadline)  # type: ignore[arg-type]
+        for st, (ok, value, ended) in zip(batch, outcomes):
+            sr = as_stage_result(value) if ok else self._record_error(st, value)
+            self._finish(st, sr, started, ended)
+
+    # -- routing ---------------------------------------------------------------------------
+    def apply_rules(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool = False) -> bool:
+        """Evaluate rules in order and apply the actions of those that match.
+
+        Returns:
+            False when the stage must not run (a precondition stopped it).
+        """
+        ctx = self.ctx
+        results = ctx.stage_results
+        explain = self.explain
+        proceed = True
+        for rule in rules:
+            matched = rule.test(ctx.data, results, ctx.warnings)
+            if explain is not None:
+                explain.append(
+                    {
+                        "stage": st_name,
+                        "rule": rule.name,
+                        "type": rule.type,
+                        "priority": rule.priority,
+                        "matched": matched,
+                        "action": rule.describe() if matched else None,
+                        "condition": rule.condition.explain(ctx.data, results),
+                    }
+                )
+            if not matched:
+                continue
+            action = rule.action
+            self.decisions.append(
+                {"stage": st_name, "rule": rule.name, "type": rule.type, "action": action}
+            )
+            if self.obs is not None:
+                self._pending_routing.append((st_name, rule.name, action))
+            if action == "enable_stages":
+                self.enabled.update(rule.stages)
+            elif action == "disable_stages":
+                self.enabled.difference_update(rule.stages)
+                if st_name in rule.stages and pre:
+                    self.skipped[st_name] = f"disabled by precondition {rule.name!r}"
+                    proceed = False
+            elif action == "set_field":
+                assert rule.field is not None
+                ctx.set(rule.field, rule.value)
+            elif self.terminated_by is None and self.jump is None:
+                if action == "terminate":
+                    self.terminated_by = rule.name
+                else:
+                    self.jump = rule.target
+                if pre:
+                    proceed = False
+                if rule.type != "postcondition":
+                    # A terminal routing decision ends routing for this stage; postconditions
+                    # of the stage still run.
+                    rules = tuple(r for r in rules if r.type == "postcondition")
+                    return self._postconditions(st_name, rules, rule) and proceed
+        return proceed
+
+    _pending_routing: list[tuple[str, str, str]]
+
+    def _postconditions(
+        self, st_name: str, rules: tuple[RulePlan, ...], after: RulePlan
+    ) -> bool:
+        ctx = self.ctx
+        for rule in rules:
+            if rule is after or not rule.test(ctx.data, ctx.stage_results, ctx.warnings):
+                continue
+            self.decisions.append(
+                {"stage": st_name, "rule": rule.name, "type": rule.type, "action": rule.action}
+            )
+            if rule.action == "enable_stages":
+                self.enabled.update(rule.stages)
+            elif rule.action == "disable_stages":
+                self.enabled.difference_update(rule.stages)
+            elif rule.action == "set_field" and rule.field is not None:
+                ctx.set(rule.field, rule.value)
+        return True
+
+
+def _assign(target: Any, field: str, value: Any) -> None:
+    if isinstance(target, ExecutionContext):
+        target.set(field, value)
+    else:
+        setattr(target, field, value)
+
+
+def _deps_met(st: StagePlan, results: dict[str, StageResult]) -> str | None:
+    for dep in st.depends_on:
+        r = results.get(dep)
+        if r is None:
+            return f"dependency {dep!r} did not run"
+        if r.get("error") is not None:
+            return f"dependency {dep!r} failed"
+    return None
+
+
+async def run_cascade(
+    plan: CascadePlan,
+    data: Any,
+    *,
+    stats: dict[str, StageStats] | None = None,
+    observers: Observers | None = None,
+    explain: bool = False,
+    run_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_stage: Callable[[str, StageResult, _Run], Any] | None = None,
+    restore: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Execute `plan` on `data` and return the result dict (see `CascadeEngine.execute`)."""
+    ctx = ExecutionContext(data, metadata=metadata)
+    run = _Run(plan, ctx, stats, observers, explain, run_id)
+    run._pending_routing = []
+    t0 = run.t0 = _perf()
+    if plan.global_timeout is not None:
+        run.deadline = asyncio.get_running_loop().time() + plan.global_timeout
+    stages = plan.stages
+    results = ctx.stage_results
+    enabled = run.enabled
+    index = 0
+    if restore is not None:
+        index = _restore(run, restore)
+    count = len(stages)
+    obs = observers
+    if obs is not None:
+        await obs.run_started(plan.name, run_id, ctx)
+    while index < count and run.terminated_by is None and not run.timed_out:
+        st = stages[index]
+        index += 1
+        name = st.name
+        if name not in enabled or name in results:
+            continue
+        if st.depends_on:
+            reason = _deps_met(st, results)
+            if reason is not None:
+                run.skipped[name] = reason
+                continue
+        if st.pre_rules and not run.apply_rules(name, st.pre_rules, pre=True):
+            index = _after_jump(run, stages, index)
+            continue
+        if st.group is None:
+            sr = await run.call(st)
+            ran = (st,)
+        else:
+            batch = [st]
+            for nxt in stages[index:]:
+                if nxt.group == st.group and nxt.name in enabled and nxt.name not in results and (
+                    not nxt.depends_on or _deps_met(nxt, results) is None
+                ):
+                    batch.append(nxt)
+            await run.call_batch(batch)
+            ran = tuple(batch)
+            sr = results[st.name]
+        for done in ran:
+            sr = results[done.name]
+            if sr.get("error") is not None and (done.stop_on_failure or plan.stop_on_failure):
+                run.terminated_by = f"failure of {done.name}"
+            if done.post_rules and run.terminated_by is None:
+                run.apply_rules(done.name, done.post_rules)
+            if on_stage is not None:
+                await on_stage(done.name, sr, run)
+        if plan.termination and run.terminated_by is None:
+            for rule in plan.termination:
+                if rule.test(ctx.data, results, ctx.warnings):
+                    run.terminated_by = rule.name
+                    run.decisions.append(
+                        {"stage": None, "rule": rule.name, "type": "termination",
+                         "action": "terminate"}
+                    )
+                    break
+        if run.jump is not None:
+            index = _after_jump(run, stages, index)
+        if obs is not None and run._pending_routing:
+            for stage_name, rule_name, action in run._pending_routing:
+                await obs.routing(plan.name, run_id, stage_name, rule_name, action)
+            run._pending_routing.clear()
+        if run.deadline is not None and not run.timed_out and (
+            asyncio.get_running_loop().time() >= run.deadline
+        ):
+            run.timed_out = True
+    result = _build_result(run, _perf() - t0)
+    if obs is not None:
+        error = None if result["success"] else RuntimeError(
+            "; ".join(e["error"] for e in run.errors) or "timed out"
+        )
+        await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, error)
+    return result
+
+
+def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
+    target = run.jump
+    if target is None:
+        return index
+    run.jump = None
+    for pos, st in enumerate(stages):
+        if st.name == target:
+            if pos < index - 1:
+                run.errors.append(
+                    {"stage": target, "error": f"skip_to {target!r} points backwards; ignored",
+                     "type": "RoutingError"}
+                )
+                return index
+            for skipped in stages[index:pos]:
+                if skipped.name in run.enabled and skipped.name not in run.ctx.stage_results:
+                    run.skipped[skipped.name] = f"skipped by skip_to {target!r}"
+            run.enabled.add(target)
+            # skip_to runs its target even when the stages it depends on were jumped over
+            return pos if not stages[pos].depends_on else _force(run, stages, pos)
+    return index
+
+
+def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
+    st = stages[pos]
+    for dep in st.depends_on:
+        if dep not in run.ctx.stage_results:
+            run.ctx.stage_results[dep] = StageResult(
+                result=None, confidence=None, data={}, skipped=True, cost=0.0
+            )
+    return pos
+
+
+def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
+    ctx = run.ctx
+    results = {k: v for k, v in ctx.stage_results.items() if not v.get("skipped")}
+    last = results[run.path[-1]] if run.path else None
+    result: dict[str, Any] = {
+        "success": not run.errors and not run.timed_out,
+        "execution_time_ms": elapsed * 1000.0,
+        "stages_executed": len(run.path),
+        "stage_results": results,
+        "path": run.path,
+        "final_stage": run.path[-1] if run.path else None,
+        "final_result": last.get("result") if last is not None else None,
+        "final_confidence": last.get("confidence") if last is not None else None,
+        "terminated": run.terminated_by is not None,
+        "terminated_by": run.terminated_by,
+        "timed_out": run.timed_out,
+        "cost": run.cost,
+        "errors": run.errors,
+        "routing_decisions": run.decisions,
+        "skipped_stages": run.skipped,
+        "timeline": run.timeline,
+        "warnings": [_warning(w) for w in ctx.warnings],
+        "cascade": run.plan.name,
+        "version": run.plan.version,
+        "run_id": run.run_id,
+    }
+    if run.explain is not None:
+        result["explanation"] = run.explain
+    if ctx._owned is not None:
+        result["data"] = ctx.data
+    return result
+
+
+def _warning(w: Any) -> Any:
+    path = getattr(w, "path", None)
+    if path is not None:
+        return {"path": path, "message": getattr(w, "message", str(w))}
+    return str(w)
+
+
+def _restore(run: _Run, state: dict[str, Any]) -> int:
+    """Put a run back where a checkpoint left it; returns the next stage index."""
+    ctx = run.ctx
+    for name, value in state.get("stage_results", {}).items():
+        ctx.stage_results[name] = StageResult(value)
+    if "data" in state:
+        ctx.data = state["data"]
+    run.enabled = set(state.get("enabled", run.enabled))
+    run.path = list(state.get("path", []))
+    run.cost = float(state.get("cost", 0.0))
+    run.errors = list(state.get("errors", []))
+    run.decisions = list(state.get("decisions", []))
+    run.skipped = dict(state.get("skipped", {}))
+    run.timeline = list(state.get("timeline", []))
+    run.terminated_by = state.get("terminated_by")
+    return int(state.get("index", 0))

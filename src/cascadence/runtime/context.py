@@ -1,0 +1,123 @@
+"""`ExecutionContext`: what a cascade stage handler receives.
+
+It holds a reference to the input (no copy), the results of the stages run so far, and per-run
+metadata. `set()` copies only the containers along the path it writes, the first time it writes
+them, so the caller's input is never changed and reading stays zero-copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cascadence.runtime.result import StageResult
+
+__all__ = ["ExecutionContext", "split_path"]
+
+_PATHS: dict[str, tuple[str, ...]] = {}
+_MISSING: Any = object()
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """Split a dot path once and remember the split."""
+    parts = _PATHS.get(path)
+    if parts is None:
+        if not path:
+            raise ValueError("an empty path names no field; expected e.g. 'user.profile.name'")
+        parts = tuple(path.split("."))
+        if len(_PATHS) < 65_536:
+            _PATHS[path] = parts
+    return parts
+
+
+def _step(value: Any, part: str) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(part, _MISSING)
+    if isinstance(value, (list, tuple)):
+        try:
+            return value[int(part)]
+        except (ValueError, IndexError):
+            return _MISSING
+    return getattr(value, part, _MISSING)
+
+
+class ExecutionContext:
+    """The state of one cascade execution, handed to every stage handler.
+
+    Attributes:
+        data: The input (read-only from the caller's point of view).
+        stage_results: Results of the stages finished so far, by name.
+        metadata: Free per-run values (the engine puts `run_id` and `cascade` here).
+    """
+
+    __slots__ = ("_owned", "data", "metadata", "stage_results", "warnings")
+
+    def __init__(
+        self,
+        data: Any,
+        stage_results: dict[str, StageResult] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.data = data
+        self.stage_results: dict[str, StageResult] = (
+            stage_results if stage_results is not None else {}
+        )
+        self.metadata: dict[str, Any] = metadata if metadata is not None else {}
+        self.warnings: list[Any] = []
+        self._owned: set[int] | None = None
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """Read a dot path (`user.profile.name`, `items.0.price`, `stages.FAST.confidence`)."""
+        parts = split_path(path)
+        if parts[0] == "stages" and len(parts) > 1 and parts[1] in self.stage_results:
+            value: Any = self.stage_results
+            parts = parts[1:]
+        else:
+            value = self.data
+        for part in parts:
+            value = _step(value, part)
+            if value is _MISSING:
+                return default
+        return value
+
+    def has(self, path: str) -> bool:
+        """Whether a dot path resolves to a value."""
+        return self.get(path, _MISSING) is not _MISSING
+
+    def set(self, path: str, value: Any) -> None:
+        """Write a dot path, creating intermediate dicts; the caller's input is not changed."""
+        parts = split_path(path)
+        owned = self._owned
+        if owned is None:
+            owned = self._owned = set()
+        if id(self.data) not in owned:
+            if not isinstance(self.data, Mapping):
+                raise TypeError(
+                    f"cannot set {path!r}: the input is a {type(self.data).__name__}, not a dict"
+                )
+            self.data = dict(self.data)
+            owned.add(id(self.data))
+        container: dict[str, Any] = self.data
+        for part in parts[:-1]:
+            child = container.get(part)
+            if not isinstance(child, dict):
+                if child is not None and not isinstance(child, Mapping):
+                    raise TypeError(
+                        f"cannot set {path!r}: {part!r} holds a {type(child).__name__}, not a dict"
+                    )
+                child = dict(child) if child is not None else {}
+                container[part] = child
+                owned.add(id(child))
+            elif id(child) not in owned:
+                child = dict(child)
+                container[part] = child
+                owned.add(id(child))
+            container = child
+        container[parts[-1]] = value
+
+    def get_stage_result(self, name: str) -> StageResult | None:
+        """The result of stage `name`, or None if it has not run."""
+        return self.stage_results.get(name)
+
+    def __repr__(self) -> str:
+        return f"ExecutionContext(stages={list(self.stage_results)})"

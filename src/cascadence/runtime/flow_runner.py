@@ -1,0 +1,207 @@
+"""Executing a `FlowPlan` over a score: steps, parallel groups, branches and child flows.
+
+A run's state is the score object it was given and local variables, so one plan serves many
+concurrent runs, each with its own score. Steps go through `call_step`, the same call cascade
+stages use. A step that returns a new score object (an `ImmutableScore.with_field` result, for
+example) replaces the run's score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cascadence.errors import NoteError, ParallelNoteError, Skip
+from cascadence.runtime.invoke import call_step, gather_calls
+from cascadence.runtime.observe import Observers
+from cascadence.runtime.plan import BranchNode, ChildNode, FlowNode, FlowPlan, ParallelNode, StepNode
+
+__all__ = ["NodeDone", "run_flow"]
+
+_perf = time.perf_counter
+NodeDone = Callable[[int, str, Any], Awaitable[None]]
+"""Called after each top-level node with (index, node name, score): the checkpoint hook."""
+
+
+class _StopFlow(Exception):  # noqa: N818 - internal control flow, never escapes run_flow
+    pass
+
+
+def _assign(target: Any, field: str, value: Any) -> None:
+    setattr(target, field, value)
+
+
+def _adopt(score: Any, returned: Any) -> Any:
+    """Keep the score a step returned when it is a score of the same kind."""
+    if returned is not None and returned is not score and isinstance(returned, type(score)):
+        return returned
+    return score
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class _FlowRun:
+    __slots__ = ("obs", "plan", "root", "run_id")
+
+    def __init__(self, plan: FlowPlan, obs: Observers | None, run_id: str | None) -> None:
+        self.plan = plan
+        self.root = plan.name
+        self.obs = obs
+        self.run_id = run_id
+
+    async def step(self, node: StepNode, score: Any) -> Any:
+        obs = self.obs
+        if obs is None:
+            try:
+                returned = await call_step(node.name, node.fn, score, node.policy, assign=_assign)
+            except Skip as skip:
+                if skip.rest:
+                    raise _StopFlow from None
+                return score
+            except NoteError:
+                raise
+            except Exception as exc:
+                raise NoteError(node.name, exc) from exc
+            return _adopt(score, returned)
+        await obs.step_started(self.root, self.run_id, node.name, score)
+        started = _perf()
+        try:
+            returned = await call_step(
+                node.name, node.fn, score, node.policy, assign=_assign,
+                on_retry=obs.retry_listener(self.root, self.run_id, node.name, score),
+            )
+        except Skip as skip:
+            await obs.step_finished(self.root, self.run_id, node.name, score, _perf() - started, None)
+            if skip.rest:
+                raise _StopFlow from None
+            return score
+        except Exception as exc:
+            error = exc if isinstance(exc, NoteError) else NoteError(node.name, exc)
+            await obs.step_finished(
+                self.root, self.run_id, node.name, score, _perf() - started, error
+            )
+            if error is exc:
+                raise
+            raise error from exc
+        score = _adopt(score, returned)
+        await obs.step_finished(self.root, self.run_id, node.name, score, _perf() - started, None)
+        return score
+
+    async def parallel(self, node: ParallelNode, score: Any) -> Any:
+        snaps = [node.snapshot(score) for _ in node.tasks]
+        obs = self.obs
+        if obs is None and all(t.policy.is_plain for t in node.tasks):
+            calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
+            outcomes = await gather_calls(calls, fail_fast=True)  # type: ignore[arg-type]
+        else:
+            outcomes = await gather_calls(
+                [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)],
+                fail_fast=True,
+            )
+        results: list[Any] = []
+        first_error: tuple[int, BaseException] | None = None
+        for index, (ok, value, _ended) in enumerate(outcomes):
+            if ok:
+                results.append(_adopt(snaps[index], value))
+            elif isinstance(value, Skip):
+                results.append(snaps[index])
+            elif first_error is None and not isinstance(value, asyncio.CancelledError):
+                first_error = (index, value)  # siblings cancelled by fail-fast are not causes
+        if first_error is not None:
+            index, exc = first_error
+            original = exc.original_error if type(exc) is NoteError else exc
+            raise ParallelNoteError(node.tasks[index].name, index, node.name, original) from exc
+        merged = node.merge(score, results)
+        return _adopt(score, merged)
+
+    def _task_call(self, task: StepNode) -> Callable[[Any], Awaitable[Any]]:
+        async def run(snap: Any) -> Any:
+            return await self.step(task, snap)
+
+        return run
+
+    async def nodes(self, nodes: tuple[FlowNode, ...], score: Any) -> Any:
+        for node in nodes:
+            score = await self.node(node, score)
+        return score
+
+    async def node(self, node: FlowNode, score: Any) -> Any:
+        kind = type(node)
+        if kind is StepNode:
+            return await self.step(node, score)  # type: ignore[arg-type]
+        if kind is ParallelNode:
+            return await self.parallel(node, score)  # type: ignore[arg-type]
+        if kind is BranchNode:
+            assert isinstance(node, BranchNode)
+            chosen = await _maybe_await(node.condition(score))
+            return await self.nodes(node.if_true if chosen else node.if_false, score)
+        assert isinstance(node, ChildNode)
+        child_score = node.factory(score)
+        child = _FlowRun(node.plan, self.obs, self.run_id)
+        child_score = await child.run(child_score)
+        if node.merge is None:
+            return score
+        return _adopt(score, await _maybe_await(node.merge(score, child_score)))
+
+    async def run(self, score: Any, start_at: int = 0, on_node: NodeDone | None = None) -> Any:
+        plan = self.plan
+        obs = self.obs
+        if obs is not None:
+            await obs.run_started(plan.name, self.run_id, score)
+        started = _perf()
+        try:
+            for index, node in enumerate(plan.nodes):
+                if index < start_at:
+                    continue
+                try:
+                    score = await self.node(node, score)
+                except _StopFlow:
+                    break
+                except Exception as exc:
+                    if plan.on_error is None:
+                        raise
+                    score = _adopt(score, await _maybe_await(plan.on_error(score, exc)))
+                    if plan.stop_on_error:
+                        raise
+                if on_node is not None:
+                    await on_node(index, node.name, score)
+        except BaseException as exc:
+            if obs is not None:
+                await obs.run_finished(plan.name, self.run_id, score, _perf() - started, exc)
+            raise
+        if obs is not None:
+            await obs.run_finished(plan.name, self.run_id, score, _perf() - started, None)
+        return score
+
+
+async def run_flow(
+    plan: FlowPlan,
+    score: Any,
+    *,
+    observers: Observers | None = None,
+    run_id: str | None = None,
+    start_at: int = 0,
+    on_node: NodeDone | None = None,
+) -> Any:
+    """Run `plan` on `score` and return the final score.
+
+    Args:
+        plan: The compiled flow.
+        score: This run's score (not shared with other runs).
+        observers: Hooks, listeners and reporters.
+        run_id: Identifies the run in events and checkpoints.
+        start_at: Index of the first top-level node to run (resuming a checkpointed run).
+        on_node: Called after each top-level node finished.
+
+    Raises:
+        NoteError: A step failed (its subclasses say how: timeout, retries, open circuit).
+        ParallelNoteError: A task of a parallel group failed.
+    """
+    return await _FlowRun(plan, observers, run_id).run(score, start_at, on_node)

@@ -1,0 +1,197 @@
+"""Dispatch of run and step lifecycle to hooks, listeners and reporters.
+
+Built once per flow or engine from whatever the user attached. Only the methods a hook actually
+overrides are called, and a run with no observers pays nothing (the runtime checks for None).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cascadence.events import (
+    CADENCE_COMPLETED,
+    CADENCE_FAILED,
+    CADENCE_STARTED,
+    NOTE_COMPLETED,
+    NOTE_FAILED,
+    NOTE_RETRYING,
+    NOTE_STARTED,
+    ROUTING_DECISION,
+    CadenceEvent,
+)
+from cascadence.hooks import CadenceHooks
+
+__all__ = ["Observers", "ReporterHooks", "build_observers"]
+
+_log = logging.getLogger("cascadence.hooks")
+_METHODS = (
+    "before_cadence",
+    "after_cadence",
+    "before_note",
+    "after_note",
+    "on_error",
+    "on_retry",
+    "handle_event",
+)
+
+
+class ReporterHooks(CadenceHooks):
+    """Adapt a reporter callable (`reporter.report`) that takes `CadenceEvent`s."""
+
+    def __init__(self, report: Callable[[CadenceEvent], Any]) -> None:
+        self.report = report
+
+    async def handle_event(self, event: CadenceEvent) -> None:
+        """Forward the event to the reporter."""
+        outcome = self.report(event)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+
+def _overrides(hook: Any, method: str) -> Callable[..., Any] | None:
+    bound = getattr(hook, method, None)
+    if bound is None:
+        return None
+    base = getattr(CadenceHooks, method)
+    if getattr(type(hook), method, None) is base:
+        return None
+    return bound  # type: ignore[no-any-return]
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        outcome = fn(*args)
+        if inspect.isawaitable(outcome):
+            await outcome
+    except Exception:
+        _log.exception("hook %r failed", fn)
+
+
+class Observers:
+    """The hooks of one flow or engine, grouped by the methods they implement."""
+
+    __slots__ = ("_by_method", "hooks", "kind", "wants_events")
+
+    def __init__(self, hooks: Sequence[Any], kind: str) -> None:
+        self.hooks = tuple(hooks)
+        self.kind = kind
+        self._by_method: dict[str, tuple[Callable[..., Any], ...]] = {
+            method: tuple(fn for h in self.hooks if (fn := _overrides(h, method)) is not None)
+            for method in _METHODS
+        }
+        self.wants_events = bool(self._by_method["handle_event"])
+
+    async def _event(self, event: CadenceEvent) -> None:
+        for fn in self._by_method["handle_event"]:
+            await _call(fn, event)
+
+    async def run_started(self, name: str, run_id: str | None, arg: Any) -> None:
+        """A run begins."""
+        for fn in self._by_method["before_cadence"]:
+            await _call(fn, name, arg)
+        if self.wants_events:
+            await self._event(CadenceEvent(CADENCE_STARTED, name, kind=self.kind, run_id=run_id))
+
+    async def run_finished(
+        self, name: str, run_id: str | None, arg: Any, duration: float, error: BaseException | None
+    ) -> None:
+        """A run ends."""
+        for fn in self._by_method["after_cadence"]:
+            await _call(fn, name, arg, duration, error)
+        if self.wants_events:
+            kind = CADENCE_COMPLETED if error is None else CADENCE_FAILED
+            await self._event(
+                CadenceEvent(kind, name, duration=duration, error=error, kind=self.kind, run_id=run_id)
+            )
+
+    async def step_started(self, run_name: str, run_id: str | None, step: str, arg: Any) -> None:
+        """A step begins."""
+        for fn in self._by_method["before_note"]:
+            await _call(fn, step, arg)
+        if self.wants_events:
+            await self._event(
+                CadenceEvent(NOTE_STARTED, run_name, note_name=step, kind=self.kind, run_id=run_id)
+            )
+
+    async def step_finished(
+        self,
+        run_name: str,
+        run_id: str | None,
+        step: str,
+        arg: Any,
+        duration: float,
+        error: BaseException | None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """A step ends; `error` is set when it failed for good."""
+        if error is not None:
+            for fn in self._by_method["on_error"]:
+                await _call(fn, step, arg, error)
+        for fn in self._by_method["after_note"]:
+            await _call(fn, step, arg, duration, error)
+        if self.wants_events:
+            kind = NOTE_COMPLETED if error is None else NOTE_FAILED
+            await self._event(
+                CadenceEvent(
+                    kind,
+                    run_name,
+                    note_name=step,
+                    duration=duration,
+                    error=error,
+                    kind=self.kind,
+                    run_id=run_id,
+                    data=data,
+                )
+            )
+
+    def retry_listener(
+        self, run_name: str, run_id: str | None, step: str, arg: Any
+    ) -> Callable[[int, BaseException, float], Any] | None:
+        """A callback for `call_step(on_retry=...)`, or None when nobody listens to retries."""
+        if not self._by_method["on_retry"] and not self.wants_events:
+            return None
+
+        async def on_retry(attempt: int, error: BaseException, delay: float) -> None:
+            for fn in self._by_method["on_retry"]:
+                await _call(fn, step, arg, attempt, error, delay)
+            if self.wants_events:
+                await self._event(
+                    CadenceEvent(
+                        NOTE_RETRYING,
+                        run_name,
+                        note_name=step,
+                        error=error,
+                        attempt=attempt,
+                        delay=delay,
+                        kind=self.kind,
+                        run_id=run_id,
+                    )
+                )
+
+        return on_retry
+
+    async def routing(
+        self, run_name: str, run_id: str | None, stage: str, rule: str, action: str
+    ) -> None:
+        """A routing rule matched (cascades)."""
+        if self.wants_events:
+            await self._event(
+                CadenceEvent(
+                    ROUTING_DECISION,
+                    run_name,
+                    note_name=stage,
+                    kind=self.kind,
+                    run_id=run_id,
+                    data={"rule": rule, "action": action, "stage": stage},
+                )
+            )
+
+
+def build_observers(hooks: Sequence[Any], reporters: Sequence[Any], kind: str) -> Observers | None:
+    """Group hooks and reporter callables; None when there are none."""
+    items: list[Any] = list(hooks)
+    items.extend(r if isinstance(r, CadenceHooks) else ReporterHooks(r) for r in reporters)
+    return Observers(items, kind) if items else None

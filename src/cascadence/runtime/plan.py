@@ -1,0 +1,175 @@
+"""Compiled, immutable plans: what both front ends compile to and what the runtime executes.
+
+A `CascadePlan` is a list of `StagePlan`s with compiled routing rules; a `FlowPlan` is a tree of
+flow nodes (`StepNode`, `ParallelNode`, `BranchNode`, `ChildNode`). Executors, diagrams and the
+CLI read only these types, never the front ends' config or builder objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.invoke import AsyncHandler
+
+__all__ = [
+    "BranchNode",
+    "CascadePlan",
+    "ChildNode",
+    "FlowNode",
+    "FlowPlan",
+    "ParallelNode",
+    "RulePlan",
+    "StagePlan",
+    "StepNode",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RulePlan:
+    """A routing rule with its condition compiled to a plain callable.
+
+    `test(data, stage_results, warnings) -> bool` is the compiled condition; `condition` is the
+    compiled object (for `explain`) and `source` what the user wrote.
+    """
+
+    name: str
+    type: str
+    priority: int
+    test: Callable[[Any, Mapping[str, Any] | None, list[Any] | None], bool]
+    condition: Any
+    action: str
+    target: str | None = None
+    stages: tuple[str, ...] = ()
+    field: str | None = None
+    value: Any = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """A short label for diagrams and logs, e.g. `enable_stages MEDIUM_CHECK`."""
+        if self.action == "skip_to":
+            return f"skip_to {self.target}"
+        if self.action in ("enable_stages", "disable_stages"):
+            return f"{self.action} {', '.join(self.stages)}"
+        if self.action == "set_field":
+            return f"set {self.field}"
+        return self.action
+
+
+@dataclass(frozen=True, slots=True)
+class StagePlan:
+    """One stage, ready to run.
+
+    `fn` is None until a handler is registered. `plain` means the policy is at most a timeout,
+    so the runtime may use its fastest path.
+    """
+
+    name: str
+    index: int
+    fn: AsyncHandler | None
+    policy: StepPolicy
+    cost: float = 1.0
+    depends_on: tuple[str, ...] = ()
+    group: str | None = None
+    enabled: bool = True
+    stop_on_failure: bool = False
+    pre_rules: tuple[RulePlan, ...] = ()
+    post_rules: tuple[RulePlan, ...] = ()
+    handler_path: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def plain(self) -> bool:
+        """True when only a timeout applies."""
+        return self.policy.is_plain
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds per attempt, or None."""
+        return self.policy.timeout
+
+
+@dataclass(frozen=True, slots=True)
+class CascadePlan:
+    """A cascade compiled for execution."""
+
+    name: str
+    version: str
+    stages: tuple[StagePlan, ...]
+    global_timeout: float | None = None
+    max_parallel: int = 10
+    termination: tuple[RulePlan, ...] = ()
+    stop_on_failure: bool = False
+    source: Any = None
+
+    @property
+    def by_name(self) -> dict[str, StagePlan]:
+        """Stages by name."""
+        return {s.name: s for s in self.stages}
+
+    @property
+    def initially_enabled(self) -> frozenset[str]:
+        """Names of the stages enabled before any rule runs."""
+        return frozenset(s.name for s in self.stages if s.enabled)
+
+    def missing_handlers(self) -> list[str]:
+        """Stages that have no handler bound."""
+        return [s.name for s in self.stages if s.fn is None]
+
+
+@dataclass(frozen=True, slots=True)
+class StepNode:
+    """A single note of a flow."""
+
+    name: str
+    fn: AsyncHandler
+    policy: StepPolicy
+    cost: float = 0.0
+    is_cascade: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelNode:
+    """Notes that run concurrently on isolated snapshots, merged afterwards."""
+
+    name: str
+    tasks: tuple[StepNode, ...]
+    snapshot: Callable[[Any], Any]
+    merge: Callable[[Any, list[Any]], Any]
+    merge_label: str = "smart"
+
+
+@dataclass(frozen=True, slots=True)
+class BranchNode:
+    """Run `if_true` or `if_false` depending on `condition(score)`."""
+
+    name: str
+    condition: Callable[[Any], Any]
+    if_true: tuple[FlowNode, ...]
+    if_false: tuple[FlowNode, ...]
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildNode:
+    """A nested flow, its result merged into the parent score by `merge`."""
+
+    name: str
+    plan: FlowPlan
+    factory: Callable[[Any], Any]
+    merge: Callable[[Any, Any], Any] | None
+
+
+FlowNode = StepNode | ParallelNode | BranchNode | ChildNode
+
+
+@dataclass(frozen=True, slots=True)
+class FlowPlan:
+    """A flow compiled for execution."""
+
+    name: str
+    nodes: tuple[FlowNode, ...]
+    on_error: Callable[[Any, BaseException], Any] | None = None
+    stop_on_error: bool = True

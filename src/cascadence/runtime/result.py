@@ -1,0 +1,41 @@
+"""`StageResult`: one step's outcome, readable as a dict and by attribute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["StageResult", "as_stage_result"]
+
+
+class StageResult(dict[str, Any]):
+    """A stage's result: `result`, `confidence`, `data`, `time_ms`, `cost`, `error` and any other
+    keys the handler returned.
+
+    It is a plain dict (so the run result is JSON-ready) that also reads by attribute:
+    `context.get_stage_result("FAST_CHECK").confidence`. A missing key reads as None.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    @property
+    def ok(self) -> bool:
+        """True when the stage finished without an error."""
+        return self.get("error") is None
+
+
+def as_stage_result(value: Any) -> StageResult:
+    """Turn whatever a handler returned into a `StageResult`.
+
+    A dict keeps all its keys; a `StageResult` is used as is; any other value becomes the
+    `result`, with no confidence.
+    """
+    if type(value) is StageResult:
+        return value
+    if isinstance(value, dict):
+        return StageResult(value)
+    return StageResult(result=value)
