@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 __all__ = ["NO_DEFAULT", "Fallback", "fallback_from"]
@@ -33,7 +34,7 @@ class Fallback:
     default: Any = None
     field: str | None = None
     factory: Callable[[BaseException], Any] | None = None
-    on: tuple[type[BaseException], ...] = field(default=(Exception,))
+    on: tuple[type[BaseException], ...] = dc_field(default=(Exception,))
 
     def applies_to(self, error: BaseException) -> bool:
         """Whether this fallback handles `error`."""

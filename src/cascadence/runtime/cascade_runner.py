@@ -67,6 +67,7 @@ class _Run:
     """Mutable state of one execution (kept off the plan so executions never share it)."""
 
     __slots__ = (
+        "_pending_routing",
         "cost",
         "ctx",
         "deadline",
@@ -114,6 +115,7 @@ class _Run:
         self.jump: str | None = None
         self.deadline: float | None = None
         self.t0 = 0.0
+        self._pending_routing: list[tuple[str, str, str]] = []
 
     # -- stage execution -------------------------------------------------------------------
     def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
@@ -263,8 +265,6 @@ class _Run:
                     return self._postconditions(st_name, rules, rule) and proceed
         return proceed
 
-    _pending_routing: list[tuple[str, str, str]]
-
     def _postconditions(
         self, st_name: str, rules: tuple[RulePlan, ...], after: RulePlan
     ) -> bool:
@@ -316,7 +316,6 @@ async def run_cascade(
     """Execute `plan` on `data` and return the result dict (see `CascadeEngine.execute`)."""
     ctx = ExecutionContext(data, metadata=metadata)
     run = _Run(plan, ctx, stats, observers, explain, run_id)
-    run._pending_routing = []
     t0 = run.t0 = _perf()
     if plan.global_timeout is not None:
         run.deadline = asyncio.get_running_loop().time() + plan.global_timeout

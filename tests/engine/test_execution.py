@@ -1,0 +1,283 @@
+"""Parallel groups, timeouts and cancellation, retries, hot reload and concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from cascadence import CascadeEngine, ConfigError, GlobalTimeoutError
+from cascadence.testing import FakeClock
+from engine_helpers import config, returning
+
+
+def _recording(spans: dict[str, tuple[float, float]], name: str, delay: float) -> Any:
+    async def handler(_ctx: Any) -> dict:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.sleep(delay)
+        spans[name] = (start, loop.time())
+        return {"result": name}
+
+    return handler
+
+
+async def test_parallel_group_stages_overlap() -> None:
+    """Five stages of one parallel group run concurrently: every interval overlaps the others."""
+    names = [f"P{i}" for i in range(5)]
+    stages = {n: {"can_run_parallel": True, "parallel_group": "g"} for n in names}
+    engine = CascadeEngine(config(stages, max_parallel_stages=5))
+    spans: dict[str, tuple[float, float]] = {}
+    for n in names:
+        engine.register_stage(n, _recording(spans, n, 0.01))
+    result = await engine.execute({})
+    assert result["path"] and sorted(result["path"]) == names
+    assert max(s for s, _ in spans.values()) < min(e for _, e in spans.values())
+    starts = [t["start_ms"] for t in result["timeline"]]
+    ends = [t["end_ms"] for t in result["timeline"]]
+    assert max(starts) < min(ends)
+
+
+async def test_max_parallel_stages_bounds_concurrency() -> None:
+    """With max_parallel_stages=2, at most two stages of a group run at once."""
+    running = 0
+    peak = 0
+
+    async def handler(_ctx: Any) -> dict:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+        return {"result": 1}
+
+    names = [f"P{i}" for i in range(6)]
+    engine = CascadeEngine(config({n: {"can_run_parallel": True, "parallel_group": "g"}
+                                   for n in names}, max_parallel_stages=2))
+    for n in names:
+        engine.register_stage(n, handler)
+    result = await engine.execute({})
+    assert len(result["path"]) == 6
+    assert peak == 2
+
+
+async def test_parallel_group_waits_for_dependencies() -> None:
+    """Group members whose dependency is outside the group run after it, not before."""
+    order: list[str] = []
+
+    def rec(name: str) -> Any:
+        async def handler(_ctx: Any) -> dict:
+            order.append(name)
+            return {"result": name}
+
+        return handler
+
+    engine = CascadeEngine(config({
+        "PREP": {},
+        "X": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["PREP"]},
+        "Y": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["PREP"]},
+        "FINAL": {"depends_on": ["X", "Y"]},
+    }))
+    for n in ("PREP", "X", "Y", "FINAL"):
+        engine.register_stage(n, rec(n))
+    result = await engine.execute({})
+    assert order[0] == "PREP" and order[-1] == "FINAL"
+    assert result["path"][-1] == "FINAL"
+
+
+async def test_stage_timeout_cancels_the_handler() -> None:
+    """A stage past its timeout_ms is cancelled (the handler sees it) and recorded as an error."""
+    cancelled: list[bool] = []
+
+    async def slow(_ctx: Any) -> dict:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return {"result": "late"}
+
+    engine = CascadeEngine(config({"SLOW": {"timeout_ms": 10}, "NEXT": {}}))
+    engine.register_stages({"SLOW": slow, "NEXT": returning("next")})
+    result = await engine.execute({})
+    assert cancelled == [True]
+    assert result["stage_results"]["SLOW"]["error_type"] == "TimeoutError"
+    assert result["path"] == ["SLOW", "NEXT"]
+    assert result["timed_out"] is False
+
+
+async def test_global_timeout_keeps_partial_results() -> None:
+    """At the global deadline the running stage is cancelled and earlier results are kept."""
+    cancelled: list[bool] = []
+
+    async def slow(_ctx: Any) -> dict:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return {"result": "late"}
+
+    engine = CascadeEngine(config({"FAST": {}, "SLOW": {"timeout_ms": 10_000}, "AFTER": {}},
+                                  global_timeout_ms=30))
+    engine.register_stages({"FAST": returning("ok", 0.5), "SLOW": slow, "AFTER": returning(1)})
+    result = await engine.execute({})
+    assert cancelled == [True]
+    assert result["timed_out"] is True
+    assert result["success"] is False
+    assert result["stage_results"]["FAST"]["result"] == "ok"
+    assert result["path"] == ["FAST", "SLOW"]
+
+    with pytest.raises(GlobalTimeoutError) as info:
+        await engine.execute({}, raise_on_timeout=True)
+    assert info.value.partial_result["stage_results"]["FAST"]["result"] == "ok"
+
+
+async def test_yaml_retries_use_the_injected_clock() -> None:
+    """max_retries with retry_delay_ms backs off exponentially on the engine's clock."""
+    clock = FakeClock()
+    attempts = 0
+
+    async def flaky(_ctx: Any) -> dict:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionError("down")
+        return {"result": "ok"}
+
+    engine = CascadeEngine(
+        config({"A": {"max_retries": 3, "retry_delay_ms": 100}}), clock=clock
+    )
+    engine.register_stage("A", flaky)
+    result = await engine.execute({})
+    assert result["success"]
+    assert attempts == 3
+    assert clock.sleeps == pytest.approx([0.1, 0.2])
+
+
+async def test_stage_cache_reuses_results_per_key_fields() -> None:
+    """cache_enabled with cache_key_fields calls the handler once per key within the TTL."""
+    clock = FakeClock()
+    calls = 0
+
+    async def scored(ctx: Any) -> dict:
+        nonlocal calls
+        calls += 1
+        return {"result": ctx.get("user_id")}
+
+    engine = CascadeEngine(
+        config({"A": {"cache_enabled": True, "cache_ttl_seconds": 60,
+                      "cache_key_fields": ["user_id"]}}),
+        clock=clock,
+    )
+    engine.register_stage("A", scored)
+    await engine.execute({"user_id": "u1", "nonce": 1})
+    await engine.execute({"user_id": "u1", "nonce": 2})
+    assert calls == 1
+    clock.advance(61)
+    await engine.execute({"user_id": "u1"})
+    assert calls == 2
+    engine.clear_cache()
+    await engine.execute({"user_id": "u1"})
+    assert calls == 3
+
+
+async def test_hot_reload_keeps_in_flight_executions_on_their_version() -> None:
+    """An execution started before update_config finishes on the old version; new ones use
+    the new version; handlers and statistics survive."""
+    gate = asyncio.Event()
+
+    async def a(_ctx: Any) -> dict:
+        await gate.wait()
+        return {"result": "a", "confidence": 0.5}
+
+    v1 = config({"A": {"routing_rules": [{"name": "go", "condition": "stages.A.confidence < 0.9",
+                                          "action": {"type": "enable_stages", "stages": ["B"]}}]},
+                 "B": {"enabled": False}}, version="1")
+    v2 = config({"A": {}, "B": {"enabled": False}}, version="2")
+    engine = CascadeEngine(v1)
+    engine.register_stages({"A": a, "B": returning("b")})
+    in_flight = asyncio.ensure_future(engine.execute({}))
+    await asyncio.sleep(0)
+    engine.update_config(v2)
+    gate.set()
+    old = await in_flight
+    new = await engine.execute({})
+    assert old["version"] == "1" and old["path"] == ["A", "B"]
+    assert new["version"] == "2" and new["path"] == ["A"]
+    assert engine.get_statistics()["A"]["count"] == 2
+
+
+def test_invalid_reload_keeps_the_running_version() -> None:
+    """A config that fails validation raises and leaves the engine on its current version."""
+    engine = CascadeEngine(config({"A": {}}, version="1"))
+    engine.register_stage("A", returning(1))
+    with pytest.raises(ConfigError):
+        engine.update_config({"name": "t", "stages": {"A": {}}, "execution_order": ["A", "Z"]})
+    assert engine.config.version == "1"
+
+
+async def test_thousand_concurrent_executions_get_their_own_results() -> None:
+    """1,000 concurrent executions with distinct inputs each get their own correct result."""
+
+    async def echo(ctx: Any) -> dict:
+        await asyncio.sleep(0.001 * (ctx.get("n") % 3))
+        return {"result": ctx.get("n"), "confidence": (ctx.get("n") % 10) / 10}
+
+    async def double(ctx: Any) -> dict:
+        await asyncio.sleep(0)
+        return {"result": ctx.get_stage_result("ECHO").result * 2}
+
+    engine = CascadeEngine(config({
+        "ECHO": {"routing_rules": [{"name": "esc", "condition": "stages.ECHO.confidence < 0.5",
+                                     "action": {"type": "enable_stages", "stages": ["DOUBLE"]}}]},
+        "DOUBLE": {"enabled": False},
+    }))
+    engine.register_stages({"ECHO": echo, "DOUBLE": double})
+    results = await asyncio.gather(*(engine.execute({"n": n}) for n in range(1000)))
+    for n, result in enumerate(results):
+        if n % 10 < 5:
+            assert result["path"] == ["ECHO", "DOUBLE"]
+            assert result["final_result"] == 2 * n
+        else:
+            assert result["path"] == ["ECHO"]
+            assert result["final_result"] == n
+
+
+async def test_max_in_flight_applies_back_pressure() -> None:
+    """With max_in_flight=3 no more than three executions run at once."""
+    running = 0
+    peak = 0
+
+    async def handler(_ctx: Any) -> dict:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+        return {"result": 1}
+
+    engine = CascadeEngine(config({"A": {}}), max_in_flight=3)
+    engine.register_stage("A", handler)
+    await asyncio.gather(*(engine.execute({}) for _ in range(20)))
+    assert peak == 3
+
+
+async def test_sync_handlers_run_in_a_thread_or_inline() -> None:
+    """Plain functions work as handlers, in a worker thread by default or inline on request."""
+    import threading
+
+    main = threading.get_ident()
+    threads: list[int] = []
+
+    def plain(ctx: Any) -> dict:
+        threads.append(threading.get_ident())
+        return {"result": ctx.get("x")}
+
+    engine = CascadeEngine(config({"A": {}}))
+    engine.register_stage("A", plain)
+    assert (await engine.execute({"x": 3}))["final_result"] == 3
+    engine.register_stage("A", plain, in_thread=False)
+    await engine.execute({"x": 4})
+    assert threads[0] != main and threads[1] == main

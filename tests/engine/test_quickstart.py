@@ -1,0 +1,139 @@
+"""The spec's quick-start cascade, as written, on the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from cascadence import CascadeConfig, CascadeEngine, ExecutionContext, PlanError
+
+QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart" / "cascade.yaml"
+
+
+async def fast_check_handler(context: ExecutionContext) -> dict:
+    """Fast heuristic check (spec handler)."""
+    user_id = context.get("user_id")
+    confidence = 0.75 if user_id.startswith("trusted_") else 0.4
+    if user_id.startswith("vip_"):
+        confidence = 0.97
+    elif user_id.startswith("mid_"):
+        confidence = 0.85
+    return {
+        "result": "pass" if confidence > 0.5 else "review",
+        "confidence": confidence,
+        "data": {"method": "heuristic", "checks": ["basic_validation"]},
+    }
+
+
+def engine_with(medium_confidence: float = 0.85) -> CascadeEngine:
+    """The quick-start engine with spec-shaped handlers that return at once."""
+    config = CascadeConfig.from_file(QUICKSTART)
+    engine = CascadeEngine(config)
+
+    async def medium(_ctx: ExecutionContext) -> dict:
+        await asyncio.sleep(0)
+        return {"result": "pass", "confidence": medium_confidence, "data": {"method": "ml_model"}}
+
+    async def expensive(_ctx: ExecutionContext) -> dict:
+        return {"result": "pass", "confidence": 0.99, "data": {"checks_run": 47}}
+
+    engine.register_stage("FAST_CHECK", fast_check_handler)
+    engine.register_stage("MEDIUM_CHECK", medium)
+    engine.register_stage("EXPENSIVE_CHECK", expensive)
+    return engine
+
+
+async def test_low_confidence_escalates_through_every_stage() -> None:
+    """FAST at 0.4 enables MEDIUM; MEDIUM at 0.85 (< 0.9) enables EXPENSIVE."""
+    result = await engine_with().execute({"user_id": "user_12345", "action": "withdraw", "amount": 10000})
+    assert result["success"] is True
+    assert result["path"] == ["FAST_CHECK", "MEDIUM_CHECK", "EXPENSIVE_CHECK"]
+    assert result["stages_executed"] == 3
+    fast = result["stage_results"]["FAST_CHECK"]
+    assert fast["result"] == "review"
+    assert fast["confidence"] == 0.4
+    assert fast["time_ms"] >= 0
+    assert result["cost"] == 31
+    rules = [d["rule"] for d in result["routing_decisions"]]
+    assert rules == ["low_confidence_escalate", "still_uncertain"]
+
+
+async def test_confident_medium_stops_before_expensive() -> None:
+    """MEDIUM at 0.95 matches no rule, so EXPENSIVE stays disabled: two stages run."""
+    result = await engine_with(medium_confidence=0.95).execute({"user_id": "user_1"})
+    assert result["path"] == ["FAST_CHECK", "MEDIUM_CHECK"]
+    assert result["final_result"] == "pass"
+    assert result["cost"] == 6
+
+
+async def test_high_confidence_terminates_after_the_first_stage() -> None:
+    """FAST at 0.97 terminates the cascade by rule high_confidence_terminate."""
+    result = await engine_with().execute({"user_id": "vip_bob"})
+    assert result["path"] == ["FAST_CHECK"]
+    assert result["terminated"] is True
+    assert result["terminated_by"] == "high_confidence_terminate"
+    assert result["cost"] == 1
+
+
+async def test_middle_confidence_runs_only_fast_check() -> None:
+    """FAST at 0.85 matches neither rule: MEDIUM stays disabled."""
+    result = await engine_with().execute({"user_id": "mid_alice"})
+    assert result["path"] == ["FAST_CHECK"]
+    assert result["terminated"] is False
+
+
+async def test_handlers_from_import_paths_run_without_registration() -> None:
+    """The example's YAML names its handlers by import path; the engine imports them."""
+    import os
+
+    os.environ["QUICKSTART_FAST"] = "1"
+    engine = CascadeEngine(CascadeConfig.from_file(QUICKSTART))
+    result = await engine.execute({"user_id": "user_1"})
+    assert result["success"]
+    assert result["stage_results"]["MEDIUM_CHECK"]["data"]["model"] == "trust_v2"
+
+
+async def test_statistics_accumulate_and_cache_clears() -> None:
+    """get_statistics counts executions and time per stage."""
+    engine = engine_with()
+    for _ in range(3):
+        await engine.execute({"user_id": "mid_x"})
+    stats = engine.get_statistics()
+    assert stats["FAST_CHECK"]["count"] == 3
+    assert stats["FAST_CHECK"]["errors"] == 0
+    assert stats["FAST_CHECK"]["total_time_ms"] >= 0
+    assert "MEDIUM_CHECK" not in stats
+    engine.clear_cache()
+
+
+def test_register_unknown_stage_suggests_closest() -> None:
+    """Registering a handler for a misspelt stage names the closest stage."""
+    engine = CascadeEngine(CascadeConfig.from_file(QUICKSTART))
+    with pytest.raises(PlanError, match="did you mean 'FAST_CHECK'"):
+        engine.register_stage("FAST_CHEK", fast_check_handler)
+
+
+async def test_missing_handler_fails_before_any_stage_runs() -> None:
+    """A stage with no handler fails at execute start with a clear message."""
+    config = CascadeConfig.from_dict(
+        {"name": "c", "stages": {"A": {}, "B": {}}, "execution_order": ["A", "B"]}
+    )
+    engine = CascadeEngine(config)
+    ran = []
+
+    async def a(_ctx: ExecutionContext) -> dict:
+        ran.append("A")
+        return {"result": 1}
+
+    engine.register_stage("A", a)
+    with pytest.raises(PlanError, match="no handler for stage\\(s\\) B"):
+        await engine.execute({})
+    assert ran == []
+
+
+def test_execute_sync() -> None:
+    """execute_sync runs a cascade from synchronous code."""
+    result = engine_with().execute_sync({"user_id": "trusted_1"})
+    assert result["success"]

@@ -1,0 +1,259 @@
+"""Every routing action and rule type, on small cascades."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cascadence import CascadeEngine
+
+from engine_helpers import config, returning
+
+
+def engine_for(stages: dict[str, Any], handlers: dict[str, Any], **extra: Any) -> CascadeEngine:
+    """An engine over `stages` with `handlers` registered."""
+    engine = CascadeEngine(config(stages, **extra))
+    engine.register_stages(handlers)
+    return engine
+
+
+async def test_skip_to_jumps_over_stages() -> None:
+    """skip_to runs its target next and records the stages jumped over."""
+    engine = engine_for(
+        {
+            "A": {"routing_rules": [{"name": "jump", "condition": "stages.A.result == 'x'",
+                                      "action": {"type": "skip_to", "target": "C"}}]},
+            "B": {},
+            "C": {},
+        },
+        {"A": returning("x"), "B": returning("b"), "C": returning("c")},
+        execution_order=["A", "B", "C"],
+    )
+    result = await engine.execute({})
+    assert result["path"] == ["A", "C"]
+    assert result["skipped_stages"] == {"B": "skipped by skip_to 'C'"}
+
+
+async def test_enable_and_disable_stages() -> None:
+    """enable_stages turns on a disabled stage; disable_stages turns off an enabled one."""
+    engine = engine_for(
+        {
+            "A": {"routing_rules": [
+                {"name": "on", "condition": "amount > 100",
+                 "action": {"type": "enable_stages", "stages": ["C"]}},
+                {"name": "off", "condition": "amount > 100",
+                 "action": {"type": "disable_stages", "stages": ["B"]}},
+            ]},
+            "B": {},
+            "C": {"enabled": False},
+        },
+        {"A": returning(1), "B": returning(2), "C": returning(3)},
+        execution_order=["A", "B", "C"],
+    )
+    assert (await engine.execute({"amount": 500}))["path"] == ["A", "C"]
+    assert (await engine.execute({"amount": 5}))["path"] == ["A", "B"]
+
+
+async def test_set_field_is_visible_to_later_stages_and_rules() -> None:
+    """set_field writes the context; later handlers and rules read it; the input is untouched."""
+    seen: list[Any] = []
+
+    async def b(ctx: Any) -> dict:
+        seen.append(ctx.get("user.risk_level"))
+        return {"result": "ok"}
+
+    engine = engine_for(
+        {
+            "A": {"routing_rules": [{"name": "mark", "condition": "amount >= 10000",
+                                      "action": {"type": "set_field", "field": "user.risk_level",
+                                                 "value": "high"}}]},
+            "B": {"routing_rules": [{"name": "stop", "condition": "user.risk_level == 'high'",
+                                      "action": {"type": "terminate"}}]},
+            "C": {},
+        },
+        {"A": returning(1), "B": b, "C": returning(3)},
+        execution_order=["A", "B", "C"],
+    )
+    data = {"amount": 20000, "user": {"id": 7}}
+    result = await engine.execute(data)
+    assert seen == ["high"]
+    assert result["path"] == ["A", "B"]
+    assert result["terminated_by"] == "stop"
+    assert data == {"amount": 20000, "user": {"id": 7}}
+    assert result["data"]["user"] == {"id": 7, "risk_level": "high"}
+
+
+async def test_rules_apply_in_priority_order_and_terminal_action_wins() -> None:
+    """Higher priority first; after a terminate, lower-priority routing rules are not applied."""
+    engine = engine_for(
+        {
+            "A": {"routing_rules": [
+                {"name": "low", "priority": 1, "condition": "x == 1",
+                 "action": {"type": "enable_stages", "stages": ["B"]}},
+                {"name": "high", "priority": 10, "condition": "x == 1",
+                 "action": {"type": "terminate"}},
+            ]},
+            "B": {"enabled": False},
+        },
+        {"A": returning(1), "B": returning(2)},
+    )
+    result = await engine.execute({"x": 1})
+    assert [d["rule"] for d in result["routing_decisions"]] == ["high"]
+    assert result["path"] == ["A"]
+
+
+async def test_precondition_can_prevent_execution() -> None:
+    """A precondition that disables its own stage stops it from running."""
+    engine = engine_for(
+        {
+            "A": {},
+            "B": {"routing_rules": [{"name": "guard", "type": "precondition",
+                                      "condition": "exists(skip_b)",
+                                      "action": {"type": "disable_stages", "stages": ["B"]}}]},
+            "C": {},
+        },
+        {"A": returning(1), "B": returning(2), "C": returning(3)},
+        execution_order=["A", "B", "C"],
+    )
+    assert (await engine.execute({"skip_b": True}))["path"] == ["A", "C"]
+    assert (await engine.execute({}))["path"] == ["A", "B", "C"]
+
+
+async def test_postcondition_runs_even_after_terminate() -> None:
+    """Postconditions of a stage are evaluated after its routing rules, even a terminate."""
+    engine = engine_for(
+        {
+            "A": {"routing_rules": [
+                {"name": "stop", "condition": "x == 1", "action": {"type": "terminate"}},
+                {"name": "note", "type": "postcondition", "condition": "x == 1",
+                 "action": {"type": "set_field", "field": "audited", "value": True}},
+            ]},
+            "B": {},
+        },
+        {"A": returning(1), "B": returning(2)},
+    )
+    result = await engine.execute({"x": 1})
+    assert [d["rule"] for d in result["routing_decisions"]] == ["stop", "note"]
+    assert result["data"]["audited"] is True
+
+
+async def test_global_termination_conditions() -> None:
+    """A termination condition ends the run after the stage that satisfies it."""
+    engine = engine_for(
+        {"A": {}, "B": {}},
+        {"A": returning("deny", 0.99), "B": returning("x")},
+        termination_conditions=["stages.A.confidence >= 0.95"],
+    )
+    result = await engine.execute({})
+    assert result["path"] == ["A"]
+    assert result["terminated_by"] == "termination_conditions[0]"
+
+
+async def test_domain_agnostic_rules_on_flat_event_fields() -> None:
+    """Rules on trust_score / account_age_days work on an EventWithContext input."""
+    from datetime import datetime
+
+    from cascadence import (
+        DomainType,
+        EventContext,
+        EventWithContext,
+        HistoricalContext,
+        UniversalEvent,
+    )
+
+    engine = engine_for(
+        {
+            "SCREEN": {"routing_rules": [
+                {"name": "high_trust_approve", "condition": {"field": "trust_score",
+                 "operator": ">=", "value": 0.95}, "action": {"type": "terminate"}},
+                {"name": "new_account_escalate", "condition": {"field": "account_age_days",
+                 "operator": "<", "value": 30},
+                 "action": {"type": "enable_stages", "stages": ["DEEP_ANALYSIS"]}},
+            ]},
+            "DEEP_ANALYSIS": {"enabled": False},
+        },
+        {"SCREEN": returning("ok"), "DEEP_ANALYSIS": returning("deep")},
+    )
+
+    def event(trust: float, age: int) -> EventWithContext:
+        return EventWithContext(
+            event=UniversalEvent(id="e", domain=DomainType.FINANCE, event_type="transaction",
+                                 timestamp=datetime(2026, 1, 1), primary_entity="alice"),
+            context=EventContext(historical=HistoricalContext(account_age_days=age,
+                                                              trust_score=trust)),
+        )
+
+    assert (await engine.execute(event(0.99, 400)))["path"] == ["SCREEN"]
+    assert (await engine.execute(event(0.5, 10)))["path"] == ["SCREEN", "DEEP_ANALYSIS"]
+    assert (await engine.execute(event(0.5, 400).to_flat_dict()))["path"] == ["SCREEN"]
+
+
+async def test_failing_stage_is_recorded_and_the_cascade_goes_on() -> None:
+    """A handler error is recorded on its result and in errors; later stages still run."""
+
+    async def broken(_ctx: Any) -> dict:
+        raise ValueError("model unavailable")
+
+    engine = engine_for({"A": {}, "B": {}}, {"A": broken, "B": returning("b")})
+    result = await engine.execute({})
+    assert result["success"] is False
+    assert result["stage_results"]["A"]["error"] == "model unavailable"
+    assert result["errors"] == [{"stage": "A", "error": "model unavailable", "type": "ValueError"}]
+    assert result["path"] == ["A", "B"]
+
+
+async def test_stop_on_failure_ends_the_run() -> None:
+    """With stop_on_failure a failing stage ends the cascade."""
+
+    async def broken(_ctx: Any) -> dict:
+        raise ValueError("x")
+
+    engine = engine_for({"A": {"stop_on_failure": True}, "B": {}},
+                        {"A": broken, "B": returning("b")})
+    result = await engine.execute({})
+    assert result["path"] == ["A"]
+    assert result["terminated_by"] == "failure of A"
+
+
+async def test_dependent_of_a_failed_stage_is_skipped() -> None:
+    """A stage whose dependency failed does not run, and says why."""
+
+    async def broken(_ctx: Any) -> dict:
+        raise ValueError("x")
+
+    engine = engine_for({"A": {}, "B": {"depends_on": ["A"]}}, {"A": broken, "B": returning(1)})
+    result = await engine.execute({})
+    assert result["path"] == ["A"]
+    assert result["skipped_stages"] == {"B": "dependency 'A' failed"}
+
+
+async def test_explain_reports_operands_and_matches() -> None:
+    """explain=True records every rule evaluated, its resolved operands and the action."""
+    engine = engine_for(
+        {"A": {"routing_rules": [
+            {"name": "big", "condition": "amount > 100",
+             "action": {"type": "enable_stages", "stages": ["B"]}},
+            {"name": "vip", "condition": "tier == 'gold'", "action": {"type": "terminate"}},
+        ]}, "B": {"enabled": False}},
+        {"A": returning(1), "B": returning(2)},
+    )
+    plain = await engine.execute({"amount": 500})
+    assert "explanation" not in plain
+    result = await engine.execute({"amount": 500}, explain=True)
+    big, vip = result["explanation"]
+    assert big["rule"] == "big" and big["matched"] is True
+    assert big["action"] == "enable_stages B"
+    assert big["condition"]["value"] == 500
+    assert vip["matched"] is False
+    assert vip["condition"]["missing"] is True
+
+
+async def test_type_mismatch_is_false_and_warned() -> None:
+    """A rule comparing a string to a number does not match and adds a warning."""
+    engine = engine_for(
+        {"A": {"routing_rules": [{"name": "r", "condition": "amount > 100",
+                                   "action": {"type": "terminate"}}]}, "B": {}},
+        {"A": returning(1), "B": returning(2)},
+    )
+    result = await engine.execute({"amount": "lots"})
+    assert result["path"] == ["A", "B"]
+    assert result["warnings"] and result["warnings"][0]["path"] == "amount"

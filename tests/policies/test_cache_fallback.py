@@ -1,0 +1,63 @@
+"""Result cache TTL and keys, and fallbacks."""
+
+from __future__ import annotations
+
+from cascadence.policies import Fallback, ResultCache, StepPolicy, fallback_from
+from cascadence.runtime.invoke import call_step
+from cascadence.testing import FakeClock
+
+
+async def test_cache_hits_within_ttl_and_expires_after() -> None:
+    """A cached result is reused until its TTL passes on the injected clock."""
+    clock = FakeClock()
+    calls = []
+
+    async def handler(arg: dict) -> int:
+        calls.append(arg)
+        return len(calls)
+
+    policy = StepPolicy(cache=ResultCache(ttl=60, clock=clock))
+    assert await call_step("s", handler, {"a": 1}, policy) == 1
+    assert await call_step("s", handler, {"a": 1}, policy) == 1
+    assert await call_step("s", handler, {"a": 2}, policy) == 2
+    clock.advance(61)
+    assert await call_step("s", handler, {"a": 1}, policy) == 3
+
+
+async def test_cache_key_fields_ignore_other_fields() -> None:
+    """With key_fields, inputs differing only elsewhere share one entry."""
+    calls = []
+
+    async def handler(arg: dict) -> int:
+        calls.append(arg)
+        return len(calls)
+
+    policy = StepPolicy(cache=ResultCache(ttl=60, key_fields=["user.id"], clock=FakeClock()))
+    await call_step("s", handler, {"user": {"id": 1}, "n": 1}, policy)
+    await call_step("s", handler, {"user": {"id": 1}, "n": 2}, policy)
+    assert len(calls) == 1
+
+
+async def test_fallback_value_and_field() -> None:
+    """A failing step yields the fallback default, written to the named field when given."""
+
+    class Target:
+        status = "?"
+
+    async def broken(_: object) -> None:
+        raise RuntimeError("x")
+
+    target = Target()
+    policy = StepPolicy(fallback=Fallback(default="unknown", field="status"))
+    value = await call_step("s", broken, target, policy, assign=setattr)
+    assert value == "unknown"
+    assert target.status == "unknown"
+
+
+def test_fallback_copies_mutable_defaults() -> None:
+    """A list default is copied per use so runs never share it."""
+    fb = fallback_from({"default": [], "field": "context"})
+    assert fb is not None
+    first = fb.value(RuntimeError())
+    first.append(1)
+    assert fb.value(RuntimeError()) == []

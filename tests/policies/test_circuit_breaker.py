@@ -1,0 +1,89 @@
+"""Circuit breaker transitions, on a fake clock, local and through a shared store."""
+
+from __future__ import annotations
+
+import pytest
+
+from cascadence.errors import CircuitOpenError
+from cascadence.policies import BreakerState, CircuitBreaker, InMemoryBreakerStore, StepPolicy
+from cascadence.runtime.invoke import call_step
+from cascadence.testing import FakeClock
+
+
+async def _fail(_: object) -> None:
+    raise RuntimeError("boom")
+
+
+async def _ok(_: object) -> str:
+    return "ok"
+
+
+async def test_opens_after_threshold_and_refuses_calls() -> None:
+    """Three consecutive failures open the circuit; the next call is refused without running."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("svc", failure_threshold=3, recovery_timeout=10, clock=clock)
+    policy = StepPolicy(breaker=breaker)
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            await call_step("svc", _fail, None, policy)
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(CircuitOpenError) as info:
+        await call_step("svc", _ok, None, policy)
+    assert info.value.retry_after == pytest.approx(10)
+
+
+async def test_half_open_probe_closes_or_reopens() -> None:
+    """After the recovery timeout one probe runs: success closes, failure reopens."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("svc", failure_threshold=1, recovery_timeout=5, clock=clock)
+    policy = StepPolicy(breaker=breaker)
+    with pytest.raises(RuntimeError):
+        await call_step("svc", _fail, None, policy)
+    clock.advance(4.9)
+    with pytest.raises(CircuitOpenError):
+        await call_step("svc", _ok, None, policy)
+    clock.advance(0.2)
+    with pytest.raises(RuntimeError):
+        await call_step("svc", _fail, None, policy)
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(5)
+    assert await call_step("svc", _ok, None, policy) == "ok"
+    assert breaker.state is BreakerState.CLOSED
+
+
+async def test_success_resets_the_failure_count() -> None:
+    """Failures must be consecutive: a success in between starts the count again."""
+    breaker = CircuitBreaker("svc", failure_threshold=2, clock=FakeClock())
+    policy = StepPolicy(breaker=breaker)
+    with pytest.raises(RuntimeError):
+        await call_step("svc", _fail, None, policy)
+    await call_step("svc", _ok, None, policy)
+    with pytest.raises(RuntimeError):
+        await call_step("svc", _fail, None, policy)
+    assert breaker.state is BreakerState.CLOSED
+
+
+async def test_two_breakers_sharing_a_store_open_together() -> None:
+    """Failures seen by one replica open the circuit for another replica sharing the store."""
+    clock = FakeClock()
+    store = InMemoryBreakerStore()
+    a = CircuitBreaker("shared", failure_threshold=2, recovery_timeout=30, clock=clock, store=store)
+    b = CircuitBreaker("shared", failure_threshold=2, recovery_timeout=30, clock=clock, store=store)
+    await a.record_failure()
+    await b.record_failure()
+    with pytest.raises(CircuitOpenError):
+        await a.before_call()
+    assert await b.refresh() is BreakerState.OPEN
+
+
+def test_state_change_callback() -> None:
+    """on_state_change reports every transition."""
+    import asyncio
+
+    seen: list[tuple[str, str]] = []
+    breaker = CircuitBreaker(
+        "cb", failure_threshold=1, clock=FakeClock(),
+        on_state_change=lambda _n, old, new: seen.append((old.value, new.value)),
+    )
+    asyncio.run(breaker.record_failure())
+    assert seen == [("closed", "open")]
