@@ -225,11 +225,12 @@ class CascadeEngine:
             GlobalTimeoutError: With `raise_on_timeout`, when the global timeout fired.
         """
         plan = self._plan
-        if plan.missing_handlers():
+        if not plan.ready:
             self._check_ready(plan)
-        to_flat = getattr(data, "to_flat_dict", None)
-        if to_flat is not None:
-            data = to_flat()
+        if type(data) is not dict:
+            to_flat = getattr(data, "to_flat_dict", None)
+            if to_flat is not None:
+                data = to_flat()
         want_explain = self.explain if explain is None else explain
         if checkpoint is not None:
             from cascadence.cascade.durable import execute_durable

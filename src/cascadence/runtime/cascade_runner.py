@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cascadence.errors import Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.context import ExecutionContext
-from cascadence.runtime.invoke import call_step, call_with_deadline, gather_calls
+from cascadence.runtime.invoke import _resume_until, call_step, gather_calls, resume
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result
@@ -64,7 +65,11 @@ def _failed(exc: BaseException) -> StageResult:
 
 
 class _Run:
-    """Mutable state of one execution (kept off the plan so executions never share it)."""
+    """Mutable state of one execution (kept off the plan so executions never share it).
+
+    Times are `time.perf_counter` readings; `deadline` (the global timeout) too. They are
+    turned into event-loop time only when a handler suspends and a timer must be armed.
+    """
 
     __slots__ = (
         "_pending_routing",
@@ -75,6 +80,8 @@ class _Run:
         "enabled",
         "errors",
         "explain",
+        "forced",
+        "index",
         "jump",
         "obs",
         "path",
@@ -106,7 +113,7 @@ class _Run:
         self.enabled = set(plan.initially_enabled)
         self.errors: list[dict[str, Any]] = []
         self.decisions: list[dict[str, Any]] = []
-        self.timeline: list[dict[str, Any]] = []
+        self.timeline: list[tuple[str, float, float, bool]] = []
         self.path: list[str] = []
         self.skipped: dict[str, str] = {}
         self.cost = 0.0
@@ -115,44 +122,60 @@ class _Run:
         self.jump: str | None = None
         self.deadline: float | None = None
         self.t0 = 0.0
+        self.forced = False
+        self.index = 0
         self._pending_routing: list[tuple[str, str, str]] = []
 
     # -- stage execution -------------------------------------------------------------------
     def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
         elapsed = (ended - started) * 1000.0
         sr["time_ms"] = elapsed
-        sr.setdefault("cost", st.cost)
-        self.ctx.stage_results[st.name] = sr
-        self.path.append(st.name)
-        self.cost += sr["cost"]
-        t0 = self.t0
-        self.timeline.append(
-            {
-                "stage": st.name,
-                "start_ms": (started - t0) * 1000.0,
-                "end_ms": (ended - t0) * 1000.0,
-                "status": "ok" if sr.get("error") is None else "error",
-            }
-        )
+        cost = sr.get("cost")
+        if cost is None:
+            sr["cost"] = cost = st.cost
+        name = st.name
+        self.ctx.stage_results[name] = sr
+        self.path.append(name)
+        self.cost += cost
+        failed = sr.get("error") is not None
+        self.timeline.append((name, started, ended, failed))
         stats = self.stats
         if stats is not None:
-            s = stats.get(st.name)
+            s = stats.get(name)
             if s is None:
-                s = stats[st.name] = StageStats()
+                s = stats[name] = StageStats()
             s.count += 1
             s.total_time_ms += elapsed
-            s.total_cost += sr["cost"]
-            if sr.get("error") is not None:
+            s.total_cost += cost
+            if failed:
                 s.errors += 1
 
     def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
         if isinstance(exc, StepTimeoutError):
-            if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
+            if self.deadline is not None and _perf() >= self.deadline:
                 self.timed_out = True
-            if self.stats is not None and st.name in self.stats:
-                self.stats[st.name].timeouts += 1
+            if self.stats is not None:
+                self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.errors.append(_error_record(st.name, exc))
         return _failed(exc)
+
+    def loop_deadline(self) -> float | None:
+        """The run-wide deadline on the event loop's clock (None without a global timeout)."""
+        if self.deadline is None:
+            return None
+        return asyncio.get_running_loop().time() + (self.deadline - _perf())
+
+    async def _slow(self, st: StagePlan, coro: Any, yielded: Any, started: float) -> Any:
+        timeout = st.timeout
+        deadline = self.deadline
+        if timeout is None and deadline is None:
+            return await resume(coro, yielded)
+        limit = started + timeout if timeout is not None else deadline
+        assert limit is not None
+        if deadline is not None and deadline < limit:
+            limit = deadline
+        loop_limit = asyncio.get_running_loop().time() + (limit - _perf())
+        return await _resume_until(coro, yielded, loop_limit, st.name, limit - started)
 
     async def call(self, st: StagePlan) -> StageResult:
         """Run one stage through its policy; never raises (errors land on the result)."""
@@ -163,19 +186,27 @@ class _Run:
         if obs is not None:
             await obs.step_started(self.plan.name, self.run_id, st.name, ctx)
         started = _perf()
+        error: BaseException | None = None
         try:
             if st.plain:
-                raw = await call_with_deadline(fn, ctx, st.policy.timeout, st.name, self.deadline)
+                coro = fn(ctx)
+                try:
+                    yielded = coro.send(None)
+                except StopIteration as stop:
+                    raw = stop.value
+                else:  # the handler suspended: only now is its deadline armed
+                    raw = await self._slow(st, coro, yielded, started)
             else:
                 retry = None if obs is None else obs.retry_listener(
                     self.plan.name, self.run_id, st.name, ctx
                 )
                 raw = await call_step(
                     st.name, fn, ctx, st.policy, cache_input=ctx.data,
-                    deadline=self.deadline, on_retry=retry, assign=_assign,
+                    deadline=self.loop_deadline(), on_retry=retry, assign=_assign,
                 )
-            sr = as_stage_result(raw)
-            error: BaseException | None = None
+            sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
+        except Skip as skip:
+            sr = StageResult(result=None, confidence=None, data={}, skipped_reason=skip.reason)
         except Exception as exc:
             sr = self._record_error(st, exc)
             error = exc
@@ -202,10 +233,13 @@ class _Run:
             await asyncio.gather(*(limited(st) for st in batch))
             return
         started = _perf()
-        calls = [(st.fn, self.ctx, st.policy.timeout, st.name) for st in batch]
-        outcomes = await gather_calls(calls, deadline=self.deadline)  # type: ignore[arg-type]
+        calls = [(st.fn, self.ctx, st.timeout, st.name) for st in batch]
+        outcomes = await gather_calls(calls, deadline=self.loop_deadline())  # type: ignore[arg-type]
         for st, (ok, value, ended) in zip(batch, outcomes):
-            sr = as_stage_result(value) if ok else self._record_error(st, value)
+            if ok:
+                sr = StageResult(value) if type(value) is dict else as_stage_result(value)
+            else:
+                sr = self._record_error(st, value)
             self._finish(st, sr, started, ended)
 
     # -- routing ---------------------------------------------------------------------------
@@ -318,7 +352,7 @@ async def run_cascade(
     run = _Run(plan, ctx, stats, observers, explain, run_id)
     t0 = run.t0 = _perf()
     if plan.global_timeout is not None:
-        run.deadline = asyncio.get_running_loop().time() + plan.global_timeout
+        run.deadline = t0 + plan.global_timeout
     stages = plan.stages
     results = ctx.stage_results
     enabled = run.enabled
@@ -379,9 +413,7 @@ async def run_cascade(
             for stage_name, rule_name, action in run._pending_routing:
                 await obs.routing(plan.name, run_id, stage_name, rule_name, action)
             run._pending_routing.clear()
-        if run.deadline is not None and not run.timed_out and (
-            asyncio.get_running_loop().time() >= run.deadline
-        ):
+        if run.deadline is not None and not run.timed_out and _perf() >= run.deadline:
             run.timed_out = True
     result = _build_result(run, _perf() - t0)
     if obs is not None:
@@ -416,6 +448,7 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
 
 def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
     st = stages[pos]
+    run.forced = True
     for dep in st.depends_on:
         if dep not in run.ctx.stage_results:
             run.ctx.stage_results[dep] = StageResult(
@@ -426,7 +459,10 @@ def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
 
 def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     ctx = run.ctx
-    results = {k: v for k, v in ctx.stage_results.items() if not v.get("skipped")}
+    results = ctx.stage_results
+    if run.forced:
+        results = {k: v for k, v in results.items() if not v.get("skipped")}
+    t0 = run.t0
     last = results[run.path[-1]] if run.path else None
     result: dict[str, Any] = {
         "success": not run.errors and not run.timed_out,
@@ -444,8 +480,12 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "errors": run.errors,
         "routing_decisions": run.decisions,
         "skipped_stages": run.skipped,
-        "timeline": run.timeline,
-        "warnings": [_warning(w) for w in ctx.warnings],
+        "timeline": [
+            {"stage": name, "start_ms": (start - t0) * 1000.0, "end_ms": (end - t0) * 1000.0,
+             "status": "error" if failed else "ok"}
+            for name, start, end, failed in run.timeline
+        ],
+        "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
         "cascade": run.plan.name,
         "version": run.plan.version,
         "run_id": run.run_id,
@@ -477,6 +517,6 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     run.errors = list(state.get("errors", []))
     run.decisions = list(state.get("decisions", []))
     run.skipped = dict(state.get("skipped", {}))
-    run.timeline = list(state.get("timeline", []))
+    run.timeline = [tuple(t) for t in state.get("timeline", [])]  # type: ignore[misc]
     run.terminated_by = state.get("terminated_by")
     return int(state.get("index", 0))

@@ -79,16 +79,14 @@ class StagePlan:
     post_rules: tuple[RulePlan, ...] = ()
     handler_path: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    plain: bool = field(init=False)
+    """True when only a timeout applies (the runtime's fastest path)."""
+    timeout: float | None = field(init=False)
+    """Seconds per attempt, or None."""
 
-    @property
-    def plain(self) -> bool:
-        """True when only a timeout applies."""
-        return self.policy.is_plain
-
-    @property
-    def timeout(self) -> float | None:
-        """Seconds per attempt, or None."""
-        return self.policy.timeout
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", self.policy.is_plain)
+        object.__setattr__(self, "timeout", self.policy.timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +101,21 @@ class CascadePlan:
     termination: tuple[RulePlan, ...] = ()
     stop_on_failure: bool = False
     source: Any = None
+    initially_enabled: frozenset[str] = field(init=False)
+    """Names of the stages enabled before any rule runs."""
+    ready: bool = field(init=False)
+    """True when every stage has a handler."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "initially_enabled", frozenset(s.name for s in self.stages if s.enabled)
+        )
+        object.__setattr__(self, "ready", all(s.fn is not None for s in self.stages))
 
     @property
     def by_name(self) -> dict[str, StagePlan]:
         """Stages by name."""
         return {s.name: s for s in self.stages}
-
-    @property
-    def initially_enabled(self) -> frozenset[str]:
-        """Names of the stages enabled before any rule runs."""
-        return frozenset(s.name for s in self.stages if s.enabled)
 
     def missing_handlers(self) -> list[str]:
         """Stages that have no handler bound."""

@@ -1,0 +1,215 @@
+"""Cascade engine overhead against hand-written asyncio code, in one run, as ratios.
+
+Run: `python bench/bench_engine.py` (add `--quick` for a shorter run).
+
+1. The spec's 3-stage quick-start (its timeouts as written, handlers returning at once) against
+   a hand-written coroutine doing the same routing.
+2. Cost against the number of sequential stages (3/10/30/100) and rules per stage (1/10/100).
+3. 10,000 concurrent executions whose stages each sleep 1 ms: wall time, peak heap per
+   execution in flight, how many ran exactly the expected stages, and spurious timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from cascadence import CascadeConfig, CascadeEngine, ExecutionContext
+
+QUICK = "--quick" in sys.argv
+QUICKSTART = Path(__file__).parents[1] / "examples" / "quickstart" / "cascade.yaml"
+
+
+# -- handlers shared by the engine and the baseline --------------------------------------------
+async def fast_check(ctx: ExecutionContext) -> dict[str, Any]:
+    confidence = 0.75 if ctx.get("user_id").startswith("trusted_") else 0.4
+    return {"result": "pass" if confidence > 0.5 else "review", "confidence": confidence,
+            "data": {"method": "heuristic"}}
+
+
+async def medium_check(ctx: ExecutionContext) -> dict[str, Any]:
+    return {"result": "pass", "confidence": 0.85, "data": {"method": "ml_model"}}
+
+
+async def expensive_check(ctx: ExecutionContext) -> dict[str, Any]:
+    return {"result": "pass", "confidence": 0.99, "data": {"checks_run": 47}}
+
+
+async def hand_written(data: dict[str, Any]) -> dict[str, Any]:
+    """The quick-start's routing written by hand: what a careful developer would write."""
+    start = time.perf_counter()
+    ctx = ExecutionContext(data)
+    results = ctx.stage_results
+    fast = await fast_check(ctx)
+    results["FAST_CHECK"] = fast
+    path = ["FAST_CHECK"]
+    if fast["confidence"] < 0.8:
+        medium = await medium_check(ctx)
+        results["MEDIUM_CHECK"] = medium
+        path.append("MEDIUM_CHECK")
+        if medium["confidence"] < 0.9:
+            results["EXPENSIVE_CHECK"] = await expensive_check(ctx)
+            path.append("EXPENSIVE_CHECK")
+    return {"success": True, "stage_results": results, "path": path,
+            "execution_time_ms": (time.perf_counter() - start) * 1000}
+
+
+def quickstart_engine() -> CascadeEngine:
+    engine = CascadeEngine(CascadeConfig.from_file(QUICKSTART))
+    engine.register_stages(
+        {"FAST_CHECK": fast_check, "MEDIUM_CHECK": medium_check, "EXPENSIVE_CHECK": expensive_check}
+    )
+    return engine
+
+
+async def per_call_us(fn: Any, data: Any, n: int) -> float:
+    """Best-of-5 mean microseconds per awaited call."""
+    best = float("inf")
+    for _ in range(5):
+        gc.collect()
+        t = time.perf_counter()
+        for _ in range(n):
+            await fn(data)
+        best = min(best, (time.perf_counter() - t) / n * 1e6)
+    return best
+
+
+async def section_quickstart() -> None:
+    n = 5_000 if QUICK else 20_000
+    engine = quickstart_engine()
+    data = {"user_id": "user_12345", "amount": 10000}
+    assert (await engine.execute(data))["path"] == (await hand_written(data))["path"]
+    base = await per_call_us(hand_written, data, n)
+    eng = await per_call_us(engine.execute, data, n)
+    print("1. quick-start, 3 stages run, timeouts as written, handlers return at once")
+    print(f"   hand-written asyncio : {base:7.2f} us/execution")
+    print(f"   CascadeEngine        : {eng:7.2f} us/execution   ratio {eng / base:5.2f}x (target <= 5x)")
+
+
+def chain_config(stages: int, rules: int) -> CascadeConfig:
+    spec: dict[str, Any] = {}
+    for i in range(stages):
+        spec[f"S{i}"] = {
+            "timeout_ms": 1000,
+            "routing_rules": [
+                {"name": f"r{j}", "condition": {"field": f"stages.S{i}.confidence", "operator": "<",
+                                                 "value": -1 - j},
+                 "action": {"type": "terminate"}}
+                for j in range(rules)
+            ],
+        }
+    return CascadeConfig.from_dict({"name": "chain", "stages": spec})
+
+
+async def section_scaling() -> None:
+    print("2. cost against stages and rules (every stage runs, no rule matches)")
+
+    async def step(_ctx: Any) -> dict[str, Any]:
+        return {"result": 1, "confidence": 0.5}
+
+    async def timed(stages: int, rules: int) -> float:
+        engine = CascadeEngine(chain_config(stages, rules))
+        for i in range(stages):
+            engine.register_stage(f"S{i}", step)
+        n = max(200, (2_000 if QUICK else 10_000) // max(1, stages * max(1, rules) // 10))
+        return await per_call_us(engine.execute, {}, n)
+
+    previous = None
+    for stages in (3, 10, 30, 100):
+        us = await timed(stages, 1)
+        note = f"   x{us / previous:4.2f} vs previous" if previous else ""
+        print(f"   {stages:3d} stages x 1 rule   : {us:8.2f} us  ({us / stages:5.2f} us/stage){note}")
+        previous = us
+    base = await timed(10, 0)
+    for rules in (1, 10, 100):
+        us = await timed(10, rules)
+        print(f"    10 stages x {rules:3d} rules: {us:8.2f} us  "
+              f"({(us - base) / (10 * rules):5.3f} us/rule evaluation, target <= 0.2)")
+
+
+async def section_concurrency() -> None:
+    n = 2_000 if QUICK else 10_000
+    print(f"3. {n} concurrent executions, every stage sleeps 1 ms, quick-start timeouts in place")
+
+    async def sleepy_fast(ctx: ExecutionContext) -> dict[str, Any]:
+        await asyncio.sleep(0.001)
+        return await fast_check(ctx)
+
+    async def sleepy_medium(ctx: ExecutionContext) -> dict[str, Any]:
+        await asyncio.sleep(0.001)
+        return await medium_check(ctx)
+
+    async def sleepy_expensive(ctx: ExecutionContext) -> dict[str, Any]:
+        await asyncio.sleep(0.001)
+        return await expensive_check(ctx)
+
+    async def baseline(data: dict[str, Any]) -> list[str]:
+        ctx = ExecutionContext(data)
+        path = ["FAST_CHECK"]
+        async with asyncio.timeout(5):
+            fast = await asyncio.wait_for(sleepy_fast(ctx), 0.1)
+            if fast["confidence"] < 0.8:
+                medium = await asyncio.wait_for(sleepy_medium(ctx), 0.5)
+                path.append("MEDIUM_CHECK")
+                if medium["confidence"] < 0.9:
+                    await asyncio.wait_for(sleepy_expensive(ctx), 2.0)
+                    path.append("EXPENSIVE_CHECK")
+        return path
+
+    inputs = [{"user_id": ("trusted_" if i % 2 else "user_") + str(i)} for i in range(n)]
+    expected = [
+        ["FAST_CHECK", "MEDIUM_CHECK", "EXPENSIVE_CHECK"] for _ in inputs
+    ]
+
+    async def run_baseline() -> tuple[float, list[list[str]]]:
+        t = time.perf_counter()
+        paths = await asyncio.gather(*(baseline(d) for d in inputs))
+        return time.perf_counter() - t, list(paths)
+
+    async def run_engine(limit: int | None) -> tuple[float, list[dict[str, Any]], int]:
+        engine = CascadeEngine(CascadeConfig.from_file(QUICKSTART), max_in_flight=limit)
+        engine.register_stages({"FAST_CHECK": sleepy_fast, "MEDIUM_CHECK": sleepy_medium,
+                                "EXPENSIVE_CHECK": sleepy_expensive})
+        gc.collect()
+        tracemalloc.start()
+        t = time.perf_counter()
+        results = await asyncio.gather(*(engine.execute(d) for d in inputs))
+        wall = time.perf_counter() - t
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return wall, list(results), peak
+
+    base_wall, base_paths = await run_baseline()
+    base_ok = sum(p == e for p, e in zip(base_paths, expected))
+    print(f"   hand-written asyncio (wait_for per stage): {base_wall * 1000:8.1f} ms wall, "
+          f"{base_ok}/{n} expected paths")
+    for limit in (None, 1000):
+        wall, results, peak = await run_engine(limit)
+        ok = sum(r["path"] == e for r, e in zip(results, expected))
+        spurious = sum(
+            1 for r in results for s in r["stage_results"].values()
+            if s.get("error_type") == "TimeoutError"
+        )
+        in_flight = n if limit is None else min(n, limit)
+        label = "unbounded" if limit is None else f"max_in_flight={limit}"
+        print(f"   CascadeEngine {label:18s}: {wall * 1000:8.1f} ms wall "
+              f"(ratio {wall / base_wall:4.2f}x, target <= 1.5x), "
+              f"peak heap {peak / in_flight / 1024:5.2f} KiB per in-flight execution "
+              f"(traced, target < 4), {ok}/{n} exactly the expected stages, "
+              f"{spurious} spurious timeouts")
+
+
+async def main() -> None:
+    print(f"python {sys.version.split()[0]}, {'quick' if QUICK else 'full'} run")
+    await section_quickstart()
+    await section_scaling()
+    await section_concurrency()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

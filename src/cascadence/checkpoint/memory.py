@@ -1,0 +1,221 @@
+"""`InMemoryCheckpointStore`: checkpoints in a dict, for tests and single-process use.
+
+Values are serialized on save and decoded on load exactly as in the durable stores, so a value
+that would fail to checkpoint in production fails here too, and loaded values never alias the
+caller's objects. Every method runs without awaiting in between, which makes each one atomic on
+its event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cascadence.checkpoint import serde
+from cascadence.checkpoint.base import (
+    FINISHED,
+    BaseCheckpointStore,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    check_acquire_args,
+    check_key,
+    check_lease,
+    check_writable,
+    decide_acquire,
+)
+from cascadence.runtime.clock import Clock
+
+__all__ = ["InMemoryCheckpointStore"]
+
+
+@dataclass(slots=True)
+class _Run:
+    run_id: str
+    kind: str
+    name: str
+    status: RunStatus
+    owner: str | None
+    lease_expires_at: float | None
+    created_at: float
+    updated_at: float
+    meta: bytes
+    next_index: int = 0
+    result: bytes | None = None
+    error: str | None = None
+    state: bytes | None = None
+    steps: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)
+
+    def record(self, with_steps: bool = True) -> RunRecord:
+        steps: list[StepRecord] = []
+        if with_steps:
+            rid = self.run_id
+            steps = [
+                StepRecord(rid, key, idx, serde.loads(payload), at)
+                for key, (idx, payload, at) in sorted(self.steps.items(), key=lambda kv: kv[1][0])
+            ]
+        return RunRecord(
+            run_id=self.run_id,
+            kind=self.kind,
+            name=self.name,
+            status=self.status,
+            owner=self.owner,
+            lease_expires_at=self.lease_expires_at,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            steps=steps,
+            result=None if self.result is None else serde.loads(self.result),
+            error=self.error,
+            meta=serde.loads(self.meta),
+            state=None if self.state is None else serde.loads(self.state),
+        )
+
+
+class InMemoryCheckpointStore(BaseCheckpointStore):
+    """Keeps runs in process memory; nothing survives the process.
+
+    Args:
+        clock: Source of wall-clock time for leases and timestamps (the system clock by default).
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self._runs: dict[str, _Run] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryCheckpointStore(runs={len(self._runs)})"
+
+    async def acquire(
+        self,
+        run_id: str,
+        *,
+        owner: str,
+        lease_seconds: float,
+        kind: str,
+        name: str,
+        meta: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """Create or take over a run (see `CheckpointStore.acquire`)."""
+        check_acquire_args(run_id, owner, lease_seconds, kind, name)
+        meta_bytes = None if meta is None else serde.dumps(meta, root="meta")
+        now = self.clock.time()
+        run = self._runs.get(run_id)
+        if run is None:
+            run = _Run(run_id, kind, name, RunStatus.RUNNING, owner, now + lease_seconds,
+                       now, now, meta_bytes or b"{}")  # fmt: skip
+            self._runs[run_id] = run
+            return run.record()
+        if not decide_acquire(
+            run_id, status=run.status, current_owner=run.owner,
+            lease_expires_at=run.lease_expires_at, stored_kind=run.kind, stored_name=run.name,
+            owner=owner, kind=kind, name=name, now=now,
+        ):  # fmt: skip
+            return run.record()
+        run.status = RunStatus.RUNNING
+        run.owner = owner
+        run.lease_expires_at = now + lease_seconds
+        run.updated_at = now
+        run.error = None
+        if meta_bytes is not None:
+            run.meta = meta_bytes
+        return run.record()
+
+    def _writable(self, run_id: str, owner: str, action: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            check_writable(run_id, None, None, owner, None, action)
+            raise AssertionError("unreachable")  # pragma: no cover
+        check_writable(run_id, run.status, run.owner, owner, run.lease_expires_at, action)
+        return run
+
+    async def renew(self, run_id: str, *, owner: str, lease_seconds: float) -> None:
+        """Extend the lease (see `CheckpointStore.renew`)."""
+        check_lease(lease_seconds)
+        run = self._writable(run_id, owner, "renew the lease")
+        now = self.clock.time()
+        run.lease_expires_at = now + lease_seconds
+        run.updated_at = now
+
+    async def save_step(self, run_id: str, key: str, payload: Any, *, owner: str) -> None:
+        """Append a finished step (see `CheckpointStore.save_step`)."""
+        check_key(key)
+        data = serde.dumps(payload)
+        run = self._writable(run_id, owner, f"save step {key!r}")
+        now = self.clock.time()
+        run.steps.pop(key, None)
+        run.steps[key] = (run.next_index, data, now)
+        run.next_index += 1
+        run.updated_at = now
+
+    async def save_state(self, run_id: str, state: Any, *, owner: str) -> None:
+        """Replace the state snapshot (see `CheckpointStore.save_state`)."""
+        data = serde.dumps(state, root="state")
+        run = self._writable(run_id, owner, "save state")
+        run.state = data
+        run.updated_at = self.clock.time()
+
+    async def complete(self, run_id: str, result: Any, *, owner: str) -> None:
+        """Finish the run successfully (see `CheckpointStore.complete`)."""
+        data = serde.dumps(result, root="result")
+        run = self._writable(run_id, owner, "complete the run")
+        run.status = RunStatus.COMPLETED
+        run.result = data
+        self._finish(run)
+
+    async def fail(self, run_id: str, error: str, *, owner: str) -> None:
+        """Finish the run with an error (see `CheckpointStore.fail`)."""
+        run = self._writable(run_id, owner, "fail the run")
+        run.status = RunStatus.FAILED
+        run.error = str(error)
+        self._finish(run)
+
+    def _finish(self, run: _Run) -> None:
+        run.owner = None
+        run.lease_expires_at = None
+        run.updated_at = self.clock.time()
+
+    async def release(self, run_id: str, *, owner: str) -> None:
+        """Give up the lease (see `CheckpointStore.release`)."""
+        run = self._runs.get(run_id)
+        if run is not None and run.owner == owner and run.status is RunStatus.RUNNING:
+            self._finish(run)
+
+    async def load(self, run_id: str) -> RunRecord | None:
+        """Return the run with its steps, or None."""
+        run = self._runs.get(run_id)
+        return None if run is None else run.record()
+
+    async def list_runs(
+        self, *, status: RunStatus | None = None, name: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        """Return runs without steps, newest first."""
+        runs = [
+            r
+            for r in self._runs.values()
+            if (status is None or r.status is status) and (name is None or r.name == name)
+        ]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return [r.record(with_steps=False) for r in runs[: max(limit, 0)]]
+
+    async def history(self, run_id: str) -> list[StepRecord]:
+        """Return the run's steps ordered by index."""
+        run = self._runs.get(run_id)
+        return [] if run is None else run.record().steps
+
+    async def delete(self, run_id: str) -> bool:
+        """Delete a run; return whether it existed."""
+        return self._runs.pop(run_id, None) is not None
+
+    async def expire(
+        self, *, older_than_seconds: float, statuses: Iterable[RunStatus] = FINISHED
+    ) -> int:
+        """Delete finished runs not updated for `older_than_seconds`."""
+        cutoff = self.clock.time() - older_than_seconds
+        wanted = frozenset(RunStatus(s) for s in statuses)
+        doomed = [
+            rid for rid, r in self._runs.items() if r.status in wanted and r.updated_at < cutoff
+        ]
+        for rid in doomed:
+            del self._runs[rid]
+        return len(doomed)

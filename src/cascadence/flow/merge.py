@@ -1,0 +1,365 @@
+"""Merging the snapshots of parallel tasks back into the score.
+
+After a `.sync(...)` group finishes, each task's snapshot is compared with the base score and
+the changes are folded in, in task index order (the order the tasks were listed, never the
+order they finished in), so a run always merges the same way.
+
+A task *changed* a field when the snapshot's value differs (`!=`) from the base's value.
+Reading a field, or writing back an equal value, is not a change. Objects whose class does not
+define `__eq__` are compared attribute by attribute, since the snapshot holds a copy.
+
+Strategies (`MergeStrategy`):
+
+* `LAST_WRITE_WINS`: for each field, the highest-index task that changed it wins.
+* `FAIL_ON_CONFLICT`: two tasks that change one field to different values raise
+  `MergeConflict` (before anything is written); tasks that agree are fine.
+* `SMART` (the default) is a three-way merge per value type:
+    * lists: items a task appended (its list starts with the base list) are added after the
+      base items, task by task. A list that does not start with the base list (replaced
+      wholesale, or with items removed) is diffed as a multiset: items it lacks are removed,
+      items the base lacks are added. So `score.context = [...]` in one task and
+      `score.context += [...]` in another keep both tasks' items, and with a base of `[]`
+      the result is `a + b`. A `None` base counts as empty.
+    * dicts: merged key by key, recursively; a key's value merges by these same rules, so
+      conflicting scalar leaves go to the last writer. A key is deleted when the last task
+      that touched it deleted it.
+    * sets: the base minus every task's removals, plus every task's additions (a union when
+      tasks only add).
+    * mutable dataclasses of the base's own type: merged field by field, recursively.
+    * anything else, or values of mixed types: last write wins.
+
+A custom merge is any callable `merge(base, snapshots)`; it may update `base` in place and
+return None, or return the merged score.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from enum import Enum
+from typing import Any, TypeVar
+
+from cascadence.errors import MergeConflict, closest
+from cascadence.flow.score import _is_frozen, _state_names, is_snapshot
+
+__all__ = ["MergeFunction", "MergeStrategy", "changed_fields", "merge_snapshots"]
+
+S = TypeVar("S")
+
+MergeFunction = Callable[[Any, list[Any]], Any]
+"""A custom merge: `merge(base, snapshots)` updates `base` (returning None) or returns a score."""
+
+_DELETED: Any = object()
+
+
+class MergeStrategy(str, Enum):
+    """How the changes of parallel tasks to one field are combined."""
+
+    LAST_WRITE_WINS = "last_write_wins"
+    """The highest-index task that changed the field wins."""
+    FAIL_ON_CONFLICT = "fail_on_conflict"
+    """Different values from two tasks raise `MergeConflict`."""
+    SMART = "smart"
+    """Lists keep every task's additions, dicts merge by key, sets by membership."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> MergeStrategy:
+        if isinstance(value, str):
+            text = value.strip().lower().replace("-", "_").replace(" ", "_")
+            for member in cls:
+                if member.value == text:
+                    return member
+        valid = [member.value for member in cls]
+        suggestion = closest(str(value).lower(), valid)
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        raise ValueError(f"unknown merge strategy {value!r}: expected one of {valid}{hint}")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _equal(a: Any, b: Any, _seen: set[tuple[int, int]] | None = None) -> bool:
+    """`a == b`, robust to odd `__eq__`, with attribute comparison for identity-only classes."""
+    if a is b:
+        return True
+    try:
+        if bool(a == b):
+            return True
+    except Exception:
+        return False
+    cls = type(a)
+    eq: object = cls.__eq__
+    if cls is not type(b) or eq is not object.__eq__:
+        return False
+    seen = _seen if _seen is not None else set()
+    key = (id(a), id(b))
+    if key in seen:
+        return True
+    seen.add(key)
+    names_a, names_b = _state_names(a), _state_names(b)
+    if not names_a or sorted(names_a) != sorted(names_b):
+        return False
+    missing = object()
+    return all(
+        _equal(getattr(a, name, missing), getattr(b, name, missing), seen) for name in names_a
+    )
+
+
+def changed_fields(base: Any, snap: Any) -> dict[str, Any]:
+    """The fields whose value in `snap` differs from `base`, with `snap`'s values.
+
+    For a copy-on-write snapshot only the fields it holds itself are compared; for anything
+    else (a full copy, a new immutable score) every field is.
+    """
+    if snap is base:
+        return {}
+    if is_snapshot(snap):
+        items = list(snap.__dict__.items())
+    else:
+        items = [(name, getattr(snap, name)) for name in _state_names(snap) if hasattr(snap, name)]
+    missing = object()
+    changed: dict[str, Any] = {}
+    for name, value in items:
+        original = getattr(base, name, missing)
+        if original is missing or not _equal(value, original):
+            changed[name] = value
+    return changed
+
+
+def merge_snapshots(
+    base: S,
+    snapshots: Sequence[S],
+    strategy: MergeStrategy | str | MergeFunction = MergeStrategy.SMART,
+) -> S:
+    """Fold the changes of `snapshots`, taken in task index order, into `base`.
+
+    Args:
+        base: The score the snapshots were taken from.
+        snapshots: One snapshot (or returned score) per task, in task index order.
+        strategy: A `MergeStrategy`, its name, or a custom `merge(base, snapshots)` callable.
+
+    Returns:
+        `base` itself, updated in place; or, when `base` is frozen, a new score with the
+        changes (or whatever a custom merge returned).
+
+    Raises:
+        MergeConflict: Under `FAIL_ON_CONFLICT`, two tasks wrote different values to one
+            field. Nothing has been written when it is raised.
+        ValueError: `strategy` names no strategy.
+    """
+    if callable(strategy) and not isinstance(strategy, (str, MergeStrategy)):
+        result = strategy(base, list(snapshots))
+        return base if result is None else result
+    mode = MergeStrategy(strategy)
+    writes: dict[str, list[Any]] = {}
+    for snap in snapshots:
+        for name, value in changed_fields(base, snap).items():
+            writes.setdefault(name, []).append(value)
+    if not writes:
+        return base
+    order = _field_order(type(base))
+    names = sorted(writes, key=lambda name: order.get(name, len(order)))
+    resolved: dict[str, Any] = {}
+    missing = object()
+    for name in names:
+        values = writes[name]
+        if mode is MergeStrategy.LAST_WRITE_WINS:
+            resolved[name] = values[-1]
+        elif mode is MergeStrategy.FAIL_ON_CONFLICT:
+            first = values[0]
+            if any(not _equal(first, other) for other in values[1:]):
+                raise MergeConflict(name, values)
+            resolved[name] = first
+        else:
+            original = getattr(base, name, missing)
+            resolved[name] = _smart(None if original is missing else original, values)
+    return _apply(base, resolved)
+
+
+_FIELD_ORDER: dict[type, dict[str, int]] = {}
+
+
+def _field_order(cls: type) -> dict[str, int]:
+    """Declaration order of a dataclass's fields (cached), so conflicts are reported in it."""
+    try:
+        return _FIELD_ORDER[cls]
+    except KeyError:
+        order: dict[str, int] = {}
+        if dataclasses.is_dataclass(cls):
+            order = {f.name: index for index, f in enumerate(dataclasses.fields(cls))}
+        _FIELD_ORDER[cls] = order
+        return order
+
+
+def _apply(base: S, resolved: dict[str, Any]) -> S:
+    if _is_frozen(type(base)):
+        init = {f.name for f in dataclasses.fields(base) if f.init}  # type: ignore[arg-type]
+        new = dataclasses.replace(  # type: ignore[type-var]
+            base, **{k: v for k, v in resolved.items() if k in init}
+        )
+        for name, value in resolved.items():
+            if name not in init:
+                object.__setattr__(new, name, value)
+        return new
+    for name, value in resolved.items():
+        setattr(base, name, value)
+    return base
+
+
+def _smart(original: Any, values: list[Any]) -> Any:
+    """Merge values that tasks wrote (each different from `original`), in task order."""
+    last = values[-1]
+    if all(isinstance(v, list) for v in values) and (
+        original is None or isinstance(original, list)
+    ):
+        return _merge_lists(original or [], values)
+    if all(isinstance(v, dict) for v in values) and (
+        original is None or isinstance(original, dict)
+    ):
+        return _merge_dicts(original or {}, values)
+    if all(isinstance(v, (set, frozenset)) for v in values) and (
+        original is None or isinstance(original, (set, frozenset))
+    ):
+        return _merge_sets(original, values)
+    cls = type(original)
+    if (
+        dataclasses.is_dataclass(original)
+        and not isinstance(original, type)
+        and not _is_frozen(cls)
+        and all(type(v) is cls for v in values)
+    ):
+        return _merge_dataclasses(original, values)
+    return last
+
+
+def _merge_lists(original: list[Any], values: list[list[Any]]) -> list[Any]:
+    removed = _Bag()
+    additions: list[Any] = []
+    for value in values:
+        gone, added = _list_delta(original, value)
+        if gone:
+            for item, count in _Bag(gone).counts():
+                if count > removed.count(item):
+                    removed.add(item, count - removed.count(item))
+        additions.extend(added)
+    result = [item for item in original if not removed.take(item)] if removed else list(original)
+    result.extend(additions)
+    return result
+
+
+def _list_delta(original: list[Any], value: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(items of `original` that `value` lacks, items of `value` that `original` lacks)."""
+    size = len(original)
+    if len(value) >= size:
+        try:
+            if value[:size] == original:
+                return [], value[size:]
+        except Exception:  # an odd __eq__: fall through to the item-wise diff
+            pass
+    available = _Bag(original)
+    added = [item for item in value if not available.take(item)]
+    gone = [item for item in original if available.take(item)]
+    return gone, added
+
+
+def _merge_dicts(original: dict[Any, Any], values: list[dict[Any, Any]]) -> dict[Any, Any]:
+    changes: dict[Any, list[Any]] = {}
+    for value in values:
+        for key, item in value.items():
+            if key not in original or not _equal(item, original[key]):
+                changes.setdefault(key, []).append(item)
+        for key in original:
+            if key not in value:
+                changes.setdefault(key, []).append(_DELETED)
+    result = dict(original)
+    for key, key_values in changes.items():
+        if key_values[-1] is _DELETED:
+            result.pop(key, None)
+            continue
+        kept = [v for v in key_values if v is not _DELETED]
+        result[key] = _smart(original.get(key), kept)
+    return result
+
+
+def _merge_sets(original: Any, values: list[Any]) -> Any:
+    base: Any = original if original is not None else set()
+    removed: set[Any] = set()
+    added: set[Any] = set()
+    for value in values:
+        removed |= base - value
+        added |= value - base
+    kind = type(original) if original is not None else type(values[-1])
+    return kind((set(base) - removed) | added)
+
+
+def _merge_dataclasses(original: Any, values: list[Any]) -> Any:
+    result = copy.copy(original)
+    for field in dataclasses.fields(original):
+        name = field.name
+        base_value = getattr(original, name)
+        field_values = [
+            getattr(v, name) for v in values if not _equal(getattr(v, name), base_value)
+        ]
+        if field_values:
+            setattr(result, name, _smart(base_value, field_values))
+    return result
+
+
+class _Bag:
+    """A multiset that counts items by equality: hashed when possible, scanned otherwise."""
+
+    __slots__ = ("_hashed", "_scanned")
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._hashed: dict[Any, int] = {}
+        self._scanned: list[list[Any]] = []
+        for item in items:
+            self.add(item)
+
+    def __bool__(self) -> bool:
+        return any(self._hashed.values()) or any(entry[1] for entry in self._scanned)
+
+    def _entry(self, item: Any) -> list[Any] | None:
+        for entry in self._scanned:
+            if _equal(entry[0], item):
+                return entry
+        return None
+
+    def add(self, item: Any, count: int = 1) -> None:
+        try:
+            self._hashed[item] = self._hashed.get(item, 0) + count
+            return
+        except TypeError:
+            pass
+        entry = self._entry(item)
+        if entry is None:
+            self._scanned.append([item, count])
+        else:
+            entry[1] += count
+
+    def count(self, item: Any) -> int:
+        try:
+            return self._hashed.get(item, 0)
+        except TypeError:
+            entry = self._entry(item)
+            return 0 if entry is None else int(entry[1])
+
+    def take(self, item: Any) -> bool:
+        """Remove one `item` if present; return whether one was."""
+        try:
+            have = self._hashed.get(item, 0)
+            if have:
+                self._hashed[item] = have - 1
+            return bool(have)
+        except TypeError:
+            entry = self._entry(item)
+            if entry is None or entry[1] <= 0:
+                return False
+            entry[1] -= 1
+            return True
+
+    def counts(self) -> list[tuple[Any, int]]:
+        pairs = [(item, count) for item, count in self._hashed.items() if count]
+        pairs.extend((entry[0], entry[1]) for entry in self._scanned if entry[1])
+        return pairs

@@ -1,0 +1,136 @@
+"""The spec's plugins (thin spellings of the policies) and ExecutionContext."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cascadence import (
+    CachePlugin,
+    CascadeEngine,
+    CircuitBreakerPlugin,
+    CircuitOpenError,
+    ExecutionContext,
+    MetricsPlugin,
+    PluginFactory,
+    RetryExhaustedError,
+    RetryPlugin,
+)
+from cascadence.testing import FakeClock
+from engine_helpers import config
+
+
+async def test_cache_plugin_caches_by_input() -> None:
+    """CachePlugin calls the handler once per distinct input within its TTL."""
+    calls = 0
+
+    async def handler(ctx: Any) -> dict:
+        nonlocal calls
+        calls += 1
+        return {"result": ctx.get("k")}
+
+    cached = CachePlugin(wrapped_handler=handler, ttl_seconds=600)
+    for _ in range(3):
+        assert (await cached(ExecutionContext({"k": 1})))["result"] == 1
+    await cached(ExecutionContext({"k": 2}))
+    assert calls == 2
+
+
+async def test_retry_plugin_delays_double() -> None:
+    """RetryPlugin(max_retries=3, delay_ms=100) sleeps 100, 200, 400 ms then gives up."""
+    clock = FakeClock()
+
+    async def broken(_ctx: Any) -> dict:
+        raise ConnectionError("down")
+
+    plugin = RetryPlugin(wrapped_handler=broken, max_retries=3, delay_ms=100, clock=clock)
+    with pytest.raises(RetryExhaustedError):
+        await plugin(ExecutionContext({}))
+    assert clock.sleeps == pytest.approx([0.1, 0.2, 0.4])
+
+
+async def test_metrics_plugin_counts() -> None:
+    """MetricsPlugin.metrics has count, total_time_ms, errors, success_rate and avg_time_ms."""
+    async def sometimes(ctx: Any) -> dict:
+        if ctx.get("fail"):
+            raise ValueError("x")
+        return {"result": 1}
+
+    plugin = MetricsPlugin(wrapped_handler=sometimes)
+    await plugin(ExecutionContext({}))
+    with pytest.raises(ValueError):
+        await plugin(ExecutionContext({"fail": True}))
+    metrics = plugin.metrics
+    assert metrics["count"] == 2 and metrics["errors"] == 1
+    assert metrics["success_rate"] == 50.0
+    assert set(metrics) == {"count", "total_time_ms", "errors", "success_rate", "avg_time_ms"}
+
+
+async def test_circuit_breaker_plugin_opens() -> None:
+    """CircuitBreakerPlugin opens after failure_threshold failures."""
+    async def broken(_ctx: Any) -> dict:
+        raise ValueError("x")
+
+    plugin = CircuitBreakerPlugin(wrapped_handler=broken, failure_threshold=2,
+                                  reset_timeout_seconds=60, clock=FakeClock())
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            await plugin(ExecutionContext({}))
+    with pytest.raises(CircuitOpenError):
+        await plugin(ExecutionContext({}))
+    assert plugin.state == "open"
+
+
+async def test_plugin_factory_composes_and_registers_on_engine() -> None:
+    """PluginFactory.wrap_handler composes by name; the result is a stage handler."""
+    calls = 0
+
+    async def handler(_ctx: Any) -> dict:
+        nonlocal calls
+        calls += 1
+        return {"result": "ok", "confidence": 0.9}
+
+    wrapped = await PluginFactory.wrap_handler(
+        handler=handler,
+        plugins=["cache", "retry", "metrics", "circuit_breaker"],
+        config={
+            "cache": {"ttl_seconds": 600},
+            "retry": {"max_retries": 5, "delay_ms": 200},
+            "circuit_breaker": {"failure_threshold": 3, "reset_timeout_seconds": 30},
+        },
+    )
+    engine = CascadeEngine(config({"MY_STAGE": {}}))
+    engine.register_stage("MY_STAGE", wrapped)
+    await engine.execute({"a": 1})
+    result = await engine.execute({"a": 1})
+    assert result["final_result"] == "ok"
+    assert calls == 1
+
+
+async def test_plugin_factory_unknown_name() -> None:
+    """An unknown plugin name is rejected with the closest valid name."""
+    async def handler(_ctx: Any) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="did you mean 'metrics'"):
+        await PluginFactory.wrap_handler(handler, plugins=["metric"])
+
+
+def test_context_get_set_and_stage_results() -> None:
+    """get reads dot paths and list indices; set copies along the path; stage results read."""
+    from cascadence import StageResult
+
+    data = {"user": {"profile": {"name": "Ada"}, "roles": ["admin"]}, "items": [{"price": 3}]}
+    ctx = ExecutionContext(data, stage_results={"FAST": StageResult(result="ok", confidence=0.9)})
+    assert ctx.get("user.profile.name") == "Ada"
+    assert ctx.get("items.0.price") == 3
+    assert ctx.get("user.settings", default={}) == {}
+    assert ctx.get("stages.FAST.confidence") == 0.9
+    fast = ctx.get_stage_result("FAST")
+    assert fast is not None and fast.confidence > 0.5 and fast.result == "ok"
+    assert ctx.get_stage_result("NONE") is None
+    ctx.set("user.verified", True)
+    ctx.set("new.deep.value", 1)
+    assert ctx.get("user.verified") is True and ctx.get("new.deep.value") == 1
+    assert "verified" not in data["user"] and "new" not in data
