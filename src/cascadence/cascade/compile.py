@@ -65,7 +65,7 @@ def _condition_source(condition: Any) -> Any:
     if isinstance(condition, str):
         return condition
     if hasattr(condition, "model_dump"):
-        return condition.model_dump(exclude_none=True)
+        return condition.to_dict()
     return condition
 
 

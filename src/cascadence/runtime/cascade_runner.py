@@ -113,7 +113,7 @@ class _Run:
         self.enabled = set(plan.initially_enabled)
         self.errors: list[dict[str, Any]] = []
         self.decisions: list[dict[str, Any]] = []
-        self.timeline: list[tuple[str, float, float, bool]] = []
+        self.timeline: list[dict[str, Any]] = []
         self.path: list[str] = []
         self.skipped: dict[str, str] = {}
         self.cost = 0.0
@@ -128,17 +128,18 @@ class _Run:
 
     # -- stage execution -------------------------------------------------------------------
     def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
-        elapsed = (ended - started) * 1000.0
-        sr["time_ms"] = elapsed
-        cost = sr.get("cost")
-        if cost is None:
-            sr["cost"] = cost = st.cost
+        sr["time_ms"] = elapsed = (ended - started) * 1000.0
+        cost = sr.setdefault("cost", st.cost)
         name = st.name
         self.ctx.stage_results[name] = sr
         self.path.append(name)
         self.cost += cost
         failed = sr.get("error") is not None
-        self.timeline.append((name, started, ended, failed))
+        t0 = self.t0
+        self.timeline.append(
+            {"stage": name, "start_ms": (started - t0) * 1000.0, "end_ms": (ended - t0) * 1000.0,
+             "status": "error" if failed else "ok"}
+        )
         stats = self.stats
         if stats is not None:
             s = stats.get(name)
@@ -244,17 +245,24 @@ class _Run:
 
     # -- routing ---------------------------------------------------------------------------
     def apply_rules(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool = False) -> bool:
-        """Evaluate rules in order and apply the actions of those that match.
+        """Evaluate rules in priority order and apply the actions of those that match.
+
+        After a terminal action (terminate, skip_to) the remaining routing rules of the stage
+        are not evaluated; its postconditions still are.
 
         Returns:
             False when the stage must not run (a precondition stopped it).
         """
         ctx = self.ctx
         results = ctx.stage_results
+        warnings = ctx.warnings
         explain = self.explain
         proceed = True
+        terminal = False
         for rule in rules:
-            matched = rule.test(ctx.data, results, ctx.warnings)
+            if terminal and rule.type != "postcondition":
+                continue
+            matched = rule.test(ctx.data, results, warnings)
             if explain is not None:
                 explain.append(
                     {
@@ -267,55 +275,45 @@ class _Run:
                         "condition": rule.condition.explain(ctx.data, results),
                     }
                 )
-            if not matched:
-                continue
-            action = rule.action
-            self.decisions.append(
-                {"stage": st_name, "rule": rule.name, "type": rule.type, "action": action}
-            )
-            if self.obs is not None:
-                self._pending_routing.append((st_name, rule.name, action))
-            if action == "enable_stages":
-                self.enabled.update(rule.stages)
-            elif action == "disable_stages":
-                self.enabled.difference_update(rule.stages)
-                if st_name in rule.stages and pre:
-                    self.skipped[st_name] = f"disabled by precondition {rule.name!r}"
-                    proceed = False
-            elif action == "set_field":
-                assert rule.field is not None
-                ctx.set(rule.field, rule.value)
-            elif self.terminated_by is None and self.jump is None:
-                if action == "terminate":
-                    self.terminated_by = rule.name
-                else:
-                    self.jump = rule.target
-                if pre:
-                    proceed = False
-                if rule.type != "postcondition":
-                    # A terminal routing decision ends routing for this stage; postconditions
-                    # of the stage still run.
-                    rules = tuple(r for r in rules if r.type == "postcondition")
-                    return self._postconditions(st_name, rules, rule) and proceed
+            if matched:
+                outcome = self._act(st_name, rule, pre)
+                if outcome:
+                    if pre:
+                        proceed = False
+                    if outcome == _TERMINAL:
+                        terminal = True
         return proceed
 
-    def _postconditions(
-        self, st_name: str, rules: tuple[RulePlan, ...], after: RulePlan
-    ) -> bool:
-        ctx = self.ctx
-        for rule in rules:
-            if rule is after or not rule.test(ctx.data, ctx.stage_results, ctx.warnings):
-                continue
-            self.decisions.append(
-                {"stage": st_name, "rule": rule.name, "type": rule.type, "action": rule.action}
-            )
-            if rule.action == "enable_stages":
-                self.enabled.update(rule.stages)
-            elif rule.action == "disable_stages":
-                self.enabled.difference_update(rule.stages)
-            elif rule.action == "set_field" and rule.field is not None:
-                ctx.set(rule.field, rule.value)
-        return True
+    def _act(self, st_name: str, rule: RulePlan, pre: bool) -> int:
+        action = rule.action
+        self.decisions.append(
+            {"stage": st_name, "rule": rule.name, "type": rule.type, "action": action}
+        )
+        if self.obs is not None:
+            self._pending_routing.append((st_name, rule.name, action))
+        if action == "enable_stages":
+            self.enabled.update(rule.stages)
+            return _GO_ON
+        if action == "disable_stages":
+            self.enabled.difference_update(rule.stages)
+            if pre and st_name in rule.stages:
+                self.skipped[st_name] = f"disabled by precondition {rule.name!r}"
+                return _STOP_STAGE
+            return _GO_ON
+        if action == "set_field":
+            assert rule.field is not None
+            self.ctx.set(rule.field, rule.value)
+            return _GO_ON
+        if self.terminated_by is not None or self.jump is not None:
+            return _GO_ON  # an earlier terminal decision stands
+        if action == "terminate":
+            self.terminated_by = rule.name
+        else:
+            self.jump = rule.target
+        return _TERMINAL
+
+
+_GO_ON, _STOP_STAGE, _TERMINAL = 0, 1, 2
 
 
 def _assign(target: Any, field: str, value: Any) -> None:
@@ -363,6 +361,7 @@ async def run_cascade(
     obs = observers
     if obs is not None:
         await obs.run_started(plan.name, run_id, ctx)
+    fast = obs is None
     while index < count and run.terminated_by is None and not run.timed_out:
         st = stages[index]
         index += 1
@@ -378,8 +377,33 @@ async def run_cascade(
             index = _after_jump(run, stages, index)
             continue
         if st.group is None:
-            sr = await run.call(st)
-            ran = (st,)
+            if fast and st.plain:
+                # The hot path, inlined: `_Run.call` does the same with hooks and policies.
+                started = _perf()
+                try:
+                    coro = st.fn(ctx)  # type: ignore[misc]
+                    try:
+                        yielded = coro.send(None)
+                    except StopIteration as stop:
+                        raw = stop.value
+                    else:
+                        raw = await run._slow(st, coro, yielded, started)
+                    sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
+                except Skip as skip:
+                    sr = StageResult(result=None, confidence=None, data={},
+                                     skipped_reason=skip.reason)
+                except Exception as exc:
+                    sr = run._record_error(st, exc)
+                run._finish(st, sr, started, _perf())
+            else:
+                sr = await run.call(st)
+            if sr.get("error") is not None and (st.stop_on_failure or plan.stop_on_failure):
+                run.terminated_by = f"failure of {name}"
+            elif st.post_rules:
+                run.apply_rules(name, st.post_rules)
+            if on_stage is not None:
+                run.index = index
+                await on_stage(name, sr, run)
         else:
             batch = [st]
             for nxt in stages[index:]:
@@ -388,16 +412,16 @@ async def run_cascade(
                 ):
                     batch.append(nxt)
             await run.call_batch(batch)
-            ran = tuple(batch)
-            sr = results[st.name]
-        for done in ran:
-            sr = results[done.name]
-            if sr.get("error") is not None and (done.stop_on_failure or plan.stop_on_failure):
-                run.terminated_by = f"failure of {done.name}"
-            if done.post_rules and run.terminated_by is None:
-                run.apply_rules(done.name, done.post_rules)
+            for done in batch:
+                sr = results[done.name]
+                if sr.get("error") is not None and (done.stop_on_failure or plan.stop_on_failure):
+                    run.terminated_by = f"failure of {done.name}"
+                if done.post_rules and run.terminated_by is None:
+                    run.apply_rules(done.name, done.post_rules)
             if on_stage is not None:
-                await on_stage(done.name, sr, run)
+                run.index = index
+                for done in batch:
+                    await on_stage(done.name, results[done.name], run)
         if plan.termination and run.terminated_by is None:
             for rule in plan.termination:
                 if rule.test(ctx.data, results, ctx.warnings):
@@ -462,7 +486,6 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     results = ctx.stage_results
     if run.forced:
         results = {k: v for k, v in results.items() if not v.get("skipped")}
-    t0 = run.t0
     last = results[run.path[-1]] if run.path else None
     result: dict[str, Any] = {
         "success": not run.errors and not run.timed_out,
@@ -480,11 +503,7 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "errors": run.errors,
         "routing_decisions": run.decisions,
         "skipped_stages": run.skipped,
-        "timeline": [
-            {"stage": name, "start_ms": (start - t0) * 1000.0, "end_ms": (end - t0) * 1000.0,
-             "status": "error" if failed else "ok"}
-            for name, start, end, failed in run.timeline
-        ],
+        "timeline": run.timeline,
         "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
         "cascade": run.plan.name,
         "version": run.plan.version,
@@ -517,6 +536,6 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     run.errors = list(state.get("errors", []))
     run.decisions = list(state.get("decisions", []))
     run.skipped = dict(state.get("skipped", {}))
-    run.timeline = [tuple(t) for t in state.get("timeline", [])]  # type: ignore[misc]
+    run.timeline = list(state.get("timeline", []))
     run.terminated_by = state.get("terminated_by")
     return int(state.get("index", 0))

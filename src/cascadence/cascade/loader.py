@@ -1,0 +1,505 @@
+"""Reading cascade configs from files, text and dicts, with every problem placed in its file.
+
+YAML is composed into nodes first, so each key and item keeps the line and column it was
+written at; the data is then constructed from the same nodes. JSON is parsed with `json` (its
+own semantics) and located through the same YAML composition, since JSON configs are valid YAML.
+
+Field validation (pydantic) and the cross-reference checks of `validate` both run, and all of
+their problems are raised together as one `ConfigError`, each issue with the file, the line of
+the offending node (or of its nearest written ancestor), the path inside the config, what was
+expected and the closest valid name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cascadence.cascade.config import CONDITION_TAGS, CascadeConfig, stage_entries
+from cascadence.cascade.validate import Loc, Problem, check_config
+from cascadence.errors import ConfigError, ConfigIssue, closest
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+__all__ = [
+    "EXTENSIONS",
+    "check_extension",
+    "dump_yaml",
+    "format_loc",
+    "initialize",
+    "load_data",
+    "load_file",
+    "load_text",
+    "parse_json",
+    "parse_yaml",
+]
+
+EXTENSIONS = (".yaml", ".yml", ".json")
+"""File extensions a cascade config may have."""
+
+Marks = dict[Loc, tuple[int, int]]
+"""1-based (line, column) of each written location."""
+
+
+@dataclass
+class _Load:
+    """Where the data being validated came from."""
+
+    source: str | None = None
+    marks: Marks = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+# `CascadeConfig.__init__` is the one place a config is validated (pydantic calls it from
+# `model_validate` too), so the loader hands it the file's marks through this variable.
+_LOAD: ContextVar[_Load | None] = ContextVar("cascadence_config_load", default=None)
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def check_extension(path: str | os.PathLike[str]) -> str:
+    """The lower-cased extension of `path`.
+
+    Raises:
+        ConfigError: The extension is not one of `EXTENSIONS`.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise ConfigError([ConfigIssue(
+            path="",
+            message=f"unsupported file extension {suffix or '(none)'!r}",
+            expected="one of " + ", ".join(EXTENSIONS),
+            suggestion=closest(suffix, EXTENSIONS) if suffix else None,
+            file=os.fspath(path),
+        )]) from None
+    return suffix
+
+
+def load_file(cls: type[CascadeConfig], path: str | os.PathLike[str]) -> CascadeConfig:
+    """Load a config file, chosen by extension; see `CascadeConfig.from_file`."""
+    source = os.fspath(path)
+    suffix = check_extension(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(
+            path="", message=f"cannot read the file: {exc}",
+            expected="a readable UTF-8 text file", file=source,
+        )]) from None
+    config = load_text(cls, text, source=source, json_text=suffix == ".json")
+    config._source_file = source
+    return config
+
+
+def load_text(cls: type[CascadeConfig], text: str, *, source: str | None = None,
+              json_text: bool = False) -> CascadeConfig:
+    """Load YAML or JSON text; see `CascadeConfig.from_yaml`."""
+    data, load = parse_json(text, source) if json_text else parse_yaml(text, source)
+    return _build(cls, data, load)
+
+
+def load_data(cls: type[CascadeConfig], data: Any, *, source: str | None = None) -> CascadeConfig:
+    """Validate plain data; see `CascadeConfig.from_dict`."""
+    return _build(cls, data, _Load(source))
+
+
+def _build(cls: type[CascadeConfig], data: Any, load: _Load) -> CascadeConfig:
+    if not isinstance(data, Mapping):
+        what = "nothing (the document is empty)" if data is None else type(data).__name__
+        raise ConfigError([_issue(Problem(
+            (), f"a cascade config must be a mapping, got {what}",
+            "a mapping with at least 'name' and 'stages'",
+        ), {}, load)]) from None
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(key, str):
+            kwargs[key] = value
+        else:
+            load.problems.append(Problem((key,), f"key {key!r} is not a string",
+                                         "field names of a cascade config"))
+    token = _LOAD.set(load)
+    try:
+        return cls(**kwargs)
+    finally:
+        _LOAD.reset(token)
+
+
+def initialize(config: CascadeConfig, data: dict[str, Any],
+               init: Callable[..., None]) -> None:
+    """Run `init(**data)` (pydantic's own initializer) and every cross-reference check.
+
+    Raises:
+        ConfigError: With every problem found by either, located in the source file when the
+            data came from one.
+    """
+    load = _LOAD.get() or _Load()
+    _LOAD.set(None)  # a config built while this one validates is not from the same file
+    problems = list(load.problems)
+    plain = _plain(data)
+    try:
+        init(**data)
+    except ValidationError as exc:
+        problems.extend(_from_pydantic(exc, plain))
+    problems.extend(check_config(plain, known=[p.loc for p in problems]))
+    if problems:
+        issues = [_issue(p, plain, load) for p in problems]
+        issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
+        raise ConfigError(issues) from None
+
+
+def _plain(value: Any) -> Any:
+    """Models dumped to plain data, so checks see what a file would hold."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- parsing with marks ------------------------------------------------------------------------
+
+
+class _MarkedLoader(yaml.SafeLoader):
+    """A SafeLoader of its own, so the shared SafeLoader class is never changed."""
+
+
+def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
+    """Parse YAML into plain data and the line of every key and item.
+
+    Raises:
+        ConfigError: The text is not valid YAML.
+    """
+    load = _Load(source)
+    try:
+        loader = _MarkedLoader(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigIssue(path="", message=f"invalid YAML: {exc}",
+                                       expected="well-formed YAML", file=source)]) from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, load
+        _check_duplicates(loader, node, (), load.problems)
+        data = loader.construct_document(node)
+        _collect_marks(loader, node, (), load.marks, set())
+        _keep_version_text(node, data)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise ConfigError([ConfigIssue(
+            path="", message=f"invalid YAML: {message}", expected="well-formed YAML",
+            file=source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            source_line=_line_of(text, mark.line) if mark else None,
+        )]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigIssue(path="", message=f"invalid YAML: {exc}",
+                                       expected="well-formed YAML", file=source)]) from None
+    finally:
+        loader.dispose()
+    return data, load
+
+
+class _Dumper(yaml.SafeDumper):
+    """A SafeDumper of its own that double-quotes strings YAML would otherwise fold."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Line separators such as U+0085 and unprintable characters read back differently unless
+    # escaped, and only double quotes escape.
+    style = '"' if not value.isprintable() else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text that `parse_yaml` reads back as equal data, in the given key order."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def parse_json(text: str, source: str | None = None) -> tuple[Any, _Load]:
+    """Parse JSON into plain data and, where the text also reads as YAML, every line.
+
+    Raises:
+        ConfigError: The text is not valid JSON.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([ConfigIssue(
+            path="", message=f"invalid JSON: {exc.msg}", expected="well-formed JSON",
+            file=source, line=exc.lineno, column=exc.colno,
+            source_line=_line_of(text, exc.lineno - 1),
+        )]) from None
+    try:
+        _, load = parse_yaml(text, source)
+    except ConfigError:
+        load = _Load(source)  # rare JSON that is not YAML (tabs in odd places): no lines
+    return data, load
+
+
+def _line_of(text: str, index: int) -> str | None:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else None
+
+
+def _key(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            key = loader.construct_object(node)
+            hash(key)
+            return key
+        except (yaml.YAMLError, TypeError):
+            return node.value
+    return None
+
+
+def _is_merge(node: yaml.Node) -> bool:
+    return node.tag == "tag:yaml.org,2002:merge"
+
+
+def _check_duplicates(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc,
+                      problems: list[Problem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if _is_merge(key_node):
+                continue
+            key = _key(loader, key_node)
+            if key in seen:
+                problems.append(Problem(
+                    (*loc, key), f"duplicate key {key!r} (first on line {seen[key]})",
+                    "each key once in a mapping", line=key_node.start_mark.line + 1,
+                    column=None,
+                ))
+            elif key is not None:
+                seen[key] = key_node.start_mark.line + 1
+            _check_duplicates(loader, value_node, (*loc, key), problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_duplicates(loader, item, (*loc, index), problems)
+
+
+def _collect_marks(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks,
+                   active: set[int]) -> None:
+    if id(node) in active:  # a recursive alias
+        return
+    marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    active.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = _key(loader, key_node)
+            if key is None:
+                continue
+            # A key's own line, not its value's: a block value starts on the next line.
+            child: Loc = (*loc, key)
+            marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _collect_marks(loader, value_node, child, marks, active)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_marks(loader, item, (*loc, index), marks, active)
+    active.discard(id(node))
+
+
+def _keep_version_text(node: yaml.Node, data: Any) -> None:
+    """`version: 1.10` means the string "1.10", not the float 1.1."""
+    if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
+        return
+    for key_node, value_node in node.value:
+        if (isinstance(key_node, yaml.ScalarNode) and key_node.value == "version"
+                and isinstance(value_node, yaml.ScalarNode) and value_node.style is None
+                and isinstance(data.get("version"), (int, float))
+                and not isinstance(data.get("version"), bool)):
+            data["version"] = value_node.value
+
+
+# -- pydantic errors to problems ---------------------------------------------------------------
+
+
+def _strip_tags(loc: tuple[int | str, ...]) -> Loc:
+    """Drop the tags pydantic adds to a location inside the condition union."""
+    out: list[str | int] = []
+    for index, part in enumerate(loc):
+        if part in CONDITION_TAGS and index >= 2 and (
+            (loc[index - 1] == "condition" and isinstance(loc[index - 2], int))
+            or (isinstance(loc[index - 1], int) and loc[index - 2] == "termination_conditions")
+        ):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _unwrap(tp: Any) -> Any:
+    """The model, list or dict type inside Annotated and Optional wrappers, else None."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        for arg in typing.get_args(tp):
+            inner = _unwrap(arg)
+            if inner is not None:
+                return inner
+        return None
+    if origin in (list, dict):
+        return tp
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    return None
+
+
+def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class validating the data at `loc`, if a model does."""
+    tp: Any = root
+    for part in loc:
+        tp = _unwrap(tp)
+        if tp is None:
+            return None
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            info = tp.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return None
+            tp = info.annotation
+        else:
+            tp = typing.get_args(tp)[-1]
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) else None
+
+
+def _describe(model: type[BaseModel] | None, name: str) -> str | None:
+    info = model.model_fields.get(name) if model else None
+    if info is None or not info.description:
+        return None
+    text = " ".join(info.description.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _from_pydantic(exc: ValidationError, plain: Any) -> list[Problem]:
+    root = CascadeConfig
+    errors = exc.errors(include_url=False)
+    extras: dict[Loc, list[str]] = {}
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = _strip_tags(error["loc"])
+            extras.setdefault(loc[:-1], []).append(str(loc[-1]))
+    problems: list[Problem] = []
+    for error in errors:
+        problem = _problem(error, root, extras)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _problem(error: ErrorDetails, root: type[BaseModel],
+             extras: dict[Loc, list[str]]) -> Problem | None:
+    loc = _strip_tags(error["loc"])
+    kind = error["type"]
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    if kind == "cascade_config":
+        if ctx.get("field"):
+            loc = (*loc, ctx["field"])
+        return Problem(loc, ctx["message"], ctx.get("expected"), ctx.get("suggestion"))
+    if kind == "missing":
+        name = str(loc[-1])
+        model = _model_at(root, loc[:-1])
+        fields = list(model.model_fields) if model else []
+        misspelt = [e for e in extras.get(loc[:-1], ()) if closest(e, fields) == name]
+        if misspelt:
+            return None  # the unknown-field problem already says "did you mean {name}"
+        return Problem(loc, f"missing required field {name!r}", _describe(model, name))
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        model = _model_at(root, loc[:-1])
+        fields = list(model.model_fields) if model else []
+        where = f" of {model.__name__}" if model else ""
+        return Problem(loc, f"unknown field {name!r}{where}",
+                       "one of: " + ", ".join(fields) if fields else None,
+                       closest(name, fields))
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", ""))
+        choices = [c.strip().strip("'\"") for c in
+                   expected.replace(" or ", ", ").split(", ")]
+        given = error["input"]
+        return Problem(loc, f"invalid value {given!r}", "one of " + expected,
+                       closest(str(given), choices))
+    message = error["msg"]
+    given = error.get("input")
+    if kind not in ("condition_type",) and isinstance(given, (str, int, float, bool)):
+        message += f", got {given!r}"
+    return Problem(loc, message)
+
+
+# -- locating problems -------------------------------------------------------------------------
+
+
+def _stage_keys(plain: Any) -> dict[str, int] | None:
+    """For a list of stages: key -> index; None when stages are a mapping."""
+    stages = plain.get("stages") if isinstance(plain, Mapping) else None
+    if not isinstance(stages, list):
+        return None
+    return {key: index for key, index, _ in stage_entries(stages)}
+
+
+_PLAIN_KEY = re.compile(r"[\w-]+")
+
+
+def format_loc(loc: Loc) -> str:
+    """`("stages", "FAST", "routing_rules", 0)` -> `stages.FAST.routing_rules[0]`."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
+    return text
+
+
+def _issue(problem: Problem, plain: Any, load: _Load) -> ConfigIssue:
+    loc = problem.loc
+    keys = _stage_keys(plain)
+    display = loc
+    raw = loc
+    if keys is not None and len(loc) >= 2 and loc[0] == "stages":
+        index = keys.get(loc[1]) if isinstance(loc[1], str) else loc[1]
+        if isinstance(index, int):
+            raw = ("stages", index, *loc[2:])
+            if isinstance(loc[1], str) and loc[1].startswith("#"):
+                display = raw
+    line, column = problem.line, None
+    if line is None:
+        for size in range(len(raw), -1, -1):
+            mark = load.marks.get(raw[:size])
+            if mark is not None:
+                line, column = mark
+                break
+    if problem.column is not None:
+        column = problem.column
+    return ConfigIssue(
+        path=format_loc(display),
+        message=problem.message,
+        expected=problem.expected,
+        suggestion=problem.suggestion,
+        file=load.source,
+        line=line,
+        column=column,
+        source_line=problem.source_line,
+    )

@@ -1,0 +1,356 @@
+"""Checks across a cascade config that no single field can make on its own.
+
+Stage names referenced from `execution_order`, `depends_on`, routing actions and conditions must
+exist; dependencies must not form a cycle; `execution_order` must list every stage once, after
+the stages it depends on; names of stages and of rules within a stage must be unique; and every
+condition must parse and compile.
+
+The checks read the plain data as written (before or after model validation), so they run
+even when some fields are malformed, and every problem is collected rather than the first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cascadence.conditions import ConditionSyntaxError, compile_condition
+from cascadence.errors import closest
+
+__all__ = [
+    "Loc",
+    "Problem",
+    "check_config",
+    "dependency_order",
+    "parse_path",
+    "stage_items",
+]
+
+Loc = tuple[str | int, ...]
+"""A location inside the config data: keys and list indices from the root."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem at a location of the config data, before it is placed in a file.
+
+    Attributes:
+        loc: Where in the data: stage keys as in the `stages` mapping (`#3` for the fourth item
+            of a stage list that has no usable name), then field names and list indices.
+        message: What is wrong.
+        expected: What would have been valid.
+        suggestion: The closest valid name.
+        column: 1-based column inside `source_line` (an expression string).
+        source_line: The expression text the column points into.
+        line: 1-based line when known without looking the location up (syntax errors).
+    """
+
+    loc: Loc
+    message: str
+    expected: str | None = None
+    suggestion: str | None = None
+    column: int | None = None
+    source_line: str | None = None
+    line: int | None = None
+
+
+_PATH_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_path(path: str) -> Loc:
+    """Split `conditions[1].operator` into `("conditions", 1, "operator")`."""
+    loc: list[str | int] = []
+    for name, index in _PATH_PART.findall(path):
+        loc.append(int(index) if index else name)
+    return tuple(loc)
+
+
+def stage_items(stages: Any) -> list[tuple[str, Any]]:
+    """The stages of a `stages` value as `(key, stage)`, keyed as in the validated mapping.
+
+    A mapping keeps its keys. A list is keyed by each stage's name, or `#index` for an item
+    without a usable name or repeating an earlier one.
+    """
+    if isinstance(stages, Mapping):
+        return [(key, stage) for key, stage in stages.items() if isinstance(key, str)]
+    if isinstance(stages, list):
+        from cascadence.cascade.config import stage_entries
+
+        return [(key, stage) for key, _, stage in stage_entries(stages)]
+    return []
+
+
+def _listing(names: Iterable[str]) -> str:
+    shown = list(names)
+    text = ", ".join(shown[:12])
+    return "one of: " + text + (f" (and {len(shown) - 12} more)" if len(shown) > 12 else "")
+
+
+def _under(prefix: Loc, locs: Collection[Loc]) -> bool:
+    size = len(prefix)
+    return any(loc[:size] == prefix for loc in locs)
+
+
+class _Checker:
+    """Collects the problems of one config's data."""
+
+    def __init__(self, data: Mapping[str, Any], known: Collection[Loc]) -> None:
+        self.data = data
+        self.known = known
+        self.problems: list[Problem] = []
+        self.stages: dict[str, Mapping[str, Any]] = {}
+        self.listed = isinstance(data.get("stages"), list)
+        for key, stage in stage_items(data.get("stages")):
+            self._register(key, stage)
+        self.names = list(self.stages)
+        self.deps: dict[str, list[str]] = {
+            name: [d for d in _str_list(stage.get("depends_on")) if d in self.stages]
+            for name, stage in self.stages.items()
+        }
+
+    def add(self, loc: Loc, message: str, expected: str | None = None,
+            suggestion: str | None = None) -> None:
+        self.problems.append(Problem(loc, message, expected, suggestion))
+
+    def _register(self, key: str, stage: Any) -> None:
+        if stage is None and not self.listed:
+            stage = {}
+        if not isinstance(stage, Mapping):
+            return
+        if self.listed and key.startswith("#"):
+            name = stage.get("name")
+            if isinstance(name, str) and name:
+                self.add(("stages", key, "name"), f"duplicate stage name {name!r}",
+                         "each stage name once")
+            return
+        name = stage.get("name", key)
+        if isinstance(name, str) and name != key:
+            self.add(("stages", key, "name"),
+                     f"stage name {name!r} differs from its key {key!r}",
+                     f"{key!r}, or no name (it defaults to the key)")
+        self.stages[key] = stage
+
+    def unknown_stage(self, loc: Loc, name: Any, what: str) -> bool:
+        """Record an unknown stage name; True when the name is a known stage."""
+        if not isinstance(name, str) or name in self.stages:
+            return isinstance(name, str)
+        self.add(loc, f"unknown stage {name!r} in {what}", _listing(self.names),
+                 closest(name, self.names))
+        return False
+
+    # -- the checks ----------------------------------------------------------------------------
+
+    def run(self) -> list[Problem]:
+        for name, stage in self.stages.items():
+            self.check_stage(name, stage)
+        self.check_cycles()
+        self.check_execution_order()
+        conditions = self.data.get("termination_conditions")
+        if isinstance(conditions, list):
+            for index, condition in enumerate(conditions):
+                self.check_condition(condition, ("termination_conditions", index))
+        return self.problems
+
+    def check_stage(self, name: str, stage: Mapping[str, Any]) -> None:
+        loc: Loc = ("stages", name)
+        depends_on = stage.get("depends_on")
+        if isinstance(depends_on, list):
+            for index, dep in enumerate(depends_on):
+                self.unknown_stage((*loc, "depends_on", index), dep, "depends_on")
+        rules = stage.get("routing_rules")
+        if not isinstance(rules, list):
+            return
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(rules):
+            if not isinstance(rule, Mapping):
+                continue
+            rule_loc: Loc = (*loc, "routing_rules", index)
+            rule_name = rule.get("name")
+            if isinstance(rule_name, str):
+                if rule_name in seen:
+                    self.add((*rule_loc, "name"),
+                             f"duplicate rule name {rule_name!r} in stage {name!r} "
+                             f"(first at routing_rules[{seen[rule_name]}])",
+                             "each rule name once within a stage")
+                else:
+                    seen[rule_name] = index
+            self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
+            action = rule.get("action")
+            if isinstance(action, Mapping):
+                self.check_action(name, action, (*rule_loc, "action"))
+
+    def check_action(self, stage: str, action: Mapping[str, Any], loc: Loc) -> None:
+        kind = action.get("type")
+        if kind == "skip_to":
+            target = action.get("target")
+            if (self.unknown_stage((*loc, "target"), target, "skip_to target")
+                    and isinstance(target, str)):
+                self.check_forward(stage, target, (*loc, "target"))
+        elif kind in ("enable_stages", "disable_stages"):
+            stages = action.get("stages")
+            if isinstance(stages, list):
+                for index, target in enumerate(stages):
+                    self.unknown_stage((*loc, "stages", index), target, f"{kind} stages")
+
+    def check_forward(self, stage: str, target: str, loc: Loc) -> None:
+        if target == stage:
+            self.add(loc, f"skip_to target {target!r} is the rule's own stage",
+                     "a stage that runs later")
+            return
+        order = self.data.get("execution_order")
+        if isinstance(order, list) and stage in order and target in order:
+            before = order.index(target) < order.index(stage)
+        else:
+            before = target in self.ancestors(stage)
+        if before:
+            self.add(loc, f"skip_to only jumps forward, but {target!r} runs before {stage!r}",
+                     "a stage that runs later")
+
+    def ancestors(self, stage: str) -> set[str]:
+        found: set[str] = set()
+        todo = list(self.deps.get(stage, ()))
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo.extend(self.deps.get(name, ()))
+        return found
+
+    def check_condition(self, raw: Any, loc: Loc) -> None:
+        if not isinstance(raw, (str, Mapping)) or _under(loc, self.known):
+            return
+        try:
+            compiled = compile_condition(raw if isinstance(raw, str) else dict(raw))
+        except ConditionSyntaxError as exc:
+            for issue in exc.issues:
+                self.problems.append(Problem(
+                    (*loc, *parse_path(issue.path)),
+                    issue.message,
+                    issue.expected,
+                    issue.suggestion,
+                    column=issue.column,
+                    source_line=issue.source if issue.column is not None else None,
+                ))
+            return
+        for ref in sorted(compiled.stage_refs):
+            if ref in self.stages:
+                continue
+            problem = Problem(loc, f"unknown stage {ref!r} in stages.{ref}",
+                              _listing(self.names), closest(ref, self.names))
+            if isinstance(raw, str):
+                at = raw.find(f"stages.{ref}")
+                if at >= 0:
+                    problem = Problem(loc, problem.message, problem.expected, problem.suggestion,
+                                      column=at + 1, source_line=raw)
+            else:
+                problem = Problem(_field_loc(raw, ref, loc) or loc, problem.message,
+                                  problem.expected, problem.suggestion)
+            self.problems.append(problem)
+
+    def check_cycles(self) -> None:
+        reported: set[tuple[str, ...]] = set()
+        state: dict[str, int] = {}  # 1 on the current path, 2 finished
+        path: list[str] = []
+
+        def visit(name: str) -> None:
+            state[name] = 1
+            path.append(name)
+            for dep in self.deps[name]:
+                if state.get(dep) == 1:
+                    cycle = path[path.index(dep):]
+                    turn = cycle.index(min(cycle))
+                    canonical = tuple(cycle[turn:] + cycle[:turn])
+                    if canonical not in reported:
+                        reported.add(canonical)
+                        shown = " -> ".join([*canonical, canonical[0]])
+                        self.add(("stages", canonical[0], "depends_on"),
+                                 f"dependency cycle: {shown}",
+                                 "depends_on without cycles (A -> B reads 'A depends on B')")
+                elif dep not in state:
+                    visit(dep)
+            path.pop()
+            state[name] = 2
+
+        for name in self.stages:
+            if name not in state:
+                visit(name)
+
+    def check_execution_order(self) -> None:
+        order = self.data.get("execution_order")
+        if not isinstance(order, list):
+            return
+        position: dict[str, int] = {}
+        for index, name in enumerate(order):
+            loc: Loc = ("execution_order", index)
+            if not self.unknown_stage(loc, name, "execution_order"):
+                continue
+            if name in position:
+                self.add(loc, f"stage {name!r} is listed twice in execution_order "
+                         f"(first at execution_order[{position[name]}])",
+                         "every stage exactly once")
+            else:
+                position[name] = index
+        for name, index in position.items():
+            for dep in self.deps[name]:
+                if position.get(dep, -1) > index:
+                    self.add(("execution_order", index),
+                             f"{name!r} comes before {dep!r}, which it depends on",
+                             f"{dep!r} listed before {name!r}")
+        for name in self.names:
+            if name not in position:
+                self.add(("execution_order",), f"stage {name!r} is missing from execution_order",
+                         "every stage exactly once")
+
+
+def _str_list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _field_loc(raw: Mapping[str, Any], ref: str, loc: Loc) -> Loc | None:
+    """The location of the first `field` in a structured condition that reads `stages.ref`."""
+    field = raw.get("field")
+    if isinstance(field, str) and (field == f"stages.{ref}" or
+                                   field.startswith(f"stages.{ref}.")):
+        return (*loc, "field")
+    inner = raw.get("conditions")
+    if isinstance(inner, list):
+        for index, item in enumerate(inner):
+            if isinstance(item, Mapping):
+                found = _field_loc(item, ref, (*loc, "conditions", index))
+                if found:
+                    return found
+    item = raw.get("condition")
+    if isinstance(item, Mapping):
+        return _field_loc(item, ref, (*loc, "condition"))
+    return None
+
+
+def check_config(data: Mapping[str, Any], *, known: Collection[Loc] = ()) -> list[Problem]:
+    """Every cross-reference problem of a config's plain data.
+
+    Args:
+        data: The config as plain data (mappings, lists, scalars).
+        known: Locations already reported by field validation; conditions containing one are
+            not parsed again, so a problem is reported once.
+    """
+    return _Checker(data, known).run()
+
+
+def dependency_order(depends_on: Mapping[str, Sequence[str]]) -> list[str]:
+    """Stage names in declaration order, each moved after the stages it depends on."""
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        done.add(name)
+        for dep in depends_on.get(name, ()):
+            if dep in depends_on and dep not in done:
+                visit(dep)
+        order.append(name)
+
+    for name in depends_on:
+        if name not in done:
+            visit(name)
+    return order
