@@ -202,6 +202,7 @@ class CascadeEngine:
         run_id: str | None = None,
         checkpoint: CheckpointStore | None = None,
         raise_on_timeout: bool = False,
+        lease_seconds: float = 60.0,
     ) -> dict[str, Any]:
         """Run the cascade on one input.
 
@@ -213,6 +214,8 @@ class CascadeEngine:
                 crash resumes from where it stopped, and a finished run id returns its result.
             raise_on_timeout: Raise `GlobalTimeoutError` (carrying the partial result)
                 instead of returning a result marked `timed_out`.
+            lease_seconds: With `checkpoint`, how long the run id stays locked to this process
+                if it dies (the lease is renewed while the execution runs).
 
         Returns:
             `success`, `execution_time_ms`, `stages_executed`, `stage_results` (each with
@@ -236,7 +239,8 @@ class CascadeEngine:
             from cascadence.cascade.durable import execute_durable
 
             result = await execute_durable(
-                self, plan, data, store=checkpoint, run_id=run_id, explain=want_explain
+                self, plan, data, store=checkpoint, run_id=run_id, explain=want_explain,
+                lease_seconds=lease_seconds,
             )
         elif self._limit is None:
             result = await run_cascade(

@@ -117,6 +117,7 @@ class Cadence(Generic[S]):
         self._stop_on_error = True
         self._checkpoint: CheckpointStore | None = None
         self._run_id: str | None = None
+        self._lease_seconds = 60.0
         self._plan: FlowPlan | None = None
         self._observers: Observers | None = None
         self._names: set[str] = set()
@@ -277,14 +278,24 @@ class Cadence(Generic[S]):
         self._observers = build_observers(self._hooks, self._reporters, "cadence")
         return self
 
-    def with_checkpoint(self, store: CheckpointStore, run_id: str | None = None) -> Cadence[S]:
+    def with_checkpoint(
+        self,
+        store: CheckpointStore,
+        run_id: str | None = None,
+        *,
+        lease_seconds: float = 60.0,
+    ) -> Cadence[S]:
         """Record each finished step in `store`, so a re-run with the same `run_id` resumes.
 
         A re-run skips the steps that finished and continues from the first one that did not;
-        a run that completed returns its stored score without running anything.
+        a run that completed returns its stored score without running anything. While a run is
+        in progress its process holds a lease on the run id (renewed in the background); a
+        second process starting the same run id gets `RunLockedError` until the lease expires,
+        `lease_seconds` after the owner died.
         """
         self._checkpoint = store
         self._run_id = run_id
+        self._lease_seconds = lease_seconds
         return self
 
     # -- compiled form --------------------------------------------------------------------
@@ -326,7 +337,9 @@ class Cadence(Generic[S]):
             from cascadence.flow.durable import run_durable
 
             rid = run_id or self._run_id or uuid.uuid4().hex
-            result: S = await run_durable(self, current, self._checkpoint, rid)
+            result: S = await run_durable(
+                self, current, self._checkpoint, rid, lease_seconds=self._lease_seconds
+            )
             return result
         final: S = await run_flow(self.plan, current, observers=self._observers, run_id=run_id)
         return final

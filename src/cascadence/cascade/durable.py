@@ -1,0 +1,74 @@
+"""Checkpointed cascade executions: each finished stage is recorded with the routing state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cascadence.checkpoint.serde import register_type
+from cascadence.runtime.cascade_runner import run_cascade
+from cascadence.runtime.durable import durable_run, finish
+from cascadence.runtime.plan import CascadePlan
+from cascadence.runtime.result import StageResult
+
+if TYPE_CHECKING:
+    from cascadence.cascade.engine import CascadeEngine
+    from cascadence.checkpoint.base import CheckpointStore
+
+__all__ = ["execute_durable"]
+
+register_type(StageResult, dict, StageResult, "cascadence.StageResult")
+
+
+def _state(run: Any) -> dict[str, Any]:
+    return {
+        "index": run.index,
+        "data": run.ctx.data,
+        "stage_results": {k: dict(v) for k, v in run.ctx.stage_results.items()},
+        "enabled": sorted(run.enabled),
+        "path": list(run.path),
+        "cost": run.cost,
+        "errors": list(run.errors),
+        "decisions": list(run.decisions),
+        "skipped": dict(run.skipped),
+        "timeline": list(run.timeline),
+        "terminated_by": run.terminated_by,
+    }
+
+
+async def execute_durable(
+    engine: CascadeEngine,
+    plan: CascadePlan,
+    data: Any,
+    *,
+    store: CheckpointStore,
+    run_id: str | None,
+    explain: bool,
+    lease_seconds: float = 60.0,
+) -> dict[str, Any]:
+    """Execute with a checkpoint after every stage; resume an interrupted `run_id`.
+
+    A resumed run takes the same path: stage results, enabled stages and routing decisions are
+    restored, and the stages that finished are not called again.
+    """
+    if not run_id:
+        raise ValueError("a checkpointed execution needs a run_id: execute(data, run_id=..., checkpoint=store)")
+    async with durable_run(
+        store, run_id, kind="cascade", name=plan.name, meta={"version": plan.version},
+        lease_seconds=lease_seconds,
+    ) as run:
+        if run.completed:
+            stored: dict[str, Any] = run.record.result
+            return stored
+        restore = run.record.steps[-1].payload if run.record.steps else None
+        if restore is not None:
+            data = restore["data"]
+
+        async def checkpoint(name: str, _result: Any, state: Any) -> None:
+            await run.save_step(f"{len(state.path)}:{name}", _state(state))
+
+        result = await run_cascade(
+            plan, data, stats=engine._stats, observers=engine._observers, explain=explain,
+            run_id=run_id, on_stage=checkpoint, restore=restore,
+        )
+        await finish(run, result)
+        return result

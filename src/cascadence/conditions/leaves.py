@@ -1,0 +1,365 @@
+"""Closure factories for the leaf tests: comparisons, membership, patterns, existence, statistics.
+
+Every closure has the signature `fn(data, stages, warnings) -> bool`, reads its field through a
+getter built once, and never raises: a missing field is a quiet False, a type mismatch is False
+plus an `EvalWarning`, and anything unexpected (a property that raises, a custom `__eq__` gone
+wrong) is False plus a warning naming the exception. The common types are tested with
+`x.__class__ is int` before any slower `isinstance`, which keeps the hot path short.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from cascadence.conditions.issues import EvalWarning
+from cascadence.conditions.paths import MISSING, Getter
+from cascadence.conditions.regex import SubjectTooLong
+from cascadence.conditions.tree import Scalar
+
+__all__ = [
+    "COMPARE_FUNCS",
+    "Fn",
+    "Warnings",
+    "compare_leaf",
+    "contains_leaf",
+    "exists_leaf",
+    "fail",
+    "is_number",
+    "membership_leaf",
+    "pattern_leaf",
+    "statistic_value",
+    "warn",
+]
+
+Warnings = list[EvalWarning] | None
+Fn = Callable[[Any, Any, Warnings], bool]
+"""A compiled condition: `fn(data, stages, warnings) -> bool`."""
+
+COMPARE_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def warn(warnings: Warnings, path: str, message: str) -> bool:
+    """Record a type mismatch (when a sink is given) and return False."""
+    if warnings is not None:
+        warnings.append(EvalWarning(path, message))
+    return False
+
+
+def fail(warnings: Warnings, path: str, exc: BaseException) -> bool:
+    """Record an unexpected error raised while reading or testing a value; return False."""
+    if isinstance(exc, SubjectTooLong):
+        return warn(warnings, path, str(exc))
+    try:
+        detail = f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose __str__ raises
+        detail = type(exc).__name__
+    return warn(warnings, path, f"could not evaluate: {detail}")
+
+
+def is_number(x: Any) -> bool:
+    """True for ints, floats and other real numbers; False for bools."""
+    cls = x.__class__
+    if cls is int or cls is float:
+        return True
+    if cls is bool:
+        return False
+    return isinstance(x, (numbers.Real, Decimal)) and not isinstance(x, bool)
+
+
+def _kind(x: Any) -> str:
+    return "null" if x is None else type(x).__name__
+
+
+# -- comparisons ------------------------------------------------------------------------------
+
+
+def _equal(x: Any, v: Scalar) -> bool:
+    """Equality as the language defines it: bools equal only bools; numbers compare by value."""
+    if v is None:
+        return x is None
+    if v is True or v is False:
+        return x is v
+    if x.__class__ is bool or x is MISSING:
+        return False
+    return bool(x == v)
+
+
+def _mismatch(x: Any, v: Scalar) -> bool:
+    """True when x and v are a string and a number (in either order)."""
+    if isinstance(v, str):
+        return is_number(x)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return isinstance(x, str)
+    return False
+
+
+def _slow_order(x: Any, v: Scalar, cmp: Callable[[Any, Any], Any], op: str) -> bool | str:
+    """Ordering outside the fast path: returns the result, or a mismatch message."""
+    if isinstance(v, str):
+        if isinstance(x, str):
+            return bool(cmp(x, v))
+    elif is_number(x):
+        return bool(cmp(x, v))
+    return f"{op!r} compares {_kind(v)} {v!r} with a {_kind(x)}"
+
+
+def compare_leaf(get: Getter, op: str, v: Scalar, path: str) -> Fn:
+    """Build the closure for `field op v`."""
+    if op == "==":
+        return _eq_leaf(get, v, path)
+    if op == "!=":
+        return _ne_leaf(get, v, path)
+    cmp = COMPARE_FUNCS[op]
+    fast1: type = str if isinstance(v, str) else int
+    fast2: type = str if isinstance(v, str) else float
+    missing = MISSING
+
+    def order(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            cls = x.__class__
+            if cls is fast1 or cls is fast2:
+                return cmp(x, v)  # type: ignore[no-any-return]
+            if x is missing or x is None:
+                return False
+            result = _slow_order(x, v, cmp, op)
+            if result.__class__ is str:
+                return warn(warnings, path, str(result))
+            return bool(result)
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return order
+
+
+def _eq_leaf(get: Getter, v: Scalar, path: str) -> Fn:
+    if v is None or v is True or v is False:
+
+        def identical(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                return get(data, stages) is v
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return identical
+    fast1: type = str if isinstance(v, str) else int
+    fast2: type = str if isinstance(v, str) else float
+    missing = MISSING
+
+    def equal(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            cls = x.__class__
+            if cls is fast1 or cls is fast2:
+                return x == v  # type: ignore[no-any-return]
+            if x is missing:
+                return False
+            if _mismatch(x, v):
+                return warn(warnings, path, f"'==' compares {_kind(v)} {v!r} with a {_kind(x)}")
+            return _equal(x, v)
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return equal
+
+
+def _ne_leaf(get: Getter, v: Scalar, path: str) -> Fn:
+    missing = MISSING
+    if v is None or v is True or v is False:
+
+        def not_identical(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                x = get(data, stages)
+                return x is not v and x is not missing
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return not_identical
+    fast1: type = str if isinstance(v, str) else int
+    fast2: type = str if isinstance(v, str) else float
+
+    def not_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            cls = x.__class__
+            if cls is fast1 or cls is fast2:
+                return x != v  # type: ignore[no-any-return]
+            if x is missing:
+                return False
+            if _mismatch(x, v):
+                return warn(warnings, path, f"'!=' compares {_kind(v)} {v!r} with a {_kind(x)}")
+            return not _equal(x, v)
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return not_equal
+
+
+# -- collections ------------------------------------------------------------------------------
+
+
+def membership_leaf(get: Getter, negate: bool, values: tuple[Scalar, ...], path: str) -> Fn:
+    """Build the closure for `field IN values` (or `NOT_IN` when `negate`)."""
+    bools = frozenset(v for v in values if v is True or v is False)
+    others = frozenset(v for v in values if not (v is True or v is False))
+    missing = MISSING
+    name = "NOT_IN" if negate else "IN"
+
+    def slow(x: Any, warnings: Warnings) -> bool:
+        if x is missing:
+            return False
+        if x.__class__ is bool:
+            return (x in bools) is not negate
+        try:
+            found = x in others
+        except TypeError:
+            return warn(warnings, path, f"{name} cannot look up an unhashable {_kind(x)}")
+        return found is not negate
+
+    if negate:
+
+        def not_in(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                x = get(data, stages)
+                cls = x.__class__
+                if cls is str or cls is int or cls is float:
+                    return x not in others
+                return slow(x, warnings)
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return not_in
+
+    def is_in(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            cls = x.__class__
+            if cls is str or cls is int or cls is float:
+                return x in others
+            return slow(x, warnings)
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return is_in
+
+
+def _strict_contains(container: Any, v: Scalar) -> bool:
+    """`v in container`, except that bools never match numbers (and numbers never bools)."""
+    if v in container:
+        if v is True or v is False:
+            return any(item is v for item in container)
+        if isinstance(v, (int, float)):
+            return any(item.__class__ is not bool and item == v for item in container)
+        return True
+    return False
+
+
+def contains_leaf(get: Getter, v: Scalar, path: str) -> Fn:
+    """Build the closure for `field CONTAINS v` (list item, substring, or mapping key)."""
+    missing = MISSING
+    v_is_str = isinstance(v, str)
+
+    def contains(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            cls = x.__class__
+            if cls is list or cls is tuple:
+                return _strict_contains(x, v)
+            if cls is str:
+                if v_is_str:
+                    return v in x
+                return warn(warnings, path, f"CONTAINS looks for {_kind(v)} {v!r} in a string")
+            if x is missing or x is None:
+                return False
+            if isinstance(x, str):
+                if v_is_str:
+                    return v in x  # type: ignore[operator]
+                return warn(warnings, path, f"CONTAINS looks for {_kind(v)} {v!r} in a string")
+            if isinstance(x, (list, tuple, set, frozenset, Mapping)):
+                return _strict_contains(x, v)
+            return warn(warnings, path, f"CONTAINS needs a list, string or mapping, got {_kind(x)}")
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return contains
+
+
+def pattern_leaf(get: Getter, search: Callable[[str], bool], path: str) -> Fn:
+    """Build the closure for `field MATCHES pattern` around a compiled searcher."""
+    missing = MISSING
+
+    def matches(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            if x.__class__ is str:
+                return search(x)
+            if x is missing or x is None:
+                return False
+            if isinstance(x, str):
+                return search(str(x))
+            return warn(warnings, path, f"MATCHES needs a string, got {_kind(x)}")
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return matches
+
+
+def exists_leaf(get: Getter, present: bool, path: str) -> Fn:
+    """Build the closure for `EXISTS field` (`present`) or `IS_NULL field`."""
+    missing = MISSING
+    if present:
+
+        def exists(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                x = get(data, stages)
+                return x is not None and x is not missing
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return exists
+
+    def is_null(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            x = get(data, stages)
+            return x is None or x is missing
+        except Exception as exc:
+            return fail(warnings, path, exc)
+
+    return is_null
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+_NUMERIC_TYPES = frozenset((int, float))
+_numeric_type = _NUMERIC_TYPES.__contains__
+
+
+def statistic_value(op: str, items: Any) -> Any:
+    """Compute a statistic over a list: the value, `MISSING` for an empty list where the
+    statistic is undefined, or a `str` describing why the items are not numbers."""
+    if op == "COUNT":
+        return len(items)
+    if not all(map(_numeric_type, map(type, items))):
+        for item in items:
+            if not is_number(item):
+                return f"{op} needs numbers, found a {_kind(item)}"
+    if op == "SUM":
+        return sum(items)
+    if not items:
+        return MISSING
+    if op == "AVG":
+        return sum(items) / len(items)
+    if op == "MIN":
+        return min(items)
+    return max(items)

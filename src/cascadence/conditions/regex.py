@@ -1,0 +1,259 @@
+"""`MATCHES`: regular expressions checked at load time and safe to run on untrusted input.
+
+Two engines:
+
+- **re2** (`pip install cascadence[re2]`, the `google-re2` package): matching takes linear time
+  whatever the pattern, so every pattern re2 accepts is used as is.
+- **guarded `re`**: used when re2 is not installed, and for the patterns re2 cannot compile
+  (backreferences, lookaround). Before such a pattern is accepted, its parse tree is checked for
+  the shapes that make a backtracking engine take exponential time (a repeated group that itself
+  contains a variable repeat, like `(a+)+`, or a repeated alternation whose branches can start
+  with the same character, like `(a|aa)+`), and at evaluation a subject longer than
+  `MAX_SUBJECT_LENGTH` characters does not match (and a warning is recorded).
+
+Both engines give `re.search` semantics: the pattern may match anywhere; anchor it with `^`/`$`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = [
+    "HAVE_RE2",
+    "MAX_SUBJECT_LENGTH",
+    "RegexRejected",
+    "Searcher",
+    "USE_RE2",
+    "compile_pattern",
+]
+
+MAX_SUBJECT_LENGTH: Final = 10_000
+"""Strings longer than this never match a pattern run by the guarded `re` engine."""
+
+_re2: Any
+try:
+    _re2 = importlib.import_module("re2")
+except ImportError:  # pragma: no cover - depends on the environment
+    _re2 = None
+
+HAVE_RE2: Final = _re2 is not None
+"""Whether the `google-re2` package is importable."""
+
+USE_RE2: bool = HAVE_RE2
+"""Whether patterns are compiled with re2 when it can (set False to force the guarded `re`)."""
+
+_sre: Any
+try:
+    _sre = importlib.import_module("re._parser")
+except ImportError:  # pragma: no cover - Python 3.10
+    _sre = importlib.import_module("sre_parse")
+_c: Any = importlib.import_module("re._constants" if hasattr(re, "_constants") else "sre_constants")
+
+_REPEATS = frozenset(op for op in (_c.MAX_REPEAT, _c.MIN_REPEAT) if op is not None)
+_MAXREPEAT: int = _c.MAXREPEAT
+
+Searcher = Callable[[str], bool]
+"""`searcher(text) -> True if the pattern matches somewhere in text`. Raises on huge input."""
+
+
+class RegexRejected(ValueError):
+    """A pattern cannot be used: it does not compile, or it could backtrack catastrophically.
+
+    Attributes:
+        hint: How to fix the pattern, when there is advice to give.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class SubjectTooLong(ValueError):
+    """The guarded `re` engine refused a subject longer than `MAX_SUBJECT_LENGTH`."""
+
+
+def compile_pattern(pattern: str, *, use_re2: bool | None = None) -> tuple[Searcher, str]:
+    """Check and compile `pattern` into a boolean search function.
+
+    Args:
+        pattern: The regular expression.
+        use_re2: Force the engine choice; defaults to the module switch `USE_RE2`.
+
+    Returns:
+        `(searcher, engine)` where engine is `"re2"` or `"re"`.
+
+    Raises:
+        RegexRejected: The pattern is invalid, or unsafe for a backtracking engine.
+    """
+    return _compile(pattern, USE_RE2 if use_re2 is None else use_re2)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(pattern: str, use_re2: bool) -> tuple[Searcher, str]:
+    if use_re2 and _re2 is not None:
+        searcher = _re2_searcher(pattern)
+        if searcher is not None:
+            return searcher, "re2"
+    return _guarded_re_searcher(pattern), "re"
+
+
+def _re2_searcher(pattern: str) -> Searcher | None:
+    options = _re2.Options()
+    options.log_errors = False
+    options.never_capture = True  # only a yes/no answer is needed; capturing costs time
+    try:
+        compiled = _re2.compile(pattern, options)
+    except Exception:
+        return None  # not re2 syntax (e.g. a backreference): try the guarded engine
+    regexp = getattr(compiled, "_regexp", None)
+    unanchored = getattr(getattr(_re2, "_Anchor", None), "UNANCHORED", None)
+    if regexp is None or unanchored is None or not hasattr(regexp, "Match"):
+        public_search = compiled.search
+
+        def search_public(text: str) -> bool:
+            return public_search(text) is not None
+
+        return search_public
+    match = regexp.Match
+    no_match = -1
+
+    # The wrapper's `search` builds match objects and offset tables we never read; asking the
+    # compiled program for the first span is several times faster for a yes/no answer.
+    def search_re2(text: str) -> bool:
+        data = text.encode("utf-8", "surrogatepass")
+        return bool(match(unanchored, data, 0, len(data))[0][0] != no_match)
+
+    return search_re2
+
+
+def _guarded_re_searcher(pattern: str) -> Searcher:
+    try:
+        parsed = _sre.parse(pattern)
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise RegexRejected(f"invalid regular expression: {exc}") from None
+    except (RecursionError, OverflowError, ValueError) as exc:
+        raise RegexRejected(f"invalid regular expression: {exc}") from None
+    reason = _danger(parsed, bool(parsed.state.flags & re.IGNORECASE))
+    if reason is not None:
+        hint = (
+            "rewrite it without nesting repeats (for example '(a+)+' -> 'a+', "
+            "'(a|aa)+' -> 'a+'), or install google-re2 (cascadence[re2]), which runs any "
+            "pattern it accepts in linear time"
+        )
+        raise RegexRejected(f"pattern {pattern!r} can backtrack catastrophically: {reason}", hint)
+    search = compiled.search
+    limit = MAX_SUBJECT_LENGTH
+
+    def search_re(text: str) -> bool:
+        if len(text) > limit:
+            raise SubjectTooLong(
+                f"string of {len(text)} characters is longer than the {limit} the re engine "
+                "matches (install google-re2 to lift the limit)"
+            )
+        return search(text) is not None
+
+    return search_re
+
+
+# --- catastrophic-backtracking check over the sre parse tree -------------------------------
+
+
+def _danger(sub: Any, ignore_case: bool, outer: int = 0) -> str | None:
+    """Return why `sub` is unsafe for a backtracking engine, or None.
+
+    `outer` is 0 outside any repeat, 1 inside a bounded repeat that can run more than once and
+    2 inside an unbounded one.
+    """
+    for op, av in sub:
+        if op in _REPEATS:
+            low, high, body = av
+            _width_low, width_high = body.getwidth()
+            variable = high > low and width_high > 0
+            if outer and variable and (outer == 2 or high == _MAXREPEAT):
+                return "a repeat inside a repeated group (like '(a+)+')"
+            inner = outer
+            if high > 1:
+                inner = 2 if high == _MAXREPEAT else max(outer, 1)
+            if high == _MAXREPEAT:
+                overlap = _overlapping_branch(body, ignore_case)
+                if overlap:
+                    return overlap
+            reason = _danger(body, ignore_case, inner)
+            if reason:
+                return reason
+        elif op is _c.SUBPATTERN:
+            reason = _danger(av[-1], ignore_case, outer)
+            if reason:
+                return reason
+        elif op is _c.BRANCH:
+            for alternative in av[1]:
+                reason = _danger(alternative, ignore_case, outer)
+                if reason:
+                    return reason
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            reason = _danger(av[1], ignore_case, outer)
+            if reason:
+                return reason
+        elif op is _c.GROUPREF_EXISTS:
+            for branch in av[1:]:
+                if branch is not None:
+                    reason = _danger(branch, ignore_case, outer)
+                    if reason:
+                        return reason
+        elif getattr(_c, "ATOMIC_GROUP", None) is op:
+            continue  # an atomic group never backtracks into itself
+    return None
+
+
+def _overlapping_branch(sub: Any, ignore_case: bool) -> str | None:
+    """Find an alternation directly under a repeat whose branches can start alike."""
+    for op, av in sub:
+        if op is _c.SUBPATTERN:
+            found = _overlapping_branch(av[-1], ignore_case)
+            if found:
+                return found
+        elif op is _c.BRANCH:
+            firsts = [_first_chars(alt, ignore_case) for alt in av[1]]
+            for i, left in enumerate(firsts):
+                for right in firsts[i + 1 :]:
+                    if left is None or right is None or left & right:
+                        return "a repeated alternation whose branches overlap (like '(a|aa)+')"
+    return None
+
+
+def _first_chars(sub: Any, ignore_case: bool) -> frozenset[int] | None:
+    """Characters `sub` can start with, or None when unknown or when it can match empty."""
+    for op, av in sub:
+        if op is _c.LITERAL:
+            return _fold(frozenset((av,)), ignore_case)
+        if op is _c.IN:
+            chars: set[int] = set()
+            for item_op, item in av:
+                if item_op is _c.LITERAL:
+                    chars.add(item)
+                elif item_op is _c.RANGE and item[1] - item[0] <= 256:
+                    chars.update(range(item[0], item[1] + 1))
+                else:
+                    return None
+            return _fold(frozenset(chars), ignore_case)
+        if op is _c.SUBPATTERN:
+            return _first_chars(av[-1], ignore_case)
+        if op in _REPEATS and av[0] >= 1:
+            return _first_chars(av[2], ignore_case)
+        return None
+    return None
+
+
+def _fold(chars: frozenset[int], ignore_case: bool) -> frozenset[int]:
+    if not ignore_case:
+        return chars
+    folded: set[int] = set()
+    for code in chars:
+        char = chr(code)
+        folded.update(ord(c) for c in (char.lower(), char.upper()) if len(c) == 1)
+    return frozenset(folded)
