@@ -91,6 +91,8 @@ def _policy(
     stage: StageConfig,
     clock: Clock,
     keep: Callable[[str, str, Callable[[], Any]], Any],
+    cascade: str = "",
+    breaker_store: Any = None,
 ) -> StepPolicy:
     retry = None
     if stage.max_retries > 0:
@@ -119,7 +121,11 @@ def _policy(
             stage.name,
             f"breaker:{cb.failure_threshold}:{cb.reset_timeout_seconds}",
             lambda: CircuitBreaker(
-                stage.name, cb.failure_threshold, cb.reset_timeout_seconds, clock=clock
+                f"{cascade}:{stage.name}" if cascade else stage.name,
+                cb.failure_threshold,
+                cb.reset_timeout_seconds,
+                clock=clock,
+                store=breaker_store,
             ),
         )
     timeout = stage.timeout_ms / 1000.0 if stage.timeout_ms is not None else None
@@ -132,6 +138,7 @@ def compile_cascade(
     clock: Clock,
     keep: Callable[[str, str, Callable[[], Any]], Any],
     policies: Mapping[str, StepPolicy] | None = None,
+    breaker_store: Any = None,
 ) -> CascadePlan:
     """Build the executable plan of `config` with the given handlers.
 
@@ -143,11 +150,13 @@ def compile_cascade(
             it with the factory the first time, so state survives a hot reload.
         policies: Extra policies per stage (from plugins or decorators), merged over the
             config's own.
+        breaker_store: Where circuit breakers keep their state (None: in this process); a
+            shared store makes every engine of the same cascade open and close together.
     """
     plans: list[StagePlan] = []
     for index, name in enumerate(stage_order(config)):
         stage = config.stages[name]
-        policy = _policy(stage, clock, keep)
+        policy = _policy(stage, clock, keep, config.name, breaker_store)
         if policies and name in policies:
             policy = policy.merged(policies[name])
         group = (stage.parallel_group or "__parallel__") if stage.can_run_parallel else None

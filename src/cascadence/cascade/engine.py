@@ -50,6 +50,8 @@ class CascadeEngine:
         max_in_flight: Bound on concurrent executions; further calls wait (back-pressure).
         sync_in_thread: Run plain-function handlers in a worker thread (the default, safe for
             blocking code) or inline on the event loop (faster for cheap pure functions).
+        breaker_store: Shared state for the stages' circuit breakers (for example
+            `RedisBreakerStore`), so that every replica opens and closes together.
     """
 
     def __init__(
@@ -62,11 +64,13 @@ class CascadeEngine:
         explain: bool = False,
         max_in_flight: int | None = None,
         sync_in_thread: bool = True,
+        breaker_store: Any = None,
     ) -> None:
         self._config = _as_config(config)
         self.clock = clock
         self.explain = explain
         self.sync_in_thread = sync_in_thread
+        self.breaker_store = breaker_store
         self._hooks: list[Any] = list(hooks)
         self._reporters: list[Any] = list(reporters)
         self._observers: Observers | None = build_observers(self._hooks, self._reporters, "cascade")
@@ -99,7 +103,9 @@ class CascadeEngine:
         return self._state[slot]
 
     def _compile(self, config: CascadeConfig) -> CascadePlan:
-        return compile_cascade(config, self._handlers, self.clock, self._keep, self._policies)
+        return compile_cascade(
+            config, self._handlers, self.clock, self._keep, self._policies, self.breaker_store
+        )
 
     def _register_paths(self, config: CascadeConfig) -> None:
         search = [str(Path(config.source_file).resolve().parent)] if config.source_file else []

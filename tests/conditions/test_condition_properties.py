@@ -1,0 +1,232 @@
+"""Property tests: the compiled closures agree with a direct interpreter of the dict form.
+
+The reference evaluator below is written for clarity, not speed: it walks the condition dict
+on every call and spells out each rule of the language. Hypothesis generates condition trees and
+documents (tests/strategies.py) and checks that the compiled callable gives the same answer,
+never raises, and that both renderings of a tree parse back to it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import condition_dicts, documents, hostile_documents, stage_results
+
+from cascadence.conditions import (
+    EvalWarning,
+    compile_condition,
+    parse_condition,
+    to_dict,
+    to_expression,
+)
+
+_ABSENT = object()
+
+
+def is_number(x: Any) -> bool:
+    """Numbers of the language: int and float, never bool."""
+    return type(x) in (int, float)
+
+
+def read(path: str, data: Any, stages: Any) -> Any:
+    """Resolve a dot path against a document of dicts and lists (or the stage results)."""
+    if path in ("", "."):
+        return data
+    segments = path.split(".")
+    obj = data
+    if segments[0] == "stages":
+        obj, segments = stages, segments[1:]
+    for segment in segments:
+        if isinstance(obj, dict):
+            obj = obj.get(segment, _ABSENT)
+        elif isinstance(obj, list) and re.fullmatch(r"-?\d+", segment):
+            index = int(segment)
+            obj = obj[index] if -len(obj) <= index < len(obj) else _ABSENT
+        else:
+            return _ABSENT
+        if obj is _ABSENT:
+            return _ABSENT
+    return obj
+
+
+def mismatch(x: Any, v: Any) -> bool:
+    """A string compared with a number, either way round."""
+    return (isinstance(x, str) and is_number(v)) or (is_number(x) and isinstance(v, str))
+
+
+def equal(x: Any, v: Any) -> bool:
+    """Equality: bools only equal bools, null only null, strings never numbers."""
+    if isinstance(x, bool) or isinstance(v, bool):
+        return type(x) is bool and type(v) is bool and x == v
+    if x is None or v is None:
+        return x is None and v is None
+    if mismatch(x, v):
+        return False
+    return bool(x == v)
+
+
+def compare(op: str, x: Any, v: Any) -> bool:
+    """One comparison of a present value x with the literal v."""
+    if op == "==":
+        return equal(x, v)
+    if op == "!=":
+        return not mismatch(x, v) and not equal(x, v)
+    if isinstance(v, str):
+        if not isinstance(x, str):
+            return False
+    elif not is_number(x):
+        return False
+    return {
+        ">": x > v,
+        ">=": x >= v,
+        "<": x < v,
+        "<=": x <= v,
+    }[op]
+
+
+def statistic(op: str, items: list[Any]) -> Any:
+    """The statistic of a list, or _ABSENT when it is undefined or the items are not numbers."""
+    if op == "COUNT":
+        return len(items)
+    if not all(is_number(i) for i in items):
+        return _ABSENT
+    if op == "SUM":
+        return sum(items)
+    if not items:
+        return _ABSENT
+    if op == "AVG":
+        try:
+            return sum(items) / len(items)
+        except OverflowError:
+            return _ABSENT
+    return min(items) if op == "MIN" else max(items)
+
+
+def evaluate(c: dict[str, Any], data: Any, stages: Any) -> bool:
+    """The reference: interpret the structured condition directly."""
+    op = c["operator"].upper()
+    if op in ("AND", "OR", "NOT"):
+        children = c.get("conditions") or [c["condition"]]
+        results = [evaluate(child, data, stages) for child in children]
+        if op == "AND":
+            return all(results)
+        if op == "OR":
+            return any(results)
+        return not results[0]
+    x = read(c["field"], data, stages)
+    if op == "EXISTS":
+        return x is not _ABSENT and x is not None
+    if op == "IS_NULL":
+        return x is _ABSENT or x is None
+    if x is _ABSENT:
+        return False
+    v = c.get("value")
+    if op in ("==", "!=", ">", ">=", "<", "<="):
+        if op not in ("==", "!=") and x is None:
+            return False
+        return compare(op, x, v)
+    if op in ("IN", "NOT_IN"):
+        if isinstance(x, (list, dict)):
+            return False
+        found = any(equal(x, item) for item in v)
+        return found if op == "IN" else not found
+    if op == "CONTAINS":
+        if isinstance(x, str):
+            return isinstance(v, str) and v in x
+        if isinstance(x, (list, dict)):
+            return any(equal(item, v) for item in x)
+        return False
+    if op == "MATCHES":
+        return isinstance(x, str) and re.search(v, x) is not None
+    if not isinstance(x, list):
+        return False
+    if op in ("ALL", "ANY", "NONE"):
+        if "condition" in c:
+            results = [evaluate(c["condition"], item, stages) for item in x]
+        else:
+            cmp = c.get("compare", "==")
+            results = [
+                compare(cmp, item, v) if (item is not None or cmp in ("==", "!=")) else False
+                for item in x
+            ]
+        if op == "ALL":
+            return all(results)
+        if op == "ANY":
+            return any(results)
+        return not any(results)
+    value = statistic(op, x)
+    if value is _ABSENT:
+        return False
+    return compare(c.get("compare", "=="), value, v)
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@pytest.mark.usefixtures("engine")
+@PROPERTY_SETTINGS
+@given(condition=condition_dicts(), data=documents(), stages=stage_results())
+def test_compiled_agrees_with_the_reference(
+    condition: dict[str, Any], data: Any, stages: Any
+) -> None:
+    """For any condition and document, the compiled closure answers like the reference."""
+    compiled = compile_condition(condition)
+    warnings: list[EvalWarning] = []
+    assert compiled(data, stages, warnings) is evaluate(condition, data, stages)
+
+
+@PROPERTY_SETTINGS
+@given(condition=condition_dicts(), data=documents(), stages=stage_results())
+def test_both_forms_compile_to_the_same_answers(
+    condition: dict[str, Any], data: Any, stages: Any
+) -> None:
+    """The expression rendering of a condition evaluates exactly like its structured form."""
+    structured = compile_condition(condition)
+    expression = compile_condition(to_expression(structured.node))
+    assert structured(data, stages) is expression(data, stages)
+
+
+@PROPERTY_SETTINGS
+@given(condition=condition_dicts(), data=hostile_documents(), stages=stage_results())
+def test_evaluation_never_raises(condition: dict[str, Any], data: Any, stages: Any) -> None:
+    """Hostile values (raising objects, sets, bytes, huge numbers, long strings) never raise."""
+    compiled = compile_condition(condition)
+    warnings: list[EvalWarning] = []
+    assert compiled(data, stages, warnings) in (True, False)
+    assert compiled(data, data, None) in (True, False)
+    assert all(isinstance(w, EvalWarning) for w in warnings)
+    report = compiled.explain(data, stages)
+    assert report["matched"] is compiled(data, stages)
+
+
+@settings(max_examples=400, deadline=None)
+@given(condition=condition_dicts())
+def test_renderings_round_trip(condition: dict[str, Any]) -> None:
+    """parse(to_expression(n)) and parse(to_dict(n)) rebuild exactly the tree n."""
+    node = parse_condition(condition)
+    from_expression = parse_condition(to_expression(node))
+    from_dict = parse_condition(to_dict(node))
+    assert from_expression == node
+    assert from_dict == node
+    assert repr(from_expression) == repr(node)
+    assert repr(from_dict) == repr(node)
+
+
+@given(text=st.text(max_size=30), number=st.floats(allow_nan=False, allow_infinity=False))
+def test_any_literal_round_trips(text: str, number: float) -> None:
+    """Every string and every finite float survives rendering as an expression literal."""
+    node = parse_condition({"field": "x", "operator": "IN", "value": [text, number]})
+    again = parse_condition(to_expression(node))
+    assert again == node
+    value = again.value  # type: ignore[attr-defined]
+    assert value[0] == text
+    assert math.copysign(1.0, value[1]) == math.copysign(1.0, number)

@@ -1,0 +1,125 @@
+"""MATCHES under both regex engines: search semantics, fallbacks, and the backtracking guard."""
+
+from __future__ import annotations
+
+import pytest
+
+from cascadence.conditions import EvalWarning, compile_condition, regex
+from cascadence.conditions.regex import MAX_SUBJECT_LENGTH, RegexRejected, compile_pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("admin", "superadmin", True),
+        ("^admin", "superadmin", False),
+        ("@trusted\\.com$", "a@trusted.com", True),
+        ("@trusted\\.com$", "a@trusted.com.evil", False),
+        ("[0-9]{3}-[0-9]{4}", "call 555-1234 now", True),
+        ("(?i)ADMIN", "the admin", True),
+        ("^$", "", True),
+        ("é+", "café", True),
+    ],
+)
+def test_search_semantics(engine: str, pattern: str, text: str, expected: bool) -> None:
+    """MATCHES finds the pattern anywhere (re.search), under every engine."""
+    condition = compile_condition({"field": "s", "operator": "MATCHES", "value": pattern})
+    assert condition({"s": text}) is expected
+
+
+def test_engine_choice(engine: str) -> None:
+    """re2 compiles what it can; the guarded re takes the rest, or everything without re2."""
+    _, used = compile_pattern("a+b")
+    assert used == engine
+    _, backreference = compile_pattern(r"(a)\1")
+    assert backreference == "re"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        (r"(\w)\1", "hello", True),
+        (r"(\w)\1", "helo", False),
+        (r"foo(?=bar)", "foobar", True),
+        (r"foo(?!bar)", "foobar", False),
+        (r"(?<=@)example", "a@example", True),
+    ],
+)
+def test_patterns_only_re_supports_still_work(
+    engine: str, pattern: str, text: str, expected: bool
+) -> None:
+    """Backreferences and lookaround fall back to the guarded re engine, even with re2."""
+    condition = compile_condition({"field": "s", "operator": "MATCHES", "value": pattern})
+    assert condition({"s": text}) is expected
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a*)*b", "(a|aa)+$", "(\\w+\\s?)*$"])
+def test_re2_accepts_what_the_guard_refuses(pattern: str) -> None:
+    """Patterns re2 runs in linear time are accepted with re2 and refused by the guarded re."""
+    if regex.HAVE_RE2:
+        search, used = compile_pattern(pattern, use_re2=True)
+        assert used == "re2"
+        assert search("a" * 5000 + "!") in (True, False)
+    with pytest.raises(RegexRejected, match="backtrack catastrophically") as info:
+        compile_pattern(pattern, use_re2=False)
+    assert info.value.hint is not None
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(ab|cd)+",
+        "(?:foo|bar)*baz",
+        "(\\d{3})+",
+        "^[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}$",
+        "a+b+c+",
+        "(a|b)+",
+        "(?:x(?:y|z))+",
+        ".*@trusted-domain\\.com$",
+        "(a+)?",
+        "(\\d+)",
+    ],
+)
+def test_guard_accepts_ordinary_patterns(pattern: str) -> None:
+    """Common, safe patterns pass the backtracking check."""
+    _, used = compile_pattern(pattern, use_re2=False)
+    assert used == "re"
+
+
+@pytest.mark.parametrize("pattern", ["(?i)(a|Aa)+$", "(a|a?)+", "(?:a|)+", "((a+)b)+"])
+def test_guard_rejects_overlapping_or_nested_shapes(pattern: str) -> None:
+    """Case-folded overlaps, empty alternatives and repeats nested at depth are refused."""
+    with pytest.raises(RegexRejected):
+        compile_pattern(pattern, use_re2=False)
+
+
+def test_invalid_pattern_is_rejected_by_both_engines(engine: str) -> None:
+    """A pattern neither engine compiles is refused with the re error message."""
+    with pytest.raises(RegexRejected, match="invalid regular expression"):
+        compile_pattern("(unclosed")
+
+
+def test_long_subject_is_refused_by_the_guarded_engine(stdlib_re: None) -> None:
+    """The guarded re engine does not run on strings past the cap: False plus a warning."""
+    condition = compile_condition({"field": "s", "operator": "MATCHES", "value": "b"})
+    warnings: list[EvalWarning] = []
+    assert condition({"s": "a" * MAX_SUBJECT_LENGTH + "b"}, None, warnings) is False
+    assert len(warnings) == 1
+    assert warnings[0].path == "s"
+    assert str(MAX_SUBJECT_LENGTH) in warnings[0].message
+    assert condition({"s": "a" * (MAX_SUBJECT_LENGTH - 1) + "b"}) is True
+
+
+@pytest.mark.skipif(not regex.HAVE_RE2, reason="google-re2 is not installed")
+def test_re2_has_no_subject_cap() -> None:
+    """re2 matches in linear time, so long strings are searched in full."""
+    search, used = compile_pattern("b$", use_re2=True)
+    assert used == "re2"
+    assert search("a" * (MAX_SUBJECT_LENGTH * 3) + "b") is True
+
+
+def test_surrogates_do_not_break_matching(engine: str) -> None:
+    """Strings that are not valid UTF-8 (lone surrogates) are matched without raising."""
+    condition = compile_condition({"field": "s", "operator": "MATCHES", "value": "x"})
+    warnings: list[EvalWarning] = []
+    assert condition({"s": "a\ud800x"}, None, warnings) in (True, False)

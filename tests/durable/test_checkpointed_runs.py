@@ -1,0 +1,116 @@
+"""Checkpointed executions in one process: isolation, one owner per run id, stored results."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cascadence import Cadence, CascadeConfig, CascadeEngine, RunLockedError, Score
+from cascadence.checkpoint import InMemoryCheckpointStore, RunStatus, SQLiteCheckpointStore
+
+
+def _engine(calls: list[str]) -> CascadeEngine:
+    config = CascadeConfig.from_dict({"name": "ck", "stages": {"A": {}, "B": {}}})
+    engine = CascadeEngine(config)
+
+    def stage(name: str) -> Any:
+        async def handler(ctx: Any) -> dict[str, Any]:
+            calls.append(f"{name}:{ctx.get('n')}")
+            await asyncio.sleep(0.005)
+            return {"result": ctx.get("n") * (2 if name == "A" else 3)}
+
+        return handler
+
+    engine.register_stages({"A": stage("A"), "B": stage("B")})
+    return engine
+
+
+async def test_completed_run_returns_stored_result_without_handlers(tmp_path: Path) -> None:
+    """Executing a completed run id again returns the stored result; no handler runs."""
+    calls: list[str] = []
+    engine = _engine(calls)
+    async with SQLiteCheckpointStore(str(tmp_path / "runs.db")) as store:
+        first = await engine.execute({"n": 2}, run_id="r1", checkpoint=store)
+        second = await engine.execute({"n": 99}, run_id="r1", checkpoint=store)
+        record = await store.load("r1")
+        history = await store.history("r1")
+    assert calls == ["A:2", "B:2"]
+    assert second["stage_results"]["B"]["result"] == 6 == first["stage_results"]["B"]["result"]
+    assert record is not None and record.status is RunStatus.COMPLETED
+    assert [s.key for s in history] == ["1:A", "2:B"]
+
+
+async def test_concurrent_runs_with_different_ids_do_not_interfere(tmp_path: Path) -> None:
+    """Twenty concurrent checkpointed executions each get their own result and history."""
+    calls: list[str] = []
+    engine = _engine(calls)
+    async with SQLiteCheckpointStore(str(tmp_path / "runs.db")) as store:
+        results = await asyncio.gather(
+            *(engine.execute({"n": n}, run_id=f"run-{n}", checkpoint=store) for n in range(20))
+        )
+        runs = await store.list_runs(limit=100)
+    assert [r["stage_results"]["B"]["result"] for r in results] == [3 * n for n in range(20)]
+    assert len(runs) == 20 and all(r.status is RunStatus.COMPLETED for r in runs)
+
+
+async def test_same_run_id_twice_at_once_runs_once() -> None:
+    """Two executions of one run id started together: one runs, the other is refused."""
+    calls: list[str] = []
+    store = InMemoryCheckpointStore()
+    a, b = _engine(calls), _engine(calls)
+    outcomes = await asyncio.gather(
+        a.execute({"n": 1}, run_id="same", checkpoint=store),
+        b.execute({"n": 1}, run_id="same", checkpoint=store),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, RunLockedError) for o in outcomes) == 1
+    assert calls == ["A:1", "B:1"]
+
+
+@dataclass
+class Counter(Score):
+    value: int = 0
+
+
+async def test_flow_same_run_id_twice_at_once_runs_once() -> None:
+    """The same holds for flows: one run of a run id at a time."""
+    store = InMemoryCheckpointStore()
+    ran = 0
+
+    async def bump(score: Counter) -> None:
+        nonlocal ran
+        ran += 1
+        await asyncio.sleep(0.01)
+        score.value += 1
+
+    def flow() -> Cadence[Counter]:
+        return Cadence("count", Counter()).with_checkpoint(store, run_id="one").then("bump", bump)
+
+    outcomes = await asyncio.gather(flow().run(), flow().run(), return_exceptions=True)
+    assert ran == 1
+    assert sum(isinstance(o, RunLockedError) for o in outcomes) == 1
+
+
+async def test_checkpointed_run_needs_a_run_id() -> None:
+    """A checkpoint without a run id is refused with a clear message."""
+    with pytest.raises(ValueError, match="needs a run_id"):
+        await _engine([]).execute({"n": 1}, checkpoint=InMemoryCheckpointStore())
+
+
+async def test_unserializable_value_names_the_field() -> None:
+    """A stage result that cannot be checkpointed fails with the path and type."""
+    import threading
+
+    config = CascadeConfig.from_dict({"name": "bad", "stages": {"A": {}}})
+    engine = CascadeEngine(config)
+
+    async def handler(_ctx: Any) -> dict[str, Any]:
+        return {"result": 1, "data": {"lock": threading.Lock()}}
+
+    engine.register_stage("A", handler)
+    with pytest.raises(Exception, match=r"stage_results\.A\.data\.lock.*lock"):
+        await engine.execute({}, run_id="x", checkpoint=InMemoryCheckpointStore())
