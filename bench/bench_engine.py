@@ -28,8 +28,11 @@ QUICKSTART = Path(__file__).parents[1] / "examples" / "quickstart" / "cascade.ya
 # -- handlers shared by the engine and the baseline --------------------------------------------
 async def fast_check(ctx: ExecutionContext) -> dict[str, Any]:
     confidence = 0.75 if ctx.get("user_id").startswith("trusted_") else 0.4
-    return {"result": "pass" if confidence > 0.5 else "review", "confidence": confidence,
-            "data": {"method": "heuristic"}}
+    return {
+        "result": "pass" if confidence > 0.5 else "review",
+        "confidence": confidence,
+        "data": {"method": "heuristic"},
+    }
 
 
 async def medium_check(ctx: ExecutionContext) -> dict[str, Any]:
@@ -55,8 +58,12 @@ async def hand_written(data: dict[str, Any]) -> dict[str, Any]:
         if medium["confidence"] < 0.9:
             results["EXPENSIVE_CHECK"] = await expensive_check(ctx)
             path.append("EXPENSIVE_CHECK")
-    return {"success": True, "stage_results": results, "path": path,
-            "execution_time_ms": (time.perf_counter() - start) * 1000}
+    return {
+        "success": True,
+        "stage_results": results,
+        "path": path,
+        "execution_time_ms": (time.perf_counter() - start) * 1000,
+    }
 
 
 def quickstart_engine() -> CascadeEngine:
@@ -88,7 +95,10 @@ async def section_quickstart() -> None:
     eng = await per_call_us(engine.execute, data, n)
     print("1. quick-start, 3 stages run, timeouts as written, handlers return at once")
     print(f"   hand-written asyncio : {base:7.2f} us/execution")
-    print(f"   CascadeEngine        : {eng:7.2f} us/execution   ratio {eng / base:5.2f}x (target <= 5x)")
+    print(
+        f"   CascadeEngine        : {eng:7.2f} us/execution   "
+        f"ratio {eng / base:5.2f}x (target <= 5x)"
+    )
 
 
 def chain_config(stages: int, rules: int) -> CascadeConfig:
@@ -97,9 +107,15 @@ def chain_config(stages: int, rules: int) -> CascadeConfig:
         spec[f"S{i}"] = {
             "timeout_ms": 1000,
             "routing_rules": [
-                {"name": f"r{j}", "condition": {"field": f"stages.S{i}.confidence", "operator": "<",
-                                                 "value": -1 - j},
-                 "action": {"type": "terminate"}}
+                {
+                    "name": f"r{j}",
+                    "condition": {
+                        "field": f"stages.S{i}.confidence",
+                        "operator": "<",
+                        "value": -1 - j,
+                    },
+                    "action": {"type": "terminate"},
+                }
                 for j in range(rules)
             ],
         }
@@ -123,13 +139,17 @@ async def section_scaling() -> None:
     for stages in (3, 10, 30, 100):
         us = await timed(stages, 1)
         note = f"   x{us / previous:4.2f} vs previous" if previous else ""
-        print(f"   {stages:3d} stages x 1 rule   : {us:8.2f} us  ({us / stages:5.2f} us/stage){note}")
+        print(
+            f"   {stages:3d} stages x 1 rule   : {us:8.2f} us  ({us / stages:5.2f} us/stage){note}"
+        )
         previous = us
     base = await timed(10, 0)
     for rules in (1, 10, 100):
         us = await timed(10, rules)
-        print(f"    10 stages x {rules:3d} rules: {us:8.2f} us  "
-              f"({(us - base) / (10 * rules):5.3f} us/rule evaluation, target <= 0.2)")
+        print(
+            f"    10 stages x {rules:3d} rules: {us:8.2f} us  "
+            f"({(us - base) / (10 * rules):5.3f} us/rule evaluation, target <= 0.2)"
+        )
 
 
 async def section_concurrency() -> None:
@@ -162,9 +182,7 @@ async def section_concurrency() -> None:
         return path
 
     inputs = [{"user_id": ("trusted_" if i % 2 else "user_") + str(i)} for i in range(n)]
-    expected = [
-        ["FAST_CHECK", "MEDIUM_CHECK", "EXPENSIVE_CHECK"] for _ in inputs
-    ]
+    expected = [["FAST_CHECK", "MEDIUM_CHECK", "EXPENSIVE_CHECK"] for _ in inputs]
 
     async def run_baseline() -> tuple[float, list[list[str]]]:
         t = time.perf_counter()
@@ -173,8 +191,13 @@ async def section_concurrency() -> None:
 
     async def run_engine(limit: int | None) -> tuple[float, list[dict[str, Any]], int]:
         engine = CascadeEngine(CascadeConfig.from_file(QUICKSTART), max_in_flight=limit)
-        engine.register_stages({"FAST_CHECK": sleepy_fast, "MEDIUM_CHECK": sleepy_medium,
-                                "EXPENSIVE_CHECK": sleepy_expensive})
+        engine.register_stages(
+            {
+                "FAST_CHECK": sleepy_fast,
+                "MEDIUM_CHECK": sleepy_medium,
+                "EXPENSIVE_CHECK": sleepy_expensive,
+            }
+        )
         gc.collect()
         tracemalloc.start()
         t = time.perf_counter()
@@ -186,22 +209,28 @@ async def section_concurrency() -> None:
 
     base_wall, base_paths = await run_baseline()
     base_ok = sum(p == e for p, e in zip(base_paths, expected))
-    print(f"   hand-written asyncio (wait_for per stage): {base_wall * 1000:8.1f} ms wall, "
-          f"{base_ok}/{n} expected paths")
+    print(
+        f"   hand-written asyncio (wait_for per stage): {base_wall * 1000:8.1f} ms wall, "
+        f"{base_ok}/{n} expected paths"
+    )
     for limit in (None, 1000):
         wall, results, peak = await run_engine(limit)
         ok = sum(r["path"] == e for r, e in zip(results, expected))
         spurious = sum(
-            1 for r in results for s in r["stage_results"].values()
+            1
+            for r in results
+            for s in r["stage_results"].values()
             if s.get("error_type") == "TimeoutError"
         )
         in_flight = n if limit is None else min(n, limit)
         label = "unbounded" if limit is None else f"max_in_flight={limit}"
-        print(f"   CascadeEngine {label:18s}: {wall * 1000:8.1f} ms wall "
-              f"(ratio {wall / base_wall:4.2f}x, target <= 1.5x), "
-              f"peak heap {peak / in_flight / 1024:5.2f} KiB per in-flight execution "
-              f"(traced, target < 4), {ok}/{n} exactly the expected stages, "
-              f"{spurious} spurious timeouts")
+        print(
+            f"   CascadeEngine {label:18s}: {wall * 1000:8.1f} ms wall "
+            f"(ratio {wall / base_wall:4.2f}x, target <= 1.5x), "
+            f"peak heap {peak / in_flight / 1024:5.2f} KiB per in-flight execution "
+            f"(traced, target < 4), {ok}/{n} exactly the expected stages, "
+            f"{spurious} spurious timeouts"
+        )
 
 
 async def main() -> None:

@@ -18,7 +18,9 @@ __all__ = [
     "Explosive",
     "condition_dicts",
     "documents",
+    "field_values",
     "hostile_documents",
+    "leaf_dicts",
     "literals",
     "stage_results",
 ]
@@ -45,8 +47,10 @@ _ordered_literals = st.one_of(_INTS, _FLOATS, _TEXT)
 _numbers = st.one_of(_INTS, _FLOATS)
 
 _segments = st.sampled_from((*KEYS, "0", "1", "-1"))
-_data_paths = st.lists(_segments, min_size=1, max_size=3).map(".".join).filter(
-    lambda p: p.split(".")[0] in KEYS
+_data_paths = (
+    st.lists(_segments, min_size=1, max_size=3)
+    .map(".".join)
+    .filter(lambda p: p.split(".")[0] in KEYS)
 )
 _stage_paths = st.builds(
     lambda name, rest: f"stages.{name}.{rest}",
@@ -62,8 +66,10 @@ def _paths(item: bool) -> st.SearchStrategy[str]:
     return st.one_of(*options)
 
 
-def _leaves(item: bool) -> st.SearchStrategy[dict[str, Any]]:
-    field = _paths(item)
+def _leaves(
+    item: bool, field: st.SearchStrategy[str] | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    field = field if field is not None else _paths(item)
 
     def leaf(operator: Any, value: st.SearchStrategy[Any] | None = None, **extra: Any) -> Any:
         if value is None:
@@ -131,6 +137,11 @@ def condition_dicts(item: bool = False, max_leaves: int = 8) -> st.SearchStrateg
     return st.recursive(base, extend, max_leaves=max_leaves)
 
 
+def leaf_dicts(field: str = "x") -> st.SearchStrategy[dict[str, Any]]:
+    """Single-operator conditions (no nesting) that all read `field`."""
+    return _leaves(False, st.just(field))
+
+
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -155,6 +166,16 @@ def documents() -> st.SearchStrategy[Any]:
         max_leaves=12,
     )
     return st.dictionaries(st.sampled_from(KEYS), values, max_size=6)
+
+
+def field_values() -> st.SearchStrategy[Any]:
+    """One value for a field: any scalar, or a flat list or mapping of scalars."""
+    return st.one_of(
+        _scalars,
+        st.lists(_scalars, max_size=5),
+        st.lists(_numbers, max_size=5),
+        st.dictionaries(_TEXT, _scalars, max_size=3),
+    )
 
 
 def stage_results() -> st.SearchStrategy[dict[str, Any] | None]:

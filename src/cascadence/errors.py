@@ -2,7 +2,7 @@
 
 ```
 CascadenceError                      root of everything cascadence raises
-├── ConfigError(ValueError)          a cascade file or dict is invalid; `.issues` lists every problem
+├── ConfigError(ValueError)          a cascade file or dict is invalid; `.issues` lists them all
 ├── PlanError                        a valid config cannot run: unknown handler, import path missing
 ├── CheckpointError                  a checkpoint store failed or a value cannot be serialized
 │   └── RunLockedError               another process holds the lease on this run id
@@ -193,7 +193,7 @@ class RetryExhaustedError(NoteError):
         )
 
 
-class TimeoutError(NoteError, builtins.TimeoutError):  # noqa: A001 - the spec's public name
+class TimeoutError(NoteError, builtins.TimeoutError):
     """A step ran past its timeout and was cancelled."""
 
     def __init__(self, name: str, timeout: float) -> None:
@@ -225,7 +225,7 @@ class CircuitOpenError(NoteError):
         super().__init__(breaker_name, RuntimeError(message), message)
 
 
-class Skip(Exception):  # noqa: N818 - the spec's public name
+class Skip(Exception):
     """Raise inside a step to skip it without an error.
 
     Args:

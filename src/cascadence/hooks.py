@@ -74,7 +74,9 @@ class LoggingHooks(CadenceHooks):
         if logger is None and structured is not False:
             self._struct = _structlog_logger("cascadence")
             if structured and self._struct is None:
-                raise ImportError("structured=True needs structlog: pip install cascadence[structlog]")
+                raise ImportError(
+                    "structured=True needs structlog: pip install cascadence[structlog]"
+                )
         self.logger = logger if logger is not None else logging.getLogger("cascadence")
 
     def _emit(self, level: int, message: str, **fields: Any) -> None:
@@ -94,7 +96,9 @@ class LoggingHooks(CadenceHooks):
     ) -> None:
         """Log the end of a run."""
         if error is None:
-            self._emit(self.level, "run completed", cadence=cadence_name, duration_s=round(duration, 6))
+            self._emit(
+                self.level, "run completed", cadence=cadence_name, duration_s=round(duration, 6)
+            )
         else:
             self._emit(logging.ERROR, "run failed", cadence=cadence_name, error=repr(error))
 

@@ -40,19 +40,22 @@ def test_quickstart_loads_as_documented(quickstart: CascadeConfig) -> None:
     assert fast.timeout_ms == 100
     assert fast.handler == "quickstart.handlers:fast_check"
     assert [r.name for r in fast.routing_rules] == [
-        "low_confidence_escalate", "high_confidence_terminate",
+        "low_confidence_escalate",
+        "high_confidence_terminate",
     ]
     rule = fast.routing_rules[0]
     assert rule.priority == 100
-    assert rule.condition == Condition(field="stages.FAST_CHECK.confidence", operator="<",
-                                       value=0.8)
+    assert rule.condition == Condition(
+        field="stages.FAST_CHECK.confidence", operator="<", value=0.8
+    )
     assert rule.action == RoutingAction(type="enable_stages", stages=["MEDIUM_CHECK"])
     assert not quickstart.stages["MEDIUM_CHECK"].enabled
     assert [s.cost for s in quickstart.stages.values()] == [1.0, 5.0, 25.0]
 
 
-def test_quickstart_round_trips_through_yaml_files(quickstart: CascadeConfig,
-                                                   tmp_path: Path) -> None:
+def test_quickstart_round_trips_through_yaml_files(
+    quickstart: CascadeConfig, tmp_path: Path
+) -> None:
     """from_file -> to_yaml -> from_file gives an equal config."""
     out = tmp_path / "again.yaml"
     out.write_text(quickstart.to_yaml(), encoding="utf-8")
@@ -119,8 +122,9 @@ def test_rule_defaults() -> None:
     assert rule.type == "routing"
     assert rule.priority == 0
     assert rule.enabled is True
-    assert CircuitBreakerConfig() == CircuitBreakerConfig(failure_threshold=5,
-                                                         reset_timeout_seconds=60)
+    assert CircuitBreakerConfig() == CircuitBreakerConfig(
+        failure_threshold=5, reset_timeout_seconds=60
+    )
 
 
 def test_stage_name_defaults_to_its_key() -> None:
@@ -133,9 +137,12 @@ def test_stage_name_defaults_to_its_key() -> None:
 
 def test_stages_as_a_list_are_keyed_by_name() -> None:
     """A list of stages is accepted and keyed by name, in order."""
-    config = CascadeConfig.from_dict({
-        "name": "c", "stages": [{"name": "B"}, {"name": "A", "depends_on": ["B"]}],
-    })
+    config = CascadeConfig.from_dict(
+        {
+            "name": "c",
+            "stages": [{"name": "B"}, {"name": "A", "depends_on": ["B"]}],
+        }
+    )
     assert config.stage_names() == ["B", "A"]
     assert CascadeConfig.from_dict(config.to_dict()) == config
 
@@ -144,14 +151,23 @@ def test_version_number_is_kept_as_written() -> None:
     """A numeric version in YAML keeps its text; in a dict it becomes a string."""
     assert CascadeConfig.from_yaml("name: c\nversion: 1.10\nstages: {A: }\n").version == "1.10"
     assert CascadeConfig.from_yaml("name: c\nversion: 2\nstages: {A: }\n").version == "2"
-    assert CascadeConfig.from_dict({"name": "c", "version": 3.5, "stages": {"A": {}}}).version \
-        == "3.5"
+    assert (
+        CascadeConfig.from_dict({"name": "c", "version": 3.5, "stages": {"A": {}}}).version == "3.5"
+    )
 
 
-@pytest.mark.parametrize(("written", "cost"), [
-    ("RULES", 1.0), ("statistical_ml", 5.0), ("SINGLE_AI", 25.0), ("POD", 100.0),
-    ("ADVERSARIAL", 500.0), (7, 7.0), ("2.5", 2.5),
-])
+@pytest.mark.parametrize(
+    ("written", "cost"),
+    [
+        ("RULES", 1.0),
+        ("statistical_ml", 5.0),
+        ("SINGLE_AI", 25.0),
+        ("POD", 100.0),
+        ("ADVERSARIAL", 500.0),
+        (7, 7.0),
+        ("2.5", 2.5),
+    ],
+)
 def test_cost_accepts_numbers_and_tier_names(written: object, cost: float) -> None:
     """A stage cost is a number or one of the cost model's tier names."""
     assert StageConfig(name="S", cost=written).cost == cost  # type: ignore[arg-type]
@@ -159,8 +175,13 @@ def test_cost_accepts_numbers_and_tier_names(written: object, cost: float) -> No
 
 def test_stage_costs_table() -> None:
     """STAGE_COSTS is the spec's relative cost model."""
-    assert STAGE_COSTS == {"RULES": 1, "STATISTICAL_ML": 5, "SINGLE_AI": 25, "POD": 100,
-                           "ADVERSARIAL": 500}
+    assert STAGE_COSTS == {
+        "RULES": 1,
+        "STATISTICAL_ML": 5,
+        "SINGLE_AI": 25,
+        "POD": 100,
+        "ADVERSARIAL": 500,
+    }
 
 
 def test_conditions_keep_their_written_form() -> None:
@@ -193,14 +214,19 @@ termination_conditions:
 
 def test_nested_structured_condition() -> None:
     """AND/OR nest, and per-item conditions and compare parse into the model."""
-    condition = Condition.model_validate({
-        "operator": "AND",
-        "conditions": [
-            {"field": "amounts", "operator": "AVG", "compare": ">", "value": 5000},
-            {"field": "items", "operator": "ANY",
-             "condition": {"field": "price", "operator": ">", "value": 10}},
-        ],
-    })
+    condition = Condition.model_validate(
+        {
+            "operator": "AND",
+            "conditions": [
+                {"field": "amounts", "operator": "AVG", "compare": ">", "value": 5000},
+                {
+                    "field": "items",
+                    "operator": "ANY",
+                    "condition": {"field": "price", "operator": ">", "value": 10},
+                },
+            ],
+        }
+    )
     assert condition.conditions is not None
     assert condition.conditions[0].compare == ">"
     inner = condition.conditions[1].condition
@@ -251,17 +277,36 @@ stages:
 
 def test_full_stage_options_round_trip() -> None:
     """Every stage option survives a YAML round trip."""
-    config = CascadeConfig(name="c", description="d", metadata={"owner": "risk"},
-                           stop_on_failure=True, stages={"S": StageConfig(
-        name="S", enabled=False, handler_type="ml", handler="pkg.mod:Cls.method",
-        timeout_ms=None, max_retries=3, retry_delay_ms=100, retry_backoff="fixed",
-        retry_backoff_multiplier=1.5, retry_max_delay_ms=1000, can_run_parallel=True,
-        parallel_group="g", cache_enabled=True, cache_ttl_seconds=60,
-        cache_key_fields=["user.id"], circuit_breaker=CircuitBreakerConfig(failure_threshold=2),
-        cost="POD",  # type: ignore[arg-type]
-        stop_on_failure=True, custom_properties={"k": [1, {"x": None}]},
-        description="stage",
-    )})
+    config = CascadeConfig(
+        name="c",
+        description="d",
+        metadata={"owner": "risk"},
+        stop_on_failure=True,
+        stages={
+            "S": StageConfig(
+                name="S",
+                enabled=False,
+                handler_type="ml",
+                handler="pkg.mod:Cls.method",
+                timeout_ms=None,
+                max_retries=3,
+                retry_delay_ms=100,
+                retry_backoff="fixed",
+                retry_backoff_multiplier=1.5,
+                retry_max_delay_ms=1000,
+                can_run_parallel=True,
+                parallel_group="g",
+                cache_enabled=True,
+                cache_ttl_seconds=60,
+                cache_key_fields=["user.id"],
+                circuit_breaker=CircuitBreakerConfig(failure_threshold=2),
+                cost="POD",  # type: ignore[arg-type]
+                stop_on_failure=True,
+                custom_properties={"k": [1, {"x": None}]},
+                description="stage",
+            )
+        },
+    )
     assert CascadeConfig.from_yaml(config.to_yaml()) == config
     assert yaml.safe_load(config.to_yaml())["stages"]["S"]["cost"] == 100.0
 

@@ -13,8 +13,13 @@ from cascadence.cascade import STAGE_COSTS, CascadeConfig
 NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,11}", fullmatch=True)
 IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
-SCALARS = st.none() | st.booleans() | st.integers(-10**12, 10**12) | TEXT | st.floats(
-    allow_nan=False, allow_infinity=False)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | TEXT
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 JSON = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(IDENT, inner, max_size=3),
@@ -26,13 +31,21 @@ FIELD = st.lists(IDENT, min_size=1, max_size=3).map(".".join)
 
 def leaf(stages: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
     """A structured comparison that the condition language accepts."""
-    field = FIELD | (st.sampled_from(stages).map(lambda s: f"stages.{s}.confidence")
-                     if stages else FIELD)
+    field = FIELD | (
+        st.sampled_from(stages).map(lambda s: f"stages.{s}.confidence") if stages else FIELD
+    )
     return st.one_of(
-        st.builds(lambda f, o, v: {"field": f, "operator": o, "value": v},
-                  field, st.sampled_from(["==", "!=", ">", ">=", "<", "<="]), NUMBER),
-        st.builds(lambda f, v: {"field": f, "operator": "IN", "value": v},
-                  field, st.lists(NUMBER | IDENT, max_size=3)),
+        st.builds(
+            lambda f, o, v: {"field": f, "operator": o, "value": v},
+            field,
+            st.sampled_from(["==", "!=", ">", ">=", "<", "<="]),
+            NUMBER,
+        ),
+        st.builds(
+            lambda f, v: {"field": f, "operator": "IN", "value": v},
+            field,
+            st.lists(NUMBER | IDENT, max_size=3),
+        ),
         st.builds(lambda f: {"field": f, "operator": "EXISTS"}, field),
         st.builds(lambda f, v: {"field": f, "operator": "CONTAINS", "value": v}, field, IDENT),
     )
@@ -43,14 +56,19 @@ def condition(stages: tuple[str, ...]) -> st.SearchStrategy[Any]:
     """A valid condition, structured or an expression string (built once per stage names)."""
     structured = st.recursive(
         leaf(stages),
-        lambda inner: st.builds(lambda o, c: {"operator": o, "conditions": c},
-                                st.sampled_from(["AND", "OR"]),
-                                st.lists(inner, min_size=1, max_size=3)),
+        lambda inner: st.builds(
+            lambda o, c: {"operator": o, "conditions": c},
+            st.sampled_from(["AND", "OR"]),
+            st.lists(inner, min_size=1, max_size=3),
+        ),
         max_leaves=4,
     )
-    expression = st.builds(lambda f, o, n: f"{f} {o} {n}", FIELD,
-                           st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
-                           st.integers(-1000, 1000))
+    expression = st.builds(
+        lambda f, o, n: f"{f} {o} {n}",
+        FIELD,
+        st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
+        st.integers(-1000, 1000),
+    )
     return structured | expression
 
 
@@ -74,15 +92,16 @@ def action(draw: st.DrawFn, stages: list[str], later: list[str]) -> dict[str, An
     return out
 
 
-def optional(draw: st.DrawFn, out: dict[str, Any], key: str,
-             strategy: st.SearchStrategy[Any]) -> None:
+def optional(
+    draw: st.DrawFn, out: dict[str, Any], key: str, strategy: st.SearchStrategy[Any]
+) -> None:
     if draw(st.booleans()):
         out[key] = draw(strategy)
 
 
 @st.composite
 def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> dict[str, Any]:
-    later = names[names.index(name) + 1:]
+    later = names[names.index(name) + 1 :]
     out: dict[str, Any] = {}
     if draw(st.booleans()):
         out["name"] = name
@@ -102,9 +121,19 @@ def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> d
     optional(draw, out, "cache_enabled", st.booleans())
     optional(draw, out, "cache_ttl_seconds", st.integers(0, 10**6))
     optional(draw, out, "cache_key_fields", st.none() | st.lists(FIELD, max_size=3))
-    optional(draw, out, "circuit_breaker", st.none() | st.fixed_dictionaries(
-        {}, optional={"failure_threshold": st.integers(1, 10),
-                      "reset_timeout_seconds": st.floats(0.1, 600)}))
+    optional(
+        draw,
+        out,
+        "circuit_breaker",
+        st.none()
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "failure_threshold": st.integers(1, 10),
+                "reset_timeout_seconds": st.floats(0.1, 600),
+            },
+        ),
+    )
     optional(draw, out, "cost", st.floats(0, 1000) | st.sampled_from(list(STAGE_COSTS)))
     optional(draw, out, "stop_on_failure", st.booleans())
     optional(draw, out, "custom_properties", st.dictionaries(IDENT, JSON, max_size=3))
@@ -112,10 +141,12 @@ def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> d
     rule_names = draw(st.lists(IDENT, unique=True, max_size=3))
     rules: list[dict[str, Any]] = []
     for rule_name in rule_names:
-        rule: dict[str, Any] = {"name": rule_name, "condition": draw(condition(tuple(names))),
-                                "action": draw(action(names, later))}
-        optional(draw, rule, "type", st.sampled_from(["precondition", "routing",
-                                                      "postcondition"]))
+        rule: dict[str, Any] = {
+            "name": rule_name,
+            "condition": draw(condition(tuple(names))),
+            "action": draw(action(names, later)),
+        }
+        optional(draw, rule, "type", st.sampled_from(["precondition", "routing", "postcondition"]))
         optional(draw, rule, "priority", st.integers(-100, 100))
         optional(draw, rule, "enabled", st.booleans())
         optional(draw, rule, "description", st.none() | TEXT)

@@ -104,10 +104,17 @@ def test_schema_accepts_the_loaders_spellings() -> None:
     """Stage lists, numeric versions, cost tier names and expression conditions conform."""
     schema = CascadeConfig.json_schema()
     data = {
-        "name": "c", "version": 2,
-        "stages": [{"name": "A", "cost": "SINGLE_AI", "routing_rules": [
-            {"name": "r", "condition": "amount > 3", "action": {"type": "terminate"}},
-        ]}],
+        "name": "c",
+        "version": 2,
+        "stages": [
+            {
+                "name": "A",
+                "cost": "SINGLE_AI",
+                "routing_rules": [
+                    {"name": "r", "condition": "amount > 3", "action": {"type": "terminate"}},
+                ],
+            }
+        ],
     }
     assert conforms(data, schema, schema)
 

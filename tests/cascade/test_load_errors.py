@@ -36,8 +36,9 @@ def issue_at(error: ConfigError, path: str) -> ConfigIssue:
     return matches[0]
 
 
-def assert_reported(error: ConfigError, issue: ConfigIssue, file: Path, line: int,
-                    suggestion: str | None = None) -> None:
+def assert_reported(
+    error: ConfigError, issue: ConfigIssue, file: Path, line: int, suggestion: str | None = None
+) -> None:
     """The issue carries file, line and suggestion, and the message shows all of them."""
     assert issue.file == str(file)
     assert issue.line == line
@@ -54,12 +55,15 @@ def assert_reported(error: ConfigError, issue: ConfigIssue, file: Path, line: in
 
 def test_misspelt_stage_field_names_the_closest_field(tmp_path: Path) -> None:
     """An unknown key in a stage is reported at its line with the closest field name."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK:
             timout_ms: 100
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.FAST_CHECK.timout_ms")
     assert_reported(error, issue, path, line_of(path, "timout_ms"), "timeout_ms")
     assert issue.expected is not None
@@ -68,18 +72,23 @@ def test_misspelt_stage_field_names_the_closest_field(tmp_path: Path) -> None:
 
 def test_misspelt_top_level_field(tmp_path: Path) -> None:
     """An unknown top-level key suggests the config field it resembles."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages: {A: {}}
         execution_ordr: [A]
-        """)
+        """,
+    )
     issue = issue_at(error, "execution_ordr")
     assert_reported(error, issue, path, 3, "execution_order")
 
 
 def test_misspelt_condition_key_reports_once(tmp_path: Path) -> None:
     """A misspelt required key is one issue (the unknown key), not also 'missing operator'."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -90,7 +99,8 @@ def test_misspelt_condition_key_reports_once(tmp_path: Path) -> None:
                   operater: "<"
                   value: 3
                 action: {type: terminate}
-        """)
+        """,
+    )
     assert len(error.issues) == 1
     issue = issue_at(error, "stages.A.routing_rules[0].condition.operater")
     assert_reported(error, issue, path, line_of(path, "operater"), "operator")
@@ -98,14 +108,17 @@ def test_misspelt_condition_key_reports_once(tmp_path: Path) -> None:
 
 def test_missing_required_field_points_at_parent(tmp_path: Path) -> None:
     """A missing key is located at the line of the mapping that lacks it."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
             routing_rules:
               - condition: "amount > 3"
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].name")
     assert_reported(error, issue, path, line_of(path, "- condition"))
     assert "missing required field 'name'" in issue.message
@@ -113,9 +126,12 @@ def test_missing_required_field_points_at_parent(tmp_path: Path) -> None:
 
 def test_missing_name_of_cascade(tmp_path: Path) -> None:
     """A config without a name says so at the root."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         stages: {A: {}}
-        """)
+        """,
+    )
     issue = issue_at(error, "name")
     assert issue.file == str(path)
     assert issue.line == 1
@@ -123,13 +139,16 @@ def test_missing_name_of_cascade(tmp_path: Path) -> None:
 
 def test_wrong_type_is_reported_with_the_value(tmp_path: Path) -> None:
     """A value of the wrong type names the field, its line and what was given."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
             enabled: true
             timeout_ms: fast
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.timeout_ms")
     assert_reported(error, issue, path, 5)
     assert "'fast'" in issue.message
@@ -137,17 +156,22 @@ def test_wrong_type_is_reported_with_the_value(tmp_path: Path) -> None:
 
 def test_non_positive_timeout(tmp_path: Path) -> None:
     """Timeouts must be positive."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         global_timeout_ms: 0
         stages: {A: {}}
-        """)
+        """,
+    )
     assert_reported(error, issue_at(error, "global_timeout_ms"), path, 2)
 
 
 def test_unknown_action_type_suggests_the_closest(tmp_path: Path) -> None:
     """An unknown action type lists the valid ones and suggests the closest."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -156,7 +180,8 @@ def test_unknown_action_type_suggests_the_closest(tmp_path: Path) -> None:
                 condition: "amount > 3"
                 action:
                   type: terminat
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].action.type")
     assert_reported(error, issue, path, line_of(path, "type: terminat"), "terminate")
     assert issue.expected is not None
@@ -165,7 +190,9 @@ def test_unknown_action_type_suggests_the_closest(tmp_path: Path) -> None:
 
 def test_unknown_rule_type_suggests_the_closest(tmp_path: Path) -> None:
     """An unknown rule type suggests precondition, routing or postcondition."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -174,14 +201,17 @@ def test_unknown_rule_type_suggests_the_closest(tmp_path: Path) -> None:
                 type: precondtion
                 condition: "amount > 3"
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].type")
     assert_reported(error, issue, path, line_of(path, "precondtion"), "precondition")
 
 
 def test_action_without_its_parameter(tmp_path: Path) -> None:
     """skip_to without a target is reported at the action, naming the missing parameter."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -191,7 +221,8 @@ def test_action_without_its_parameter(tmp_path: Path) -> None:
                 action:
                   type: skip_to
           B: {}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].action.target")
     assert_reported(error, issue, path, line_of(path, "action:"))
     assert "target" in issue.message
@@ -199,7 +230,9 @@ def test_action_without_its_parameter(tmp_path: Path) -> None:
 
 def test_action_with_a_parameter_of_another_type(tmp_path: Path) -> None:
     """A parameter that the action type does not use is an error, not silently ignored."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -209,7 +242,8 @@ def test_action_with_a_parameter_of_another_type(tmp_path: Path) -> None:
                 action:
                   type: terminate
                   target: A
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].action.target")
     assert_reported(error, issue, path, line_of(path, "target: A"))
     assert "skip_to" in issue.message
@@ -217,7 +251,9 @@ def test_action_with_a_parameter_of_another_type(tmp_path: Path) -> None:
 
 def test_empty_stage_list_for_enable(tmp_path: Path) -> None:
     """enable_stages needs at least one stage."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -225,31 +261,38 @@ def test_empty_stage_list_for_enable(tmp_path: Path) -> None:
               - name: r
                 condition: "amount > 3"
                 action: {type: enable_stages, stages: []}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].action.stages")
     assert_reported(error, issue, path, line_of(path, "enable_stages"))
 
 
 def test_unknown_cost_tier(tmp_path: Path) -> None:
     """A cost given by name must be one of the cost model's tiers."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
             cost: SINGLE_A
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.cost")
     assert_reported(error, issue, path, 4, "SINGLE_AI")
 
 
 def test_handler_must_be_an_import_path(tmp_path: Path) -> None:
     """A handler is 'package.module:function'; anything else is rejected at load."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
             handler: "myapp stages fast"
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.handler")
     assert_reported(error, issue, path, 4)
     assert issue.expected is not None
@@ -258,7 +301,9 @@ def test_handler_must_be_an_import_path(tmp_path: Path) -> None:
 
 def test_condition_of_the_wrong_kind(tmp_path: Path) -> None:
     """A condition that is neither a mapping nor a string says what a condition is."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -266,7 +311,8 @@ def test_condition_of_the_wrong_kind(tmp_path: Path) -> None:
               - name: r
                 condition: 42
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].condition")
     assert_reported(error, issue, path, line_of(path, "condition: 42"))
     assert "expression string" in issue.message
@@ -277,7 +323,9 @@ def test_condition_of_the_wrong_kind(tmp_path: Path) -> None:
 
 def test_unknown_stage_in_execution_order(tmp_path: Path) -> None:
     """execution_order names must be stages; the closest one is suggested."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK: {}
@@ -285,7 +333,8 @@ def test_unknown_stage_in_execution_order(tmp_path: Path) -> None:
         execution_order:
           - FAST_CHECK
           - MEDIUM_CHEK
-        """)
+        """,
+    )
     issue = issue_at(error, "execution_order[1]")
     assert_reported(error, issue, path, line_of(path, "- MEDIUM_CHEK"), "MEDIUM_CHECK")
     assert issue.expected is not None
@@ -294,21 +343,26 @@ def test_unknown_stage_in_execution_order(tmp_path: Path) -> None:
 
 def test_unknown_stage_in_depends_on(tmp_path: Path) -> None:
     """depends_on names must be stages."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK: {}
           MEDIUM_CHECK:
             depends_on:
               - FAST_CHEK
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.MEDIUM_CHECK.depends_on[0]")
     assert_reported(error, issue, path, line_of(path, "- FAST_CHEK"), "FAST_CHECK")
 
 
 def test_unknown_skip_to_target(tmp_path: Path) -> None:
     """A skip_to target must be a stage."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK:
@@ -319,14 +373,17 @@ def test_unknown_skip_to_target(tmp_path: Path) -> None:
                   type: skip_to
                   target: EXPENSIVE
           EXPENSIVE_CHECK: {}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.FAST_CHECK.routing_rules[0].action.target")
     assert_reported(error, issue, path, line_of(path, "target:"), "EXPENSIVE_CHECK")
 
 
 def test_skip_to_backwards(tmp_path: Path) -> None:
     """skip_to only jumps forward in the execution order."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A: {}
@@ -336,7 +393,8 @@ def test_skip_to_backwards(tmp_path: Path) -> None:
                 condition: "amount > 3"
                 action: {type: skip_to, target: A}
         execution_order: [A, B]
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.B.routing_rules[0].action.target")
     assert_reported(error, issue, path, line_of(path, "skip_to"))
     assert "forward" in issue.message
@@ -344,7 +402,9 @@ def test_skip_to_backwards(tmp_path: Path) -> None:
 
 def test_unknown_stages_in_enable_and_disable(tmp_path: Path) -> None:
     """Every name in enable_stages and disable_stages must be a stage."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK:
@@ -361,7 +421,8 @@ def test_unknown_stages_in_enable_and_disable(tmp_path: Path) -> None:
                 action: {type: disable_stages, stages: [MEDUIM_CHECK]}
           MEDIUM_CHECK: {}
           MANUAL_REVIEW: {}
-        """)
+        """,
+    )
     enable = issue_at(error, "stages.FAST_CHECK.routing_rules[0].action.stages[1]")
     assert_reported(error, enable, path, line_of(path, "- MANUAL_REVEIW"), "MANUAL_REVIEW")
     disable = issue_at(error, "stages.FAST_CHECK.routing_rules[1].action.stages[0]")
@@ -371,7 +432,9 @@ def test_unknown_stages_in_enable_and_disable(tmp_path: Path) -> None:
 
 def test_unknown_stage_in_structured_condition(tmp_path: Path) -> None:
     """A `stages.NAME` field must name a stage; the issue points at that field."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK:
@@ -387,7 +450,8 @@ def test_unknown_stage_in_structured_condition(tmp_path: Path) -> None:
                       operator: "<"
                       value: 0.8
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.FAST_CHECK.routing_rules[0].condition.conditions[1].field")
     assert_reported(error, issue, path, line_of(path, "FAST_CHEK"), "FAST_CHECK")
 
@@ -395,7 +459,9 @@ def test_unknown_stage_in_structured_condition(tmp_path: Path) -> None:
 def test_unknown_stage_in_expression_has_a_caret(tmp_path: Path) -> None:
     """In an expression string the unknown stage gets a caret under its column."""
     expression = "amount >= 10000 and stages.FAST_CHEK.confidence < 0.8"
-    error, path = load_error(tmp_path, f"""
+    error, path = load_error(
+        tmp_path,
+        f"""
         name: t
         stages:
           FAST_CHECK:
@@ -403,7 +469,8 @@ def test_unknown_stage_in_expression_has_a_caret(tmp_path: Path) -> None:
               - name: r
                 condition: "{expression}"
                 action: {{type: terminate}}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.FAST_CHECK.routing_rules[0].condition")
     assert_reported(error, issue, path, line_of(path, "condition:"), "FAST_CHECK")
     assert issue.source_line == expression
@@ -413,7 +480,9 @@ def test_unknown_stage_in_expression_has_a_caret(tmp_path: Path) -> None:
 
 def test_unknown_stage_in_termination_condition(tmp_path: Path) -> None:
     """Global termination conditions are checked like rule conditions."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK: {}
@@ -421,14 +490,17 @@ def test_unknown_stage_in_termination_condition(tmp_path: Path) -> None:
           - field: stages.FAST.confidence
             operator: ">"
             value: 0.99
-        """)
+        """,
+    )
     issue = issue_at(error, "termination_conditions[0].field")
     assert_reported(error, issue, path, line_of(path, "stages.FAST."), "FAST_CHECK")
 
 
 def test_dependency_cycle_is_named(tmp_path: Path) -> None:
     """A dependency cycle is reported once, spelled out stage by stage."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST:
@@ -437,7 +509,8 @@ def test_dependency_cycle_is_named(tmp_path: Path) -> None:
             depends_on: [FAST]
           SLOW:
             depends_on: [MEDIUM]
-        """)
+        """,
+    )
     cycles = [i for i in error.issues if "cycle" in i.message]
     assert len(cycles) == 1
     assert "FAST -> SLOW -> MEDIUM -> FAST" in cycles[0].message
@@ -447,12 +520,15 @@ def test_dependency_cycle_is_named(tmp_path: Path) -> None:
 
 def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
     """A stage depending on itself is a cycle of one."""
-    error, _ = load_error(tmp_path, """
+    error, _ = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
             depends_on: [A]
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.depends_on")
     assert "A -> A" in issue.message
     assert issue.line == 4
@@ -460,7 +536,9 @@ def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
 
 def test_execution_order_contradicting_depends_on(tmp_path: Path) -> None:
     """A stage listed before a stage it depends on is an error."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK:
@@ -470,7 +548,8 @@ def test_execution_order_contradicting_depends_on(tmp_path: Path) -> None:
         execution_order:
           - MEDIUM_CHECK
           - FAST_CHECK
-        """)
+        """,
+    )
     issue = issue_at(error, "execution_order[0]")
     assert_reported(error, issue, path, line_of(path, "- MEDIUM_CHECK"))
     assert "depends on" in issue.message
@@ -479,11 +558,14 @@ def test_execution_order_contradicting_depends_on(tmp_path: Path) -> None:
 
 def test_stage_listed_twice_in_execution_order(tmp_path: Path) -> None:
     """Each stage appears in execution_order once."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages: {A: {}, B: {}}
         execution_order: [A, B, A]
-        """)
+        """,
+    )
     issue = issue_at(error, "execution_order[2]")
     assert_reported(error, issue, path, 3)
     assert "twice" in issue.message
@@ -491,11 +573,14 @@ def test_stage_listed_twice_in_execution_order(tmp_path: Path) -> None:
 
 def test_stage_missing_from_execution_order(tmp_path: Path) -> None:
     """When execution_order is given, every stage must be in it."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages: {A: {}, B: {}}
         execution_order: [A]
-        """)
+        """,
+    )
     issue = issue_at(error, "execution_order")
     assert_reported(error, issue, path, 3)
     assert "'B'" in issue.message
@@ -503,14 +588,17 @@ def test_stage_missing_from_execution_order(tmp_path: Path) -> None:
 
 def test_duplicate_stage_names_in_a_list(tmp_path: Path) -> None:
     """Stages given as a list must have distinct names."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           - name: A
           - name: B
           - name: A
             timeout_ms: 5
-        """)
+        """,
+    )
     issue = issue_at(error, "stages[2].name")
     assert_reported(error, issue, path, line_of(path, "- name: A", 2))
     assert "duplicate stage name 'A'" in issue.message
@@ -518,13 +606,16 @@ def test_duplicate_stage_names_in_a_list(tmp_path: Path) -> None:
 
 def test_duplicate_stage_keys_in_a_mapping(tmp_path: Path) -> None:
     """A stage key written twice in a mapping is reported, not silently overwritten."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A: {}
           A:
             timeout_ms: 5
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A")
     assert_reported(error, issue, path, 4)
     assert "first on line 3" in issue.message
@@ -532,7 +623,9 @@ def test_duplicate_stage_keys_in_a_mapping(tmp_path: Path) -> None:
 
 def test_duplicate_rule_names(tmp_path: Path) -> None:
     """Rule names are unique within a stage."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -543,33 +636,40 @@ def test_duplicate_rule_names(tmp_path: Path) -> None:
               - name: r
                 condition: "amount > 4"
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[1].name")
     assert_reported(error, issue, path, line_of(path, "- name: r", 2))
 
 
 def test_stage_name_differing_from_its_key(tmp_path: Path) -> None:
     """In a mapping, a stage's name (when given) equals its key."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           FAST_CHECK:
             name: FAST
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.FAST_CHECK.name")
     assert_reported(error, issue, path, 4)
 
 
 def test_stage_list_items_are_located_by_index(tmp_path: Path) -> None:
     """In a list of stages, an issue in a named stage is shown by name and found by index."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           - name: A
           - name: B
             timeout_ms: -1
           - timeout_ms: 5
-        """)
+        """,
+    )
     named = issue_at(error, "stages.B.timeout_ms")
     assert_reported(error, named, path, line_of(path, "timeout_ms: -1"))
     nameless = issue_at(error, "stages[2].name")
@@ -581,7 +681,9 @@ def test_stage_list_items_are_located_by_index(tmp_path: Path) -> None:
 
 def test_unknown_operator_suggests_the_closest(tmp_path: Path) -> None:
     """An unknown operator is reported at its line with the closest operator."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -592,14 +694,17 @@ def test_unknown_operator_suggests_the_closest(tmp_path: Path) -> None:
                   operator: CONTAIN
                   value: admin
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].condition.operator")
     assert_reported(error, issue, path, line_of(path, "CONTAIN"), "CONTAINS")
 
 
 def test_nested_condition_problem_has_its_own_line(tmp_path: Path) -> None:
     """A problem deep inside AND/OR is located at the nested key's line."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -615,7 +720,8 @@ def test_nested_condition_problem_has_its_own_line(tmp_path: Path) -> None:
                       operator: "=>"
                       value: 2
                 action: {type: terminate}
-        """)
+        """,
+    )
     issue = issue_at(error, "stages.A.routing_rules[0].condition.conditions[1].operator")
     assert issue.file == str(path)
     assert issue.line == line_of(path, '"=>"')
@@ -624,7 +730,9 @@ def test_nested_condition_problem_has_its_own_line(tmp_path: Path) -> None:
 
 def test_in_without_a_list(tmp_path: Path) -> None:
     """IN needs a list value; the issue is placed inside the condition."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -635,7 +743,8 @@ def test_in_without_a_list(tmp_path: Path) -> None:
                   operator: IN
                   value: US
                 action: {type: terminate}
-        """)
+        """,
+    )
     prefix = "stages.A.routing_rules[0].condition"
     issues = [i for i in error.issues if i.path.startswith(prefix)]
     assert issues
@@ -645,7 +754,9 @@ def test_in_without_a_list(tmp_path: Path) -> None:
 
 def test_invalid_regex(tmp_path: Path) -> None:
     """A MATCHES pattern that does not compile fails the load."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -656,7 +767,8 @@ def test_invalid_regex(tmp_path: Path) -> None:
                   operator: MATCHES
                   value: "([a-z]+"
                 action: {type: terminate}
-        """)
+        """,
+    )
     prefix = "stages.A.routing_rules[0].condition"
     issues = [i for i in error.issues if i.path.startswith(prefix)]
     assert issues
@@ -666,7 +778,9 @@ def test_invalid_regex(tmp_path: Path) -> None:
 def test_malformed_expression_has_column_and_caret(tmp_path: Path) -> None:
     """A malformed expression string gets the column inside it and a caret in the message."""
     expression = "amount >= and stages.A.confidence < 0.8"
-    error, path = load_error(tmp_path, f"""
+    error, path = load_error(
+        tmp_path,
+        f"""
         name: t
         stages:
           A:
@@ -674,7 +788,8 @@ def test_malformed_expression_has_column_and_caret(tmp_path: Path) -> None:
               - name: r
                 condition: "{expression}"
                 action: {{type: terminate}}
-        """)
+        """,
+    )
     issue = error.issues[0]
     assert issue.path.startswith("stages.A.routing_rules[0].condition")
     assert issue.file == str(path)
@@ -690,7 +805,9 @@ def test_malformed_expression_has_column_and_caret(tmp_path: Path) -> None:
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     """One ConfigError lists every problem, in file order."""
-    error, _ = load_error(tmp_path, """
+    error, _ = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A:
@@ -702,7 +819,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
                 condition: "amount > 3"
                 action: {type: explode}
         execution_order: [A, B, C]
-        """)
+        """,
+    )
     paths = [i.path for i in error.issues]
     assert paths == [
         "stages.A.timout_ms",
@@ -722,11 +840,14 @@ def test_no_pydantic_traceback(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:
     """Malformed YAML is reported at the line and column of the problem."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         name: t
         stages:
           A: {timeout_ms: 5
-        """)
+        """,
+    )
     issue = error.issues[0]
     assert issue.file == str(path)
     assert issue.line is not None
@@ -743,7 +864,9 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_json_file_issues_have_lines(tmp_path: Path) -> None:
     """JSON configs are located line by line too."""
-    error, path = load_error(tmp_path, """
+    error, path = load_error(
+        tmp_path,
+        """
         {
           "name": "t",
           "stages": {
@@ -751,15 +874,18 @@ def test_json_file_issues_have_lines(tmp_path: Path) -> None:
             "MEDIUM_CHECK": {"depends_on": ["FAST_CHEK"]}
           }
         }
-        """, name="cascade.json")
+        """,
+        name="cascade.json",
+    )
     issue = issue_at(error, "stages.MEDIUM_CHECK.depends_on[0]")
     assert_reported(error, issue, path, line_of(path, "FAST_CHEK"), "FAST_CHECK")
 
 
 def test_json_syntax_error(tmp_path: Path) -> None:
     """Malformed JSON is reported at its line."""
-    error, path = load_error(tmp_path, '{\n  "name": "t",\n  "stages": {,}\n}\n',
-                             name="cascade.json")
+    error, path = load_error(
+        tmp_path, '{\n  "name": "t",\n  "stages": {,}\n}\n', name="cascade.json"
+    )
     issue = error.issues[0]
     assert issue.file == str(path)
     assert issue.line == 3
@@ -790,10 +916,12 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_from_dict_reports_paths_without_lines() -> None:
     """from_dict validates the same way, with paths and suggestions but no file."""
     with pytest.raises(ConfigError) as info:
-        CascadeConfig.from_dict({
-            "name": "t",
-            "stages": {"FAST_CHECK": {}, "MEDIUM_CHECK": {"depends_on": ["FAST_CHEK"]}},
-        })
+        CascadeConfig.from_dict(
+            {
+                "name": "t",
+                "stages": {"FAST_CHECK": {}, "MEDIUM_CHECK": {"depends_on": ["FAST_CHEK"]}},
+            }
+        )
     issue = issue_at(info.value, "stages.MEDIUM_CHECK.depends_on[0]")
     assert issue.file is None
     assert issue.line is None

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import condition_dicts, documents, hostile_documents, stage_results
+from strategies import (
+    condition_dicts,
+    documents,
+    field_values,
+    hostile_documents,
+    leaf_dicts,
+    stage_results,
+)
 
 from cascadence.conditions import (
     EvalWarning,
@@ -182,6 +189,17 @@ def test_compiled_agrees_with_the_reference(
     compiled = compile_condition(condition)
     warnings: list[EvalWarning] = []
     assert compiled(data, stages, warnings) is evaluate(condition, data, stages)
+
+
+@pytest.mark.usefixtures("engine")
+@settings(max_examples=1500, deadline=None)
+@given(condition=leaf_dicts("x"), value=field_values(), present=st.booleans())
+def test_every_leaf_agrees_with_the_reference(
+    condition: dict[str, Any], value: Any, present: bool
+) -> None:
+    """Each operator, on every kind of value (and on a missing field), answers like the reference."""
+    data = {"x": value} if present else {"y": value}
+    assert compile_condition(condition)(data) is evaluate(condition, data, None)
 
 
 @PROPERTY_SETTINGS

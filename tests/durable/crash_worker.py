@@ -68,24 +68,31 @@ def stage(name: str, amount: int) -> Any:
 
 async def run_once(store: Any) -> Any:
     if SPEC["front"] == "flow":
-        flow = Cadence("ledger", Ledger()).with_checkpoint(store, run_id=SPEC["run_id"],
-                                                           lease_seconds=1.0)
+        flow = Cadence("ledger", Ledger()).with_checkpoint(
+            store, run_id=SPEC["run_id"], lease_seconds=1.0
+        )
         for i, name in enumerate(STEPS):
             flow.then(name, flow_step(name, 10**i))
         score = await flow.run()
         return {"total": score.total, "seen": score.seen}
-    config = CascadeConfig.from_dict({
-        "name": "ledger",
-        "stages": {name: {"timeout_ms": None} for name in STEPS},
-        "global_timeout_ms": None,
-    })
+    config = CascadeConfig.from_dict(
+        {
+            "name": "ledger",
+            "stages": {name: {"timeout_ms": None} for name in STEPS},
+            "global_timeout_ms": None,
+        }
+    )
     engine = CascadeEngine(config)
     for i, name in enumerate(STEPS):
         engine.register_stage(name, stage(name, 10**i))
-    result = await engine.execute({"n": 1}, run_id=SPEC["run_id"], checkpoint=store,
-                                  lease_seconds=1.0)
-    return {"path": result["path"], "final": result["stage_results"]["s4"]["data"],
-            "cost": result["cost"]}
+    result = await engine.execute(
+        {"n": 1}, run_id=SPEC["run_id"], checkpoint=store, lease_seconds=1.0
+    )
+    return {
+        "path": result["path"],
+        "final": result["stage_results"]["s4"]["data"],
+        "cost": result["cost"],
+    }
 
 
 async def main() -> None:

@@ -63,16 +63,27 @@ def test_sigkill_mid_step_then_resume(tmp_path: Path, front: str, store: str) ->
     url, options = _store(store, tmp_path)
     base = {"front": front, "url": url, "store": options}
 
-    clean = dict(base, run_id=f"clean-{uuid.uuid4().hex}", effects=str(tmp_path / "clean.txt"),
-                 started=str(tmp_path / "clean-started.txt"), hang_in=None,
-                 out=str(tmp_path / "clean.json"))
+    clean = dict(
+        base,
+        run_id=f"clean-{uuid.uuid4().hex}",
+        effects=str(tmp_path / "clean.txt"),
+        started=str(tmp_path / "clean-started.txt"),
+        hang_in=None,
+        out=str(tmp_path / "clean.json"),
+    )
     expected = _run(clean)
 
     run_id = f"crash-{uuid.uuid4().hex}"
     effects = tmp_path / "effects.txt"
     started = tmp_path / "started.txt"
-    crash = dict(base, run_id=run_id, effects=str(effects), started=str(started), hang_in="s3",
-                 out=str(tmp_path / "crashed.json"))
+    crash = dict(
+        base,
+        run_id=run_id,
+        effects=str(effects),
+        started=str(started),
+        hang_in="s3",
+        out=str(tmp_path / "crashed.json"),
+    )
     proc = _spawn(crash)
     _wait_for(started, proc)
     os.kill(proc.pid, signal.SIGKILL)

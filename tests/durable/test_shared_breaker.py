@@ -16,11 +16,14 @@ pytestmark = pytest.mark.servers
 
 
 def _config() -> CascadeConfig:
-    return CascadeConfig.from_dict({
-        "name": f"shared-{uuid.uuid4().hex[:8]}",
-        "stages": {"SCORE": {"circuit_breaker": {"failure_threshold": 3,
-                                                  "reset_timeout_seconds": 30}}},
-    })
+    return CascadeConfig.from_dict(
+        {
+            "name": f"shared-{uuid.uuid4().hex[:8]}",
+            "stages": {
+                "SCORE": {"circuit_breaker": {"failure_threshold": 3, "reset_timeout_seconds": 30}}
+            },
+        }
+    )
 
 
 async def _broken(_ctx: Any) -> dict[str, Any]:
@@ -69,12 +72,15 @@ async def test_concurrent_failures_are_all_counted() -> None:
 
     prefix = f"test-breaker-{uuid.uuid4().hex[:8]}:"
     stores = [RedisBreakerStore(prefix=prefix) for _ in range(4)]
-    breakers = [CircuitBreaker("svc", failure_threshold=1000, clock=FakeClock(), store=s)
-                for s in stores]
+    breakers = [
+        CircuitBreaker("svc", failure_threshold=1000, clock=FakeClock(), store=s) for s in stores
+    ]
     try:
         await asyncio.gather(*(br.record_failure() for br in breakers for _ in range(10)))
         assert (await breakers[0].refresh(), breakers[0].snapshot.failures) == (
-            BreakerState.CLOSED, 40)
+            BreakerState.CLOSED,
+            40,
+        )
     finally:
         await stores[0].reset("svc")
         for s in stores:

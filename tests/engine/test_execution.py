@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from engine_helpers import config, returning
 
 from cascadence import CascadeEngine, ConfigError, GlobalTimeoutError
 from cascadence.testing import FakeClock
-from engine_helpers import config, returning
 
 
 def _recording(spans: dict[str, tuple[float, float]], name: str, delay: float) -> Any:
@@ -53,8 +53,12 @@ async def test_max_parallel_stages_bounds_concurrency() -> None:
         return {"result": 1}
 
     names = [f"P{i}" for i in range(6)]
-    engine = CascadeEngine(config({n: {"can_run_parallel": True, "parallel_group": "g"}
-                                   for n in names}, max_parallel_stages=2))
+    engine = CascadeEngine(
+        config(
+            {n: {"can_run_parallel": True, "parallel_group": "g"} for n in names},
+            max_parallel_stages=2,
+        )
+    )
     for n in names:
         engine.register_stage(n, handler)
     result = await engine.execute({})
@@ -73,12 +77,16 @@ async def test_parallel_group_waits_for_dependencies() -> None:
 
         return handler
 
-    engine = CascadeEngine(config({
-        "PREP": {},
-        "X": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["PREP"]},
-        "Y": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["PREP"]},
-        "FINAL": {"depends_on": ["X", "Y"]},
-    }))
+    engine = CascadeEngine(
+        config(
+            {
+                "PREP": {},
+                "X": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["PREP"]},
+                "Y": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["PREP"]},
+                "FINAL": {"depends_on": ["X", "Y"]},
+            }
+        )
+    )
     for n in ("PREP", "X", "Y", "FINAL"):
         engine.register_stage(n, rec(n))
     result = await engine.execute({})
@@ -119,8 +127,9 @@ async def test_global_timeout_keeps_partial_results() -> None:
             raise
         return {"result": "late"}
 
-    engine = CascadeEngine(config({"FAST": {}, "SLOW": {"timeout_ms": 10_000}, "AFTER": {}},
-                                  global_timeout_ms=30))
+    engine = CascadeEngine(
+        config({"FAST": {}, "SLOW": {"timeout_ms": 10_000}, "AFTER": {}}, global_timeout_ms=30)
+    )
     engine.register_stages({"FAST": returning("ok", 0.5), "SLOW": slow, "AFTER": returning(1)})
     result = await engine.execute({})
     assert cancelled == [True]
@@ -146,9 +155,7 @@ async def test_yaml_retries_use_the_injected_clock() -> None:
             raise ConnectionError("down")
         return {"result": "ok"}
 
-    engine = CascadeEngine(
-        config({"A": {"max_retries": 3, "retry_delay_ms": 100}}), clock=clock
-    )
+    engine = CascadeEngine(config({"A": {"max_retries": 3, "retry_delay_ms": 100}}), clock=clock)
     engine.register_stage("A", flaky)
     result = await engine.execute({})
     assert result["success"]
@@ -167,8 +174,9 @@ async def test_stage_cache_reuses_results_per_key_fields() -> None:
         return {"result": ctx.get("user_id")}
 
     engine = CascadeEngine(
-        config({"A": {"cache_enabled": True, "cache_ttl_seconds": 60,
-                      "cache_key_fields": ["user_id"]}}),
+        config(
+            {"A": {"cache_enabled": True, "cache_ttl_seconds": 60, "cache_key_fields": ["user_id"]}}
+        ),
         clock=clock,
     )
     engine.register_stage("A", scored)
@@ -192,9 +200,21 @@ async def test_hot_reload_keeps_in_flight_executions_on_their_version() -> None:
         await gate.wait()
         return {"result": "a", "confidence": 0.5}
 
-    v1 = config({"A": {"routing_rules": [{"name": "go", "condition": "stages.A.confidence < 0.9",
-                                          "action": {"type": "enable_stages", "stages": ["B"]}}]},
-                 "B": {"enabled": False}}, version="1")
+    v1 = config(
+        {
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "go",
+                        "condition": "stages.A.confidence < 0.9",
+                        "action": {"type": "enable_stages", "stages": ["B"]},
+                    }
+                ]
+            },
+            "B": {"enabled": False},
+        },
+        version="1",
+    )
     v2 = config({"A": {}, "B": {"enabled": False}}, version="2")
     engine = CascadeEngine(v1)
     engine.register_stages({"A": a, "B": returning("b")})
@@ -229,11 +249,22 @@ async def test_thousand_concurrent_executions_get_their_own_results() -> None:
         await asyncio.sleep(0)
         return {"result": ctx.get_stage_result("ECHO").result * 2}
 
-    engine = CascadeEngine(config({
-        "ECHO": {"routing_rules": [{"name": "esc", "condition": "stages.ECHO.confidence < 0.5",
-                                     "action": {"type": "enable_stages", "stages": ["DOUBLE"]}}]},
-        "DOUBLE": {"enabled": False},
-    }))
+    engine = CascadeEngine(
+        config(
+            {
+                "ECHO": {
+                    "routing_rules": [
+                        {
+                            "name": "esc",
+                            "condition": "stages.ECHO.confidence < 0.5",
+                            "action": {"type": "enable_stages", "stages": ["DOUBLE"]},
+                        }
+                    ]
+                },
+                "DOUBLE": {"enabled": False},
+            }
+        )
+    )
     engine.register_stages({"ECHO": echo, "DOUBLE": double})
     results = await asyncio.gather(*(engine.execute({"n": n}) for n in range(1000)))
     for n, result in enumerate(results):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from engine_helpers import config
 
 from cascadence import (
     CachePlugin,
@@ -18,7 +19,6 @@ from cascadence import (
     RetryPlugin,
 )
 from cascadence.testing import FakeClock
-from engine_helpers import config
 
 
 async def test_cache_plugin_caches_by_input() -> None:
@@ -52,6 +52,7 @@ async def test_retry_plugin_delays_double() -> None:
 
 async def test_metrics_plugin_counts() -> None:
     """MetricsPlugin.metrics has count, total_time_ms, errors, success_rate and avg_time_ms."""
+
     async def sometimes(ctx: Any) -> dict:
         if ctx.get("fail"):
             raise ValueError("x")
@@ -69,11 +70,13 @@ async def test_metrics_plugin_counts() -> None:
 
 async def test_circuit_breaker_plugin_opens() -> None:
     """CircuitBreakerPlugin opens after failure_threshold failures."""
+
     async def broken(_ctx: Any) -> dict:
         raise ValueError("x")
 
-    plugin = CircuitBreakerPlugin(wrapped_handler=broken, failure_threshold=2,
-                                  reset_timeout_seconds=60, clock=FakeClock())
+    plugin = CircuitBreakerPlugin(
+        wrapped_handler=broken, failure_threshold=2, reset_timeout_seconds=60, clock=FakeClock()
+    )
     for _ in range(2):
         with pytest.raises(ValueError):
             await plugin(ExecutionContext({}))
@@ -110,6 +113,7 @@ async def test_plugin_factory_composes_and_registers_on_engine() -> None:
 
 async def test_plugin_factory_unknown_name() -> None:
     """An unknown plugin name is rejected with the closest valid name."""
+
     async def handler(_ctx: Any) -> None:
         return None
 

@@ -47,7 +47,9 @@ def engine_with(medium_confidence: float = 0.85) -> CascadeEngine:
 
 async def test_low_confidence_escalates_through_every_stage() -> None:
     """FAST at 0.4 enables MEDIUM; MEDIUM at 0.85 (< 0.9) enables EXPENSIVE."""
-    result = await engine_with().execute({"user_id": "user_12345", "action": "withdraw", "amount": 10000})
+    result = await engine_with().execute(
+        {"user_id": "user_12345", "action": "withdraw", "amount": 10000}
+    )
     assert result["success"] is True
     assert result["path"] == ["FAST_CHECK", "MEDIUM_CHECK", "EXPENSIVE_CHECK"]
     assert result["stages_executed"] == 3

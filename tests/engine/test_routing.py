@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cascadence import CascadeEngine
-
 from engine_helpers import config, returning
+
+from cascadence import CascadeEngine
 
 
 def engine_for(stages: dict[str, Any], handlers: dict[str, Any], **extra: Any) -> CascadeEngine:
@@ -20,8 +20,15 @@ async def test_skip_to_jumps_over_stages() -> None:
     """skip_to runs its target next and records the stages jumped over."""
     engine = engine_for(
         {
-            "A": {"routing_rules": [{"name": "jump", "condition": "stages.A.result == 'x'",
-                                      "action": {"type": "skip_to", "target": "C"}}]},
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "jump",
+                        "condition": "stages.A.result == 'x'",
+                        "action": {"type": "skip_to", "target": "C"},
+                    }
+                ]
+            },
             "B": {},
             "C": {},
         },
@@ -37,12 +44,20 @@ async def test_enable_and_disable_stages() -> None:
     """enable_stages turns on a disabled stage; disable_stages turns off an enabled one."""
     engine = engine_for(
         {
-            "A": {"routing_rules": [
-                {"name": "on", "condition": "amount > 100",
-                 "action": {"type": "enable_stages", "stages": ["C"]}},
-                {"name": "off", "condition": "amount > 100",
-                 "action": {"type": "disable_stages", "stages": ["B"]}},
-            ]},
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "on",
+                        "condition": "amount > 100",
+                        "action": {"type": "enable_stages", "stages": ["C"]},
+                    },
+                    {
+                        "name": "off",
+                        "condition": "amount > 100",
+                        "action": {"type": "disable_stages", "stages": ["B"]},
+                    },
+                ]
+            },
             "B": {},
             "C": {"enabled": False},
         },
@@ -63,11 +78,28 @@ async def test_set_field_is_visible_to_later_stages_and_rules() -> None:
 
     engine = engine_for(
         {
-            "A": {"routing_rules": [{"name": "mark", "condition": "amount >= 10000",
-                                      "action": {"type": "set_field", "field": "user.risk_level",
-                                                 "value": "high"}}]},
-            "B": {"routing_rules": [{"name": "stop", "condition": "user.risk_level == 'high'",
-                                      "action": {"type": "terminate"}}]},
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "mark",
+                        "condition": "amount >= 10000",
+                        "action": {
+                            "type": "set_field",
+                            "field": "user.risk_level",
+                            "value": "high",
+                        },
+                    }
+                ]
+            },
+            "B": {
+                "routing_rules": [
+                    {
+                        "name": "stop",
+                        "condition": "user.risk_level == 'high'",
+                        "action": {"type": "terminate"},
+                    }
+                ]
+            },
             "C": {},
         },
         {"A": returning(1), "B": b, "C": returning(3)},
@@ -86,12 +118,22 @@ async def test_rules_apply_in_priority_order_and_terminal_action_wins() -> None:
     """Higher priority first; after a terminate, lower-priority routing rules are not applied."""
     engine = engine_for(
         {
-            "A": {"routing_rules": [
-                {"name": "low", "priority": 1, "condition": "x == 1",
-                 "action": {"type": "enable_stages", "stages": ["B"]}},
-                {"name": "high", "priority": 10, "condition": "x == 1",
-                 "action": {"type": "terminate"}},
-            ]},
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "low",
+                        "priority": 1,
+                        "condition": "x == 1",
+                        "action": {"type": "enable_stages", "stages": ["B"]},
+                    },
+                    {
+                        "name": "high",
+                        "priority": 10,
+                        "condition": "x == 1",
+                        "action": {"type": "terminate"},
+                    },
+                ]
+            },
             "B": {"enabled": False},
         },
         {"A": returning(1), "B": returning(2)},
@@ -106,9 +148,16 @@ async def test_precondition_can_prevent_execution() -> None:
     engine = engine_for(
         {
             "A": {},
-            "B": {"routing_rules": [{"name": "guard", "type": "precondition",
-                                      "condition": "exists(skip_b)",
-                                      "action": {"type": "disable_stages", "stages": ["B"]}}]},
+            "B": {
+                "routing_rules": [
+                    {
+                        "name": "guard",
+                        "type": "precondition",
+                        "condition": "exists(skip_b)",
+                        "action": {"type": "disable_stages", "stages": ["B"]},
+                    }
+                ]
+            },
             "C": {},
         },
         {"A": returning(1), "B": returning(2), "C": returning(3)},
@@ -122,11 +171,17 @@ async def test_postcondition_runs_even_after_terminate() -> None:
     """Postconditions of a stage are evaluated after its routing rules, even a terminate."""
     engine = engine_for(
         {
-            "A": {"routing_rules": [
-                {"name": "stop", "condition": "x == 1", "action": {"type": "terminate"}},
-                {"name": "note", "type": "postcondition", "condition": "x == 1",
-                 "action": {"type": "set_field", "field": "audited", "value": True}},
-            ]},
+            "A": {
+                "routing_rules": [
+                    {"name": "stop", "condition": "x == 1", "action": {"type": "terminate"}},
+                    {
+                        "name": "note",
+                        "type": "postcondition",
+                        "condition": "x == 1",
+                        "action": {"type": "set_field", "field": "audited", "value": True},
+                    },
+                ]
+            },
             "B": {},
         },
         {"A": returning(1), "B": returning(2)},
@@ -162,13 +217,20 @@ async def test_domain_agnostic_rules_on_flat_event_fields() -> None:
 
     engine = engine_for(
         {
-            "SCREEN": {"routing_rules": [
-                {"name": "high_trust_approve", "condition": {"field": "trust_score",
-                 "operator": ">=", "value": 0.95}, "action": {"type": "terminate"}},
-                {"name": "new_account_escalate", "condition": {"field": "account_age_days",
-                 "operator": "<", "value": 30},
-                 "action": {"type": "enable_stages", "stages": ["DEEP_ANALYSIS"]}},
-            ]},
+            "SCREEN": {
+                "routing_rules": [
+                    {
+                        "name": "high_trust_approve",
+                        "condition": {"field": "trust_score", "operator": ">=", "value": 0.95},
+                        "action": {"type": "terminate"},
+                    },
+                    {
+                        "name": "new_account_escalate",
+                        "condition": {"field": "account_age_days", "operator": "<", "value": 30},
+                        "action": {"type": "enable_stages", "stages": ["DEEP_ANALYSIS"]},
+                    },
+                ]
+            },
             "DEEP_ANALYSIS": {"enabled": False},
         },
         {"SCREEN": returning("ok"), "DEEP_ANALYSIS": returning("deep")},
@@ -176,10 +238,16 @@ async def test_domain_agnostic_rules_on_flat_event_fields() -> None:
 
     def event(trust: float, age: int) -> EventWithContext:
         return EventWithContext(
-            event=UniversalEvent(id="e", domain=DomainType.FINANCE, event_type="transaction",
-                                 timestamp=datetime(2026, 1, 1), primary_entity="alice"),
-            context=EventContext(historical=HistoricalContext(account_age_days=age,
-                                                              trust_score=trust)),
+            event=UniversalEvent(
+                id="e",
+                domain=DomainType.FINANCE,
+                event_type="transaction",
+                timestamp=datetime(2026, 1, 1),
+                primary_entity="alice",
+            ),
+            context=EventContext(
+                historical=HistoricalContext(account_age_days=age, trust_score=trust)
+            ),
         )
 
     assert (await engine.execute(event(0.99, 400)))["path"] == ["SCREEN"]
@@ -207,8 +275,9 @@ async def test_stop_on_failure_ends_the_run() -> None:
     async def broken(_ctx: Any) -> dict:
         raise ValueError("x")
 
-    engine = engine_for({"A": {"stop_on_failure": True}, "B": {}},
-                        {"A": broken, "B": returning("b")})
+    engine = engine_for(
+        {"A": {"stop_on_failure": True}, "B": {}}, {"A": broken, "B": returning("b")}
+    )
     result = await engine.execute({})
     assert result["path"] == ["A"]
     assert result["terminated_by"] == "failure of A"
@@ -229,11 +298,19 @@ async def test_dependent_of_a_failed_stage_is_skipped() -> None:
 async def test_explain_reports_operands_and_matches() -> None:
     """explain=True records every rule evaluated, its resolved operands and the action."""
     engine = engine_for(
-        {"A": {"routing_rules": [
-            {"name": "big", "condition": "amount > 100",
-             "action": {"type": "enable_stages", "stages": ["B"]}},
-            {"name": "vip", "condition": "tier == 'gold'", "action": {"type": "terminate"}},
-        ]}, "B": {"enabled": False}},
+        {
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "big",
+                        "condition": "amount > 100",
+                        "action": {"type": "enable_stages", "stages": ["B"]},
+                    },
+                    {"name": "vip", "condition": "tier == 'gold'", "action": {"type": "terminate"}},
+                ]
+            },
+            "B": {"enabled": False},
+        },
         {"A": returning(1), "B": returning(2)},
     )
     plain = await engine.execute({"amount": 500})
@@ -250,8 +327,14 @@ async def test_explain_reports_operands_and_matches() -> None:
 async def test_type_mismatch_is_false_and_warned() -> None:
     """A rule comparing a string to a number does not match and adds a warning."""
     engine = engine_for(
-        {"A": {"routing_rules": [{"name": "r", "condition": "amount > 100",
-                                   "action": {"type": "terminate"}}]}, "B": {}},
+        {
+            "A": {
+                "routing_rules": [
+                    {"name": "r", "condition": "amount > 100", "action": {"type": "terminate"}}
+                ]
+            },
+            "B": {},
+        },
         {"A": returning(1), "B": returning(2)},
     )
     result = await engine.execute({"amount": "lots"})

@@ -221,11 +221,14 @@ async def test_parallel_execution() -> None:
     """sync() runs tasks on isolated snapshots and merges every task's writes."""
     cadence = (
         Cadence("enrich", UserScore(user_id="123"))
-        .sync("fetch_data", [
-            fetch_profile,
-            fetch_preferences,
-            fetch_history,
-        ])
+        .sync(
+            "fetch_data",
+            [
+                fetch_profile,
+                fetch_preferences,
+                fetch_history,
+            ],
+        )
         .then("merge_results", combine_data)
     )
     assert (await cadence.run()).summary == "Ada/dark/1"
@@ -277,10 +280,11 @@ async def test_conditional_branching(tier: str, expected: list[str]) -> None:
     cadence = (
         Cadence("order", RouteScore(tier=tier))
         .then("validate", validate_order)
-        .split("route",
+        .split(
+            "route",
             condition=is_premium_customer,
             if_true=[priority_processing, express_shipping],
-            if_false=[standard_processing, regular_shipping]
+            if_false=[standard_processing, regular_shipping],
         )
         .then("confirm", send_confirmation)
     )
@@ -459,9 +463,7 @@ async def test_hooks_system() -> None:
     """with_hooks takes a list; TimingHooks records each note."""
     timing = TimingHooks()
     cadence = (
-        Cadence("monitored", MyScore())
-        .with_hooks([LoggingHooks(), timing])
-        .then("note1", do_work)
+        Cadence("monitored", MyScore()).with_hooks([LoggingHooks(), timing]).then("note1", do_work)
     )
     await cadence.run()
     assert len(timing.timings["note1"]) == 1
@@ -559,13 +561,17 @@ async def test_diagrams() -> None:
     my_cadence = (
         Cadence("order", RouteScore())
         .then("validate", validate_order)
-        .split("route", condition=is_premium_customer,
-               if_true=[priority_processing], if_false=[standard_processing])
+        .split(
+            "route",
+            condition=is_premium_customer,
+            if_true=[priority_processing],
+            if_false=[standard_processing],
+        )
     )
     mermaid = to_mermaid(my_cadence)
     dot = to_dot(my_cadence)
     assert mermaid.startswith("%% order\nflowchart TD")
-    assert "route?" in mermaid and "|\"true\"|" in mermaid
+    assert "route?" in mermaid and '|"true"|' in mermaid
     assert dot.startswith('digraph "order" {') and "shape=diamond" in dot
 
 
@@ -616,6 +622,7 @@ async def test_atomic_operations() -> None:
 
 async def test_error_handling_continue() -> None:
     """on_error(handler, stop=False) records the NoteError and the flow continues."""
+
     async def risky_operation(score: MyScore) -> None:
         raise ValueError("risky failed")
 
@@ -639,6 +646,7 @@ async def test_error_handling_continue() -> None:
 
 async def test_parallel_error_context() -> None:
     """ParallelNoteError names the task, its index, the group and the original error."""
+
     async def ok_task(score: MyScore) -> None:
         await asyncio.sleep(0.01)
 
@@ -649,7 +657,9 @@ async def test_parallel_error_context() -> None:
     with pytest.raises(ParallelNoteError) as info:
         await cadence.run()
     e = info.value
-    message = (f"Task '{e.note_name}' (index {e.task_index}) "
-               f"in group '{e.group_name}' failed: {e.original_error}")
+    message = (
+        f"Task '{e.note_name}' (index {e.task_index}) "
+        f"in group '{e.group_name}' failed: {e.original_error}"
+    )
     assert message == "Task 'bad_task' (index 1) in group 'fan_out' failed: 'missing'"
     assert isinstance(e, CadenceError)

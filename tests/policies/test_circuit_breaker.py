@@ -82,7 +82,9 @@ def test_state_change_callback() -> None:
 
     seen: list[tuple[str, str]] = []
     breaker = CircuitBreaker(
-        "cb", failure_threshold=1, clock=FakeClock(),
+        "cb",
+        failure_threshold=1,
+        clock=FakeClock(),
         on_state_change=lambda _n, old, new: seen.append((old.value, new.value)),
     )
     asyncio.run(breaker.record_failure())

@@ -109,6 +109,8 @@ async def test_gather_calls_fail_fast_cancels_siblings() -> None:
         await asyncio.sleep(0.001)
         raise ValueError("bad")
 
-    outcomes = await gather_calls([(slow, None, None, "slow"), (fails, None, None, "f")], fail_fast=True)
+    outcomes = await gather_calls(
+        [(slow, None, None, "slow"), (fails, None, None, "f")], fail_fast=True
+    )
     assert outcomes[1][0] is False and isinstance(outcomes[1][1], ValueError)
     assert cancelled == [True]

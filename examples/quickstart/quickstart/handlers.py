@@ -26,11 +26,19 @@ async def medium_check(context: ExecutionContext) -> dict:
     """Medium complexity ML model check."""
     if _SLOW:
         await asyncio.sleep(0.3)  # simulated model inference
-    return {"result": "pass", "confidence": 0.85, "data": {"method": "ml_model", "model": "trust_v2"}}
+    return {
+        "result": "pass",
+        "confidence": 0.85,
+        "data": {"method": "ml_model", "model": "trust_v2"},
+    }
 
 
 async def expensive_check(context: ExecutionContext) -> dict:
     """Expensive deep analysis."""
     if _SLOW:
         await asyncio.sleep(1.5)  # simulated expensive computation
-    return {"result": "pass", "confidence": 0.99, "data": {"method": "deep_analysis", "checks_run": 47}}
+    return {
+        "result": "pass",
+        "confidence": 0.99,
+        "data": {"method": "deep_analysis", "checks_run": 47},
+    }

@@ -186,9 +186,7 @@ def compile_cascade(
             config.global_timeout_ms / 1000.0 if config.global_timeout_ms is not None else None
         ),
         max_parallel=config.max_parallel_stages,
-        termination=tuple(
-            _termination(i, c) for i, c in enumerate(config.termination_conditions)
-        ),
+        termination=tuple(_termination(i, c) for i, c in enumerate(config.termination_conditions)),
         stop_on_failure=config.stop_on_failure,
         source=config,
     )

@@ -68,8 +68,13 @@ _HANDLER_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A
 CONDITION_TAGS = frozenset({"structured", "expression"})
 
 
-def config_error(message: str, *, expected: str | None = None, suggestion: str | None = None,
-                 field: str | None = None) -> PydanticCustomError:
+def config_error(
+    message: str,
+    *,
+    expected: str | None = None,
+    suggestion: str | None = None,
+    field: str | None = None,
+) -> PydanticCustomError:
     """Build a validation error that the loader turns into a `ConfigIssue` as is.
 
     Args:
@@ -175,22 +180,30 @@ class RoutingAction(_Model):
     def _check_parameters(self) -> RoutingAction:
         kind = self.type
         if kind == "skip_to" and not self.target:
-            raise config_error("skip_to needs a target stage", expected="target: STAGE_NAME",
-                               field="target")
+            raise config_error(
+                "skip_to needs a target stage", expected="target: STAGE_NAME", field="target"
+            )
         if kind in ("enable_stages", "disable_stages") and not self.stages:
-            raise config_error(f"{kind} needs a non-empty list of stages",
-                               expected="stages: [STAGE_NAME, ...]", field="stages")
+            raise config_error(
+                f"{kind} needs a non-empty list of stages",
+                expected="stages: [STAGE_NAME, ...]",
+                field="stages",
+            )
         if kind == "set_field" and not self.field:
-            raise config_error("set_field needs the field to set", expected="field: dot.path",
-                               field="field")
+            raise config_error(
+                "set_field needs the field to set", expected="field: dot.path", field="field"
+            )
         allowed = self._PARAMS[kind]
         for name in ("target", "stages", "field", "value"):
             if name in self.model_fields_set and name not in allowed:
                 users = [k for k, params in self._PARAMS.items() if name in params]
                 raise config_error(
                     f"{name!r} is not used by a {kind} action (only by {' and '.join(users)})",
-                    expected=(f"only {', '.join(allowed)} (and reason)" if allowed
-                              else "no parameters besides reason"),
+                    expected=(
+                        f"only {', '.join(allowed)} (and reason)"
+                        if allowed
+                        else "no parameters besides reason"
+                    ),
                     field=name,
                 )
         return self
@@ -386,9 +399,7 @@ class CascadeConfig(_Model):
     description: str | None = None
     """Free text for readers of the config."""
 
-    stages: Annotated[dict[str, StageConfig], BeforeValidator(_stages_input)] = Field(
-        min_length=1
-    )
+    stages: Annotated[dict[str, StageConfig], BeforeValidator(_stages_input)] = Field(min_length=1)
     """The stages, keyed by name (a list of stages with names is accepted too)."""
 
     execution_order: list[str] | None = None
@@ -515,8 +526,9 @@ class CascadeConfig(_Model):
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The config as JSON text; values JSON cannot hold (dates) become strings."""
-        return json.dumps(self.model_dump(mode="json", exclude_unset=True), indent=indent,
-                          ensure_ascii=False)
+        return json.dumps(
+            self.model_dump(mode="json", exclude_unset=True), indent=indent, ensure_ascii=False
+        )
 
     def to_file(self, path: str | os.PathLike[str]) -> None:
         """Write the config to a `.yaml`, `.yml` or `.json` file, chosen by extension."""

@@ -51,9 +51,15 @@ async def execute_durable(
     restored, and the stages that finished are not called again.
     """
     if not run_id:
-        raise ValueError("a checkpointed execution needs a run_id: execute(data, run_id=..., checkpoint=store)")
+        raise ValueError(
+            "a checkpointed execution needs a run_id: execute(data, run_id=..., checkpoint=store)"
+        )
     async with durable_run(
-        store, run_id, kind="cascade", name=plan.name, meta={"version": plan.version},
+        store,
+        run_id,
+        kind="cascade",
+        name=plan.name,
+        meta={"version": plan.version},
         lease_seconds=lease_seconds,
     ) as run:
         if run.completed:
@@ -67,8 +73,14 @@ async def execute_durable(
             await run.save_step(f"{len(state.path)}:{name}", _state(state))
 
         result = await run_cascade(
-            plan, data, stats=engine._stats, observers=engine._observers, explain=explain,
-            run_id=run_id, on_stage=checkpoint, restore=restore,
+            plan,
+            data,
+            stats=engine._stats,
+            observers=engine._observers,
+            explain=explain,
+            run_id=run_id,
+            on_stage=checkpoint,
+            restore=restore,
         )
         await finish(run, result)
         return result

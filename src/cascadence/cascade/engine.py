@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cascadence.cascade.compile import compile_cascade
@@ -131,9 +131,7 @@ class CascadeEngine:
         self._register_paths(config)
 
     # -- handlers -------------------------------------------------------------------------
-    def register_stage(
-        self, name: str, handler: Handler, *, in_thread: bool | None = None
-    ) -> None:
+    def register_stage(self, name: str, handler: Handler, *, in_thread: bool | None = None) -> None:
         """Bind `handler` to stage `name`.
 
         Handlers take the `ExecutionContext` and return a dict with `result`, `confidence`
@@ -245,19 +243,32 @@ class CascadeEngine:
             from cascadence.cascade.durable import execute_durable
 
             result = await execute_durable(
-                self, plan, data, store=checkpoint, run_id=run_id, explain=want_explain,
+                self,
+                plan,
+                data,
+                store=checkpoint,
+                run_id=run_id,
+                explain=want_explain,
                 lease_seconds=lease_seconds,
             )
         elif self._limit is None:
             result = await run_cascade(
-                plan, data, stats=self._stats, observers=self._observers,
-                explain=want_explain, run_id=run_id,
+                plan,
+                data,
+                stats=self._stats,
+                observers=self._observers,
+                explain=want_explain,
+                run_id=run_id,
             )
         else:
             async with self._limit:
                 result = await run_cascade(
-                    plan, data, stats=self._stats, observers=self._observers,
-                    explain=want_explain, run_id=run_id,
+                    plan,
+                    data,
+                    stats=self._stats,
+                    observers=self._observers,
+                    explain=want_explain,
+                    run_id=run_id,
                 )
         self._executions += 1
         if raise_on_timeout and result["timed_out"]:
@@ -272,7 +283,8 @@ class CascadeEngine:
         except RuntimeError:
             return asyncio.run(self.execute(data, **options))
         raise RuntimeError(
-            "execute_sync() cannot be called from a running event loop; use `await engine.execute()`"
+            "execute_sync() cannot be called from a running event loop; "
+            "use `await engine.execute()`"
         )
 
     async def execute_many(
@@ -323,7 +335,9 @@ class CascadeEngine:
         return None
 
     # -- composition and rendering ---------------------------------------------------------
-    def as_step(self, *, input: Callable[[Any], Any] | None = None) -> Callable[[Any], Awaitable[Any]]:
+    def as_step(
+        self, *, input: Callable[[Any], Any] | None = None
+    ) -> Callable[[Any], Awaitable[Any]]:
         """Use this cascade as one step of a `Cadence` flow (see `Cadence.cascade`)."""
 
         async def step(score: Any) -> Any:

@@ -78,13 +78,17 @@ def check_extension(path: str | os.PathLike[str]) -> str:
     """
     suffix = Path(path).suffix.lower()
     if suffix not in EXTENSIONS:
-        raise ConfigError([ConfigIssue(
-            path="",
-            message=f"unsupported file extension {suffix or '(none)'!r}",
-            expected="one of " + ", ".join(EXTENSIONS),
-            suggestion=closest(suffix, EXTENSIONS) if suffix else None,
-            file=os.fspath(path),
-        )]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message=f"unsupported file extension {suffix or '(none)'!r}",
+                    expected="one of " + ", ".join(EXTENSIONS),
+                    suggestion=closest(suffix, EXTENSIONS) if suffix else None,
+                    file=os.fspath(path),
+                )
+            ]
+        ) from None
     return suffix
 
 
@@ -95,17 +99,24 @@ def load_file(cls: type[CascadeConfig], path: str | os.PathLike[str]) -> Cascade
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(
-            path="", message=f"cannot read the file: {exc}",
-            expected="a readable UTF-8 text file", file=source,
-        )]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message=f"cannot read the file: {exc}",
+                    expected="a readable UTF-8 text file",
+                    file=source,
+                )
+            ]
+        ) from None
     config = load_text(cls, text, source=source, json_text=suffix == ".json")
     config._source_file = source
     return config
 
 
-def load_text(cls: type[CascadeConfig], text: str, *, source: str | None = None,
-              json_text: bool = False) -> CascadeConfig:
+def load_text(
+    cls: type[CascadeConfig], text: str, *, source: str | None = None, json_text: bool = False
+) -> CascadeConfig:
     """Load YAML or JSON text; see `CascadeConfig.from_yaml`."""
     data, load = parse_json(text, source) if json_text else parse_yaml(text, source)
     return _build(cls, data, load)
@@ -119,17 +130,27 @@ def load_data(cls: type[CascadeConfig], data: Any, *, source: str | None = None)
 def _build(cls: type[CascadeConfig], data: Any, load: _Load) -> CascadeConfig:
     if not isinstance(data, Mapping):
         what = "nothing (the document is empty)" if data is None else type(data).__name__
-        raise ConfigError([_issue(Problem(
-            (), f"a cascade config must be a mapping, got {what}",
-            "a mapping with at least 'name' and 'stages'",
-        ), {}, load)]) from None
+        raise ConfigError(
+            [
+                _issue(
+                    Problem(
+                        (),
+                        f"a cascade config must be a mapping, got {what}",
+                        "a mapping with at least 'name' and 'stages'",
+                    ),
+                    {},
+                    load,
+                )
+            ]
+        ) from None
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(key, str):
             kwargs[key] = value
         else:
-            load.problems.append(Problem((key,), f"key {key!r} is not a string",
-                                         "field names of a cascade config"))
+            load.problems.append(
+                Problem((key,), f"key {key!r} is not a string", "field names of a cascade config")
+            )
     token = _LOAD.set(load)
     try:
         return cls(**kwargs)
@@ -137,8 +158,7 @@ def _build(cls: type[CascadeConfig], data: Any, load: _Load) -> CascadeConfig:
         _LOAD.reset(token)
 
 
-def initialize(config: CascadeConfig, data: dict[str, Any],
-               init: Callable[..., None]) -> None:
+def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., None]) -> None:
     """Run `init(**data)` (pydantic's own initializer) and every cross-reference check.
 
     Raises:
@@ -188,8 +208,16 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
     try:
         loader = _MarkedLoader(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(path="", message=f"invalid YAML: {exc}",
-                                       expected="well-formed YAML", file=source)]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message=f"invalid YAML: {exc}",
+                    expected="well-formed YAML",
+                    file=source,
+                )
+            ]
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -201,16 +229,30 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ConfigError([ConfigIssue(
-            path="", message=f"invalid YAML: {message}", expected="well-formed YAML",
-            file=source,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-            source_line=_line_of(text, mark.line) if mark else None,
-        )]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message=f"invalid YAML: {message}",
+                    expected="well-formed YAML",
+                    file=source,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                    source_line=_line_of(text, mark.line) if mark else None,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(path="", message=f"invalid YAML: {exc}",
-                                       expected="well-formed YAML", file=source)]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message=f"invalid YAML: {exc}",
+                    expected="well-formed YAML",
+                    file=source,
+                )
+            ]
+        ) from None
     finally:
         loader.dispose()
     return data, load
@@ -244,11 +286,19 @@ def parse_json(text: str, source: str | None = None) -> tuple[Any, _Load]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError([ConfigIssue(
-            path="", message=f"invalid JSON: {exc.msg}", expected="well-formed JSON",
-            file=source, line=exc.lineno, column=exc.colno,
-            source_line=_line_of(text, exc.lineno - 1),
-        )]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message=f"invalid JSON: {exc.msg}",
+                    expected="well-formed JSON",
+                    file=source,
+                    line=exc.lineno,
+                    column=exc.colno,
+                    source_line=_line_of(text, exc.lineno - 1),
+                )
+            ]
+        ) from None
     try:
         _, load = parse_yaml(text, source)
     except ConfigError:
@@ -276,8 +326,9 @@ def _is_merge(node: yaml.Node) -> bool:
     return node.tag == "tag:yaml.org,2002:merge"
 
 
-def _check_duplicates(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc,
-                      problems: list[Problem]) -> None:
+def _check_duplicates(
+    loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, problems: list[Problem]
+) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -285,11 +336,15 @@ def _check_duplicates(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc,
                 continue
             key = _key(loader, key_node)
             if key in seen:
-                problems.append(Problem(
-                    (*loc, key), f"duplicate key {key!r} (first on line {seen[key]})",
-                    "each key once in a mapping", line=key_node.start_mark.line + 1,
-                    column=None,
-                ))
+                problems.append(
+                    Problem(
+                        (*loc, key),
+                        f"duplicate key {key!r} (first on line {seen[key]})",
+                        "each key once in a mapping",
+                        line=key_node.start_mark.line + 1,
+                        column=None,
+                    )
+                )
             elif key is not None:
                 seen[key] = key_node.start_mark.line + 1
             _check_duplicates(loader, value_node, (*loc, key), problems)
@@ -298,8 +353,9 @@ def _check_duplicates(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc,
             _check_duplicates(loader, item, (*loc, index), problems)
 
 
-def _collect_marks(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks,
-                   active: set[int]) -> None:
+def _collect_marks(
+    loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks, active: set[int]
+) -> None:
     if id(node) in active:  # a recursive alias
         return
     marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -324,10 +380,14 @@ def _keep_version_text(node: yaml.Node, data: Any) -> None:
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
         return
     for key_node, value_node in node.value:
-        if (isinstance(key_node, yaml.ScalarNode) and key_node.value == "version"
-                and isinstance(value_node, yaml.ScalarNode) and value_node.style is None
-                and isinstance(data.get("version"), (int, float))
-                and not isinstance(data.get("version"), bool)):
+        if (
+            isinstance(key_node, yaml.ScalarNode)
+            and key_node.value == "version"
+            and isinstance(value_node, yaml.ScalarNode)
+            and value_node.style is None
+            and isinstance(data.get("version"), (int, float))
+            and not isinstance(data.get("version"), bool)
+        ):
             data["version"] = value_node.value
 
 
@@ -338,9 +398,13 @@ def _strip_tags(loc: tuple[int | str, ...]) -> Loc:
     """Drop the tags pydantic adds to a location inside the condition union."""
     out: list[str | int] = []
     for index, part in enumerate(loc):
-        if part in CONDITION_TAGS and index >= 2 and (
-            (loc[index - 1] == "condition" and isinstance(loc[index - 2], int))
-            or (isinstance(loc[index - 1], int) and loc[index - 2] == "termination_conditions")
+        if (
+            part in CONDITION_TAGS
+            and index >= 2
+            and (
+                (loc[index - 1] == "condition" and isinstance(loc[index - 2], int))
+                or (isinstance(loc[index - 1], int) and loc[index - 2] == "termination_conditions")
+            )
         ):
             continue
         out.append(part)
@@ -407,8 +471,9 @@ def _from_pydantic(exc: ValidationError, plain: Any) -> list[Problem]:
     return problems
 
 
-def _problem(error: ErrorDetails, root: type[BaseModel],
-             extras: dict[Loc, list[str]]) -> Problem | None:
+def _problem(
+    error: ErrorDetails, root: type[BaseModel], extras: dict[Loc, list[str]]
+) -> Problem | None:
     loc = _strip_tags(error["loc"])
     kind = error["type"]
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
@@ -429,16 +494,19 @@ def _problem(error: ErrorDetails, root: type[BaseModel],
         model = _model_at(root, loc[:-1])
         fields = list(model.model_fields) if model else []
         where = f" of {model.__name__}" if model else ""
-        return Problem(loc, f"unknown field {name!r}{where}",
-                       "one of: " + ", ".join(fields) if fields else None,
-                       closest(name, fields))
+        return Problem(
+            loc,
+            f"unknown field {name!r}{where}",
+            "one of: " + ", ".join(fields) if fields else None,
+            closest(name, fields),
+        )
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
-        choices = [c.strip().strip("'\"") for c in
-                   expected.replace(" or ", ", ").split(", ")]
+        choices = [c.strip().strip("'\"") for c in expected.replace(" or ", ", ").split(", ")]
         given = error["input"]
-        return Problem(loc, f"invalid value {given!r}", "one of " + expected,
-                       closest(str(given), choices))
+        return Problem(
+            loc, f"invalid value {given!r}", "one of " + expected, closest(str(given), choices)
+        )
     message = error["msg"]
     given = error.get("input")
     if kind not in ("condition_type",) and isinstance(given, (str, int, float, bool)):

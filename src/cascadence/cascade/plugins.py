@@ -64,7 +64,9 @@ class CachePlugin(HandlerPlugin):
         max_size: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.cache = ResultCache(ttl=ttl_seconds, key_fields=key_fields, clock=clock, maxsize=max_size)
+        self.cache = ResultCache(
+            ttl=ttl_seconds, key_fields=key_fields, clock=clock, maxsize=max_size
+        )
         super().__init__(wrapped_handler, StepPolicy(cache=self.cache, clock=clock))
 
     def clear(self) -> None:
@@ -86,7 +88,9 @@ class RetryPlugin(HandlerPlugin):
     ) -> None:
         self.max_retries = max_retries
         retry = RetryPolicy(
-            max_attempts=max_retries + 1, delay=delay_ms / 1000.0, backoff=backoff  # type: ignore[arg-type]
+            max_attempts=max_retries + 1,
+            delay=delay_ms / 1000.0,
+            backoff=backoff,  # type: ignore[arg-type]
         )
         super().__init__(wrapped_handler, StepPolicy(retry=retry, clock=clock))
 
@@ -105,7 +109,7 @@ class CircuitBreakerPlugin(HandlerPlugin):
         store: Any = None,
     ) -> None:
         self.breaker = CircuitBreaker(
-            name or getattr(wrapped_handler, "__name__", "circuit"),
+            name or str(getattr(wrapped_handler, "__name__", "circuit")),
             failure_threshold,
             reset_timeout_seconds,
             clock=clock,
@@ -197,7 +201,8 @@ class PluginFactory:
             if name not in _PLUGINS:
                 hint = closest(name, _PLUGINS)
                 raise ValueError(
-                    f"unknown plugin {name!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                    f"unknown plugin {name!r}"
+                    + (f"; did you mean {hint!r}?" if hint else "")
                     + f" (available: {', '.join(sorted(_PLUGINS))})"
                 )
         wrapped: Callable[[Any], Any] = handler

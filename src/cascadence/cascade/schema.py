@@ -36,8 +36,11 @@ def _schema() -> dict[str, Any]:
     stages.pop("minProperties", None)
     ref = {"$ref": "#/$defs/StageConfig"}
     stages["anyOf"] = [
-        {"type": "object", "additionalProperties": {"anyOf": [ref, {"type": "null"}]},
-         "minProperties": 1},
+        {
+            "type": "object",
+            "additionalProperties": {"anyOf": [ref, {"type": "null"}]},
+            "minProperties": 1,
+        },
         {"type": "array", "items": {**ref, "required": ["name"]}, "minItems": 1},
     ]
     version = props["version"]

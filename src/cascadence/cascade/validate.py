@@ -110,8 +110,9 @@ class _Checker:
             for name, stage in self.stages.items()
         }
 
-    def add(self, loc: Loc, message: str, expected: str | None = None,
-            suggestion: str | None = None) -> None:
+    def add(
+        self, loc: Loc, message: str, expected: str | None = None, suggestion: str | None = None
+    ) -> None:
         self.problems.append(Problem(loc, message, expected, suggestion))
 
     def _register(self, key: str, stage: Any) -> None:
@@ -122,22 +123,31 @@ class _Checker:
         if self.listed and key.startswith("#"):
             name = stage.get("name")
             if isinstance(name, str) and name:
-                self.add(("stages", key, "name"), f"duplicate stage name {name!r}",
-                         "each stage name once")
+                self.add(
+                    ("stages", key, "name"),
+                    f"duplicate stage name {name!r}",
+                    "each stage name once",
+                )
             return
         name = stage.get("name", key)
         if isinstance(name, str) and name != key:
-            self.add(("stages", key, "name"),
-                     f"stage name {name!r} differs from its key {key!r}",
-                     f"{key!r}, or no name (it defaults to the key)")
+            self.add(
+                ("stages", key, "name"),
+                f"stage name {name!r} differs from its key {key!r}",
+                f"{key!r}, or no name (it defaults to the key)",
+            )
         self.stages[key] = stage
 
     def unknown_stage(self, loc: Loc, name: Any, what: str) -> bool:
         """Record an unknown stage name; True when the name is a known stage."""
         if not isinstance(name, str) or name in self.stages:
             return isinstance(name, str)
-        self.add(loc, f"unknown stage {name!r} in {what}", _listing(self.names),
-                 closest(name, self.names))
+        self.add(
+            loc,
+            f"unknown stage {name!r} in {what}",
+            _listing(self.names),
+            closest(name, self.names),
+        )
         return False
 
     # -- the checks ----------------------------------------------------------------------------
@@ -170,10 +180,12 @@ class _Checker:
             rule_name = rule.get("name")
             if isinstance(rule_name, str):
                 if rule_name in seen:
-                    self.add((*rule_loc, "name"),
-                             f"duplicate rule name {rule_name!r} in stage {name!r} "
-                             f"(first at routing_rules[{seen[rule_name]}])",
-                             "each rule name once within a stage")
+                    self.add(
+                        (*rule_loc, "name"),
+                        f"duplicate rule name {rule_name!r} in stage {name!r} "
+                        f"(first at routing_rules[{seen[rule_name]}])",
+                        "each rule name once within a stage",
+                    )
                 else:
                     seen[rule_name] = index
             self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
@@ -185,8 +197,9 @@ class _Checker:
         kind = action.get("type")
         if kind == "skip_to":
             target = action.get("target")
-            if (self.unknown_stage((*loc, "target"), target, "skip_to target")
-                    and isinstance(target, str)):
+            if self.unknown_stage((*loc, "target"), target, "skip_to target") and isinstance(
+                target, str
+            ):
                 self.check_forward(stage, target, (*loc, "target"))
         elif kind in ("enable_stages", "disable_stages"):
             stages = action.get("stages")
@@ -196,8 +209,9 @@ class _Checker:
 
     def check_forward(self, stage: str, target: str, loc: Loc) -> None:
         if target == stage:
-            self.add(loc, f"skip_to target {target!r} is the rule's own stage",
-                     "a stage that runs later")
+            self.add(
+                loc, f"skip_to target {target!r} is the rule's own stage", "a stage that runs later"
+            )
             return
         order = self.data.get("execution_order")
         if isinstance(order, list) and stage in order and target in order:
@@ -205,8 +219,11 @@ class _Checker:
         else:
             before = target in self.ancestors(stage)
         if before:
-            self.add(loc, f"skip_to only jumps forward, but {target!r} runs before {stage!r}",
-                     "a stage that runs later")
+            self.add(
+                loc,
+                f"skip_to only jumps forward, but {target!r} runs before {stage!r}",
+                "a stage that runs later",
+            )
 
     def ancestors(self, stage: str) -> set[str]:
         found: set[str] = set()
@@ -225,28 +242,44 @@ class _Checker:
             compiled = compile_condition(raw if isinstance(raw, str) else dict(raw))
         except ConditionSyntaxError as exc:
             for issue in exc.issues:
-                self.problems.append(Problem(
-                    (*loc, *parse_path(issue.path)),
-                    issue.message,
-                    issue.expected,
-                    issue.suggestion,
-                    column=issue.column,
-                    source_line=issue.source if issue.column is not None else None,
-                ))
+                self.problems.append(
+                    Problem(
+                        (*loc, *parse_path(issue.path)),
+                        issue.message,
+                        issue.expected,
+                        issue.suggestion,
+                        column=issue.column,
+                        source_line=issue.source if issue.column is not None else None,
+                    )
+                )
             return
         for ref in sorted(compiled.stage_refs):
             if ref in self.stages:
                 continue
-            problem = Problem(loc, f"unknown stage {ref!r} in stages.{ref}",
-                              _listing(self.names), closest(ref, self.names))
+            problem = Problem(
+                loc,
+                f"unknown stage {ref!r} in stages.{ref}",
+                _listing(self.names),
+                closest(ref, self.names),
+            )
             if isinstance(raw, str):
                 at = raw.find(f"stages.{ref}")
                 if at >= 0:
-                    problem = Problem(loc, problem.message, problem.expected, problem.suggestion,
-                                      column=at + 1, source_line=raw)
+                    problem = Problem(
+                        loc,
+                        problem.message,
+                        problem.expected,
+                        problem.suggestion,
+                        column=at + 1,
+                        source_line=raw,
+                    )
             else:
-                problem = Problem(_field_loc(raw, ref, loc) or loc, problem.message,
-                                  problem.expected, problem.suggestion)
+                problem = Problem(
+                    _field_loc(raw, ref, loc) or loc,
+                    problem.message,
+                    problem.expected,
+                    problem.suggestion,
+                )
             self.problems.append(problem)
 
     def check_cycles(self) -> None:
@@ -259,15 +292,17 @@ class _Checker:
             path.append(name)
             for dep in self.deps[name]:
                 if state.get(dep) == 1:
-                    cycle = path[path.index(dep):]
+                    cycle = path[path.index(dep) :]
                     turn = cycle.index(min(cycle))
                     canonical = tuple(cycle[turn:] + cycle[:turn])
                     if canonical not in reported:
                         reported.add(canonical)
                         shown = " -> ".join([*canonical, canonical[0]])
-                        self.add(("stages", canonical[0], "depends_on"),
-                                 f"dependency cycle: {shown}",
-                                 "depends_on without cycles (A -> B reads 'A depends on B')")
+                        self.add(
+                            ("stages", canonical[0], "depends_on"),
+                            f"dependency cycle: {shown}",
+                            "depends_on without cycles (A -> B reads 'A depends on B')",
+                        )
                 elif dep not in state:
                     visit(dep)
             path.pop()
@@ -287,21 +322,29 @@ class _Checker:
             if not self.unknown_stage(loc, name, "execution_order"):
                 continue
             if name in position:
-                self.add(loc, f"stage {name!r} is listed twice in execution_order "
-                         f"(first at execution_order[{position[name]}])",
-                         "every stage exactly once")
+                self.add(
+                    loc,
+                    f"stage {name!r} is listed twice in execution_order "
+                    f"(first at execution_order[{position[name]}])",
+                    "every stage exactly once",
+                )
             else:
                 position[name] = index
         for name, index in position.items():
             for dep in self.deps[name]:
                 if position.get(dep, -1) > index:
-                    self.add(("execution_order", index),
-                             f"{name!r} comes before {dep!r}, which it depends on",
-                             f"{dep!r} listed before {name!r}")
+                    self.add(
+                        ("execution_order", index),
+                        f"{name!r} comes before {dep!r}, which it depends on",
+                        f"{dep!r} listed before {name!r}",
+                    )
         for name in self.names:
             if name not in position:
-                self.add(("execution_order",), f"stage {name!r} is missing from execution_order",
-                         "every stage exactly once")
+                self.add(
+                    ("execution_order",),
+                    f"stage {name!r} is missing from execution_order",
+                    "every stage exactly once",
+                )
 
 
 def _str_list(value: Any) -> list[str]:
@@ -311,8 +354,7 @@ def _str_list(value: Any) -> list[str]:
 def _field_loc(raw: Mapping[str, Any], ref: str, loc: Loc) -> Loc | None:
     """The location of the first `field` in a structured condition that reads `stages.ref`."""
     field = raw.get("field")
-    if isinstance(field, str) and (field == f"stages.{ref}" or
-                                   field.startswith(f"stages.{ref}.")):
+    if isinstance(field, str) and (field == f"stages.{ref}" or field.startswith(f"stages.{ref}.")):
         return (*loc, "field")
     inner = raw.get("conditions")
     if isinstance(inner, list):

@@ -121,7 +121,9 @@ class _FlowBuilder:
         self.counter += 1
         return f"{_ident(base)}_{self.counter}"
 
-    def nodes(self, nodes: tuple[FlowNode, ...], entry: list[str], cluster: str | None) -> list[str]:
+    def nodes(
+        self, nodes: tuple[FlowNode, ...], entry: list[str], cluster: str | None
+    ) -> list[str]:
         tails = entry
         for node in nodes:
             tails = self.node(node, tails, cluster)

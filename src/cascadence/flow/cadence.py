@@ -31,7 +31,14 @@ from cascadence.flow.score import MergeStrategy, merge_snapshots, snapshot
 from cascadence.runtime.flow_runner import run_flow
 from cascadence.runtime.invoke import to_async
 from cascadence.runtime.observe import Observers, build_observers
-from cascadence.runtime.plan import BranchNode, ChildNode, FlowNode, FlowPlan, ParallelNode, StepNode
+from cascadence.runtime.plan import (
+    BranchNode,
+    ChildNode,
+    FlowNode,
+    FlowPlan,
+    ParallelNode,
+    StepNode,
+)
 
 if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
@@ -141,8 +148,11 @@ class Cadence(Generic[S]):
     def sequence(self, name: str, notes: Sequence[NoteFn]) -> Cadence[S]:
         """Run several notes one after another, as one named step."""
         steps = _steps(notes)
-        return self._add(BranchNode(name=name, condition=lambda _s: True, if_true=steps,
-                                    if_false=(), label="sequence"))
+        return self._add(
+            BranchNode(
+                name=name, condition=lambda _s: True, if_true=steps, if_false=(), label="sequence"
+            )
+        )
 
     def sync(
         self,
@@ -163,8 +173,9 @@ class Cadence(Generic[S]):
             raise ValueError(f"sync {name!r} needs at least one note")
         merger, label = _merger(merge)
         return self._add(
-            ParallelNode(name=name, tasks=_steps(notes), snapshot=snapshot, merge=merger,
-                         merge_label=label)
+            ParallelNode(
+                name=name, tasks=_steps(notes), snapshot=snapshot, merge=merger, merge_label=label
+            )
         )
 
     def split(
@@ -181,8 +192,13 @@ class Cadence(Generic[S]):
         """
         check, label = _condition(name, condition)
         return self._add(
-            BranchNode(name=name, condition=check, if_true=_steps(if_true),
-                       if_false=_steps(if_false), label=label)
+            BranchNode(
+                name=name,
+                condition=check,
+                if_true=_steps(if_true),
+                if_false=_steps(if_false),
+                label=label,
+            )
         )
 
     def child(
@@ -210,7 +226,8 @@ class Cadence(Generic[S]):
         else:
             if template is None:
                 raise ValueError(
-                    f"child {name!r}: flow {cadence.name!r} has no score; give it one or pass score="
+                    f"child {name!r}: flow {cadence.name!r} has no score; "
+                    "give it one or pass score="
                 )
 
             def factory(_parent: Any) -> Any:
@@ -304,7 +321,9 @@ class Cadence(Generic[S]):
         """The compiled, immutable plan of this flow."""
         if self._plan is None:
             self._plan = FlowPlan(
-                name=self.name, nodes=tuple(self._nodes), on_error=self._on_error,
+                name=self.name,
+                nodes=tuple(self._nodes),
+                on_error=self._on_error,
                 stop_on_error=self._stop_on_error,
             )
         return self._plan
@@ -350,7 +369,9 @@ class Cadence(Generic[S]):
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self.run(score, run_id=run_id))
-        raise RuntimeError("run_sync() cannot be called from a running event loop; use `await run()`")
+        raise RuntimeError(
+            "run_sync() cannot be called from a running event loop; use `await run()`"
+        )
 
     async def run_many(self, scores: Iterable[S], *, concurrency: int = 100) -> list[S]:
         """Run the flow once per score, at most `concurrency` at a time; results in order."""

@@ -17,7 +17,12 @@ S = TypeVar("S")
 
 
 async def run_durable(
-    cadence: Cadence[S], score: S, store: CheckpointStore, run_id: str, *, lease_seconds: float = 60.0
+    cadence: Cadence[S],
+    score: S,
+    store: CheckpointStore,
+    run_id: str,
+    *,
+    lease_seconds: float = 60.0,
 ) -> S:
     """Run `cadence` under `run_id`, resuming after the last step a previous attempt finished.
 
@@ -40,8 +45,12 @@ async def run_durable(
             await run.save_step(f"{index}:{name}", {"index": index, "score": current})
 
         final: S = await run_flow(
-            plan, score, observers=cadence._observers, run_id=run_id,
-            start_at=start_at, on_node=checkpoint,
+            plan,
+            score,
+            observers=cadence._observers,
+            run_id=run_id,
+            start_at=start_at,
+            on_node=checkpoint,
         )
         await finish(run, final)
         return final

@@ -146,7 +146,7 @@ def _breaker_from(spec: Any, fn: Any) -> CircuitBreaker | None:
     if spec is None or isinstance(spec, CircuitBreaker):
         return spec
     if isinstance(spec, dict):
-        name = spec.get("name") or getattr(fn, "__name__", "note")
+        name = str(spec.get("name") or getattr(fn, "__name__", "note"))
         return CircuitBreaker(name, **{k: v for k, v in spec.items() if k != "name"})
     raise TypeError(f"circuit_breaker= expects a CircuitBreaker or a dict, got {spec!r}")
 
@@ -219,7 +219,7 @@ def circuit_breaker(
     def decorate(f: F) -> F:
         raw, _ = note_parts(f)
         breaker = CircuitBreaker(
-            name or getattr(raw, "__name__", "circuit"),
+            name or str(getattr(raw, "__name__", "circuit")),
             failure_threshold,
             recovery_timeout,
             half_open_max_calls=half_open_max_calls,

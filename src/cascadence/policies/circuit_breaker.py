@@ -216,7 +216,11 @@ class CircuitBreaker:
 
     async def record_success(self) -> None:
         """Tell the breaker a call succeeded."""
-        if self.store is None and self._snap.state is BreakerState.CLOSED and not self._snap.failures:
+        if (
+            self.store is None
+            and self._snap.state is BreakerState.CLOSED
+            and not self._snap.failures
+        ):
             return
         await self._apply("success")
 

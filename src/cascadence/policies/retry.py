@@ -69,7 +69,7 @@ class RetryPolicy:
         if self.max_delay is not None:
             value = min(value, self.max_delay)
         if self.jitter:
-            value += random.uniform(0, self.jitter)  # noqa: S311 - jitter is not security-relevant
+            value += random.uniform(0, self.jitter)
         return value
 
     def delays(self) -> Iterator[float]:
@@ -99,7 +99,15 @@ def retry_policy_from(spec: Any) -> RetryPolicy | None:
     if isinstance(spec, int):
         return RetryPolicy(max_attempts=spec) if spec > 1 else None
     if isinstance(spec, dict):
-        known = {"max_attempts", "delay", "backoff", "multiplier", "max_delay", "jitter", "retry_on"}
+        known = {
+            "max_attempts",
+            "delay",
+            "backoff",
+            "multiplier",
+            "max_delay",
+            "jitter",
+            "retry_on",
+        }
         unknown = set(spec) - known
         if unknown:
             from cascadence.errors import closest

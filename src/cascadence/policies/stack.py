@@ -40,8 +40,11 @@ class StepPolicy:
     @property
     def is_plain(self) -> bool:
         """True when only a timeout (or nothing) applies: the runtime's fastest path."""
-        return self.retry is None and self.fallback is None and self.breaker is None and (
-            self.cache is None
+        return (
+            self.retry is None
+            and self.fallback is None
+            and self.breaker is None
+            and (self.cache is None)
         )
 
     def merged(self, other: StepPolicy) -> StepPolicy:

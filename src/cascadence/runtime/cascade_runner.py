@@ -59,7 +59,10 @@ def _error_record(stage: str, exc: BaseException) -> dict[str, Any]:
 
 def _failed(exc: BaseException) -> StageResult:
     return StageResult(
-        result=None, confidence=None, data={}, error=str(exc) or type(exc).__name__,
+        result=None,
+        confidence=None,
+        data={},
+        error=str(exc) or type(exc).__name__,
         error_type=type(exc).__name__,
     )
 
@@ -137,8 +140,12 @@ class _Run:
         failed = sr.get("error") is not None
         t0 = self.t0
         self.timeline.append(
-            {"stage": name, "start_ms": (started - t0) * 1000.0, "end_ms": (ended - t0) * 1000.0,
-             "status": "error" if failed else "ok"}
+            {
+                "stage": name,
+                "start_ms": (started - t0) * 1000.0,
+                "end_ms": (ended - t0) * 1000.0,
+                "status": "error" if failed else "ok",
+            }
         )
         stats = self.stats
         if stats is not None:
@@ -198,12 +205,20 @@ class _Run:
                 else:  # the handler suspended: only now is its deadline armed
                     raw = await self._slow(st, coro, yielded, started)
             else:
-                retry = None if obs is None else obs.retry_listener(
-                    self.plan.name, self.run_id, st.name, ctx
+                retry = (
+                    None
+                    if obs is None
+                    else obs.retry_listener(self.plan.name, self.run_id, st.name, ctx)
                 )
                 raw = await call_step(
-                    st.name, fn, ctx, st.policy, cache_input=ctx.data,
-                    deadline=self.loop_deadline(), on_retry=retry, assign=_assign,
+                    st.name,
+                    fn,
+                    ctx,
+                    st.policy,
+                    cache_input=ctx.data,
+                    deadline=self.loop_deadline(),
+                    on_retry=retry,
+                    assign=_assign,
                 )
             sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
         except Skip as skip:
@@ -215,15 +230,22 @@ class _Run:
         self._finish(st, sr, started, ended)
         if obs is not None:
             await obs.step_finished(
-                self.plan.name, self.run_id, st.name, ctx, ended - started, error,
+                self.plan.name,
+                self.run_id,
+                st.name,
+                ctx,
+                ended - started,
+                error,
                 {"cost": sr["cost"], "confidence": sr.get("confidence")},
             )
         return sr
 
     async def call_batch(self, batch: list[StagePlan]) -> None:
         """Run a parallel group; only stages that suspend get a task of their own."""
-        if self.obs is not None or len(batch) > self.plan.max_parallel or not all(
-            s.plain for s in batch
+        if (
+            self.obs is not None
+            or len(batch) > self.plan.max_parallel
+            or not all(s.plain for s in batch)
         ):
             sem = asyncio.Semaphore(self.plan.max_parallel)
 
@@ -390,8 +412,9 @@ async def run_cascade(
                         raw = await run._slow(st, coro, yielded, started)
                     sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
                 except Skip as skip:
-                    sr = StageResult(result=None, confidence=None, data={},
-                                     skipped_reason=skip.reason)
+                    sr = StageResult(
+                        result=None, confidence=None, data={}, skipped_reason=skip.reason
+                    )
                 except Exception as exc:
                     sr = run._record_error(st, exc)
                 run._finish(st, sr, started, _perf())
@@ -407,8 +430,11 @@ async def run_cascade(
         else:
             batch = [st]
             for nxt in stages[index:]:
-                if nxt.group == st.group and nxt.name in enabled and nxt.name not in results and (
-                    not nxt.depends_on or _deps_met(nxt, results) is None
+                if (
+                    nxt.group == st.group
+                    and nxt.name in enabled
+                    and nxt.name not in results
+                    and (not nxt.depends_on or _deps_met(nxt, results) is None)
                 ):
                     batch.append(nxt)
             await run.call_batch(batch)
@@ -427,8 +453,12 @@ async def run_cascade(
                 if rule.test(ctx.data, results, ctx.warnings):
                     run.terminated_by = rule.name
                     run.decisions.append(
-                        {"stage": None, "rule": rule.name, "type": "termination",
-                         "action": "terminate"}
+                        {
+                            "stage": None,
+                            "rule": rule.name,
+                            "type": "termination",
+                            "action": "terminate",
+                        }
                     )
                     break
         if run.jump is not None:
@@ -441,8 +471,10 @@ async def run_cascade(
             run.timed_out = True
     result = _build_result(run, _perf() - t0)
     if obs is not None:
-        error = None if result["success"] else RuntimeError(
-            "; ".join(e["error"] for e in run.errors) or "timed out"
+        error = (
+            None
+            if result["success"]
+            else RuntimeError("; ".join(e["error"] for e in run.errors) or "timed out")
         )
         await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, error)
     return result
@@ -457,8 +489,11 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
         if st.name == target:
             if pos < index - 1:
                 run.errors.append(
-                    {"stage": target, "error": f"skip_to {target!r} points backwards; ignored",
-                     "type": "RoutingError"}
+                    {
+                        "stage": target,
+                        "error": f"skip_to {target!r} points backwards; ignored",
+                        "type": "RoutingError",
+                    }
                 )
                 return index
             for skipped in stages[index:pos]:

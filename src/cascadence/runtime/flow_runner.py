@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from cascadence.errors import NoteError, ParallelNoteError, Skip
 from cascadence.runtime.invoke import call_step, gather_calls
 from cascadence.runtime.observe import Observers
-from cascadence.runtime.plan import BranchNode, ChildNode, FlowNode, FlowPlan, ParallelNode, StepNode
+from cascadence.runtime.plan import (
+    BranchNode,
+    ChildNode,
+    FlowNode,
+    FlowPlan,
+    ParallelNode,
+    StepNode,
+)
 
 __all__ = ["NodeDone", "run_flow"]
 
@@ -26,7 +33,7 @@ NodeDone = Callable[[int, str, Any], Awaitable[None]]
 """Called after each top-level node with (index, node name, score): the checkpoint hook."""
 
 
-class _StopFlow(Exception):  # noqa: N818 - internal control flow, never escapes run_flow
+class _StopFlow(Exception):
     pass
 
 
@@ -74,11 +81,17 @@ class _FlowRun:
         started = _perf()
         try:
             returned = await call_step(
-                node.name, node.fn, score, node.policy, assign=_assign,
+                node.name,
+                node.fn,
+                score,
+                node.policy,
+                assign=_assign,
                 on_retry=obs.retry_listener(self.root, self.run_id, node.name, score),
             )
         except Skip as skip:
-            await obs.step_finished(self.root, self.run_id, node.name, score, _perf() - started, None)
+            await obs.step_finished(
+                self.root, self.run_id, node.name, score, _perf() - started, None
+            )
             if skip.rest:
                 raise _StopFlow from None
             return score
@@ -99,7 +112,7 @@ class _FlowRun:
         obs = self.obs
         if obs is None and all(t.policy.is_plain for t in node.tasks):
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
-            outcomes = await gather_calls(calls, fail_fast=True)  # type: ignore[arg-type]
+            outcomes = await gather_calls(calls, fail_fast=True)
         else:
             outcomes = await gather_calls(
                 [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)],
@@ -121,7 +134,7 @@ class _FlowRun:
         merged = node.merge(score, results)
         return _adopt(score, merged)
 
-    def _task_call(self, task: StepNode) -> Callable[[Any], Awaitable[Any]]:
+    def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:
         async def run(snap: Any) -> Any:
             return await self.step(task, snap)
 

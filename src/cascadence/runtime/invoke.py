@@ -16,7 +16,7 @@ import functools
 import inspect
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
@@ -36,11 +36,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-AsyncHandler = Callable[[Any], Awaitable[Any]]
+AsyncHandler = Callable[[Any], Coroutine[Any, Any, Any]]
 RetryListener = Callable[[int, BaseException, float], object]
 """Called as (failed attempt number, its error, delay before the next attempt)."""
-
-_HAS_TIMEOUT_AT = sys.version_info >= (3, 11)
 
 
 class _Resume:
@@ -101,7 +99,7 @@ async def resume(coro: Coroutine[Any, Any, T], yielded: Any) -> T:
 async def _resume_until(
     coro: Coroutine[Any, Any, Any], yielded: Any, deadline: float, name: str, timeout: float
 ) -> Any:
-    if _HAS_TIMEOUT_AT:
+    if sys.version_info >= (3, 11):
         scope = asyncio.timeout_at(deadline)
         try:
             async with scope:
@@ -248,6 +246,7 @@ async def gather_calls(
     loop = asyncio.get_running_loop()
     out: list[Any] = [None] * len(calls)
     tasks: dict[asyncio.Future[Any], int] = {}
+    error: BaseException | None
     perf = time.perf_counter
     failed = False
     for index, (fn, arg, timeout, name) in enumerate(calls):
@@ -268,20 +267,20 @@ async def gather_calls(
         if done:
             out[index] = (True, value, perf())
         else:
-            task = asyncio.ensure_future(
+            future: asyncio.Future[Any] = asyncio.ensure_future(
                 _finish(coro, value, limit, (limit - now) if limit is not None else 0.0, name)
             )
-            tasks[task] = index
-    pending = set(tasks)
+            tasks[future] = index
+    pending: set[asyncio.Future[Any]] = set(tasks)
     if failed and fail_fast:
-        for task in pending:
-            task.cancel()
+        for future in pending:
+            future.cancel()
     while pending:
         try:
             done_set, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            for task in pending:  # the caller was cancelled: so is the work it started
-                task.cancel()
+            for future in pending:  # the caller was cancelled: so is the work it started
+                future.cancel()
             raise
         ended = perf()
         for task in done_set:
@@ -289,11 +288,11 @@ async def gather_calls(
             if task.cancelled():
                 out[index] = (False, asyncio.CancelledError(), ended)
                 continue
-            exc = task.exception()
-            if exc is None:
+            error = task.exception()
+            if error is None:
                 out[index] = (True, task.result(), ended)
             else:
-                out[index] = (False, exc, ended)
+                out[index] = (False, error, ended)
                 if fail_fast:
                     for other in pending:
                         other.cancel()

@@ -104,7 +104,9 @@ class Observers:
         if self.wants_events:
             kind = CADENCE_COMPLETED if error is None else CADENCE_FAILED
             await self._event(
-                CadenceEvent(kind, name, duration=duration, error=error, kind=self.kind, run_id=run_id)
+                CadenceEvent(
+                    kind, name, duration=duration, error=error, kind=self.kind, run_id=run_id
+                )
             )
 
     async def step_started(self, run_name: str, run_id: str | None, step: str, arg: Any) -> None:
