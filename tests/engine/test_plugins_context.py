@@ -138,3 +138,24 @@ def test_context_get_set_and_stage_results() -> None:
     ctx.set("new.deep.value", 1)
     assert ctx.get("user.verified") is True and ctx.get("new.deep.value") == 1
     assert "verified" not in data["user"] and "new" not in data
+
+
+async def test_decorated_note_as_stage_applies_its_policy_once() -> None:
+    """A @note(retry=...) function registered as a stage retries through the stage policy,
+    not twice over."""
+    from cascadence import note
+
+    clock = FakeClock()
+    attempts = 0
+
+    @note(retry={"max_attempts": 3, "delay": 0.5}, clock=clock)
+    async def flaky(_ctx: Any) -> dict:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionError("down")
+
+    engine = CascadeEngine(config({"A": {}}))
+    engine.register_stage("A", flaky)
+    result = await engine.execute({})
+    assert attempts == 3
+    assert result["stage_results"]["A"]["error_type"] == "RetryExhaustedError"

@@ -148,15 +148,22 @@ class CascadeEngine:
                 + (f"; did you mean {hint!r}?" if hint else "")
                 + f" (stages: {', '.join(self._config.stages)})"
             )
+        as_handler = getattr(handler, "as_stage_handler", None)
+        if callable(as_handler):  # a Cadence flow
+            handler = as_handler()
         if not callable(handler):
             raise PlanError(
                 f"handler for stage {name!r} must be callable, got {type(handler).__name__}"
             )
-        as_handler = getattr(handler, "as_stage_handler", None)
-        fn: Handler = as_handler() if callable(as_handler) else handler
+        fn: Handler = handler
         policy = getattr(handler, "__cascadence_policy__", None)
-        if isinstance(policy, StepPolicy):
+        raw = getattr(handler, "__cascadence_raw__", None)
+        if isinstance(policy, StepPolicy) and raw is not None:
+            # A decorated note: the engine applies its policy, so call the undecorated function.
             self._policies[name] = policy
+            fn = raw
+        else:
+            self._policies.pop(name, None)
         thread = self.sync_in_thread if in_thread is None else in_thread
         self._originals[name] = handler
         self._handlers[name] = to_async(fn, in_thread=thread)

@@ -1,0 +1,349 @@
+"""Flow behaviour beyond the spec's examples: event order, concurrency, composition, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cascadence import (
+    Cadence,
+    CascadeConfig,
+    CascadeEngine,
+    CircuitOpenError,
+    MergeConflict,
+    MergeStrategy,
+    NoteError,
+    ParallelNoteError,
+    RetryExhaustedError,
+    Score,
+    note,
+    to_dot,
+    to_mermaid,
+)
+from cascadence import TimeoutError as CadenceTimeout
+from cascadence.events import EventEmitter
+from cascadence.policies import CircuitBreaker, StepPolicy
+from cascadence.testing import FakeClock
+
+
+@dataclass
+class S(Score):
+    n: int = 0
+    tags: list = field(default_factory=list)
+    flag: bool = True
+    child_total: int = 0
+
+
+def tagger(tag: str, pause: float = 0.0) -> Any:
+    async def note_fn(score: S) -> None:
+        if pause:
+            await asyncio.sleep(pause)
+        score.tags.append(tag)
+
+    note_fn.__name__ = tag
+    return note_fn
+
+
+async def test_hook_and_event_order_with_parallel_branch_and_child() -> None:
+    """Events arrive in run order: the parallel group's tasks, the chosen branch, the child
+    flow's own run events nested inside the parent's."""
+    emitter = EventEmitter()
+    seen: list[str] = []
+    emitter.on("*", lambda e: seen.append(f"{e.type}:{e.note_name or e.cadence_name}"))
+
+    child = Cadence("child", S()).then("c1", tagger("c1"))
+    flow = (
+        Cadence("parent", S())
+        .with_hooks(emitter)
+        .then("first", tagger("first"))
+        .sync("group", [tagger("p1", 0.002), tagger("p2", 0.0)])
+        .split("route", lambda s: s.flag, if_true=[tagger("yes")], if_false=[tagger("no")])
+        .child("sub", child, lambda parent, c: setattr(parent, "child_total", len(c.tags)))
+    )
+    await flow.run()
+    assert seen[0] == "cadence.started:parent"
+    assert seen[1:3] == ["note.started:first", "note.completed:first"]
+    group = seen[3:7]
+    assert sorted(group[:2]) == ["note.started:p1", "note.started:p2"]
+    assert group[2:] == ["note.completed:p2", "note.completed:p1"]  # p1 sleeps longer
+    assert seen[7:9] == ["note.started:yes", "note.completed:yes"]
+    assert seen[9:13] == [
+        "cadence.started:child",
+        "note.started:c1",
+        "note.completed:c1",
+        "cadence.completed:child",
+    ]
+    assert seen[-1] == "cadence.completed:parent"
+
+
+async def test_thousand_concurrent_runs_of_one_definition() -> None:
+    """One flow definition runs 1,000 times concurrently, each on its own score, no cross-talk."""
+
+    async def add(score: S) -> None:
+        await asyncio.sleep(0.001 * (score.n % 3))
+        score.tags.append(score.n)
+
+    async def double(score: S) -> None:
+        score.n *= 2
+
+    flow = (
+        Cadence("many", S())
+        .then("add", add)
+        .sync("both", [double, tagger("t")])
+        .split("odd", "n > 1000", if_true=[tagger("big")])
+    )
+    scores = await asyncio.gather(*(flow.run(S(n=i)) for i in range(1000)))
+    for i, score in enumerate(scores):
+        assert score.n == 2 * i
+        expected = [i, "t"] + (["big"] if 2 * i > 1000 else [])
+        assert score.tags == expected
+
+
+async def test_sync_of_sleeping_notes_overlaps() -> None:
+    """Notes of one .sync group that sleep run concurrently (their intervals overlap)."""
+    loop = asyncio.get_running_loop()
+    spans: list[tuple[float, float]] = []
+
+    def sleeper(i: int) -> Any:
+        async def fn(score: S) -> None:
+            start = loop.time()
+            await asyncio.sleep(0.01)
+            spans.append((start, loop.time()))
+
+        fn.__name__ = f"sleep{i}"
+        return fn
+
+    await Cadence("par", S()).sync("five", [sleeper(i) for i in range(5)]).run()
+    assert max(s for s, _ in spans) < min(e for _, e in spans)
+
+
+async def test_parallel_tasks_are_isolated_until_merge() -> None:
+    """A task never sees a sibling's writes; conflicting writes fail under FAIL_ON_CONFLICT."""
+    observed: list[int] = []
+
+    async def write_one(score: S) -> None:
+        score.n = 1
+        await asyncio.sleep(0.001)
+
+    async def read_later(score: S) -> None:
+        await asyncio.sleep(0.002)
+        observed.append(score.n)
+        score.n = 2
+
+    with pytest.raises(MergeConflict) as info:
+        await Cadence("iso", S()).sync(
+            "g", [write_one, read_later], merge=MergeStrategy.FAIL_ON_CONFLICT
+        ).run()
+    assert observed == [0]
+    assert info.value.field == "n" and info.value.values == [1, 2]
+    score = await Cadence("iso2", S()).sync(
+        "g", [write_one, read_later], merge=MergeStrategy.LAST_WRITE_WINS
+    ).run()
+    assert score.n == 2
+
+
+async def test_error_types_carry_their_fields() -> None:
+    """NoteError, RetryExhaustedError, TimeoutError and CircuitOpenError carry their data."""
+
+    async def boom(score: S) -> None:
+        raise ValueError("bad input")
+
+    with pytest.raises(NoteError) as plain:
+        await Cadence("e", S()).then("boom", boom).run()
+    assert plain.value.note_name == "boom"
+    assert isinstance(plain.value.original_error, ValueError)
+
+    clock = FakeClock()
+
+    @note(retry={"max_attempts": 3, "delay": 1.0}, clock=clock)
+    async def flaky(score: S) -> None:
+        raise ConnectionError("down")
+
+    with pytest.raises(RetryExhaustedError) as retried:
+        await Cadence("r", S()).then("flaky", flaky).run()
+    assert retried.value.attempts == 3
+    assert isinstance(retried.value.last_error, ConnectionError)
+    assert clock.sleeps == [1.0, 2.0]
+
+    @note(timeout=0.005)
+    async def slow(score: S) -> None:
+        await asyncio.sleep(1)
+
+    with pytest.raises(CadenceTimeout) as timed:
+        await Cadence("t", S()).then("slow", slow).run()
+    assert timed.value.timeout == pytest.approx(0.005)
+    assert isinstance(timed.value, TimeoutError)
+
+    breaker = CircuitBreaker("payments", failure_threshold=1, recovery_timeout=10, clock=clock)
+
+    @note(circuit_breaker=breaker)
+    async def pay(score: S) -> None:
+        raise ConnectionError("x")
+
+    flow = Cadence("cb", S()).then("pay", pay)
+    with pytest.raises(NoteError):
+        await flow.run(S())
+    with pytest.raises(CircuitOpenError) as opened:
+        await flow.run(S())
+    assert opened.value.breaker_name == "payments"
+    assert opened.value.retry_after == pytest.approx(10)
+
+
+async def test_parallel_note_error_fields_when_the_failure_is_a_timeout() -> None:
+    """A timed-out task of a group is reported with its index and the TimeoutError."""
+
+    @note(timeout=0.005)
+    async def slow(score: S) -> None:
+        await asyncio.sleep(1)
+
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("p", S()).sync("grp", [tagger("ok"), slow]).run()
+    assert (info.value.note_name, info.value.task_index, info.value.group_name) == (
+        "slow",
+        1,
+        "grp",
+    )
+    assert isinstance(info.value.original_error, CadenceTimeout)
+
+
+async def test_sync_note_timeout_without_signals() -> None:
+    """A plain (sync) note with a timeout is cancelled on time; no SIGALRM is involved."""
+    import threading
+
+    release = threading.Event()
+
+    @note(timeout=0.02)
+    def blocking(score: S) -> None:
+        release.wait(5)
+
+    with pytest.raises(CadenceTimeout):
+        await Cadence("sync", S()).then("blocking", blocking).run()
+    release.set()
+
+
+async def test_skip_skips_a_note_or_the_rest() -> None:
+    """Raising Skip skips the note; Skip(rest=True) ends the flow successfully."""
+    from cascadence import Skip
+
+    async def skip_me(score: S) -> None:
+        raise Skip("not today")
+
+    async def stop_here(score: S) -> None:
+        raise Skip(rest=True)
+
+    score = await (
+        Cadence("skip", S())
+        .then("a", skip_me)
+        .then("b", tagger("b"))
+        .then("c", stop_here)
+        .then("d", tagger("d"))
+        .run()
+    )
+    assert score.tags == ["b"]
+
+
+# -- composition both ways ----------------------------------------------------------------------
+@dataclass
+class Review(Score):
+    text: str = ""
+    result: str = ""
+    confidence: float = 0.0
+
+
+async def test_flow_as_a_cascade_stage_handler() -> None:
+    """A Cadence registered as a stage handler runs per execution on a score built from the
+    input; its result/confidence fields become the stage result."""
+
+    async def classify(score: Review) -> None:
+        score.result = "spam" if "buy now" in score.text else "ham"
+        score.confidence = 0.9
+
+    flow = Cadence("review", Review()).then("classify", classify)
+    config = CascadeConfig.from_dict({
+        "name": "moderation",
+        "stages": {"LLM_REVIEW": {"routing_rules": [
+            {"name": "sure", "condition": "stages.LLM_REVIEW.confidence > 0.8",
+             "action": {"type": "terminate"}}]}, "HUMAN": {}},
+    })
+    engine = CascadeEngine(config)
+    engine.register_stage("LLM_REVIEW", flow)
+    engine.register_stage("HUMAN", lambda ctx: {"result": "queued"})
+    result = await engine.execute({"text": "buy now!!!"})
+    assert result["path"] == ["LLM_REVIEW"]
+    assert result["stage_results"]["LLM_REVIEW"]["result"] == "spam"
+
+
+async def test_cascade_as_a_flow_step() -> None:
+    """Cadence.cascade runs a CascadeEngine as one step and stores its result on the score."""
+
+    @dataclass
+    class Txn(Score):
+        amount: float = 0
+        screening: dict = field(default_factory=dict)
+
+    config = CascadeConfig.from_dict({"name": "screen", "stages": {"RULES": {}}})
+    engine = CascadeEngine(config)
+    engine.register_stage(
+        "RULES", lambda ctx: {"result": "block" if ctx.get("amount") > 100 else "allow"}
+    )
+    flow = Cadence("pay", Txn()).cascade("screening", engine)
+    score = await flow.run(Txn(amount=500))
+    assert score.screening["final_result"] == "block"
+
+
+# -- diagrams -------------------------------------------------------------------------------------
+def test_cascade_diagram_draws_rules_as_labelled_edges() -> None:
+    """A cascade's Mermaid and DOT show every stage and its routing rules as labelled edges."""
+    from pathlib import Path
+
+    config = CascadeConfig.from_file(
+        Path(__file__).parents[2] / "examples" / "quickstart" / "cascade.yaml"
+    )
+    mermaid = to_mermaid(config)
+    assert 'FAST_CHECK -->|"low_confidence_escalate: enable"| MEDIUM_CHECK' in mermaid
+    assert 'FAST_CHECK -->|"high_confidence_terminate: terminate"| end' in mermaid
+    assert "class MEDIUM_CHECK,EXPENSIVE_CHECK disabled" in mermaid
+    dot = to_dot(config)
+    assert 'FAST_CHECK -> MEDIUM_CHECK [label="low_confidence_escalate: enable"];' in dot
+
+
+def test_flow_diagram_shows_parallel_groups_and_children() -> None:
+    """A flow's diagram has the fork/merge of a .sync group and a subgraph per child flow."""
+    child = Cadence("pay", S()).then("charge", tagger("charge"))
+    flow = (
+        Cadence("checkout", S())
+        .sync("enrich", [tagger("a"), tagger("b")])
+        .child("payment", child)
+    )
+    mermaid = to_mermaid(flow)
+    assert "sync enrich" in mermaid and "merge (smart)" in mermaid
+    assert 'subgraph payment_cluster' in mermaid
+    assert "subgraph cluster_payment_cluster" in to_dot(flow)
+
+
+def test_step_names_are_unique() -> None:
+    """Two steps with one name are refused (they key checkpoints and metrics)."""
+    with pytest.raises(ValueError, match="already has a step named 'a'"):
+        Cadence("dup", S()).then("a", tagger("x")).then("a", tagger("y"))
+
+
+def test_policy_objects_are_shared_by_both_front_ends() -> None:
+    """@note(retry=...) builds the same RetryPolicy type a YAML max_retries builds."""
+    from cascadence.cascade.compile import compile_cascade
+    from cascadence.flow.note import note_parts
+    from cascadence.runtime.clock import SYSTEM_CLOCK
+
+    @note(retry={"max_attempts": 4, "delay": 0.1})
+    async def fn(score: S) -> None:
+        return None
+
+    _, policy = note_parts(fn)
+    config = CascadeConfig.from_dict(
+        {"name": "c", "stages": {"A": {"max_retries": 3, "retry_delay_ms": 100}}}
+    )
+    plan = compile_cascade(config, {}, SYSTEM_CLOCK, lambda _s, _k, make: make())
+    assert isinstance(policy, StepPolicy)
+    assert plan.stages[0].policy.retry == policy.retry
