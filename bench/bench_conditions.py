@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cascadence.conditions import compile_condition  # noqa: E402
-from cascadence.conditions import regex as regex_engine  # noqa: E402
+from cascadence.conditions import compile_condition
+from cascadence.conditions import regex as regex_engine
 
 EXPRESSION = (
     "stages.FAST.confidence < 0.8"
@@ -51,7 +51,7 @@ _EMAIL = re.compile(r"@(mail\.example|corp\.example)\.com$").search
 def handwritten(data: Any, stages: Any, warnings: Any = None) -> bool:
     """The condition written out directly, with the same missing-field and type rules."""
     fast = stages.get("FAST") if stages else None
-    confidence = getattr(fast, "confidence", None)
+    confidence: Any = getattr(fast, "confidence", None)
     if type(confidence) not in (int, float) or not confidence < 0.8:
         return False
     user = data.get("user")

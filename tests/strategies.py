@@ -47,10 +47,10 @@ _ordered_literals = st.one_of(_INTS, _FLOATS, _TEXT)
 _numbers = st.one_of(_INTS, _FLOATS)
 
 _segments = st.sampled_from((*KEYS, "0", "1", "-1"))
-_data_paths = (
-    st.lists(_segments, min_size=1, max_size=3)
-    .map(".".join)
-    .filter(lambda p: p.split(".")[0] in KEYS)
+_data_paths = st.builds(
+    lambda first, rest: ".".join((first, *rest)),
+    st.sampled_from(KEYS),
+    st.lists(_segments, max_size=2),
 )
 _stage_paths = st.builds(
     lambda name, rest: f"stages.{name}.{rest}",
@@ -198,7 +198,7 @@ class Explosive:
         raise RuntimeError("explosive value")
 
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _boom
-    __hash__ = __bool__ = __len__ = __iter__ = __contains__ = _boom  # type: ignore[assignment]
+    __hash__ = __bool__ = __len__ = __iter__ = __contains__ = _boom
     __getitem__ = _boom
 
     def __getattr__(self, name: str) -> Any:

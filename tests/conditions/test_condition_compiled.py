@@ -39,7 +39,9 @@ def test_attributes() -> None:
     assert condition.node == parse_condition(source)
     assert condition.fields == {"stages.FAST.confidence", "amount", "stages.SLOW.result"}
     assert condition.stage_refs == {"FAST", "SLOW"}
-    assert condition.fn({"amount": 10000}, {"FAST": {"confidence": 0.1}, "SLOW": {"result": "x"}}, None)
+    assert condition.fn(
+        {"amount": 10000}, {"FAST": {"confidence": 0.1}, "SLOW": {"result": "x"}}, None
+    )
     assert repr(condition) == f"CompiledCondition({source.replace(chr(39), chr(34))!r})"
 
 

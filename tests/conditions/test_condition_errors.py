@@ -97,7 +97,9 @@ def test_matches_needs_a_string() -> None:
     assert "regular expression string" in issue.message
 
 
-@pytest.mark.parametrize("pattern", ["(a+)+", "(a*)*", "(a|aa)+", "(x+x+)+y", "(.*a){10}", "(a?)+$"])
+@pytest.mark.parametrize(
+    "pattern", ["(a+)+", "(a*)*", "(a|aa)+", "(x+x+)+y", "(.*a){10}", "(a?)+$"]
+)
 def test_catastrophic_regex_is_rejected_by_the_guarded_engine(
     stdlib_re: None, pattern: str
 ) -> None:

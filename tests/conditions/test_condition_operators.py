@@ -31,7 +31,7 @@ class Case:
     scenarios: tuple[Scenario, ...]
 
 
-def S(label: str, data: Any, expected: bool, warns: bool = False) -> Scenario:  # noqa: N802
+def S(label: str, data: Any, expected: bool, warns: bool = False) -> Scenario:
     return Scenario(label, data, expected, warns)
 
 
@@ -462,7 +462,9 @@ def _params() -> list[Any]:
     for case in CASES:
         for scenario in case.scenarios:
             for form in ("structured", "expression"):
-                out.append(pytest.param(case, scenario, form, id=f"{case.name}-{scenario.label}-{form}"))
+                out.append(
+                    pytest.param(case, scenario, form, id=f"{case.name}-{scenario.label}-{form}")
+                )
     return out
 
 

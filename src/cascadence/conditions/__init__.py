@@ -42,8 +42,6 @@ from cascadence.conditions.tree import (
 )
 
 __all__ = [
-    "MISSING",
-    "OPERATORS",
     "Aggregate",
     "Compare",
     "CompiledCondition",
@@ -52,8 +50,10 @@ __all__ = [
     "EvalWarning",
     "Exists",
     "Logical",
+    "MISSING",
     "Membership",
     "Node",
+    "OPERATORS",
     "Pattern",
     "Statistic",
     "compile_condition",

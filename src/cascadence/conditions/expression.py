@@ -47,7 +47,7 @@ from cascadence.conditions.tree import (
 )
 from cascadence.errors import closest
 
-__all__ = ["FUNCTIONS", "KEYWORDS", "PLAIN_PATH", "ExpressionError", "parse_expression"]
+__all__ = ["ExpressionError", "FUNCTIONS", "KEYWORDS", "PLAIN_PATH", "parse_expression"]
 
 KEYWORDS: Final = frozenset(
     ("and", "or", "not", "in", "contains", "matches", "is", "true", "false", "null")

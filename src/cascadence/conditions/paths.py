@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 __all__ = [
+    "Getter",
     "ITEM",
     "MISSING",
     "STAGES",
-    "Getter",
     "make_getter",
     "resolve",
     "split_path",

@@ -35,7 +35,7 @@ from cascadence.conditions.tree import (
 )
 from cascadence.errors import closest
 
-__all__ = ["MAX_DEPTH", "KEYS", "check_scalar", "join", "parse_structured"]
+__all__ = ["KEYS", "MAX_DEPTH", "check_scalar", "join", "parse_structured"]
 
 MAX_DEPTH: Final = 100
 """Deepest nesting accepted (keeps parsing and evaluation far from recursion limits)."""

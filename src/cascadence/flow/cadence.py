@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cascadence.flow.note import note_parts
 from cascadence.flow.score import MergeStrategy, merge_snapshots, snapshot
-from cascadence.runtime.flow_runner import run_flow
+from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import to_async
 from cascadence.runtime.observe import Observers, build_observers
 from cascadence.runtime.plan import (
@@ -348,6 +348,8 @@ class Cadence(Generic[S]):
                 `CircuitOpenError` are its kinds). `ParallelNoteError` for a `.sync` task.
         """
         current = score if score is not None else self.score
+        if self._checkpoint is None and current is not None:
+            return await _FlowRun(self.plan, self._observers, run_id).run(current)  # type: ignore[no-any-return]
         if current is None:
             raise ValueError(
                 f"flow {self.name!r} has no score: pass one to Cadence(name, score) or run(score)"
@@ -360,7 +362,7 @@ class Cadence(Generic[S]):
                 self, current, self._checkpoint, rid, lease_seconds=self._lease_seconds
             )
             return result
-        final: S = await run_flow(self.plan, current, observers=self._observers, run_id=run_id)
+        final: S = await _FlowRun(self.plan, self._observers, run_id).run(current)
         return final
 
     def run_sync(self, score: S | None = None, *, run_id: str | None = None) -> S:

@@ -122,9 +122,17 @@ def changed_fields(base: Any, snap: Any) -> dict[str, Any]:
     changed: dict[str, Any] = {}
     for name, value in items:
         original = getattr(base, name, missing)
-        if original is missing or not _equal(value, original):
+        if value is original:
+            continue
+        if type(value) in _PLAIN and type(original) is type(value):
+            if value != original:
+                changed[name] = value
+        elif original is missing or not _equal(value, original):
             changed[name] = value
     return changed
+
+
+_PLAIN = frozenset({int, float, str, bool, bytes})
 
 
 def merge_snapshots(
@@ -151,7 +159,7 @@ def merge_snapshots(
     if callable(strategy) and not isinstance(strategy, (str, MergeStrategy)):
         result = strategy(base, list(snapshots))
         return base if result is None else result
-    mode = MergeStrategy(strategy)
+    mode = strategy if type(strategy) is MergeStrategy else MergeStrategy(strategy)
     writes: dict[str, list[Any]] = {}
     for snap in snapshots:
         for name, value in changed_fields(base, snap).items():
@@ -210,6 +218,8 @@ def _apply(base: S, resolved: dict[str, Any]) -> S:
 def _smart(original: Any, values: list[Any]) -> Any:
     """Merge values that tasks wrote (each different from `original`), in task order."""
     last = values[-1]
+    if len(values) == 1:
+        return last  # one writer: merging its value against the original gives that value
     if all(isinstance(v, list) for v in values) and (
         original is None or isinstance(original, list)
     ):

@@ -67,7 +67,12 @@ class _FlowRun:
         obs = self.obs
         if obs is None:
             try:
-                returned = await call_step(node.name, node.fn, score, node.policy, assign=_assign)
+                if node.bare:
+                    returned = await node.fn(score)
+                else:
+                    returned = await call_step(
+                        node.name, node.fn, score, node.policy, assign=_assign
+                    )
             except Skip as skip:
                 if skip.rest:
                     raise _StopFlow from None
@@ -76,6 +81,8 @@ class _FlowRun:
                 raise
             except Exception as exc:
                 raise NoteError(node.name, exc) from exc
+            if returned is None or returned is score:
+                return score
             return _adopt(score, returned)
         await obs.step_started(self.root, self.run_id, node.name, score)
         started = _perf()
@@ -174,7 +181,10 @@ class _FlowRun:
                 if index < start_at:
                     continue
                 try:
-                    score = await self.node(node, score)
+                    if type(node) is StepNode:
+                        score = await self.step(node, score)
+                    else:
+                        score = await self.node(node, score)
                 except _StopFlow:
                     break
                 except Exception as exc:

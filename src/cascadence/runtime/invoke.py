@@ -253,10 +253,14 @@ async def gather_calls(
         if failed and fail_fast:
             out[index] = (False, asyncio.CancelledError(), perf())
             continue
-        now = loop.time()
-        limit = now + timeout if timeout is not None else deadline
-        if deadline is not None and limit is not None and deadline < limit:
-            limit = deadline
+        if timeout is None and deadline is None:
+            now = 0.0
+            limit = None
+        else:
+            now = loop.time()
+            limit = now + timeout if timeout is not None else deadline
+            if deadline is not None and limit is not None and deadline < limit:
+                limit = deadline
         try:
             coro = fn(arg)
             done, value = start(coro)

@@ -131,6 +131,11 @@ class StepNode:
     policy: StepPolicy
     cost: float = 0.0
     is_cascade: bool = False
+    bare: bool = field(init=False)
+    """True when no policy at all applies: the note is simply awaited."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bare", self.policy.is_plain and self.policy.timeout is None)
 
 
 @dataclass(frozen=True, slots=True)
