@@ -164,8 +164,15 @@ async def section_concurrency() -> None:
         await asyncio.sleep(0.001)
         return await medium_check(ctx)
 
+    hold: list[int] = []
+    release = asyncio.Event()
+
     async def sleepy_expensive(ctx: ExecutionContext) -> dict[str, Any]:
-        await asyncio.sleep(0.001)
+        if tracemalloc.is_tracing():  # the heap run parks every execution here
+            hold.append(1)
+            await release.wait()
+        else:
+            await asyncio.sleep(0.001)
         return await expensive_check(ctx)
 
     async def baseline(data: dict[str, Any]) -> list[str]:
@@ -189,31 +196,53 @@ async def section_concurrency() -> None:
         paths = await asyncio.gather(*(baseline(d) for d in inputs))
         return time.perf_counter() - t, list(paths)
 
-    async def run_engine(limit: int | None) -> tuple[float, list[dict[str, Any]], int]:
+    def make_engine(limit: int | None) -> CascadeEngine:
         engine = CascadeEngine(CascadeConfig.from_file(QUICKSTART), max_in_flight=limit)
-        engine.register_stages(
-            {
-                "FAST_CHECK": sleepy_fast,
-                "MEDIUM_CHECK": sleepy_medium,
-                "EXPENSIVE_CHECK": sleepy_expensive,
-            }
-        )
+        engine.register_stages({"FAST_CHECK": sleepy_fast, "MEDIUM_CHECK": sleepy_medium,
+                                "EXPENSIVE_CHECK": sleepy_expensive})
+        return engine
+
+    async def run_engine(limit: int | None) -> tuple[float, list[dict[str, Any]], int]:
+        engine = make_engine(limit)
         gc.collect()
-        tracemalloc.start()
         t = time.perf_counter()
         results = await asyncio.gather(*(engine.execute(d) for d in inputs))
         wall = time.perf_counter() - t
-        _, peak = tracemalloc.get_traced_memory()
+        engine = make_engine(limit)
+        heap = await heap_in_flight(lambda d: engine.execute(d))
+        return wall, list(results), heap
+
+    async def heap_in_flight(run: Any) -> int:
+        """Live heap while every execution waits in its last stage, in a second identical run
+        (tracemalloc slows everything down); each finished execution keeps only a verdict."""
+        hold.clear()
+
+        async def verdict(data: dict[str, Any]) -> bool:
+            result = await run(data)
+            return len(result["path"] if isinstance(result, dict) else result) == 3
+
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        task = asyncio.ensure_future(asyncio.gather(*(verdict(d) for d in inputs)))
+        while len(hold) < len(inputs):  # noqa: ASYNC110 - polling a counter is the point here
+            await asyncio.sleep(0.005)
+        live = tracemalloc.get_traced_memory()[0] - before
+        release.set()
+        await task
         tracemalloc.stop()
-        return wall, list(results), peak
+        release.clear()
+        return live
 
     base_wall, base_paths = await run_baseline()
     base_ok = sum(p == e for p, e in zip(base_paths, expected))
+    base_peak = await heap_in_flight(baseline)
     print(
         f"   hand-written asyncio (wait_for per stage): {base_wall * 1000:8.1f} ms wall, "
-        f"{base_ok}/{n} expected paths"
+        f"{base_ok}/{n} expected paths, "
+        f"heap {base_peak / n / 1024:5.2f} KiB per in-flight execution"
     )
-    for limit in (None, 1000):
+    for limit in (None, 1000):  # heap: only meaningful unbounded (all in flight at once)
         wall, results, peak = await run_engine(limit)
         ok = sum(r["path"] == e for r, e in zip(results, expected))
         spurious = sum(

@@ -25,14 +25,14 @@ __all__ = [
     "CADENCE_COMPLETED",
     "CADENCE_FAILED",
     "CADENCE_STARTED",
+    "CadenceEvent",
+    "EventEmitter",
+    "Listener",
     "NOTE_COMPLETED",
     "NOTE_FAILED",
     "NOTE_RETRYING",
     "NOTE_STARTED",
     "ROUTING_DECISION",
-    "CadenceEvent",
-    "EventEmitter",
-    "Listener",
 ]
 
 CADENCE_STARTED = "cadence.started"

@@ -12,12 +12,12 @@ from cascadence.cascade.config import (
 )
 
 __all__ = [
-    "STAGE_COSTS",
     "CascadeConfig",
     "CircuitBreakerConfig",
     "Condition",
     "ConditionSpec",
     "RoutingAction",
     "RoutingRule",
+    "STAGE_COSTS",
     "StageConfig",
 ]

@@ -30,7 +30,7 @@ def _state(run: Any) -> dict[str, Any]:
         "errors": list(run.errors),
         "decisions": list(run.decisions),
         "skipped": dict(run.skipped),
-        "timeline": list(run.timeline),
+        "timeline": [list(item) for item in run.timeline],
         "terminated_by": run.terminated_by,
     }
 

@@ -19,8 +19,6 @@ from cascadence.policies.retry import Backoff, RetryPolicy, retry_policy_from
 from cascadence.policies.stack import StepPolicy
 
 __all__ = [
-    "MISS",
-    "NO_DEFAULT",
     "Backoff",
     "BreakerSnapshot",
     "BreakerState",
@@ -30,6 +28,8 @@ __all__ = [
     "Fallback",
     "InMemoryBreakerStore",
     "LRUCacheStore",
+    "MISS",
+    "NO_DEFAULT",
     "ResultCache",
     "RetryPolicy",
     "StepPolicy",

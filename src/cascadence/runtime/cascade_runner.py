@@ -9,6 +9,8 @@ unless a handler actually suspends.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from cascadence.errors import Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.context import ExecutionContext
-from cascadence.runtime.invoke import _resume_until, call_step, gather_calls, resume
+from cascadence.runtime.invoke import _Resume, _resume_until, call_step, gather_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result
@@ -113,10 +115,10 @@ class _Run:
         self.obs = obs
         self.explain: list[dict[str, Any]] | None = [] if explain else None
         self.run_id = run_id
-        self.enabled = set(plan.initially_enabled)
+        self.enabled: set[str] | frozenset[str] = plan.initially_enabled  # copied on write
         self.errors: list[dict[str, Any]] = []
         self.decisions: list[dict[str, Any]] = []
-        self.timeline: list[dict[str, Any]] = []
+        self.timeline: list[tuple[str, float, float, bool]] = []
         self.path: list[str] = []
         self.skipped: dict[str, str] = {}
         self.cost = 0.0
@@ -138,15 +140,7 @@ class _Run:
         self.path.append(name)
         self.cost += cost
         failed = sr.get("error") is not None
-        t0 = self.t0
-        self.timeline.append(
-            {
-                "stage": name,
-                "start_ms": (started - t0) * 1000.0,
-                "end_ms": (ended - t0) * 1000.0,
-                "status": "error" if failed else "ok",
-            }
-        )
+        self.timeline.append((name, started, ended, failed))  # small while in flight
         stats = self.stats
         if stats is not None:
             s = stats.get(name)
@@ -177,12 +171,21 @@ class _Run:
         timeout = st.timeout
         deadline = self.deadline
         if timeout is None and deadline is None:
-            return await resume(coro, yielded)
+            return await _Resume(coro, yielded)
         limit = started + timeout if timeout is not None else deadline
         assert limit is not None
         if deadline is not None and deadline < limit:
             limit = deadline
         loop_limit = asyncio.get_running_loop().time() + (limit - _perf())
+        if sys.version_info >= (3, 11):  # one frame less than `_resume_until`: memory per run
+            scope = asyncio.timeout_at(loop_limit)
+            try:
+                async with scope:
+                    return await _Resume(coro, yielded)
+            except builtins.TimeoutError:
+                if scope.expired():
+                    raise StepTimeoutError(st.name, limit - started) from None
+                raise
         return await _resume_until(coro, yielded, loop_limit, st.name, limit - started)
 
     async def call(self, st: StagePlan) -> StageResult:
@@ -314,10 +317,10 @@ class _Run:
         if self.obs is not None:
             self._pending_routing.append((st_name, rule.name, action))
         if action == "enable_stages":
-            self.enabled.update(rule.stages)
+            self.enabled = self.enabled.union(rule.stages)
             return _GO_ON
         if action == "disable_stages":
-            self.enabled.difference_update(rule.stages)
+            self.enabled = self.enabled.difference(rule.stages)
             if pre and st_name in rule.stages:
                 self.skipped[st_name] = f"disabled by precondition {rule.name!r}"
                 return _STOP_STAGE
@@ -375,7 +378,6 @@ async def run_cascade(
         run.deadline = t0 + plan.global_timeout
     stages = plan.stages
     results = ctx.stage_results
-    enabled = run.enabled
     index = 0
     if restore is not None:
         index = _restore(run, restore)
@@ -388,7 +390,7 @@ async def run_cascade(
         st = stages[index]
         index += 1
         name = st.name
-        if name not in enabled or name in results:
+        if name not in run.enabled or name in results:
             continue
         if st.depends_on:
             reason = _deps_met(st, results)
@@ -432,7 +434,7 @@ async def run_cascade(
             for nxt in stages[index:]:
                 if (
                     nxt.group == st.group
-                    and nxt.name in enabled
+                    and nxt.name in run.enabled
                     and nxt.name not in results
                     and (not nxt.depends_on or _deps_met(nxt, results) is None)
                 ):
@@ -499,7 +501,7 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
             for skipped in stages[index:pos]:
                 if skipped.name in run.enabled and skipped.name not in run.ctx.stage_results:
                     run.skipped[skipped.name] = f"skipped by skip_to {target!r}"
-            run.enabled.add(target)
+            run.enabled = run.enabled.union((target,))
             # skip_to runs its target even when the stages it depends on were jumped over
             return pos if not stages[pos].depends_on else _force(run, stages, pos)
     return index
@@ -538,7 +540,7 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "errors": run.errors,
         "routing_decisions": run.decisions,
         "skipped_stages": run.skipped,
-        "timeline": run.timeline,
+        "timeline": _timeline(run),
         "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
         "cascade": run.plan.name,
         "version": run.plan.version,
@@ -549,6 +551,19 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     if ctx._owned is not None:
         result["data"] = ctx.data
     return result
+
+
+def _timeline(run: _Run) -> list[dict[str, Any]]:
+    t0 = run.t0
+    return [
+        {
+            "stage": name,
+            "start_ms": (start - t0) * 1000.0,
+            "end_ms": (end - t0) * 1000.0,
+            "status": "error" if failed else "ok",
+        }
+        for name, start, end, failed in run.timeline
+    ]
 
 
 def _warning(w: Any) -> Any:
@@ -571,6 +586,6 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     run.errors = list(state.get("errors", []))
     run.decisions = list(state.get("decisions", []))
     run.skipped = dict(state.get("skipped", {}))
-    run.timeline = list(state.get("timeline", []))
+    run.timeline = [tuple(item) for item in state.get("timeline", [])]
     run.terminated_by = state.get("terminated_by")
     return int(state.get("index", 0))
