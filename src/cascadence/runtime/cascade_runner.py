@@ -386,6 +386,8 @@ async def run_cascade(
     if obs is not None:
         await obs.run_started(plan.name, run_id, ctx)
     fast = obs is None
+    path = run.path
+    timeline = run.timeline
     while index < count and run.terminated_by is None and not run.timed_out:
         st = stages[index]
         index += 1
@@ -393,9 +395,14 @@ async def run_cascade(
         if name not in run.enabled or name in results:
             continue
         if st.depends_on:
-            reason = _deps_met(st, results)
-            if reason is not None:
-                run.skipped[name] = reason
+            blocked = None
+            for dep in st.depends_on:
+                prior = results.get(dep)
+                if prior is None or prior.get("error") is not None:
+                    blocked = _deps_met(st, results)
+                    break
+            if blocked is not None:
+                run.skipped[name] = blocked
                 continue
         if st.pre_rules and not run.apply_rules(name, st.pre_rules, pre=True):
             index = _after_jump(run, stages, index)
@@ -419,7 +426,24 @@ async def run_cascade(
                     )
                 except Exception as exc:
                     sr = run._record_error(st, exc)
-                run._finish(st, sr, started, _perf())
+                # `_Run._finish`, inlined on the hot path
+                ended = _perf()
+                sr["time_ms"] = elapsed = (ended - started) * 1000.0
+                cost = sr.setdefault("cost", st.cost)
+                results[name] = sr
+                path.append(name)
+                run.cost += cost
+                failed = sr.get("error") is not None
+                timeline.append((name, started, ended, failed))
+                if stats is not None:
+                    counters = stats.get(name)
+                    if counters is None:
+                        counters = stats[name] = StageStats()
+                    counters.count += 1
+                    counters.total_time_ms += elapsed
+                    counters.total_cost += cost
+                    if failed:
+                        counters.errors += 1
             else:
                 sr = await run.call(st)
             if sr.get("error") is not None and (st.stop_on_failure or plan.stop_on_failure):
