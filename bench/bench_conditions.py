@@ -68,8 +68,10 @@ def handwritten(data: Any, stages: Any, warnings: Any = None) -> bool:
     amounts = history.get("amounts") if isinstance(history, dict) else None
     if not isinstance(amounts, list) or not amounts:
         return False
-    if not all(type(a) in (int, float) for a in amounts):
-        return False
+    for amount in amounts:
+        kind = type(amount)
+        if kind is not int and kind is not float:
+            return False
     return sum(amounts) / len(amounts) > 5000
 
 

@@ -240,3 +240,16 @@ def test_explain_marks_missing_fields() -> None:
     assert leaf["missing"] is True
     assert "value" not in leaf
     assert leaf["matched"] is False
+
+
+def test_compiled_conditions_pickle_and_copy() -> None:
+    """A compiled condition survives pickling and deep copies (it is rebuilt from its tree)."""
+    import copy
+    import pickle
+
+    condition = compile_condition("any(items, price > 5) and user.email matches '@x$'")
+    data = {"items": [{"price": 9}], "user": {"email": "a@x"}}
+    for clone in (pickle.loads(pickle.dumps(condition)), copy.deepcopy(condition)):
+        assert clone.node == condition.node
+        assert clone.source == condition.source
+        assert clone(data) is True

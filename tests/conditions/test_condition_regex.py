@@ -28,11 +28,12 @@ def test_search_semantics(engine: str, pattern: str, text: str, expected: bool) 
 
 
 def test_engine_choice(engine: str) -> None:
-    """re2 compiles what it can; the guarded re takes the rest, or everything without re2."""
-    _, used = compile_pattern("a+b")
-    assert used == engine
-    _, backreference = compile_pattern(r"(a)\1")
-    assert backreference == "re"
+    """The guarded re compiles what it accepts (Python semantics, fastest); re2 takes only
+    the patterns the guard refuses, when it is installed."""
+    assert compile_pattern("a+b").engine == "re"
+    assert compile_pattern(r"(a)\1").engine == "re"
+    if engine == "re2":
+        assert compile_pattern("(a+)+$").engine == "re2"
 
 
 @pytest.mark.parametrize(
@@ -57,9 +58,10 @@ def test_patterns_only_re_supports_still_work(
 def test_re2_accepts_what_the_guard_refuses(pattern: str) -> None:
     """Patterns re2 runs in linear time are accepted with re2 and refused by the guarded re."""
     if regex.HAVE_RE2:
-        search, used = compile_pattern(pattern, use_re2=True)
-        assert used == "re2"
-        assert search("a" * 5000 + "!") in (True, False)
+        compiled = compile_pattern(pattern, use_re2=True)
+        assert compiled.engine == "re2"
+        assert compiled.limit is None
+        assert compiled.matches("a" * 5000 + "!") in (True, False)
     with pytest.raises(RegexRejected, match="backtrack catastrophically") as info:
         compile_pattern(pattern, use_re2=False)
     assert info.value.hint is not None
@@ -82,8 +84,9 @@ def test_re2_accepts_what_the_guard_refuses(pattern: str) -> None:
 )
 def test_guard_accepts_ordinary_patterns(pattern: str) -> None:
     """Common, safe patterns pass the backtracking check."""
-    _, used = compile_pattern(pattern, use_re2=False)
-    assert used == "re"
+    compiled = compile_pattern(pattern, use_re2=False)
+    assert compiled.engine == "re"
+    assert compiled.limit == MAX_SUBJECT_LENGTH
 
 
 @pytest.mark.parametrize("pattern", ["(?i)(a|Aa)+$", "(a|a?)+", "(?:a|)+", "((a+)b)+"])
@@ -112,10 +115,14 @@ def test_long_subject_is_refused_by_the_guarded_engine(stdlib_re: None) -> None:
 
 @pytest.mark.skipif(not regex.HAVE_RE2, reason="google-re2 is not installed")
 def test_re2_has_no_subject_cap() -> None:
-    """re2 matches in linear time, so long strings are searched in full."""
-    search, used = compile_pattern("b$", use_re2=True)
-    assert used == "re2"
-    assert search("a" * (MAX_SUBJECT_LENGTH * 3) + "b") is True
+    """With re2 installed, subjects too long for the guarded re are searched in full by re2."""
+    compiled = compile_pattern("b$", use_re2=True)
+    assert compiled.long_search is not None
+    assert compiled.matches("a" * (MAX_SUBJECT_LENGTH * 3) + "b") is True
+    condition = compile_condition({"field": "s", "operator": "MATCHES", "value": "b$"})
+    warnings: list[EvalWarning] = []
+    assert condition({"s": "a" * (MAX_SUBJECT_LENGTH * 3) + "b"}, None, warnings) is True
+    assert warnings == []
 
 
 def test_surrogates_do_not_break_matching(engine: str) -> None:

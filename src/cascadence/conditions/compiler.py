@@ -8,26 +8,24 @@ builds no strings and generates no code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from cascadence.conditions.issues import EvalWarning
 from cascadence.conditions.leaves import (
-    COMPARE_FUNCS,
     Fn,
     Warnings,
     compare_leaf,
     contains_leaf,
     exists_leaf,
-    fail,
-    is_number,
     membership_leaf,
     pattern_leaf,
-    warn,
 )
-from cascadence.conditions.paths import MISSING, STAGES, Getter, make_getter, split_path, stage_name
+from cascadence.conditions.lists import aggregate_leaf, statistic_leaf
+from cascadence.conditions.paths import STAGES, make_access, split_path, stage_name
 from cascadence.conditions.regex import compile_pattern
 from cascadence.conditions.tree import (
+    LEAF_TYPES,
     Aggregate,
     Compare,
     Exists,
@@ -35,7 +33,6 @@ from cascadence.conditions.tree import (
     Membership,
     Node,
     Pattern,
-    Statistic,
 )
 
 __all__ = [
@@ -72,30 +69,30 @@ def compile_node(node: Node, base: str | None = None) -> Fn:
         if node.op == "NOT":
             return _not(children[0])
         return _and(children) if node.op == "AND" else _or(children)
-    path = warning_path(node.field, base)  # type: ignore[attr-defined]
-    get = make_getter(field_path(node.field))  # type: ignore[attr-defined]
+    if not isinstance(node, LEAF_TYPES):
+        raise TypeError(f"not a condition node: {node!r}")
+    path = warning_path(node.field, base)
+    access = make_access(field_path(node.field))
     if isinstance(node, Compare):
-        return compare_leaf(get, node.op, node.value, path)
+        return compare_leaf(access, node.op, node.value, path)
     if isinstance(node, Membership):
         if node.op == "CONTAINS":
-            assert not isinstance(node.value, tuple)
-            return contains_leaf(get, node.value, path)
+            if isinstance(node.value, tuple):
+                raise TypeError("CONTAINS looks for one value, not a tuple")
+            return contains_leaf(access, node.value, path)
         values = node.value if isinstance(node.value, tuple) else (node.value,)
-        return membership_leaf(get, node.op == "NOT_IN", values, path)
+        return membership_leaf(access, node.op == "NOT_IN", values, path)
     if isinstance(node, Pattern):
-        search, _engine = compile_pattern(node.pattern)
-        return pattern_leaf(get, search, path)
+        return pattern_leaf(access, compile_pattern(node.pattern), path)
     if isinstance(node, Exists):
-        return exists_leaf(get, node.op == "EXISTS", path)
+        return exists_leaf(access, node.op == "EXISTS", path)
     if isinstance(node, Aggregate):
         if node.condition is not None:
             test = compile_node(node.condition, path)
         else:
-            test = compare_leaf(make_getter(()), node.compare, node.value, f"{path}[]")
-        return _aggregate(get, node.op, test, path)
-    if isinstance(node, Statistic):
-        return _statistic(get, node.op, node.compare, node.value, path)
-    raise TypeError(f"not a condition node: {node!r}")
+            test = compare_leaf(make_access(()), node.compare, node.value, f"{path}[]")
+        return aggregate_leaf(access, node.op, test, path)
+    return statistic_leaf(access, node.op, node.compare, node.value, path)
 
 
 # -- logical ----------------------------------------------------------------------------------
@@ -127,6 +124,18 @@ def _and(children: list[Fn]) -> Fn:
             )
 
         return and3
+    if len(children) == 4:
+        a, b, c, d = children
+
+        def and4(data: Any, stages: Any, warnings: Warnings) -> bool:
+            return (
+                a(data, stages, warnings)
+                and b(data, stages, warnings)
+                and c(data, stages, warnings)
+                and d(data, stages, warnings)
+            )
+
+        return and4
     fns = tuple(children)
 
     # Explicit loops instead of all()/any() over a generator: no generator object per call.
@@ -156,6 +165,18 @@ def _or(children: list[Fn]) -> Fn:
             )
 
         return or3
+    if len(children) == 4:
+        a, b, c, d = children
+
+        def or4(data: Any, stages: Any, warnings: Warnings) -> bool:
+            return (
+                a(data, stages, warnings)
+                or b(data, stages, warnings)
+                or c(data, stages, warnings)
+                or d(data, stages, warnings)
+            )
+
+        return or4
     fns = tuple(children)
 
     def or_n(data: Any, stages: Any, warnings: Warnings) -> bool:
@@ -165,129 +186,6 @@ def _or(children: list[Fn]) -> Fn:
         return False
 
     return or_n
-
-
-# -- lists ------------------------------------------------------------------------------------
-
-
-def _not_a_list(x: Any, warnings: Warnings, path: str, op: str) -> bool:
-    if x is MISSING or x is None:
-        return False
-    kind = "null" if x is None else type(x).__name__
-    return warn(warnings, path, f"{op} needs a list, got {kind}")
-
-
-def _aggregate(get: Getter, op: str, test: Fn, path: str) -> Fn:
-    if op == "ANY":
-
-        def any_item(data: Any, stages: Any, warnings: Warnings) -> bool:
-            try:
-                items = get(data, stages)
-                cls = items.__class__
-                if cls is not list and cls is not tuple and not isinstance(items, (list, tuple)):
-                    return _not_a_list(items, warnings, path, op)
-                for item in items:  # noqa: SIM110
-                    if test(item, stages, warnings):
-                        return True
-                return False
-            except Exception as exc:
-                return fail(warnings, path, exc)
-
-        return any_item
-    if op == "NONE":
-
-        def no_item(data: Any, stages: Any, warnings: Warnings) -> bool:
-            try:
-                items = get(data, stages)
-                cls = items.__class__
-                if cls is not list and cls is not tuple and not isinstance(items, (list, tuple)):
-                    return _not_a_list(items, warnings, path, op)
-                for item in items:  # noqa: SIM110
-                    if test(item, stages, warnings):
-                        return False
-                return True
-            except Exception as exc:
-                return fail(warnings, path, exc)
-
-        return no_item
-
-    def every_item(data: Any, stages: Any, warnings: Warnings) -> bool:
-        try:
-            items = get(data, stages)
-            cls = items.__class__
-            if cls is not list and cls is not tuple and not isinstance(items, (list, tuple)):
-                return _not_a_list(items, warnings, path, op)
-            for item in items:  # noqa: SIM110
-                if not test(item, stages, warnings):
-                    return False
-            return True
-        except Exception as exc:
-            return fail(warnings, path, exc)
-
-    return every_item
-
-
-def _avg(items: Any) -> Any:
-    return sum(items) / len(items)
-
-
-_STAT_FUNCS: dict[str, Callable[[Any], Any]] = {
-    "SUM": sum,
-    "AVG": _avg,
-    "MIN": min,
-    "MAX": max,
-    "COUNT": len,
-}
-
-
-def _non_number(items: Any) -> str | None:
-    """Describe the first item that is not a number, or None when all are."""
-    for item in items:
-        if not is_number(item):
-            return "null" if item is None else type(item).__name__
-    return None
-
-
-def _statistic(get: Getter, op: str, compare: str, value: float, path: str) -> Fn:
-    cmp = COMPARE_FUNCS[compare]
-    func = _STAT_FUNCS[op]
-    needs_items = op in ("AVG", "MIN", "MAX")
-
-    if op == "COUNT":
-
-        def count(data: Any, stages: Any, warnings: Warnings) -> bool:
-            try:
-                items = get(data, stages)
-                cls = items.__class__
-                if cls is not list and cls is not tuple and not isinstance(items, (list, tuple)):
-                    return _not_a_list(items, warnings, path, op)
-                return bool(cmp(len(items), value))
-            except Exception as exc:
-                return fail(warnings, path, exc)
-
-        return count
-
-    def statistic(data: Any, stages: Any, warnings: Warnings) -> bool:
-        try:
-            items = get(data, stages)
-            cls = items.__class__
-            if cls is not list and cls is not tuple and not isinstance(items, (list, tuple)):
-                return _not_a_list(items, warnings, path, op)
-            # A plain loop over item classes is the cheapest exact check for short lists.
-            for item in items:
-                kind = item.__class__
-                if kind is not int and kind is not float:
-                    bad = _non_number(items)
-                    if bad is not None:
-                        return warn(warnings, path, f"{op} needs numbers, found a {bad}")
-                    break
-            if needs_items and not items:
-                return False
-            return bool(cmp(func(items), value))
-        except Exception as exc:
-            return fail(warnings, path, exc)
-
-    return statistic
 
 
 # -- the public compiled object ---------------------------------------------------------------
@@ -306,7 +204,9 @@ def referenced(node: Node) -> tuple[frozenset[str], frozenset[str]]:
             for child in current.conditions:
                 visit(child, relative)
             return
-        field: str = current.field  # type: ignore[attr-defined]
+        if not isinstance(current, LEAF_TYPES):
+            raise TypeError(f"not a condition node: {current!r}")
+        field = current.field
         segments = field_path(field)
         absolute = bool(segments) and segments[0] == STAGES
         if absolute or not relative:
@@ -384,7 +284,15 @@ class CompiledCondition:
 
         return explain_node(self.node, data, stages, None)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Closures do not pickle; the tree does, and recompiling it is cheap.
+        return (_recompile, (self.node, self.source))
+
     def __repr__(self) -> str:
         from cascadence.conditions.render import to_expression
 
         return f"CompiledCondition({to_expression(self.node)!r})"
+
+
+def _recompile(node: Node, source: Mapping[str, Any] | str) -> CompiledCondition:
+    return CompiledCondition.from_node(node, source)

@@ -9,6 +9,7 @@ from cascadence.conditions.issues import EvalWarning
 from cascadence.conditions.leaves import statistic_value
 from cascadence.conditions.paths import MISSING, STAGES, resolve
 from cascadence.conditions.tree import (
+    LEAF_TYPES,
     Aggregate,
     Compare,
     Exists,
@@ -69,13 +70,15 @@ def explain_node(node: Node, data: Any, stages: Any, base: str | None) -> dict[s
             "expected": None,
             "children": children,
         }
-    field: str = node.field  # type: ignore[attr-defined]
+    if not isinstance(node, LEAF_TYPES):
+        raise TypeError(f"not a condition node: {node!r}")
+    field = node.field
     warnings: list[EvalWarning] = []
     matched = compile_node(node, base)(data, stages, warnings)
     value = _read(field, data, stages)
     entry: dict[str, Any] = {
         "matched": matched,
-        "operator": "MATCHES" if isinstance(node, Pattern) else node.op,  # type: ignore[attr-defined]
+        "operator": "MATCHES" if isinstance(node, Pattern) else node.op,
         "field": warning_path(field, base),
     }
     if value is not MISSING:

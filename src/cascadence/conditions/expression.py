@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from cascadence.conditions.operators import COMPARISONS, ORDERING
 from cascadence.conditions.paths import split_path
@@ -103,7 +103,7 @@ class _Token:
     kind: str  # path, item, word, op, bool, not, num, str, sym, end
     text: str
     column: int
-    value: object = None
+    value: Any = None
 
 
 def _tokenize(source: str) -> list[_Token]:
@@ -370,7 +370,7 @@ class _Parser:
         token = self.token
         if token.kind in ("num", "str"):
             self.advance()
-            return token.value, token  # type: ignore[return-value]
+            return token.value, token
         if token.kind == "word" and token.text in ("true", "false", "null"):
             self.advance()
             return {"true": True, "false": False, "null": None}[token.text], token

@@ -5,6 +5,10 @@ getter built once, and never raises: a missing field is a quiet False, a type mi
 plus an `EvalWarning`, and anything unexpected (a property that raises, a custom `__eq__` gone
 wrong) is False plus a warning naming the exception. The common types are tested with
 `x.__class__ is int` before any slower `isinstance`, which keeps the hot path short.
+
+Every closure opens with the same few lines reading its field: the dict lookups of a one- or
+two-segment path inline, the full getter otherwise (see `paths.Access`). They are repeated in
+each closure rather than called because, at this size, the call costs more than the lookups.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from cascadence.conditions.issues import EvalWarning
-from cascadence.conditions.paths import MISSING, Getter
-from cascadence.conditions.regex import SubjectTooLong
+from cascadence.conditions.paths import MISSING, Access
+from cascadence.conditions.regex import CompiledPattern
 from cascadence.conditions.tree import Scalar
 
 __all__ = [
@@ -39,7 +43,7 @@ Warnings = list[EvalWarning] | None
 Fn = Callable[[Any, Any, Warnings], bool]
 """A compiled condition: `fn(data, stages, warnings) -> bool`."""
 
-COMPARE_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
+COMPARE_FUNCS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
     ">": operator.gt,
@@ -58,8 +62,6 @@ def warn(warnings: Warnings, path: str, message: str) -> bool:
 
 def fail(warnings: Warnings, path: str, exc: BaseException) -> bool:
     """Record an unexpected error raised while reading or testing a value; return False."""
-    if isinstance(exc, SubjectTooLong):
-        return warn(warnings, path, str(exc))
     try:
         detail = f"{type(exc).__name__}: {exc}"
     except Exception:  # an exception whose __str__ raises
@@ -114,52 +116,129 @@ def _slow_order(x: Any, v: Scalar, cmp: Callable[[Any, Any], Any], op: str) -> b
     return f"{op!r} compares {_kind(v)} {v!r} with a {_kind(x)}"
 
 
-def compare_leaf(get: Getter, op: str, v: Scalar, path: str) -> Fn:
+def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
     """Build the closure for `field op v`."""
     if op == "==":
-        return _eq_leaf(get, v, path)
+        return _eq_leaf(access, v, path)
     if op == "!=":
-        return _ne_leaf(get, v, path)
+        return _ne_leaf(access, v, path)
+    get, fast, k1, k2 = access
+    missing = MISSING
     cmp = COMPARE_FUNCS[op]
     fast1: type = str if isinstance(v, str) else int
     fast2: type = str if isinstance(v, str) else float
-    missing = MISSING
 
-    def order(data: Any, stages: Any, warnings: Warnings) -> bool:
+    def slow(x: Any, warnings: Warnings) -> bool:
+        if x is missing or x is None:
+            return False
+        result = _slow_order(x, v, cmp, op)
+        if result.__class__ is str:
+            return warn(warnings, path, str(result))
+        return bool(result)
+
+    # One closure per operator so the fast path compares inline instead of calling `cmp`.
+    if op == ">":
+
+        def greater(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
+                cls = x.__class__
+                if cls is fast1 or cls is fast2:
+                    return x > v  # type: ignore[no-any-return]
+                return slow(x, warnings)
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return greater
+    if op == ">=":
+
+        def greater_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
+                cls = x.__class__
+                if cls is fast1 or cls is fast2:
+                    return x >= v  # type: ignore[no-any-return]
+                return slow(x, warnings)
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return greater_equal
+    if op == "<":
+
+        def less(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
+                cls = x.__class__
+                if cls is fast1 or cls is fast2:
+                    return x < v  # type: ignore[no-any-return]
+                return slow(x, warnings)
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return less
+
+    def less_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             cls = x.__class__
             if cls is fast1 or cls is fast2:
-                return cmp(x, v)  # type: ignore[no-any-return]
-            if x is missing or x is None:
-                return False
-            result = _slow_order(x, v, cmp, op)
-            if result.__class__ is str:
-                return warn(warnings, path, str(result))
-            return bool(result)
+                return x <= v  # type: ignore[no-any-return]
+            return slow(x, warnings)
         except Exception as exc:
             return fail(warnings, path, exc)
 
-    return order
+    return less_equal
 
 
-def _eq_leaf(get: Getter, v: Scalar, path: str) -> Fn:
+def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
+    get, fast, k1, k2 = access
+    missing = MISSING
     if v is None or v is True or v is False:
 
         def identical(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                return get(data, stages) is v
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
+                return x is v
             except Exception as exc:
                 return fail(warnings, path, exc)
 
         return identical
     fast1: type = str if isinstance(v, str) else int
     fast2: type = str if isinstance(v, str) else float
-    missing = MISSING
 
     def equal(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             cls = x.__class__
             if cls is fast1 or cls is fast2:
                 return x == v  # type: ignore[no-any-return]
@@ -174,13 +253,19 @@ def _eq_leaf(get: Getter, v: Scalar, path: str) -> Fn:
     return equal
 
 
-def _ne_leaf(get: Getter, v: Scalar, path: str) -> Fn:
+def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
+    get, fast, k1, k2 = access
     missing = MISSING
     if v is None or v is True or v is False:
 
         def not_identical(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                x = get(data, stages)
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
                 return x is not v and x is not missing
             except Exception as exc:
                 return fail(warnings, path, exc)
@@ -191,7 +276,12 @@ def _ne_leaf(get: Getter, v: Scalar, path: str) -> Fn:
 
     def not_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             cls = x.__class__
             if cls is fast1 or cls is fast2:
                 return x != v  # type: ignore[no-any-return]
@@ -209,11 +299,12 @@ def _ne_leaf(get: Getter, v: Scalar, path: str) -> Fn:
 # -- collections ------------------------------------------------------------------------------
 
 
-def membership_leaf(get: Getter, negate: bool, values: tuple[Scalar, ...], path: str) -> Fn:
+def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], path: str) -> Fn:
     """Build the closure for `field IN values` (or `NOT_IN` when `negate`)."""
+    get, fast, k1, k2 = access
+    missing = MISSING
     bools = frozenset(v for v in values if v is True or v is False)
     others = frozenset(v for v in values if not (v is True or v is False))
-    missing = MISSING
     name = "NOT_IN" if negate else "IN"
 
     def slow(x: Any, warnings: Warnings) -> bool:
@@ -231,7 +322,12 @@ def membership_leaf(get: Getter, negate: bool, values: tuple[Scalar, ...], path:
 
         def not_in(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                x = get(data, stages)
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
                 cls = x.__class__
                 if cls is str or cls is int or cls is float:
                     return x not in others
@@ -243,7 +339,12 @@ def membership_leaf(get: Getter, negate: bool, values: tuple[Scalar, ...], path:
 
     def is_in(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             cls = x.__class__
             if cls is str or cls is int or cls is float:
                 return x in others
@@ -265,14 +366,20 @@ def _strict_contains(container: Any, v: Scalar) -> bool:
     return False
 
 
-def contains_leaf(get: Getter, v: Scalar, path: str) -> Fn:
+def contains_leaf(access: Access, v: Scalar, path: str) -> Fn:
     """Build the closure for `field CONTAINS v` (list item, substring, or mapping key)."""
+    get, fast, k1, k2 = access
     missing = MISSING
     v_is_str = isinstance(v, str)
 
     def contains(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             cls = x.__class__
             if cls is list or cls is tuple:
                 return _strict_contains(x, v)
@@ -295,34 +402,85 @@ def contains_leaf(get: Getter, v: Scalar, path: str) -> Fn:
     return contains
 
 
-def pattern_leaf(get: Getter, search: Callable[[str], bool], path: str) -> Fn:
-    """Build the closure for `field MATCHES pattern` around a compiled searcher."""
+def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
+    """Build the closure for `field MATCHES pattern` around a compiled pattern."""
+    get, fast, k1, k2 = access
     missing = MISSING
+    search = pattern.search
+    limit = pattern.limit
+    long_search = pattern.long_search
 
-    def matches(data: Any, stages: Any, warnings: Warnings) -> bool:
+    def other(x: Any, warnings: Warnings) -> bool:
+        if x is missing or x is None:
+            return False
+        if isinstance(x, str):
+            text = str(x)
+            if limit is not None and len(text) > limit:
+                return too_long(text, warnings)
+            return bool(search(text))
+        return warn(warnings, path, f"MATCHES needs a string, got {_kind(x)}")
+
+    def too_long(text: str, warnings: Warnings) -> bool:
+        if long_search is not None:  # linear-time re2 takes the subjects too long for re
+            return bool(long_search(text))
+        return warn(
+            warnings,
+            path,
+            f"a string of {len(text)} characters is longer than the {limit} the re engine "
+            "matches (install google-re2 to lift the limit)",
+        )
+
+    if limit is None:
+
+        def matches(data: Any, stages: Any, warnings: Warnings) -> bool:
+            try:
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
+                if x.__class__ is str:
+                    return bool(search(x))
+                return other(x, warnings)
+            except Exception as exc:
+                return fail(warnings, path, exc)
+
+        return matches
+
+    def matches_capped(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             if x.__class__ is str:
-                return search(x)
-            if x is missing or x is None:
-                return False
-            if isinstance(x, str):
-                return search(str(x))
-            return warn(warnings, path, f"MATCHES needs a string, got {_kind(x)}")
+                if len(x) > limit:
+                    return too_long(x, warnings)
+                return search(x) is not None
+            return other(x, warnings)
         except Exception as exc:
             return fail(warnings, path, exc)
 
-    return matches
+    return matches_capped
 
 
-def exists_leaf(get: Getter, present: bool, path: str) -> Fn:
+def exists_leaf(access: Access, present: bool, path: str) -> Fn:
     """Build the closure for `EXISTS field` (`present`) or `IS_NULL field`."""
+    get, fast, k1, k2 = access
     missing = MISSING
     if present:
 
         def exists(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                x = get(data, stages)
+                if fast and data.__class__ is dict:
+                    x = data.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                else:
+                    x = get(data, stages)
                 return x is not None and x is not missing
             except Exception as exc:
                 return fail(warnings, path, exc)
@@ -331,7 +489,12 @@ def exists_leaf(get: Getter, present: bool, path: str) -> Fn:
 
     def is_null(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            x = get(data, stages)
+            if fast and data.__class__ is dict:
+                x = data.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            else:
+                x = get(data, stages)
             return x is None or x is missing
         except Exception as exc:
             return fail(warnings, path, exc)

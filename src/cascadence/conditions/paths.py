@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
+    "Access",
     "Getter",
-    "ITEM",
     "MISSING",
     "STAGES",
+    "make_access",
     "make_getter",
     "resolve",
     "split_path",
@@ -32,9 +33,6 @@ __all__ = [
 
 STAGES: Final = "stages"
 """First segment of a path that reads a stage result."""
-
-ITEM: Final = ""
-"""The path of the list item itself inside a per-item condition (written `.` as well)."""
 
 Getter = Callable[[Any, Any], Any]
 """`getter(data, stages) -> value or MISSING`."""
@@ -174,6 +172,7 @@ def make_getter(segments: tuple[str, ...]) -> Getter:
     step = _step
     missing = MISSING
     kind_of = _kinds.get
+    mapping = _MAPPING
     if not segments:
 
         def get0(data: Any, stages: Any) -> Any:
@@ -214,8 +213,11 @@ def make_getter(segments: tuple[str, ...]) -> Getter:
             cls = obj.__class__
             if cls is dict:
                 return obj.get(k2, missing)
-            if kind_of(cls) == a2:
+            kind = kind_of(cls)
+            if kind == a2:
                 return getattr(obj, k2, missing)
+            if kind == mapping:  # dict subclasses such as stage results
+                return obj.get(k2, missing)
             if obj is missing:
                 return missing
             return step(obj, k2, i2)
@@ -232,3 +234,31 @@ def make_getter(segments: tuple[str, ...]) -> Getter:
         return obj
 
     return get_n
+
+
+class Access(NamedTuple):
+    """How a compiled leaf reads its field.
+
+    Leaves inline the common case, a one- or two-segment path into nested dicts, and call
+    `get` for everything else (objects, lists, stage results, longer paths), which saves a
+    function call per leaf on the hot path.
+
+    Attributes:
+        get: The full getter, correct for any input.
+        fast: Whether `k1` / `k2` describe a data path a leaf may read inline from dicts.
+        k1: The first segment (when `fast`).
+        k2: The second segment, or None for a one-segment path (when `fast`).
+    """
+
+    get: Getter
+    fast: bool
+    k1: str
+    k2: str | None
+
+
+def make_access(segments: tuple[str, ...]) -> Access:
+    """Build the `Access` for a split path."""
+    get = make_getter(segments)
+    if segments and segments[0] != STAGES and len(segments) <= 2:
+        return Access(get, True, segments[0], segments[1] if len(segments) == 2 else None)
+    return Access(get, False, "", None)

@@ -128,7 +128,8 @@ def to_expression(node: Node) -> str:
     if isinstance(node, Membership):
         path = render_path(node.field)
         if node.op == "CONTAINS":
-            assert not isinstance(node.value, tuple)
+            if isinstance(node.value, tuple):
+                raise TypeError("CONTAINS looks for one value, not a tuple")
             return f"{path} contains {render_literal(node.value)}"
         values = node.value if isinstance(node.value, tuple) else (node.value,)
         items = ", ".join(render_literal(v) for v in values)

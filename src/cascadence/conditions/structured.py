@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from cascadence.conditions.expression import ExpressionError, parse_expression
 from cascadence.conditions.issues import ConditionIssue
 from cascadence.conditions.operators import (
     COMPARISONS,
@@ -141,8 +142,6 @@ class _Parser:
         return self.statistic(raw, operator, field, at)
 
     def expression(self, text: str, at: str, item: bool, depth: int) -> Node | None:
-        from cascadence.conditions.expression import ExpressionError, parse_expression
-
         try:
             return parse_expression(text, item=item, depth=depth)
         except ExpressionError as exc:

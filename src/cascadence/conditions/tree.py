@@ -26,20 +26,22 @@ from typing import TypeAlias
 __all__ = [
     "Aggregate",
     "Compare",
+    "LEAF_TYPES",
+    "Leaf",
     "Exists",
-    "Literal",
     "Logical",
     "Membership",
     "Node",
     "Pattern",
     "Scalar",
     "Statistic",
+    "Value",
 ]
 
 Scalar: TypeAlias = "str | int | float | bool | None"
 """A literal a condition compares against."""
 
-Literal: TypeAlias = "Scalar | tuple[Scalar, ...]"
+Value: TypeAlias = "Scalar | tuple[Scalar, ...]"
 """A scalar, or the tuple of scalars that `IN` and `NOT_IN` test against."""
 
 
@@ -76,7 +78,7 @@ class Membership(Node):
 
     field: str
     op: str
-    value: Literal
+    value: Value
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +157,10 @@ class Logical(Node):
 
     op: str
     conditions: tuple[Node, ...]
+
+
+Leaf: TypeAlias = "Compare | Membership | Pattern | Exists | Aggregate | Statistic"
+"""Every node that reads a field (all but `Logical`)."""
+
+LEAF_TYPES = (Compare, Membership, Pattern, Exists, Aggregate, Statistic)
+"""The leaf node classes, for `isinstance`."""
