@@ -15,62 +15,73 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from cascadence._version import __version__
-    from cascadence.cascade.config import (
-        STAGE_COSTS,
-        CascadeConfig,
-        CircuitBreakerConfig,
-        Condition,
-        RoutingAction,
-        RoutingRule,
-        StageConfig,
-    )
-    from cascadence.cascade.engine import CascadeEngine
-    from cascadence.cascade.event_model import (
-        DeviceContext,
-        DomainType,
-        EventContext,
-        EventWithContext,
-        HistoricalContext,
-        LocationContext,
-        SessionContext,
-        UniversalEvent,
-    )
-    from cascadence.cascade.plugins import (
-        CachePlugin,
-        CircuitBreakerPlugin,
-        MetricsPlugin,
-        PluginFactory,
-        RetryPlugin,
-    )
-    from cascadence.diagrams import to_dot, to_mermaid
-    from cascadence.errors import (
-        CadenceError,
-        CascadenceError,
-        CheckpointError,
-        CircuitOpenError,
-        ConfigError,
-        GlobalTimeoutError,
-        MergeConflict,
-        NoteError,
-        ParallelNoteError,
-        PlanError,
-        RetryExhaustedError,
-        RunLockedError,
-        Skip,
-        TimeoutError,
-    )
-    from cascadence.events import CadenceEvent, EventEmitter
-    from cascadence.flow.atomic import Atomic, AtomicDict, AtomicList
-    from cascadence.flow.cadence import Cadence
-    from cascadence.flow.note import circuit_breaker, fallback, note, retry, timeout
-    from cascadence.flow.score import ImmutableScore, MergeStrategy, Score
-    from cascadence.hooks import CadenceHooks, DebugHooks, LoggingHooks, MetricsHooks, TimingHooks
-    from cascadence.policies import CircuitBreaker, Fallback, ResultCache, RetryPolicy, StepPolicy
-    from cascadence.runtime.clock import Clock, SystemClock
-    from cascadence.runtime.context import ExecutionContext
-    from cascadence.runtime.result import StageResult
+if TYPE_CHECKING:  # explicit re-exports, so `mypy --strict` accepts `from cascadence import X`
+    from cascadence._version import __version__ as __version__
+    from cascadence.cascade.config import STAGE_COSTS as STAGE_COSTS
+    from cascadence.cascade.config import CascadeConfig as CascadeConfig
+    from cascadence.cascade.config import CircuitBreakerConfig as CircuitBreakerConfig
+    from cascadence.cascade.config import Condition as Condition
+    from cascadence.cascade.config import RoutingAction as RoutingAction
+    from cascadence.cascade.config import RoutingRule as RoutingRule
+    from cascadence.cascade.config import StageConfig as StageConfig
+    from cascadence.cascade.engine import CascadeEngine as CascadeEngine
+    from cascadence.cascade.event_model import DeviceContext as DeviceContext
+    from cascadence.cascade.event_model import DomainType as DomainType
+    from cascadence.cascade.event_model import EventContext as EventContext
+    from cascadence.cascade.event_model import EventWithContext as EventWithContext
+    from cascadence.cascade.event_model import HistoricalContext as HistoricalContext
+    from cascadence.cascade.event_model import LocationContext as LocationContext
+    from cascadence.cascade.event_model import SessionContext as SessionContext
+    from cascadence.cascade.event_model import UniversalEvent as UniversalEvent
+    from cascadence.cascade.plugins import CachePlugin as CachePlugin
+    from cascadence.cascade.plugins import CircuitBreakerPlugin as CircuitBreakerPlugin
+    from cascadence.cascade.plugins import MetricsPlugin as MetricsPlugin
+    from cascadence.cascade.plugins import PluginFactory as PluginFactory
+    from cascadence.cascade.plugins import RetryPlugin as RetryPlugin
+    from cascadence.diagrams import to_dot as to_dot
+    from cascadence.diagrams import to_mermaid as to_mermaid
+    from cascadence.errors import CadenceError as CadenceError
+    from cascadence.errors import CascadenceError as CascadenceError
+    from cascadence.errors import CheckpointError as CheckpointError
+    from cascadence.errors import CircuitOpenError as CircuitOpenError
+    from cascadence.errors import ConfigError as ConfigError
+    from cascadence.errors import GlobalTimeoutError as GlobalTimeoutError
+    from cascadence.errors import MergeConflict as MergeConflict
+    from cascadence.errors import NoteError as NoteError
+    from cascadence.errors import ParallelNoteError as ParallelNoteError
+    from cascadence.errors import PlanError as PlanError
+    from cascadence.errors import RetryExhaustedError as RetryExhaustedError
+    from cascadence.errors import RunLockedError as RunLockedError
+    from cascadence.errors import Skip as Skip
+    from cascadence.errors import TimeoutError as TimeoutError
+    from cascadence.events import CadenceEvent as CadenceEvent
+    from cascadence.events import EventEmitter as EventEmitter
+    from cascadence.flow.atomic import Atomic as Atomic
+    from cascadence.flow.atomic import AtomicDict as AtomicDict
+    from cascadence.flow.atomic import AtomicList as AtomicList
+    from cascadence.flow.cadence import Cadence as Cadence
+    from cascadence.flow.note import circuit_breaker as circuit_breaker
+    from cascadence.flow.note import fallback as fallback
+    from cascadence.flow.note import note as note
+    from cascadence.flow.note import retry as retry
+    from cascadence.flow.note import timeout as timeout
+    from cascadence.flow.score import ImmutableScore as ImmutableScore
+    from cascadence.flow.score import MergeStrategy as MergeStrategy
+    from cascadence.flow.score import Score as Score
+    from cascadence.hooks import CadenceHooks as CadenceHooks
+    from cascadence.hooks import DebugHooks as DebugHooks
+    from cascadence.hooks import LoggingHooks as LoggingHooks
+    from cascadence.hooks import MetricsHooks as MetricsHooks
+    from cascadence.hooks import TimingHooks as TimingHooks
+    from cascadence.policies import CircuitBreaker as CircuitBreaker
+    from cascadence.policies import Fallback as Fallback
+    from cascadence.policies import ResultCache as ResultCache
+    from cascadence.policies import RetryPolicy as RetryPolicy
+    from cascadence.policies import StepPolicy as StepPolicy
+    from cascadence.runtime.clock import Clock as Clock
+    from cascadence.runtime.clock import SystemClock as SystemClock
+    from cascadence.runtime.context import ExecutionContext as ExecutionContext
+    from cascadence.runtime.result import StageResult as StageResult
 
 _EXPORTS: dict[str, str] = {
     "STAGE_COSTS": "cascadence.cascade.config",
@@ -141,7 +152,74 @@ _EXPORTS: dict[str, str] = {
     "to_mermaid": "cascadence.diagrams",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Atomic",
+    "AtomicDict",
+    "AtomicList",
+    "CachePlugin",
+    "Cadence",
+    "CadenceError",
+    "CadenceEvent",
+    "CadenceHooks",
+    "CascadeConfig",
+    "CascadeEngine",
+    "CascadenceError",
+    "CheckpointError",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitBreakerPlugin",
+    "CircuitOpenError",
+    "Clock",
+    "Condition",
+    "ConfigError",
+    "DebugHooks",
+    "DeviceContext",
+    "DomainType",
+    "EventContext",
+    "EventEmitter",
+    "EventWithContext",
+    "ExecutionContext",
+    "Fallback",
+    "GlobalTimeoutError",
+    "HistoricalContext",
+    "ImmutableScore",
+    "LocationContext",
+    "LoggingHooks",
+    "MergeConflict",
+    "MergeStrategy",
+    "MetricsHooks",
+    "MetricsPlugin",
+    "NoteError",
+    "ParallelNoteError",
+    "PlanError",
+    "PluginFactory",
+    "ResultCache",
+    "RetryExhaustedError",
+    "RetryPlugin",
+    "RetryPolicy",
+    "RoutingAction",
+    "RoutingRule",
+    "RunLockedError",
+    "STAGE_COSTS",
+    "Score",
+    "SessionContext",
+    "Skip",
+    "StageConfig",
+    "StageResult",
+    "StepPolicy",
+    "SystemClock",
+    "TimeoutError",
+    "TimingHooks",
+    "UniversalEvent",
+    "__version__",
+    "circuit_breaker",
+    "fallback",
+    "note",
+    "retry",
+    "timeout",
+    "to_dot",
+    "to_mermaid",
+]
 
 
 def __getattr__(name: str) -> Any:

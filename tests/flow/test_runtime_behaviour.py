@@ -304,7 +304,7 @@ def test_cascade_diagram_draws_rules_as_labelled_edges() -> None:
     )
     mermaid = to_mermaid(config)
     assert 'FAST_CHECK -->|"low_confidence_escalate: enable"| MEDIUM_CHECK' in mermaid
-    assert 'FAST_CHECK -->|"high_confidence_terminate: terminate"| end' in mermaid
+    assert 'FAST_CHECK -->|"high_confidence_terminate: terminate"| finish' in mermaid
     assert "class MEDIUM_CHECK,EXPENSIVE_CHECK disabled" in mermaid
     dot = to_dot(config)
     assert 'FAST_CHECK -> MEDIUM_CHECK [label="low_confidence_escalate: enable"];' in dot

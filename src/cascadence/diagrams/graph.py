@@ -78,8 +78,8 @@ def plan_of(target: Any) -> CascadePlan | FlowPlan:
 
 def _cascade(plan: CascadePlan) -> Graph:
     g = Graph(plan.name)
-    g.nodes.append(Node("start", "start", "circle"))
-    g.nodes.append(Node("end", "end", "circle"))
+    g.nodes.append(Node("begin", "start", "circle"))
+    g.nodes.append(Node("finish", "end", "circle"))
     for st in plan.stages:
         label = f"{st.name}\\ncost {st.cost:g}"
         g.nodes.append(Node(_ident(st.name), label, "box", "solid" if st.enabled else "dashed"))
@@ -88,17 +88,17 @@ def _cascade(plan: CascadePlan) -> Graph:
                 _ident(st.name)
             )
     if plan.stages:
-        g.edges.append(Edge("start", _ident(plan.stages[0].name)))
+        g.edges.append(Edge("begin", _ident(plan.stages[0].name)))
     for prev, nxt in zip(plan.stages, plan.stages[1:]):
         g.edges.append(Edge(_ident(prev.name), _ident(nxt.name), "next", "dotted"))
     if plan.stages:
-        g.edges.append(Edge(_ident(plan.stages[-1].name), "end", "", "dotted"))
+        g.edges.append(Edge(_ident(plan.stages[-1].name), "finish", "", "dotted"))
     for st in plan.stages:
         for rule in st.pre_rules + st.post_rules:
             label = f"{rule.name}: {rule.describe()}"
             src = _ident(st.name)
             if rule.action == "terminate":
-                g.edges.append(Edge(src, "end", label))
+                g.edges.append(Edge(src, "finish", label))
             elif rule.action == "skip_to" and rule.target:
                 g.edges.append(Edge(src, _ident(rule.target), label))
             elif rule.action == "enable_stages":
@@ -108,7 +108,7 @@ def _cascade(plan: CascadePlan) -> Graph:
                 for target in rule.stages:
                     g.edges.append(Edge(src, _ident(target), f"{rule.name}: disable", "dashed"))
     for rule in plan.termination:
-        g.edges.append(Edge("start", "end", f"{rule.name}: terminate", "dashed"))
+        g.edges.append(Edge("begin", "finish", f"{rule.name}: terminate", "dashed"))
     return g
 
 
@@ -186,8 +186,8 @@ def graph_of(target: Any) -> Graph:
     if isinstance(plan, CascadePlan):
         return _cascade(plan)
     builder = _FlowBuilder(plan)
-    builder.g.nodes.append(Node("start", "start", "circle"))
-    tails = builder.nodes(plan.nodes, ["start"], None)
-    builder.g.nodes.append(Node("end", "end", "circle"))
-    builder.link(tails, "end")
+    builder.g.nodes.append(Node("begin", "start", "circle"))
+    tails = builder.nodes(plan.nodes, ["begin"], None)
+    builder.g.nodes.append(Node("finish", "end", "circle"))
+    builder.link(tails, "finish")
     return builder.g

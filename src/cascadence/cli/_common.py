@@ -1,0 +1,146 @@
+"""What every command shares: exit codes, the error a command stops with, and message output.
+
+Only the standard library and typer are imported here, so `cascadence --help` stays fast;
+commands import the rest of cascadence (and rich) when they run.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cascadence.errors import ConfigIssue
+
+__all__ = [
+    "CliError",
+    "ExitCode",
+    "add_import_folder",
+    "camel_case",
+    "echo_err",
+    "fail",
+    "identifier",
+    "print_issues",
+    "rich_console",
+    "write_files",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the `cascadence` command; each kind of failure has its own."""
+
+    OK = 0
+    """The command did what it was asked."""
+    BROKEN_PIPE = 1
+    """The output was closed before the command finished writing (`cascadence run | head`)."""
+    INVALID = 2
+    """Invalid usage or input: bad options, an invalid cascade file, unreadable input JSON,
+    an unknown `module:attribute`, a file that exists already, a missing tool."""
+    FAILED_RUN = 3
+    """`run` finished, but at least one decision failed (`success: false`)."""
+    INTERNAL = 4
+    """An unexpected error inside cascadence; re-run with `--debug` for the traceback."""
+    INTERRUPTED = 130
+    """Interrupted with Ctrl-C."""
+
+
+class CliError(Exception):
+    """Stop a command with a message and an exit code (printed as `error: message`).
+
+    Args:
+        message: What went wrong and what to do about it.
+        code: The exit code; invalid input unless said otherwise.
+    """
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.INVALID) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
+    """Raise `CliError(message, code)`."""
+    raise CliError(message, code)
+
+
+def echo_err(message: str, *, fg: str | None = None, bold: bool = False) -> None:
+    """Print a plain line to stderr (colored only on a terminal; never wrapped)."""
+    typer.secho(message, err=True, fg=fg, bold=bold)
+
+
+def print_issues(issues: list[ConfigIssue], *, err: bool = False) -> None:
+    """Print config issues as `file:line:col: path: message` blocks."""
+    for issue in issues:
+        text = issue.format()
+        head, _, rest = text.partition("\n")
+        typer.secho(head, err=err, fg="red")
+        if rest:
+            typer.echo(rest, err=err)
+
+
+def rich_console(*, stderr: bool = False) -> Console:
+    """A rich console that stays readable when the output is a file or a pipe."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+def add_import_folder(folder: str | os.PathLike[str]) -> None:
+    """Put `folder` first on `sys.path`, so modules kept there import by name."""
+    path = str(Path(folder).resolve())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^0-9a-zA-Z]+")
+
+
+def identifier(name: str, *, what: str = "name") -> str:
+    """`name` as a snake_case Python identifier: `process-payment` -> `process_payment`.
+
+    Raises:
+        CliError: Nothing usable is left, or the result is a keyword or starts with a digit.
+    """
+    snake = _NOT_WORD.sub("_", _CAMEL_BOUNDARY.sub("_", name)).strip("_").lower()
+    if not snake or snake[0].isdigit() or keyword.iskeyword(snake):
+        fail(
+            f"{what} {name!r} cannot become a Python identifier ({snake or 'nothing'!r}); "
+            "expected letters, digits, '-' or '_', starting with a letter, like 'checkout'"
+        )
+    return snake
+
+
+def camel_case(snake: str) -> str:
+    """`process_payment` -> `ProcessPayment`."""
+    return "".join(part[:1].upper() + part[1:] for part in snake.split("_") if part)
+
+
+def write_files(files: dict[Path, str], *, force: bool) -> None:
+    """Write each file, refusing (before writing any) to replace existing ones unless `force`.
+
+    Raises:
+        CliError: A file exists and `force` is false.
+    """
+    if not force:
+        taken = [str(p) for p in files if p.exists()]
+        if taken:
+            fail(
+                f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}; "
+                "pass --force to overwrite"
+            )
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")

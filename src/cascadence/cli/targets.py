@@ -1,0 +1,144 @@
+"""What a command may be pointed at: a cascade file, or Python objects named by import path.
+
+A target is a cascade file when it ends in `.yaml`, `.yml` or `.json`. Anything else names
+Python: `package.module:attribute` (one object), `package.module` (every flow, engine and config
+the module defines) or `path/to/file.py[:attribute]`. The current folder is importable, as it
+is for `python -m`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from cascadence.cli._common import CliError, add_import_folder, fail
+
+__all__ = ["CASCADE_SUFFIXES", "PythonObject", "describe", "is_cascade_file", "load_objects"]
+
+CASCADE_SUFFIXES = (".yaml", ".yml", ".json")
+"""File extensions read as cascade files."""
+
+
+@dataclass(frozen=True)
+class PythonObject:
+    """A flow, engine or config found at a Python target.
+
+    Attributes:
+        label: `module:attribute`, as a user would type it.
+        value: The object itself.
+        kind: `cadence`, `engine` or `config`.
+    """
+
+    label: str
+    value: Any
+    kind: str
+
+
+def is_cascade_file(target: str) -> bool:
+    """Whether `target` names a cascade file (by its extension)."""
+    return Path(target).suffix.lower() in CASCADE_SUFFIXES
+
+
+def _kinds() -> tuple[tuple[type, str], ...]:
+    from cascadence.cascade.config import CascadeConfig
+    from cascadence.cascade.engine import CascadeEngine
+    from cascadence.flow.cadence import Cadence
+
+    return ((Cadence, "cadence"), (CascadeEngine, "engine"), (CascadeConfig, "config"))
+
+
+def _kind_of(value: Any) -> str | None:
+    for cls, kind in _kinds():
+        if isinstance(value, cls):
+            return kind
+    return None
+
+
+def describe(value: Any) -> str:
+    """What an object is, for messages: `function`, `class`, `int`..."""
+    return "class" if isinstance(value, type) else type(value).__name__
+
+
+def _import_module(name: str) -> ModuleType:
+    try:
+        if name.endswith(".py"):
+            path = Path(name)
+            if not path.is_file():
+                fail(f"no such file: {name}")
+            add_import_folder(path.parent)
+            # Never replace a module already imported under that name (`json.py` is not json).
+            mod_name = path.stem if path.stem not in sys.modules else f"_target_{path.stem}"
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:  # pragma: no cover - .py files always load
+                fail(f"cannot import {name}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)
+            return module
+        add_import_folder(".")
+        return importlib.import_module(name)
+    except CliError:
+        raise
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            fail(
+                f"cannot import {name!r}: no module named {exc.name!r} "
+                "(run from the folder that holds it, or add that folder to PYTHONPATH)"
+            )
+        fail(f"importing {name!r} failed: {exc}")
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else name
+        fail(f"{where}: SyntaxError: {exc.msg}")
+    except Exception as exc:  # the user's module raised while importing
+        fail(f"importing {name!r} raised {type(exc).__name__}: {exc}")
+
+
+def load_objects(target: str) -> list[PythonObject]:
+    """Import a Python target and return the flows, engines and configs it names.
+
+    Raises:
+        CliError: The module cannot be imported, the attribute does not exist (with the closest
+            name), the attribute is not a flow, engine or config, or a module defines none.
+    """
+    from cascadence.errors import closest
+
+    module_name, _, attr = target.partition(":")
+    if not module_name or (":" in target and not attr):
+        fail(f"{target!r} is not a target; expected 'package.module:attribute' or a module")
+    module = _import_module(module_name)
+    label = Path(module_name).stem if module_name.endswith(".py") else module_name
+    if attr:
+        value: Any = module
+        for part in attr.split("."):
+            if not hasattr(value, part):
+                names = [n for n in dir(value) if not n.startswith("_")]
+                hint = closest(part, names)
+                fail(
+                    f"{module_name!r} has no attribute {part!r}"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                )
+            value = getattr(value, part)
+        kind = _kind_of(value)
+        if kind is None:
+            fail(
+                f"{target} is a {describe(value)}; expected a Cadence, a CascadeEngine or a "
+                "CascadeConfig"
+            )
+        return [PythonObject(target, value, kind)]
+    found: list[PythonObject] = []
+    seen: set[int] = set()
+    for name, value in vars(module).items():
+        if name.startswith("_") or id(value) in seen:
+            continue
+        kind = _kind_of(value)
+        if kind is not None:
+            seen.add(id(value))
+            found.append(PythonObject(f"{label}:{name}", value, kind))
+    if not found:
+        fail(f"module {module_name!r} defines no Cadence, CascadeEngine or CascadeConfig")
+    return found

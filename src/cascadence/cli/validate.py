@@ -1,0 +1,223 @@
+"""`cascadence validate PATH...`: check cascade files and Python flows without running them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cascadence.cli._common import CliError, ExitCode, add_import_folder, print_issues
+
+__all__ = [
+    "Report",
+    "check_cascade_file",
+    "check_python_target",
+    "handler_issues",
+    "validate",
+]
+
+
+@dataclass
+class Report:
+    """The outcome of checking one target."""
+
+    label: str
+    summary: str = ""
+    issues: list[Any] = field(default_factory=list)
+    """`ConfigIssue`s."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _marks(path: Path) -> tuple[Any, dict[Any, tuple[int, int]]]:
+    """The file's data and the (line, column) of each written location."""
+    from cascadence.cascade.loader import parse_json, parse_yaml
+
+    text = path.read_text(encoding="utf-8-sig")
+    parse = parse_json if path.suffix.lower() == ".json" else parse_yaml
+    data, load = parse(text, str(path))
+    return data, load.marks
+
+
+def _handler_loc(data: Any, stage: str) -> tuple[Any, ...]:
+    stages = data.get("stages") if isinstance(data, Mapping) else None
+    if isinstance(stages, list):
+        for index, item in enumerate(stages):
+            if isinstance(item, Mapping) and item.get("name") == stage:
+                return ("stages", index, "handler")
+    return ("stages", stage, "handler")
+
+
+def handler_issues(config: Any, source: Path) -> list[Any]:
+    """Import every `handler:` path of a loaded cascade file; one `ConfigIssue` per failure,
+    placed at the line of its `handler:` key.
+
+    The current folder and the file's folder are both searched.
+    """
+    from cascadence.errors import ConfigIssue, PlanError
+    from cascadence.runtime.handlers import import_object
+
+    add_import_folder(".")
+    issues: list[ConfigIssue] = []
+    search = [str(source.resolve().parent)]
+    data: Any = None
+    marks: dict[Any, tuple[int, int]] = {}
+    for name, stage in config.stages.items():
+        if not stage.handler:
+            continue
+        try:
+            handler = import_object(stage.handler, what=f"handler of {name}", search=search)
+            problem = None if callable(handler) else f"{stage.handler!r} is not callable"
+        except PlanError as exc:
+            problem = str(exc)
+        except SyntaxError as exc:
+            problem = f"{exc.filename}:{exc.lineno}: SyntaxError in handler module: {exc.msg}"
+        except Exception as exc:  # the handler's module raised while importing
+            problem = f"importing {stage.handler!r} raised {type(exc).__name__}: {exc}"
+        if problem is None:
+            continue
+        if data is None:
+            data, marks = _marks(source)
+        line, column = marks.get(_handler_loc(data, name), (None, None))
+        issues.append(
+            ConfigIssue(
+                path=f"stages.{name}.handler",
+                message=problem,
+                expected="an importable callable, as 'package.module:function'",
+                file=str(source),
+                line=line,
+                column=column,
+            )
+        )
+    return issues
+
+
+def _missing_handlers(engine: Any, report: Report) -> None:
+    missing = engine.plan.missing_handlers()
+    if missing:
+        report.warnings.append(
+            f"no handler for stage(s) {', '.join(missing)}: set `handler: 'pkg.mod:func'` "
+            "or call engine.register_stage(name, handler) before executing"
+        )
+
+
+def check_cascade_file(path: str) -> Report:
+    """Load a cascade file, import its handlers and compile it; collect every problem."""
+    from cascadence.cascade.config import CascadeConfig
+    from cascadence.cascade.engine import CascadeEngine
+    from cascadence.errors import ConfigError, ConfigIssue, PlanError
+
+    report = Report(path)
+    try:
+        config = CascadeConfig.from_file(path)
+    except ConfigError as exc:
+        report.issues.extend(exc.issues)
+        return report
+    report.issues.extend(handler_issues(config, Path(path)))
+    if report.issues:
+        return report
+    try:
+        engine = CascadeEngine(config)
+    except PlanError as exc:
+        report.issues.append(ConfigIssue(path="", message=str(exc), file=path))
+        return report
+    _missing_handlers(engine, report)
+    count = len(config.stages)
+    report.summary = (
+        f"cascade {config.name!r} version {config.version}, "
+        f"{count} stage{'s' if count != 1 else ''}"
+    )
+    return report
+
+
+def check_python_target(target: str) -> list[Report]:
+    """Import a Python target and check that each flow, engine and config it names compiles."""
+    from cascadence.cascade.engine import CascadeEngine
+    from cascadence.cli.targets import load_objects
+    from cascadence.errors import CascadenceError, ConfigIssue
+
+    reports = []
+    for found in load_objects(target):
+        report = Report(found.label)
+        try:
+            if found.kind == "cadence":
+                plan = found.value.plan
+                steps = len(plan.nodes)
+                report.summary = f"flow {plan.name!r}, {steps} step{'s' if steps != 1 else ''}"
+                if not steps:
+                    report.warnings.append("the flow has no steps")
+            elif found.kind == "engine":
+                _missing_handlers(found.value, report)
+                report.summary = f"cascade engine {found.value.plan.name!r}"
+            else:
+                engine = CascadeEngine(found.value)
+                _missing_handlers(engine, report)
+                report.summary = f"cascade config {found.value.name!r}"
+        except CascadenceError as exc:
+            report.issues.append(ConfigIssue(path=found.label, message=str(exc)))
+        reports.append(report)
+    return reports
+
+
+def _print(report: Report, strict: bool) -> bool:
+    """Print a report; return whether the target counts as valid."""
+    ok = not report.issues and not (strict and report.warnings)
+    if report.issues:
+        print_issues(report.issues)
+    for warning in report.warnings:
+        typer.secho(f"{report.label}: warning: {warning}", fg="yellow")
+    if ok:
+        typer.secho(f"ok {report.label}: {report.summary}", fg="green")
+    return ok
+
+
+def validate(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Cascade files (.yaml, .yml, .json) and Python targets "
+            "('pkg.module:attribute', 'pkg.module' or 'file.py').",
+            show_default=False,
+        ),
+    ],
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Treat warnings (such as stages without a handler) as errors."
+        ),
+    ] = False,
+) -> None:
+    """Check cascade files and flows without running them.
+
+    Reports every load error of a cascade file with its file and line, every handler import
+    path that fails, and whether each plan compiles. Exits 2 when anything is invalid.
+    """
+    from cascadence.cli.targets import is_cascade_file
+
+    invalid = 0
+    problems = 0
+    for target in targets:
+        if is_cascade_file(target):
+            reports = [check_cascade_file(target)]
+        else:
+            try:
+                reports = check_python_target(target)
+            except CliError as exc:
+                typer.secho(f"{target}: {exc.message}", fg="red")
+                invalid += 1
+                problems += 1
+                continue
+        for report in reports:
+            if not _print(report, strict):
+                invalid += 1
+                problems += len(report.issues) or len(report.warnings)
+    if invalid:
+        typer.secho(
+            f"{invalid} invalid target{'s' if invalid != 1 else ''}, "
+            f"{problems} problem{'s' if problems != 1 else ''}",
+            fg="red",
+            bold=True,
+        )
+        raise typer.Exit(ExitCode.INVALID)
