@@ -60,6 +60,9 @@ def _structlog_logger(name: str) -> Any:
 class LoggingHooks(CadenceHooks):
     """Log runs and steps: through structlog when it is installed, else the standard library.
 
+    Standard-library records carry the fields as a dict in `record.cascadence` too (for
+    example `{"note": "fetch", "duration_s": 0.002}`), for JSON formatters.
+
     Args:
         logger: A `logging.Logger` (default `cascadence`) or a structlog logger.
         level: Level for start and completion lines; failures log at ERROR.
@@ -71,7 +74,9 @@ class LoggingHooks(CadenceHooks):
     ) -> None:
         self.level = level
         self._struct = None
-        if logger is None and structured is not False:
+        if logger is not None and not isinstance(logger, logging.Logger):
+            self._struct = logger  # structlog-like: log(level, event, **fields)
+        elif logger is None and structured is not False:
             self._struct = _structlog_logger("cascadence")
             if structured and self._struct is None:
                 raise ImportError(
@@ -85,7 +90,7 @@ class LoggingHooks(CadenceHooks):
             return
         if self.logger.isEnabledFor(level):
             detail = " ".join(f"{k}={v!r}" for k, v in fields.items())
-            self.logger.log(level, "%s %s", message, detail)
+            self.logger.log(level, "%s %s", message, detail, extra={"cascadence": fields})
 
     async def before_cadence(self, cadence_name: str, score: Any) -> None:
         """Log the start of a run."""

@@ -114,3 +114,29 @@ async def test_gather_calls_fail_fast_cancels_siblings() -> None:
     )
     assert outcomes[1][0] is False and isinstance(outcomes[1][1], ValueError)
     assert cancelled == [True]
+
+
+async def test_gather_calls_gives_each_call_its_own_context() -> None:
+    """A context variable set by one call (before or after suspending) is invisible to the
+    others and to the caller, as with one task per call."""
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller")
+    seen: dict[str, str] = {}
+
+    def setter(name: str, suspend: bool) -> object:
+        async def call(_: object) -> None:
+            token = var.set(name)
+            if suspend:
+                await asyncio.sleep(0.001)
+            seen[name] = var.get()
+            var.reset(token)  # must not fail: the token belongs to this call's context
+
+        return call
+
+    outcomes = await gather_calls(
+        [(setter("a", True), None, 1.0, "a"), (setter("b", False), None, None, "b")]
+    )
+    assert all(ok for ok, _, _ in outcomes)
+    assert seen == {"a": "a", "b": "b"}
+    assert var.get() == "caller"

@@ -28,6 +28,7 @@ __all__ = [
     "BreakerStateStore",
     "CircuitBreaker",
     "InMemoryBreakerStore",
+    "StateListener",
     "breaker_step",
 ]
 
@@ -40,6 +41,10 @@ class BreakerState(str, Enum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+StateListener = Callable[[str, "BreakerState", "BreakerState"], object]
+"""Called with (breaker name, old state, new state) when a breaker changes state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +162,7 @@ class CircuitBreaker:
         self.clock = clock
         self.store = store
         self.on_state_change = on_state_change
+        self._listeners: tuple[StateListener, ...] = ()
         self._params = _Params(
             failure_threshold, float(recovery_timeout), half_open_max_calls, success_threshold
         )
@@ -196,14 +202,33 @@ class CircuitBreaker:
             self._snap, allowed = await self.store.apply(
                 self.name, lambda s: breaker_step(s, event, now, params)
             )
-        if self.on_state_change is not None and self._snap.state is not old:
-            self.on_state_change(self.name, old, self._snap.state)
+        if self._snap.state is not old:
+            self._notify(old)
         return allowed
+
+    def _notify(self, old: BreakerState) -> None:
+        new = self._snap.state
+        if self.on_state_change is not None:
+            self.on_state_change(self.name, old, new)
+        for listener in self._listeners:
+            listener(self.name, old, new)
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """Also call `listener(name, old state, new state)` on every state change.
+
+        Unlike `on_state_change`, any number of listeners may be added, at any time (metrics
+        reporters use this to follow breakers they did not create).
+        """
+        if listener not in self._listeners:
+            self._listeners = (*self._listeners, listener)
 
     async def refresh(self) -> BreakerState:
         """Re-read the shared state (a no-op for a local breaker)."""
         if self.store is not None:
+            old = self._snap.state
             self._snap, _ = await self.store.apply(self.name, lambda s: (s, True))
+            if self._snap.state is not old:
+                self._notify(old)
         return self._snap.state
 
     async def before_call(self) -> None:
@@ -241,7 +266,10 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         """Close the circuit (local view only)."""
+        old = self._snap.state
         self._snap = BreakerSnapshot()
+        if old is not BreakerState.CLOSED:
+            self._notify(old)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.name!r}, state={self._snap.state.value})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextvars
 import functools
 import inspect
 import sys
@@ -261,9 +262,12 @@ async def gather_calls(
             limit = now + timeout if timeout is not None else deadline
             if deadline is not None and limit is not None and deadline < limit:
                 limit = deadline
+        # Each call runs in its own copy of the context, as a task of its own would: its first
+        # step here, the rest (if it suspends) in a task created on that same context.
+        context = contextvars.copy_context()
         try:
             coro = fn(arg)
-            done, value = start(coro)
+            done, value = context.run(start, coro)
         except Exception as exc:
             out[index] = (False, exc, perf())
             failed = True
@@ -271,9 +275,8 @@ async def gather_calls(
         if done:
             out[index] = (True, value, perf())
         else:
-            future: asyncio.Future[Any] = asyncio.ensure_future(
-                _finish(coro, value, limit, (limit - now) if limit is not None else 0.0, name)
-            )
+            rest = _finish(coro, value, limit, (limit - now) if limit is not None else 0.0, name)
+            future: asyncio.Future[Any] = _task_in(loop, rest, context)
             tasks[future] = index
     pending: set[asyncio.Future[Any]] = set(tasks)
     if failed and fail_fast:
@@ -301,6 +304,14 @@ async def gather_calls(
                     for other in pending:
                         other.cancel()
     return out
+
+
+def _task_in(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], context: contextvars.Context
+) -> asyncio.Future[Any]:
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)  # 3.10: the task copies the current context
 
 
 def _is_async_callable(fn: Any) -> bool:

@@ -1,0 +1,398 @@
+"""What the web integrations share: JSON encoding, input validation, and the mapping from a
+run's outcome to an HTTP status, body and headers. Nothing here imports a web framework.
+
+Status codes, for both front ends (every run's id is in the `X-Run-Id` header):
+
+- 200: the flow finished (body: the final score) or the decision was made (the result).
+- 422: the input is invalid; body `{"detail": [{"loc": ["body", "amount"], "msg", "type"}]}`.
+- 500: a step failed (`NoteError`); body `{"error": "note_failed", "note", "error_type"}`.
+- 504: a step (flow) or the run (cascade) timed out; for a cascade the body is the partial
+  result with an `error` member.
+- 503: a circuit breaker refused a call; `Retry-After` says when to try again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+from cascadence.errors import CadenceError, CircuitOpenError, NoteError
+from cascadence.reporters._errors import find_error, root_error
+
+__all__ = [
+    "InputError",
+    "JSON",
+    "Outcome",
+    "RETRY_AFTER",
+    "RUN_ID_HEADER",
+    "as_engine",
+    "decision_outcome",
+    "encode_json",
+    "engine_input",
+    "flow_error",
+    "health",
+    "input_validator",
+    "instrument_engine",
+    "new_run_id",
+    "parse_input",
+    "refused_stage",
+]
+
+RUN_ID_HEADER = "X-Run-Id"
+"""Response header carrying the id of the run that served the request."""
+RETRY_AFTER = "Retry-After"
+JSON = "application/json"
+
+
+def new_run_id() -> str:
+    """A fresh run id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+# -- JSON --------------------------------------------------------------------------------------
+def _default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None and not isinstance(obj, type):
+        return dump(mode="json")
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, datetime.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    if isinstance(obj, (uuid.UUID, PurePath)):
+        return str(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf-8", "replace")
+    if isinstance(obj, BaseException):
+        return f"{type(obj).__name__}: {obj}"
+    items = getattr(obj, "items", None)
+    if callable(items):
+        return dict(items())
+    get = getattr(obj, "get", None)
+    if callable(get) and type(obj).__name__ == "Atomic":
+        return get()
+    if isinstance(obj, (set, frozenset)) or hasattr(obj, "__iter__"):
+        return list(obj)
+    fields = getattr(obj, "__dict__", None)
+    if isinstance(fields, dict):
+        return {k: v for k, v in fields.items() if not k.startswith("_")}
+    return str(obj)
+
+
+def _clean(obj: Any) -> Any:
+    """The slow path: non-finite floats become null and every key a string."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k) if not isinstance(k, str) else k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return _clean(_default(obj))
+
+
+def encode_json(obj: Any) -> bytes:
+    """Encode a result or a score as compact JSON.
+
+    Dataclasses (scores), pydantic models, dates, enums, decimals, sets, atomics and plain
+    objects (their public attributes) are converted; NaN and infinities become null; keys
+    that are not strings become strings.
+    """
+    try:
+        text = json.dumps(obj, default=_default, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError):
+        text = json.dumps(_clean(obj), default=str, allow_nan=False, separators=(",", ":"))
+    return text.encode()
+
+
+# -- outcomes ----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """An HTTP response, framework-neutral."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def _retry_after(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "1"
+    return str(max(1, math.ceil(seconds)))
+
+
+def flow_error(error: BaseException, run_id: str, *, expose_errors: bool = False) -> Outcome | None:
+    """The response for a flow that raised `error`, or None when it is not a run error.
+
+    Args:
+        error: What `Cadence.run` raised.
+        run_id: The run's id (sent back in `X-Run-Id`).
+        expose_errors: Include the underlying error's message (`detail`); off by default, so
+            that internal messages do not reach clients.
+    """
+    if not isinstance(error, CadenceError):
+        return None
+    headers = {RUN_ID_HEADER: run_id}
+    note = error.note_name if isinstance(error, NoteError) else None
+    body: dict[str, Any] = {"run_id": run_id}
+    refused = find_error(error, CircuitOpenError)
+    if isinstance(refused, CircuitOpenError):
+        status = 503
+        headers[RETRY_AFTER] = _retry_after(refused.retry_after)
+        body.update(error="circuit_open", note=note, breaker=refused.breaker_name)
+        body["retry_after"] = int(headers[RETRY_AFTER])
+    elif find_error(error, builtins.TimeoutError) is not None:
+        status = 504
+        body.update(error="timeout", note=note)
+    else:
+        status = 500
+        cause = root_error(error) or error
+        body.update(
+            error="note_failed" if note is not None else "run_failed",
+            note=note,
+            error_type=type(cause).__name__,
+        )
+        if expose_errors:
+            body["detail"] = str(cause)
+    return Outcome(status, encode_json(body), headers)
+
+
+def _breaker_retry_after(engine: Any, stage: str) -> float | None:
+    breaker = engine.breaker(stage)
+    if breaker is None:
+        return None
+    clock = breaker.clock
+    now = clock.time() if breaker.store is not None else clock.now()
+    return float(breaker.snapshot.opened_at + breaker.recovery_timeout - now)
+
+
+def _refused(engine: Any, stage: str, result: Mapping[str, Any]) -> bool:
+    kind = result.get("error_type")
+    if kind == "CircuitOpenError":
+        return True
+    if kind == "RetryExhaustedError":  # the last attempt may have been refused
+        breaker = engine.breaker(stage)
+        return breaker is not None and breaker.state.value == "open"
+    return False
+
+
+def refused_stage(engine: Any, result: Mapping[str, Any]) -> str | None:
+    """The stage whose open circuit left the decision incomplete, or None.
+
+    That is the last stage of the path, or the stage whose failure stopped the run, when a
+    circuit breaker refused to call it. A refused stage that the cascade routed around does
+    not make the decision incomplete.
+    """
+    stages = result.get("stage_results") or {}
+    candidates = []
+    final = result.get("final_stage")
+    if final is not None:
+        candidates.append(final)
+    stopped = result.get("terminated_by")
+    if isinstance(stopped, str) and stopped.startswith("failure of "):
+        candidates.append(stopped[len("failure of ") :])
+    for name in candidates:
+        stage = stages.get(name)
+        if stage is not None and stage.get("error") is not None and _refused(engine, name, stage):
+            return str(name)
+    return None
+
+
+def decision_outcome(engine: Any, result: dict[str, Any], run_id: str) -> Outcome:
+    """The response for one engine execution (see the module docstring for the statuses)."""
+    headers = {RUN_ID_HEADER: run_id}
+    if result.get("timed_out"):
+        body = dict(result)
+        body["error"] = {
+            "type": "global_timeout",
+            "message": "the cascade ran past its global timeout; this is the partial decision",
+        }
+        return Outcome(504, encode_json(body), headers)
+    if not result.get("success", True):
+        stage = refused_stage(engine, result)
+        if stage is not None:
+            seconds = _breaker_retry_after(engine, stage)
+            headers[RETRY_AFTER] = retry = _retry_after(seconds)
+            body = dict(result)
+            body["error"] = {
+                "type": "circuit_open",
+                "stage": stage,
+                "retry_after": int(retry),
+                "message": f"the circuit breaker of stage {stage!r} is open",
+            }
+            return Outcome(503, encode_json(body), headers)
+    return Outcome(200, encode_json(result), headers)
+
+
+# -- input -------------------------------------------------------------------------------------
+class InputError(Exception):
+    """A request body that failed validation; `errors` are pydantic-style error dicts."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} validation error(s)")
+
+    def outcome(self) -> Outcome:
+        """The 422 response, shaped like FastAPI's: `{"detail": [...]}`."""
+        return Outcome(422, encode_json({"detail": self.errors}), {})
+
+
+def input_validator(model: Any) -> Any:
+    """A `pydantic.TypeAdapter` for `model` (a pydantic model, dataclass or TypedDict)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(model)
+
+
+def _errors(exc: Any, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        item = {"type": err["type"], "loc": [*prefix, *err["loc"]], "msg": err["msg"]}
+        if "input" in err:
+            item["input"] = err["input"]
+        if "ctx" in err:
+            item["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
+        out.append(item)
+    return out
+
+
+def parse_input(raw: bytes, validator: Any = None) -> Any:
+    """Decode a JSON request body and validate it.
+
+    Args:
+        raw: The body.
+        validator: From `input_validator(model)`; None accepts any JSON object.
+
+    Returns:
+        The validated value (a model instance, or the dict).
+
+    Raises:
+        InputError: The body is not JSON, not an object, or fails the model; each error's
+            `loc` names the offending field, e.g. `["body", "amount"]`.
+    """
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise InputError(
+            [{"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}]
+        ) from None
+    if validator is None:
+        if not isinstance(value, dict):
+            raise InputError(
+                [
+                    {
+                        "type": "dict_type" if value is not None else "missing",
+                        "loc": ["body"],
+                        "msg": "Input should be a JSON object"
+                        if value is not None
+                        else "Field required",
+                        "input": value,
+                    }
+                ]
+            )
+        return value
+    from pydantic import ValidationError
+
+    try:
+        return validator.validate_python(value)
+    except ValidationError as exc:
+        raise InputError(_errors(exc, ("body",))) from None
+
+
+def engine_input(value: Any) -> Any:
+    """What to pass to `CascadeEngine.execute` for a validated body."""
+    if isinstance(value, dict) or hasattr(value, "to_flat_dict"):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return value
+
+
+# -- engines, reporters and health -------------------------------------------------------------
+def as_engine(engine: Any) -> Any:
+    """A `CascadeEngine` from an engine, a `CascadeConfig`, a dict or a config file path."""
+    from cascadence.cascade.engine import CascadeEngine
+
+    if isinstance(engine, CascadeEngine):
+        return engine
+    if isinstance(engine, PurePath):
+        engine = str(engine)
+    return CascadeEngine(engine)
+
+
+def _metrics_reporter(metrics: Any) -> Any:
+    from cascadence.reporters.prometheus import PrometheusReporter
+
+    if metrics is True:
+        return PrometheusReporter()
+    if metrics is False or metrics is None:
+        return None
+    if isinstance(metrics, PrometheusReporter):
+        return metrics
+    raise TypeError(
+        f"metrics= expects a bool or a PrometheusReporter, got {type(metrics).__name__}"
+    )
+
+
+def _tracing_reporter(tracing: Any, name: str) -> Any:
+    if tracing is False or tracing is None:
+        return None
+    from cascadence.reporters.opentelemetry import OpenTelemetryReporter
+
+    if tracing is True:
+        return OpenTelemetryReporter(service_name=name)
+    if isinstance(tracing, OpenTelemetryReporter):
+        return tracing
+    raise TypeError(
+        f"tracing= expects a bool or an OpenTelemetryReporter, got {type(tracing).__name__}"
+    )
+
+
+def instrument_engine(engine: Any, metrics: Any = True, tracing: Any = False) -> tuple[Any, Any]:
+    """Attach a Prometheus and an OpenTelemetry reporter to `engine` (each at most once).
+
+    Returns:
+        The (PrometheusReporter or None, OpenTelemetryReporter or None) in use.
+    """
+    reporter = _metrics_reporter(metrics)
+    tracer = _tracing_reporter(tracing, engine.plan.name)
+    if reporter is not None:
+        reporter.instrument(engine)
+    if tracer is not None:
+        tracer.instrument(engine)
+    return reporter, tracer
+
+
+def health(engine: Any = None) -> dict[str, Any]:
+    """The `/healthz` body: status, and for an engine its name, version and breaker states."""
+    body: dict[str, Any] = {"status": "ok"}
+    if engine is not None:
+        plan = engine.plan
+        body["cascade"] = plan.name
+        body["version"] = plan.version
+        breakers = {}
+        for stage in plan.stages:
+            breaker = engine.breaker(stage.name)
+            if breaker is not None:
+                breakers[stage.name] = breaker.state.value
+        if breakers:
+            body["breakers"] = breakers
+    return body

@@ -1,0 +1,368 @@
+"""Flask integration: serve flows and cascades from Flask views.
+
+```python
+from flask import Flask
+from cascadence.integrations.flask import CadenceBlueprint
+
+app = Flask(__name__)
+bp = CadenceBlueprint("orders", __name__)
+
+@bp.cadence_route("/orders/<order_id>", checkout_cadence)
+def create_order(order_id):
+    return OrderScore(order_id=order_id)
+
+app.register_blueprint(bp)
+```
+
+The view builds each run's score; the blueprint runs the flow and answers with the final score
+as JSON. View parameters that the URL rule does not supply are read from the request: the JSON
+body's keys, then form fields, then the query string. So the spec's form,
+`@bp.cadence_route("/orders/", ...)` with `def create_order(order_id)`, serves
+`POST /orders/` with `{"order_id": "ORD-1"}` (or `?order_id=ORD-1`); when the value is missing
+or does not fit the parameter's annotation, the answer is 422 naming it.
+
+Flask views are synchronous, so flows and cascades run on one event loop in a background
+thread shared by every request of the process; the request's thread waits for its run. That
+keeps loop-bound resources (connection pools, breaker stores, the engine's in-flight limit)
+valid across requests, which `asyncio.run` per request would not, and costs no new loop per
+request. Context variables of the request (for example an OpenTelemetry span) are carried into
+the run.
+
+Status codes are those of the FastAPI integration: 200, 422, 500, 503 (`Retry-After`), 504,
+and the run id in `X-Run-Id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import threading
+import time
+import typing
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, Response, g, request
+
+from cascadence.integrations._decision import (
+    JSON,
+    RUN_ID_HEADER,
+    InputError,
+    as_engine,
+    decision_outcome,
+    encode_json,
+    engine_input,
+    flow_error,
+    health,
+    input_validator,
+    instrument_engine,
+    new_run_id,
+    parse_input,
+)
+from cascadence.reporters.prometheus import UNMATCHED_ROUTE, PrometheusReporter
+
+__all__ = [
+    "BackgroundLoop",
+    "CadenceBlueprint",
+    "RUN_ID_HEADER",
+    "create_app",
+    "instrument_app",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+class BackgroundLoop:
+    """An event loop in a daemon thread that runs coroutines for synchronous callers.
+
+    `run(coro)` blocks the calling thread until the coroutine finishes and returns its value
+    (or raises its exception). The loop starts on first use.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="cascadence-loop", daemon=True
+                )
+                thread.start()
+                self._thread = thread
+                self._loop = loop
+            return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the loop and wait for its result.
+
+        The coroutine runs in a copy of the caller's context variables.
+        """
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())
+        return future.result()
+
+    def close(self) -> None:
+        """Stop the loop and its thread (a later `run` starts new ones)."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+
+
+_DEFAULT_LOOP = BackgroundLoop()
+
+
+def _response(status: int, body: bytes, headers: dict[str, str]) -> Response:
+    return Response(body, status=status, headers=headers, mimetype=JSON)
+
+
+class _ViewArgs:
+    """Validates a view's arguments, gathered from the URL rule and the request."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        from pydantic import create_model
+
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception:  # unresolvable annotations: accept any value
+            hints = {}
+        fields: dict[str, Any] = {}
+        for param in inspect.signature(fn).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            annotation = hints.get(param.name, Any)
+            default = ... if param.default is param.empty else param.default
+            fields[param.name] = (annotation, default)
+        self.names = tuple(fields)
+        self.model: Any = create_model(f"{fn.__name__}_arguments", **fields)
+
+    def bind(self, url_values: dict[str, Any]) -> dict[str, Any]:
+        from pydantic import ValidationError
+
+        values: dict[str, Any] = {}
+        source: dict[str, str] = {}
+        body = request.get_json(silent=True) if request.is_json else None
+        is_json = isinstance(body, dict)
+        for name in self.names:
+            if name in url_values:
+                values[name], source[name] = url_values[name], "path"
+            elif is_json and name in body:  # type: ignore[operator]
+                values[name], source[name] = body[name], "body"  # type: ignore[index]
+            elif name in request.form:
+                values[name], source[name] = request.form[name], "form"
+            elif name in request.args:
+                values[name], source[name] = request.args[name], "query"
+        try:
+            parsed = self.model.model_validate(values)
+        except ValidationError as exc:
+            errors = []
+            for err in exc.errors(include_url=False):
+                name = str(err["loc"][0]) if err["loc"] else ""
+                where = source.get(name, "body" if request.is_json else "query")
+                item = {"type": err["type"], "loc": [where, *err["loc"]], "msg": err["msg"]}
+                errors.append(item)
+            raise InputError(errors) from None
+        return {name: getattr(parsed, name) for name in self.names}
+
+
+class CadenceBlueprint(Blueprint):
+    """A `Blueprint` that also serves flows (`cadence_route`) and cascades
+    (`decision_route`), plus `/healthz` and `/metrics` (`health_routes`).
+
+    Args:
+        name: The blueprint's name.
+        import_name: Usually `__name__`.
+        *args: Passed to `Blueprint`.
+        runner: Runs a coroutine to completion from a view (default: a shared
+            `BackgroundLoop`).
+        expose_errors: Put the failing step's error message in 500 responses (`detail`).
+        **kwargs: Passed to `Blueprint` (url_prefix, ...).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        import_name: str,
+        *args: Any,
+        runner: Runner | None = None,
+        expose_errors: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, import_name, *args, **kwargs)
+        self.runner: Runner = runner if runner is not None else _DEFAULT_LOOP.run
+        self.expose_errors = expose_errors
+
+    def cadence_route(
+        self, rule: str, cadence: Any, *, methods: Sequence[str] = ("POST",), **options: Any
+    ) -> Callable[[F], F]:
+        """Serve `cadence` at `rule`; the decorated view builds each run's score.
+
+        The view receives the URL rule's values, and its other parameters from the request
+        (JSON body, form, query string; see the module docstring), validated against their
+        annotations. It returns a fresh score (None: a deep copy of the flow's own score); a
+        Flask `Response` it returns is sent as is. The view may be `async def`.
+
+        Args:
+            rule: The URL rule, e.g. `/orders/<order_id>`.
+            cadence: The `Cadence` to run.
+            methods: HTTP methods of the route.
+            **options: Passed to `add_url_rule` (endpoint, ...).
+
+        Returns:
+            A decorator that registers the route and returns the view unchanged.
+        """
+
+        def decorate(fn: F) -> F:
+            args = _ViewArgs(fn)
+            is_async = inspect.iscoroutinefunction(fn)
+
+            def view(**url_values: Any) -> Any:
+                try:
+                    kwargs = args.bind(url_values)
+                except InputError as exc:
+                    outcome = exc.outcome()
+                    return _response(outcome.status, outcome.body, outcome.headers)
+                score = self.runner(fn(**kwargs)) if is_async else fn(**kwargs)
+                if isinstance(score, Response):
+                    return score
+                if score is None:
+                    score = copy.deepcopy(cadence.score)
+                run_id = new_run_id()
+                try:
+                    final = self.runner(cadence.run(score, run_id=run_id))
+                except Exception as exc:
+                    out = flow_error(exc, run_id, expose_errors=self.expose_errors)
+                    if out is None:
+                        raise
+                    return _response(out.status, out.body, out.headers)
+                return _response(200, encode_json(final), {RUN_ID_HEADER: run_id})
+
+            view.__doc__ = fn.__doc__
+            options.setdefault("endpoint", fn.__name__)
+            self.add_url_rule(rule, view_func=view, methods=list(methods), **options)
+            return fn
+
+        return decorate
+
+    def decision_route(
+        self,
+        rule: str,
+        engine: Any,
+        *,
+        input_model: Any = None,
+        explain: bool | None = None,
+        methods: Sequence[str] = ("POST",),
+        **options: Any,
+    ) -> None:
+        """Serve a cascade at `rule`: the JSON body is the input, the result the answer.
+
+        Args:
+            rule: The URL rule.
+            engine: A `CascadeEngine` (or a config, dict or path to build one from).
+            input_model: A pydantic model (or dataclass, TypedDict) the body must satisfy;
+                None accepts any JSON object. Validation errors answer 422.
+            explain: Include the routing explanation in results (default: the engine's).
+            methods: HTTP methods of the route.
+            **options: Passed to `add_url_rule`.
+        """
+        engine = as_engine(engine)
+        validator = input_validator(input_model) if input_model is not None else None
+        runner = self.runner
+
+        def decide() -> Response:
+            try:
+                value = parse_input(request.get_data(cache=False), validator)
+            except InputError as exc:
+                outcome = exc.outcome()
+                return _response(outcome.status, outcome.body, outcome.headers)
+            run_id = engine.new_run_id()
+            result = runner(engine.execute(engine_input(value), run_id=run_id, explain=explain))
+            outcome = decision_outcome(engine, result, run_id)
+            return _response(outcome.status, outcome.body, outcome.headers)
+
+        options.setdefault("endpoint", f"decide_{engine.plan.name}")
+        self.add_url_rule(rule, view_func=decide, methods=list(methods), **options)
+
+    def health_routes(self, engine: Any = None, metrics: PrometheusReporter | None = None) -> None:
+        """Add `GET /healthz` and, with a reporter, `GET /metrics`."""
+
+        def healthz() -> Response:
+            return _response(200, encode_json(health(engine)), {})
+
+        self.add_url_rule("/healthz", endpoint="healthz", view_func=healthz, methods=["GET"])
+        if metrics is not None:
+            reporter = metrics
+
+            def prometheus_metrics() -> Response:
+                return Response(reporter.generate_latest(), content_type=reporter.content_type)
+
+            self.add_url_rule(
+                "/metrics", endpoint="metrics", view_func=prometheus_metrics, methods=["GET"]
+            )
+
+
+def instrument_app(app: Flask, reporter: PrometheusReporter) -> None:
+    """Count every request of `app` per route template (`url_rule.rule`), method and status
+    in `reporter`'s HTTP metrics."""
+
+    @app.before_request
+    def _start_timer() -> None:
+        g._cascadence_started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        started = g.pop("_cascadence_started", None)
+        if started is not None:
+            rule = request.url_rule
+            reporter.observe_request(
+                request.method,
+                rule.rule if rule is not None else UNMATCHED_ROUTE,
+                response.status_code,
+                time.perf_counter() - started,
+            )
+        return response
+
+
+def create_app(
+    engine: Any,
+    *,
+    path: str = "/decide",
+    input_model: Any = None,
+    explain: bool | None = None,
+    metrics: bool | PrometheusReporter = True,
+    tracing: Any = False,
+    expose_errors: bool = False,
+    import_name: str = "cascadence",
+    runner: Runner | None = None,
+) -> Flask:
+    """A Flask app serving `engine` as a decision service (see the FastAPI `create_app`).
+
+    Routes: `POST {path}`, `GET /healthz`, and `GET /metrics` when metrics are on; with
+    metrics on, every request is counted per route template, method and status.
+
+    Returns:
+        The app; `app.extensions["cascadence"]` holds `engine`, `metrics` and `tracing`.
+    """
+    engine = as_engine(engine)
+    reporter, tracer = instrument_engine(engine, metrics, tracing)
+    app = Flask(import_name)
+    bp = CadenceBlueprint("cascadence", import_name, runner=runner, expose_errors=expose_errors)
+    bp.decision_route(path, engine, input_model=input_model, explain=explain)
+    bp.health_routes(engine, reporter)
+    app.register_blueprint(bp)
+    if reporter is not None:
+        instrument_app(app, reporter)
+    app.extensions["cascadence"] = {"engine": engine, "metrics": reporter, "tracing": tracer}
+    return app
