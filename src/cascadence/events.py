@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cascadence.hooks import CadenceHooks
 
@@ -57,9 +55,8 @@ ALL_EVENTS: tuple[str, ...] = (
 _log = logging.getLogger("cascadence.events")
 
 
-@dataclass(frozen=True, slots=True)
-class CadenceEvent:
-    """One lifecycle event.
+class CadenceEvent(NamedTuple):
+    """One lifecycle event (immutable; a named tuple, cheap to make on the hot path).
 
     Attributes:
         type: One of the event type constants.
@@ -72,7 +69,7 @@ class CadenceEvent:
         kind: `"cadence"` for flows, `"cascade"` for cascades.
         run_id: The run id, when the run has one.
         data: Extra detail (for `ROUTING_DECISION`: rule, action, stage).
-        timestamp: Wall-clock time the event was made.
+        timestamp: Wall-clock time the event was made (set by the runtime).
     """
 
     type: str
@@ -85,7 +82,7 @@ class CadenceEvent:
     kind: str = "cadence"
     run_id: str | None = None
     data: dict[str, Any] | None = None
-    timestamp: float = field(default_factory=time.time)
+    timestamp: float = 0.0
 
 
 Listener = Callable[[CadenceEvent], Any]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Sequence
+from time import time as _now
 from typing import Any
 
 from cascadence.events import (
@@ -38,6 +39,10 @@ _METHODS = (
 )
 
 
+def _make(*args: Any, **kwargs: Any) -> CadenceEvent:
+    return CadenceEvent(*args, timestamp=_now(), **kwargs)
+
+
 class ReporterHooks(CadenceHooks):
     """Adapt a reporter callable (`reporter.report`) that takes `CadenceEvent`s."""
 
@@ -61,15 +66,6 @@ def _overrides(hook: Any, method: str) -> Callable[..., Any] | None:
     return bound  # type: ignore[no-any-return]
 
 
-async def _call(fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        outcome = fn(*args)
-        if inspect.isawaitable(outcome):
-            await outcome
-    except Exception:
-        _log.exception("hook %r failed", fn)
-
-
 class Observers:
     """The hooks of one flow or engine, grouped by the methods they implement."""
 
@@ -86,36 +82,54 @@ class Observers:
 
     async def _event(self, event: CadenceEvent) -> None:
         for fn in self._by_method["handle_event"]:
-            await _call(fn, event)
+            try:
+                outcome = fn(event)
+                if outcome is not None and inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                _log.exception("hook %r failed", fn)
 
     async def run_started(self, name: str, run_id: str | None, arg: Any) -> None:
         """A run begins."""
         for fn in self._by_method["before_cadence"]:
-            await _call(fn, name, arg)
+            try:
+                outcome = fn(name, arg)
+                if outcome is not None and inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                _log.exception("hook %r failed", fn)
         if self.wants_events:
-            await self._event(CadenceEvent(CADENCE_STARTED, name, kind=self.kind, run_id=run_id))
+            await self._event(_make(CADENCE_STARTED, name, kind=self.kind, run_id=run_id))
 
     async def run_finished(
         self, name: str, run_id: str | None, arg: Any, duration: float, error: BaseException | None
     ) -> None:
         """A run ends."""
         for fn in self._by_method["after_cadence"]:
-            await _call(fn, name, arg, duration, error)
+            try:
+                outcome = fn(name, arg, duration, error)
+                if outcome is not None and inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                _log.exception("hook %r failed", fn)
         if self.wants_events:
             kind = CADENCE_COMPLETED if error is None else CADENCE_FAILED
             await self._event(
-                CadenceEvent(
-                    kind, name, duration=duration, error=error, kind=self.kind, run_id=run_id
-                )
+                _make(kind, name, duration=duration, error=error, kind=self.kind, run_id=run_id)
             )
 
     async def step_started(self, run_name: str, run_id: str | None, step: str, arg: Any) -> None:
         """A step begins."""
         for fn in self._by_method["before_note"]:
-            await _call(fn, step, arg)
+            try:
+                outcome = fn(step, arg)
+                if outcome is not None and inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                _log.exception("hook %r failed", fn)
         if self.wants_events:
             await self._event(
-                CadenceEvent(NOTE_STARTED, run_name, note_name=step, kind=self.kind, run_id=run_id)
+                _make(NOTE_STARTED, run_name, note_name=step, kind=self.kind, run_id=run_id)
             )
 
     async def step_finished(
@@ -131,13 +145,23 @@ class Observers:
         """A step ends; `error` is set when it failed for good."""
         if error is not None:
             for fn in self._by_method["on_error"]:
-                await _call(fn, step, arg, error)
+                try:
+                    outcome = fn(step, arg, error)
+                    if outcome is not None and inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:
+                    _log.exception("hook %r failed", fn)
         for fn in self._by_method["after_note"]:
-            await _call(fn, step, arg, duration, error)
+            try:
+                outcome = fn(step, arg, duration, error)
+                if outcome is not None and inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                _log.exception("hook %r failed", fn)
         if self.wants_events:
             kind = NOTE_COMPLETED if error is None else NOTE_FAILED
             await self._event(
-                CadenceEvent(
+                _make(
                     kind,
                     run_name,
                     note_name=step,
@@ -158,10 +182,15 @@ class Observers:
 
         async def on_retry(attempt: int, error: BaseException, delay: float) -> None:
             for fn in self._by_method["on_retry"]:
-                await _call(fn, step, arg, attempt, error, delay)
+                try:
+                    outcome = fn(step, arg, attempt, error, delay)
+                    if outcome is not None and inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:
+                    _log.exception("hook %r failed", fn)
             if self.wants_events:
                 await self._event(
-                    CadenceEvent(
+                    _make(
                         NOTE_RETRYING,
                         run_name,
                         note_name=step,
@@ -181,7 +210,7 @@ class Observers:
         """A routing rule matched (cascades)."""
         if self.wants_events:
             await self._event(
-                CadenceEvent(
+                _make(
                     ROUTING_DECISION,
                     run_name,
                     note_name=stage,
