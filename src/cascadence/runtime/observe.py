@@ -40,7 +40,7 @@ _METHODS = (
 
 
 def _make(*args: Any, **kwargs: Any) -> CadenceEvent:
-    return CadenceEvent(*args, timestamp=_now(), **kwargs)
+    return CadenceEvent(*args, timestamp=_now(), **kwargs)  # type: ignore[misc]
 
 
 class ReporterHooks(CadenceHooks):
