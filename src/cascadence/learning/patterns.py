@@ -1,0 +1,479 @@
+"""Patterns and the `PatternExtractor` that finds them in recorded cascade runs.
+
+A `Pattern` says: "when this condition holds after stage `T`, the cascade's later stages end in
+decision `D`, with precision `confidence` over `support` held-out runs". Migrating it means
+adding a rule after `T` that decides `D` at once (see `RuleGenerator`).
+
+```python
+extractor = PatternExtractor()
+for data in workload:
+    extractor.observe(data, await engine.execute(data))
+candidates = extractor.get_migration_candidates(min_confidence=0.99, min_samples=100)
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import deque
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+from cascadence.conditions import compile_condition, to_expression
+from cascadence.conditions import parse_condition as _parse
+from cascadence.errors import closest
+from cascadence.learning.features import REASONING_FIELDS
+from cascadence.learning.mining import (
+    MinedRule,
+    MiningSettings,
+    mine_stage,
+    stage_order,
+    stage_shares,
+)
+from cascadence.learning.records import DEFAULT_DECISION_FIELD, ExecutionRecord
+from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.context import ExecutionContext
+
+__all__ = ["Pattern", "PatternExtractor", "PatternType"]
+
+_UNSET: Any = object()
+
+
+class PatternType(str, Enum):
+    """What kind of regularity a pattern captures."""
+
+    THRESHOLD = "THRESHOLD"
+    """One feature against a cut point or a set of values (`amount >= 10000`)."""
+    CORRELATION = "CORRELATION"
+    """A combination of features (`new_user and high_amount and night_time`)."""
+    REASONING = "REASONING"
+    """Found by following a phrase of an expensive stage's free-text reasoning."""
+    TEMPORAL = "TEMPORAL"
+    """Time of day, weekday or weekend only (`weekend transactions`)."""
+    BEHAVIORAL = "BEHAVIORAL"
+    """Frequencies and sequences only (`3 attempts in 1 hour`)."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A condition under which a cascade's later stages reach one decision.
+
+    Attributes:
+        id: Stable identifier, derived from the stage, condition and decision.
+        pattern_type: The kind of pattern.
+        target_stage: The stage a rule for it goes after (where the decision can move to).
+        source_stage: The stage that made the decision on most matched runs.
+        condition: The structured condition (condition language).
+        decision: The decision reached when the condition holds.
+        confidence: Precision on held-out runs: share of matched runs with that decision.
+        support: Held-out runs matched.
+        coverage: Share of the held-out runs reaching `target_stage` that match.
+        population: Held-out runs reaching `target_stage`.
+        base_rate: Share of `decision` among those runs.
+        lower_bound: Wilson lower bound of `confidence` used to reject noise.
+        train_confidence: Precision on the training runs it was found on.
+        train_support: Training runs matched.
+        features: Paths the condition reads.
+        stage_order: The cascade's stages in the order runs took them.
+        stage_share: For matched runs, the share that ran each stage.
+        stage_cost: For matched runs, each stage's mean cost when it ran.
+        population_stage_share: The same share over all runs reaching `target_stage`.
+        population_stage_cost: The same mean costs over all runs reaching `target_stage`.
+        decision_field: The field a generated rule writes the decision to.
+        evidence: Extra facts: `lift`, and for REASONING patterns `phrase` and `phrase_stage`.
+        created_at: Wall-clock time the pattern was found.
+    """
+
+    id: str
+    pattern_type: PatternType
+    target_stage: str
+    source_stage: str
+    condition: dict[str, Any]
+    decision: Any
+    confidence: float
+    support: int
+    coverage: float
+    population: int
+    base_rate: float
+    lower_bound: float
+    train_confidence: float
+    train_support: int
+    features: tuple[str, ...]
+    stage_order: tuple[str, ...]
+    stage_share: dict[str, float]
+    stage_cost: dict[str, float]
+    population_stage_share: dict[str, float]
+    population_stage_cost: dict[str, float]
+    decision_field: str = DEFAULT_DECISION_FIELD
+    evidence: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def expression(self) -> str:
+        """The condition as one expression string."""
+        return to_expression(_parse(self.condition))
+
+    @property
+    def samples(self) -> int:
+        """Held-out runs matched (same as `support`)."""
+        return self.support
+
+    def cost_through(self, stage: str, costs: Mapping[str, float] | None = None) -> float:
+        """Mean cost per matched run of the stages up to and including `stage`."""
+        return self._cost(self.stage_share, self.stage_cost, costs, stop=stage)
+
+    @property
+    def avg_cost(self) -> float:
+        """Mean cost of a matched run as the cascade runs today."""
+        return self._cost(self.stage_share, self.stage_cost, None, stop=None)
+
+    @property
+    def avg_saved_cost(self) -> float:
+        """Mean cost a matched run would save if decided after `target_stage`."""
+        return self.avg_cost - self.cost_through(self.target_stage)
+
+    @property
+    def population_avg_cost(self) -> float:
+        """Mean cost of a run reaching `target_stage`, as the cascade runs today."""
+        return self._cost(self.population_stage_share, self.population_stage_cost, None, None)
+
+    def _cost(
+        self,
+        share: Mapping[str, float],
+        cost: Mapping[str, float],
+        override: Mapping[str, float] | None,
+        stop: str | None,
+    ) -> float:
+        total = 0.0
+        for name in self.stage_order:
+            unit = override[name] if override and name in override else cost.get(name, 0.0)
+            total += share.get(name, 0.0) * unit
+            if name == stop:
+                break
+        return total
+
+    @property
+    def description(self) -> str:
+        """One readable sentence."""
+        return (
+            f"after {self.target_stage}, when {self.expression}: {self.source_stage} decides "
+            f"{self.decision!r} ({self.confidence:.1%} of {self.support} held-out runs, "
+            f"{self.coverage:.1%} of runs reaching {self.target_stage})"
+        )
+
+    def matches(self, data: Any, stages: Mapping[str, Any] | None = None) -> bool:
+        """Whether the condition holds for an input and the stage results so far."""
+        return bool(compile_condition(self.condition).fn(data, stages or {}, None))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; `Pattern.from_dict(p.to_dict()) == p`."""
+        return {
+            "id": self.id,
+            "pattern_type": self.pattern_type.value,
+            "target_stage": self.target_stage,
+            "source_stage": self.source_stage,
+            "condition": self.condition,
+            "decision": self.decision,
+            "confidence": self.confidence,
+            "support": self.support,
+            "coverage": self.coverage,
+            "population": self.population,
+            "base_rate": self.base_rate,
+            "lower_bound": self.lower_bound,
+            "train_confidence": self.train_confidence,
+            "train_support": self.train_support,
+            "features": list(self.features),
+            "stage_order": list(self.stage_order),
+            "stage_share": dict(self.stage_share),
+            "stage_cost": dict(self.stage_cost),
+            "population_stage_share": dict(self.population_stage_share),
+            "population_stage_cost": dict(self.population_stage_cost),
+            "decision_field": self.decision_field,
+            "evidence": dict(self.evidence),
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pattern:
+        """Rebuild a pattern from `to_dict()` output."""
+        values = dict(data)
+        values["pattern_type"] = PatternType(values["pattern_type"])
+        values["features"] = tuple(values.get("features", ()))
+        values["stage_order"] = tuple(values.get("stage_order", ()))
+        return cls(**values)
+
+
+def pattern_id(stage: str, condition: Mapping[str, Any], decision: Any) -> str:
+    """A stable id: the same stage, condition and decision always give the same id."""
+    text = json.dumps([stage, condition, decision], sort_keys=True, default=str)
+    return "pat_" + hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def _classify(rule: MinedRule) -> PatternType:
+    if rule.phrase is not None:
+        return PatternType.REASONING
+    paths = {lit.path for lit in rule.literals}
+    families = {lit.family for lit in rule.literals}
+    if families == {"temporal"}:
+        return PatternType.TEMPORAL
+    if families == {"behavioral"}:
+        return PatternType.BEHAVIORAL
+    if len(paths) == 1:
+        return PatternType.THRESHOLD
+    return PatternType.CORRELATION
+
+
+class PatternExtractor:
+    """Learns, from recorded runs, decisions that expensive stages keep making for cheap reasons.
+
+    Feed it runs with `observe(data, result)` (or `fit(runs)`), or stage by stage with the
+    spec's `learn_from_failure`, then ask for `get_migration_candidates`.
+
+    Args:
+        decision_field: The field learned rules write their decision to; a run's decision is
+            read from it when set, else from its `final_result`.
+        holdout: Share of runs kept aside to measure patterns (never used to find them).
+        seed: Seed of the train / held-out draw, so the same runs give the same patterns.
+        max_records: Keep only the latest runs (a sliding window); all when None.
+        clock: Time source for `Pattern.created_at`.
+        **options: Search settings, see `MiningSettings` (`max_conditions`, `beam_width`,
+            `n_cuts`, `max_patterns`, `significance`, `train_margin`, `max_categories`,
+            `max_words`, `max_phrases`, `reasoning_fields`, `temporal`, `behavioral`,
+            `ignore`, `passes`).
+    """
+
+    def __init__(
+        self,
+        *,
+        decision_field: str = DEFAULT_DECISION_FIELD,
+        holdout: float = 0.3,
+        seed: int = 0,
+        max_records: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        **options: Any,
+    ) -> None:
+        if not 0.0 < holdout < 1.0:
+            raise ValueError(f"holdout must be between 0 and 1 (exclusive), got {holdout!r}")
+        known = set(MiningSettings.__dataclass_fields__) - {"min_confidence", "min_samples"}
+        for name in options:
+            if name not in known:
+                hint = closest(name, known)
+                raise TypeError(
+                    f"unknown PatternExtractor option {name!r}"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                )
+        if "reasoning_fields" not in options:
+            options["reasoning_fields"] = REASONING_FIELDS
+        for name in ("reasoning_fields", "temporal", "behavioral", "ignore"):
+            if name in options:
+                options[name] = tuple(options[name])
+        self.decision_field = decision_field
+        self.holdout = holdout
+        self.clock = clock
+        self._settings = MiningSettings(**options)
+        self._rng = random.Random(seed)
+        self._records: deque[ExecutionRecord] = deque(maxlen=max_records)
+        self._version = 0
+        self._cache: dict[tuple[Any, ...], list[Pattern]] = {}
+        self._latest: list[tuple[Pattern, Any]] = []
+
+    # -- recording ---------------------------------------------------------------------------
+    @property
+    def records(self) -> tuple[ExecutionRecord, ...]:
+        """The runs recorded so far."""
+        return tuple(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _add(self, record: ExecutionRecord) -> ExecutionRecord:
+        record.holdout = self._rng.random() < self.holdout
+        self._records.append(record)
+        self._version += 1
+        return record
+
+    def observe(self, data: Mapping[str, Any], result: Mapping[str, Any]) -> ExecutionRecord | None:
+        """Record one run: its input and the result `CascadeEngine.execute` returned.
+
+        Returns:
+            The record, or None when the run cannot teach anything (it failed, timed out, or
+            its decision is not a hashable value).
+        """
+        record = ExecutionRecord.from_result(data, result, decision_field=self.decision_field)
+        return None if record is None else self._add(record)
+
+    def fit(
+        self, runs: Iterable[ExecutionRecord | tuple[Mapping[str, Any], Mapping[str, Any]]]
+    ) -> PatternExtractor:
+        """Record many runs: `ExecutionRecord`s or `(input, result)` pairs. Returns self."""
+        for run in runs:
+            if isinstance(run, ExecutionRecord):
+                self._add(replace(run))
+            else:
+                self.observe(run[0], run[1])
+        return self
+
+    def learn_from_failure(
+        self,
+        context: ExecutionContext | Mapping[str, Any],
+        stage_name: str,
+        result: Mapping[str, Any],
+        *,
+        decision: Any = _UNSET,
+    ) -> Pattern | None:
+        """Record that `stage_name` could not decide a run (it escalated), as in the spec.
+
+        Args:
+            context: The run after it finished: its `ExecutionContext`, an execution result
+                joined with its input (`{"input": ..., "stage_results": ...}`), or the input.
+            stage_name: The stage that escalated.
+            result: That stage's result.
+            decision: The run's final decision; by default the `result` of the last stage
+                that ran after `stage_name`.
+
+        Returns:
+            The best pattern found so far (by the last `get_migration_candidates`) that
+            already covers this run, or None. Nothing is recorded when the final decision is
+            unknown (no stage ran after `stage_name` and no `decision` was given).
+        """
+        if isinstance(context, ExecutionContext):
+            data: Any = context.data
+            stages: Mapping[str, Any] = context.stage_results
+        elif isinstance(context, Mapping) and "stage_results" in context:
+            data = context.get("input", context.get("data")) or {}
+            stages = context["stage_results"]
+        elif isinstance(context, Mapping):
+            data, stages = context, {}
+        else:
+            raise TypeError(
+                "learn_from_failure expects an ExecutionContext or a mapping, "
+                f"got {type(context).__name__}"
+            )
+        ordered = {n: r for n, r in stages.items() if not (r or {}).get("skipped")}
+        if stage_name not in ordered:
+            ordered[stage_name] = result
+        path = tuple(ordered)
+        if decision is _UNSET:
+            later = path[path.index(stage_name) + 1 :]
+            if not later:
+                return None
+            decision = ordered[later[-1]].get("result")
+        if decision is None or not isinstance(decision, Hashable) or not isinstance(data, Mapping):
+            return None
+        record = self._add(ExecutionRecord(data, ordered, path, decision, frozenset({stage_name})))
+        through = record.stages_through(stage_name)
+        for pattern, test in self._latest:
+            if pattern.target_stage == stage_name and test(data, through, None):
+                return pattern
+        return None
+
+    def clear(self) -> None:
+        """Forget every recorded run and every pattern found."""
+        self._records.clear()
+        self._cache.clear()
+        self._latest = []
+        self._version += 1
+
+    # -- learning ----------------------------------------------------------------------------
+    def stages(self) -> list[str]:
+        """Stages some recorded run could have been decided after, in cascade order."""
+        seen = {s for r in self._records for s in r.eligible if r.path[-1] != s}
+        return [s for s in stage_order(list(self._records)) if s in seen]
+
+    def get_migration_candidates(
+        self,
+        min_confidence: float = 0.8,
+        min_samples: int = 100,
+        *,
+        target_stage: str | None = None,
+    ) -> list[Pattern]:
+        """Patterns whose decision could move earlier, the biggest expected saving first.
+
+        Every pattern returned was measured on held-out runs only: at least `min_samples`
+        matched runs, a precision of at least `min_confidence`, and a precision significantly
+        above the decision's base rate (so noise yields nothing).
+
+        Args:
+            min_confidence: Least held-out precision, between 0 and 1.
+            min_samples: Least held-out support.
+            target_stage: Only patterns for rules after this stage; every stage when None.
+
+        Raises:
+            ValueError: A bad threshold, or an unknown `target_stage` (with the closest one).
+        """
+        if not 0.0 < min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence!r}")
+        if min_samples < 1:
+            raise ValueError(f"min_samples must be at least 1, got {min_samples!r}")
+        stages = self.stages()
+        if target_stage is not None:
+            known = {s for r in self._records for s in r.path}
+            if target_stage not in known:
+                hint = closest(target_stage, known)
+                raise ValueError(
+                    f"no recorded run went through stage {target_stage!r}"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                )
+            stages = [target_stage] if target_stage in stages else []
+        key = (min_confidence, min_samples, target_stage, self._version)
+        cached = self._cache.get(key)
+        if cached is None:
+            settings = replace(
+                self._settings, min_confidence=min_confidence, min_samples=min_samples
+            )
+            records = list(self._records)
+            order = stage_order(records)
+            now = self.clock.time()
+            cached = [
+                self._pattern(rule, order, now)
+                for stage in stages
+                for rule in mine_stage(records, stage, settings)
+            ]
+            cached.sort(key=lambda p: (-p.coverage * p.avg_saved_cost * p.population, p.id))
+            self._cache = {key: cached}
+            self._latest = [(p, compile_condition(p.condition).fn) for p in cached]
+        return list(cached)
+
+    def _pattern(self, rule: MinedRule, order: tuple[str, ...], now: float) -> Pattern:
+        finals: dict[str, int] = {}
+        for record in rule.covered:
+            finals[record.path[-1]] = finals.get(record.path[-1], 0) + 1
+        source = max(sorted(finals), key=lambda n: finals[n]) if finals else rule.stage
+        share, cost = stage_shares(rule.covered)
+        pop_share, pop_cost = stage_shares(rule.population)
+        confidence = rule.holdout_correct / rule.holdout_support
+        evidence: dict[str, Any] = {"lift": confidence / rule.base_rate if rule.base_rate else None}
+        if rule.phrase is not None:
+            evidence["phrase"] = rule.phrase
+            evidence["phrase_stage"] = rule.phrase_stage
+        return Pattern(
+            id=pattern_id(rule.stage, rule.condition, rule.decision),
+            pattern_type=_classify(rule),
+            target_stage=rule.stage,
+            source_stage=source,
+            condition=rule.condition,
+            decision=rule.decision,
+            confidence=confidence,
+            support=rule.holdout_support,
+            coverage=rule.holdout_support / len(rule.population),
+            population=len(rule.population),
+            base_rate=rule.base_rate,
+            lower_bound=rule.lower_bound,
+            train_confidence=rule.train_correct / rule.train_support,
+            train_support=rule.train_support,
+            features=tuple(sorted({lit.path for lit in rule.literals})),
+            stage_order=order,
+            stage_share=share,
+            stage_cost=cost,
+            population_stage_share=pop_share,
+            population_stage_cost=pop_cost,
+            decision_field=self.decision_field,
+            evidence=evidence,
+            created_at=now,
+        )

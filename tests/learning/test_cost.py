@@ -1,0 +1,96 @@
+"""`CostAnalyzer.calculate_migration_roi`: savings, percentages and recommendations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from cascadence.learning import CostAnalyzer, MigrationROI, Pattern, PatternType
+
+ORDER = ("RULES", "STATISTICAL_ML", "SINGLE_AI")
+COSTS = {"RULES": 1.0, "STATISTICAL_ML": 5.0, "SINGLE_AI": 25.0}
+
+
+def pattern(**changes: Any) -> Pattern:
+    """A RULES pattern matching a quarter of the runs, all of which reach SINGLE_AI today."""
+    base = Pattern(
+        id="pat_0000000001",
+        pattern_type=PatternType.THRESHOLD,
+        target_stage="RULES",
+        source_stage="SINGLE_AI",
+        condition={"field": "amount", "operator": "<", "value": 50},
+        decision="approve",
+        confidence=0.99,
+        support=500,
+        coverage=0.25,
+        population=2000,
+        base_rate=0.8,
+        lower_bound=0.98,
+        train_confidence=0.995,
+        train_support=1200,
+        features=("amount",),
+        stage_order=ORDER,
+        stage_share={"RULES": 1.0, "STATISTICAL_ML": 1.0, "SINGLE_AI": 1.0},
+        stage_cost=dict(COSTS),
+        population_stage_share={"RULES": 1.0, "STATISTICAL_ML": 1.0, "SINGLE_AI": 0.4},
+        population_stage_cost=dict(COSTS),
+    )
+    return replace(base, **changes)
+
+
+def test_roi_of_a_migration() -> None:
+    """Savings are the skipped stages' cost on the matched share of the volume."""
+    roi = CostAnalyzer().calculate_migration_roi(pattern(), target_stage="RULES", volume=10_000)
+    assert roi.migrated_volume == 2500
+    assert roi.current_cost == pytest.approx(16 * 10_000)
+    assert roi.cost_per_decision_before == pytest.approx(31)
+    assert roi.cost_per_decision_after == pytest.approx(1)
+    assert roi.savings == pytest.approx(2500 * 30)
+    assert roi.projected_cost == pytest.approx(160_000 - 75_000)
+    assert roi.cost_reduction_percentage == pytest.approx(46.875)
+    assert roi.migrated_cost_reduction_percentage == pytest.approx(100 * 30 / 31)
+    assert roi.expected_errors == pytest.approx(25)
+    assert roi.recommendation == "MIGRATE"
+    assert roi.source_stage == "SINGLE_AI" and roi.target_stage == "RULES"
+
+
+@pytest.mark.parametrize(
+    ("changes", "analyzer", "target", "expected"),
+    [
+        ({}, {}, None, "MIGRATE"),
+        ({"confidence": 0.9}, {}, None, "MONITOR"),
+        ({"confidence": 0.7}, {}, None, "REJECT"),
+        ({"coverage": 0.0001}, {}, None, "MONITOR"),
+        ({}, {"error_cost": 10_000.0}, None, "MONITOR"),
+        ({}, {}, "STATISTICAL_ML", "REJECT"),
+        ({"stage_share": {"RULES": 1.0}}, {}, None, "REJECT"),
+        ({"confidence": 0.97}, {"migrate_at": 0.98}, None, "MONITOR"),
+    ],
+)
+def test_recommendation(
+    changes: dict[str, Any], analyzer: dict[str, Any], target: str | None, expected: str
+) -> None:
+    """MIGRATE needs precision, a real saving and savings above the cost of errors;
+    a pattern learned for another stage, or saving nothing, is rejected."""
+    roi = CostAnalyzer(**analyzer).calculate_migration_roi(pattern(**changes), target, 10_000)
+    assert roi.recommendation == expected, roi.rationale
+    assert roi.rationale
+
+
+def test_stage_costs_can_be_overridden_for_a_what_if() -> None:
+    """A price given to the analyzer replaces the observed cost of that stage."""
+    roi = CostAnalyzer({"SINGLE_AI": 100.0}).calculate_migration_roi(pattern(), "RULES", 10_000)
+    assert roi.cost_per_decision_before == pytest.approx(106)
+    assert roi.savings == pytest.approx(2500 * 105)
+
+
+def test_roi_round_trips_and_checks_its_arguments() -> None:
+    """`MigrationROI.from_dict(roi.to_dict())` equals `roi`; bad arguments are refused."""
+    roi = CostAnalyzer().calculate_migration_roi(pattern())
+    assert MigrationROI.from_dict(roi.to_dict()) == roi
+    with pytest.raises(ValueError, match="volume"):
+        CostAnalyzer().calculate_migration_roi(pattern(), volume=-1)
+    with pytest.raises(ValueError, match="reject_below"):
+        CostAnalyzer(migrate_at=0.5, reject_below=0.9)

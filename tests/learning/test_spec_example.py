@@ -1,0 +1,134 @@
+"""The config document's APLS example runs as written (only the package name changed)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from cascadence import CadenceHooks, CascadeConfig, CascadeEngine
+from cascadence.learning import merge_rules
+
+SPEC_CASCADE = {
+    "name": "spec_apls",
+    "stages": {
+        "RULES": {
+            "cost": "RULES",
+            "routing_rules": [
+                {
+                    "name": "escalate",
+                    "condition": "stages.RULES.escalated == true",
+                    "action": {"type": "enable_stages", "stages": ["STATISTICAL_ML"]},
+                }
+            ],
+        },
+        "STATISTICAL_ML": {
+            "enabled": False,
+            "cost": "STATISTICAL_ML",
+            "routing_rules": [
+                {
+                    "name": "escalate",
+                    "condition": "stages.STATISTICAL_ML.escalated == true",
+                    "action": {"type": "enable_stages", "stages": ["SINGLE_AI"]},
+                }
+            ],
+        },
+        "SINGLE_AI": {"enabled": False, "cost": "SINGLE_AI"},
+    },
+}
+
+
+def rules_stage(ctx: Any) -> dict[str, Any]:
+    if ctx.data["amount"] < 10:
+        return {"result": "approve", "confidence": 0.99}
+    return {"result": "review", "confidence": 0.4, "escalated": True}
+
+
+def model(ctx: Any) -> dict[str, Any]:
+    if ctx.data["amount"] < 60:
+        return {"result": "approve", "confidence": 0.95}
+    return {"result": "review", "confidence": 0.6, "escalated": True}
+
+
+def llm(ctx: Any) -> dict[str, Any]:
+    verdict = "decline" if ctx.data["amount"] >= 400 else "approve"
+    return {"result": verdict, "confidence": 0.9, "data": {"reasoning": "Judged on amount."}}
+
+
+class KeepContext(CadenceHooks):
+    """Keeps each finished run's ExecutionContext, the spec's `context`."""
+
+    def __init__(self) -> None:
+        self.contexts: list[Any] = []
+
+    async def after_cadence(
+        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        self.contexts.append(score)
+
+
+async def test_spec_apls_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """Extract, generate, analyze, propose, approve, activate and read the active rules."""
+    keep = KeepContext()
+    engine = CascadeEngine(CascadeConfig.from_dict(SPEC_CASCADE), hooks=[keep])
+    engine.register_stages({"RULES": rules_stage, "STATISTICAL_ML": model, "SINGLE_AI": llm})
+    rng = random.Random(5)
+
+    from cascadence.learning import (
+        CostAnalyzer,
+        PatternExtractor,
+        ProposalManager,
+        RuleGenerator,
+    )
+
+    # Extract patterns from cascade execution failures
+    extractor = PatternExtractor()
+
+    for _ in range(4000):
+        execution_result = await engine.execute({"amount": round(rng.lognormvariate(4.5, 1), 2)})
+        context = keep.contexts.pop()
+        # After each cascade execution
+        for stage_name, result in execution_result["stage_results"].items():
+            if result.get("escalated"):
+                pattern = extractor.learn_from_failure(context, stage_name, result)
+
+    # Get migration candidates (patterns that could move to cheaper stages)
+    candidates = extractor.get_migration_candidates(min_confidence=0.8, min_samples=100)
+
+    # Generate rules from patterns
+    generator = RuleGenerator()
+    rules = [generator.generate_from_pattern(p) for p in candidates]
+
+    # Analyze ROI
+    analyzer = CostAnalyzer()
+    for rule, pattern in zip(rules, candidates):  # noqa: B007 - the spec's loop, as written
+        roi = analyzer.calculate_migration_roi(pattern, target_stage="RULES", volume=10000)
+        print(f"Pattern {pattern.id}: {roi.cost_reduction_percentage:.1f}% savings")
+        print(f"  Recommendation: {roi.recommendation}")
+
+    # Create proposals for human review
+    manager = ProposalManager()
+    for rule, pattern in zip(rules, candidates):
+        roi = analyzer.calculate_migration_roi(pattern, "RULES", 10000)
+        if roi.recommendation == "MIGRATE":
+            proposal = manager.create_proposal(rule, roi)
+            print(f"Created proposal {proposal.proposal_id} for review")
+
+    proposal_id = proposal.proposal_id
+    # Approve and activate rules
+    proposal = manager.approve(proposal_id, reviewer="admin@example.com")
+    proposal = manager.activate(proposal_id)
+
+    # Get active rules to add to cascade config
+    active_rules = manager.get_active_rules()
+
+    out = capsys.readouterr().out
+    assert "Recommendation: MIGRATE" in out
+    assert f"Created proposal {proposal_id} for review" in out
+    assert {p.target_stage for p in candidates} == {"RULES", "STATISTICAL_ML"}
+    assert "Recommendation: REJECT" in out  # STATISTICAL_ML patterns cannot move to RULES
+    assert [r.stage for r in active_rules] == ["RULES"]
+    merged = merge_rules(engine.config, active_rules)
+    assert CascadeConfig.from_yaml(merged.to_yaml()) == merged
+    manager.close()
