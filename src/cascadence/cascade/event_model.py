@@ -27,9 +27,9 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypeVar
 
+from cascadence._enums import NamedEnum
 from cascadence.errors import CascadenceError, closest
 
 __all__ = [
@@ -54,7 +54,7 @@ class InvalidEventError(CascadenceError, ValueError):
     """An event or context could not be built from the data given (unknown key, bad value)."""
 
 
-class DomainType(str, Enum):
+class DomainType(NamedEnum):
     """The domain an event belongs to. Values are lower-case strings (`"finance"`).
 
     `DomainType("FINANCE")` and `DomainType("Finance")` also work; an unknown name raises
@@ -75,19 +75,8 @@ class DomainType(str, Enum):
     GENERIC = "generic"
 
     @classmethod
-    def _missing_(cls, value: object) -> DomainType:
-        if isinstance(value, str):
-            text = value.strip().lower().replace("-", "_").replace(" ", "_")
-            for member in cls:
-                if member.value == text:
-                    return member
-        valid = [member.value for member in cls]
-        suggestion = closest(str(value).lower(), valid)
-        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        raise ValueError(f"unknown domain {value!r}: expected one of {valid}{hint}")
-
-    def __str__(self) -> str:
-        return self.value
+    def _what(cls) -> str:
+        return "domain"
 
 
 def _parse_datetime(value: Any, where: str) -> datetime:

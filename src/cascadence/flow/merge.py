@@ -37,10 +37,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from enum import Enum
 from typing import Any, TypeVar
 
-from cascadence.errors import MergeConflict, closest
+from cascadence._enums import NamedEnum
+from cascadence.errors import MergeConflict
 from cascadence.flow.score import _is_frozen, _state_names, is_snapshot
 
 __all__ = ["MergeFunction", "MergeStrategy", "changed_fields", "merge_snapshots"]
@@ -53,7 +53,7 @@ MergeFunction = Callable[[Any, list[Any]], Any]
 _DELETED: Any = object()
 
 
-class MergeStrategy(str, Enum):
+class MergeStrategy(NamedEnum):
     """How the changes of parallel tasks to one field are combined."""
 
     LAST_WRITE_WINS = "last_write_wins"
@@ -64,19 +64,8 @@ class MergeStrategy(str, Enum):
     """Lists keep every task's additions, dicts merge by key, sets by membership."""
 
     @classmethod
-    def _missing_(cls, value: object) -> MergeStrategy:
-        if isinstance(value, str):
-            text = value.strip().lower().replace("-", "_").replace(" ", "_")
-            for member in cls:
-                if member.value == text:
-                    return member
-        valid = [member.value for member in cls]
-        suggestion = closest(str(value).lower(), valid)
-        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        raise ValueError(f"unknown merge strategy {value!r}: expected one of {valid}{hint}")
-
-    def __str__(self) -> str:
-        return self.value
+    def _what(cls) -> str:
+        return "merge strategy"
 
 
 def _equal(a: Any, b: Any, _seen: set[tuple[int, int]] | None = None) -> bool:
