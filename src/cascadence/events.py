@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from cascadence.hooks import CadenceHooks
@@ -137,14 +137,3 @@ class EventEmitter(CadenceHooks):
     async def handle_event(self, event: CadenceEvent) -> None:
         """Hook entry point: every lifecycle event of a run arrives here."""
         await self.emit(event)
-
-
-def as_listener(fn: Callable[[CadenceEvent], Any]) -> Callable[[CadenceEvent], Awaitable[None]]:
-    """Adapt a sync or async callable to an async event listener."""
-
-    async def call(event: CadenceEvent) -> None:
-        outcome = fn(event)
-        if inspect.isawaitable(outcome):
-            await outcome
-
-    return call

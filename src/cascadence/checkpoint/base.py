@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from cascadence.checkpoint.serde import loads
 from cascadence.errors import CheckpointError, RunLockedError
@@ -55,6 +55,7 @@ __all__ = [
     "make_record",
     "mismatch_error",
     "not_writable_error",
+    "refuse_write",
 ]
 
 
@@ -433,6 +434,16 @@ def check_writable(
         raise not_writable_error(run_id, None if status is None else status.value, action)
     if current_owner != owner:
         raise RunLockedError(run_id, current_owner, lease_expires_at)
+
+
+def refuse_write(run_id: str, row: Any, owner: str, action: str) -> NoReturn:
+    """Explain why a guarded write matched no run: `row` is the run's (status, owner,
+    lease_expires_at) as read afterwards, or None when the run does not exist."""
+    if row is None:
+        check_writable(run_id, None, None, owner, None, action)
+    else:
+        check_writable(run_id, RunStatus(row[0]), row[1], owner, row[2], action)
+    raise CheckpointError(f"cannot {action}: run {run_id!r} changed concurrently; retry")
 
 
 def make_record(row: tuple[Any, ...] | Any, steps: list[StepRecord] | None = None) -> RunRecord:

@@ -31,9 +31,9 @@ from cascadence.checkpoint.base import (
     check_acquire_args,
     check_key,
     check_lease,
-    check_writable,
     decide_acquire,
     make_record,
+    refuse_write,
 )
 from cascadence.errors import CheckpointError
 from cascadence.runtime.clock import Clock
@@ -236,11 +236,7 @@ class PostgresCheckpointStore(BaseCheckpointStore):
     async def _explain(self, run_id: str, owner: str, action: str) -> None:
         sql = self._sql["probe"]
         row = await self._call(lambda p: p.fetchrow(sql, run_id))
-        if row is None:
-            check_writable(run_id, None, None, owner, None, action)
-        else:
-            check_writable(run_id, RunStatus(row[0]), row[1], owner, row[2], action)
-        raise CheckpointError(f"cannot {action}: run {run_id!r} changed concurrently; retry")
+        refuse_write(run_id, row, owner, action)
 
     # ------------------------------------------------------------------ writes
 

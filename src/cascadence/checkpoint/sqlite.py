@@ -30,9 +30,9 @@ from cascadence.checkpoint.base import (
     check_acquire_args,
     check_key,
     check_lease,
-    check_writable,
     decide_acquire,
     make_record,
+    refuse_write,
 )
 from cascadence.errors import CheckpointError
 from cascadence.runtime.clock import Clock
@@ -174,11 +174,7 @@ class SQLiteCheckpointStore(BaseCheckpointStore):
         row = conn.execute(
             f"SELECT status, owner, lease_expires_at FROM {self._runs} WHERE run_id = ?", (run_id,)
         ).fetchone()
-        if row is None:
-            check_writable(run_id, None, None, owner, None, action)
-        else:
-            check_writable(run_id, RunStatus(row[0]), row[1], owner, row[2], action)
-        raise CheckpointError(f"cannot {action}: run {run_id!r} changed concurrently; retry")
+        refuse_write(run_id, row, owner, action)
 
     # ------------------------------------------------------------------ writes
 

@@ -112,11 +112,6 @@ class CascadePlan:
         )
         object.__setattr__(self, "ready", all(s.fn is not None for s in self.stages))
 
-    @property
-    def by_name(self) -> dict[str, StagePlan]:
-        """Stages by name."""
-        return {s.name: s for s in self.stages}
-
     def missing_handlers(self) -> list[str]:
         """Stages that have no handler bound."""
         return [s.name for s in self.stages if s.fn is None]
