@@ -103,11 +103,15 @@ async def section_sync() -> None:
         await c(score)
 
     flow = Cadence("par", Order()).sync("abc", [a, b, c])
+    in_sequence = Cadence("seq", Order()).then("a", a).then("b", b).then("c", c)
     base = await per_call_us(sequential, n)
     par = await per_call_us(lambda: flow.run(Order()), n)
+    seq = await per_call_us(lambda: in_sequence.run(Order()), n)
     print("2. .sync of 3 notes that never suspend")
-    print(f"   {'awaiting them in sequence':44s}: {base:8.2f} us")
+    print(f"   {'awaiting them in sequence by hand':44s}: {base:8.2f} us")
     ratio(".sync group (snapshot, run, merge)", par, base, "target <= 2x")
+    print(f"   {'the same notes as .then steps of a flow':44s}: {seq:8.2f} us")
+    print(f"   {'.sync group vs those .then steps':44s}: {par / seq:8.2f}x")
     for extra in (0, 50, 500):
         fields = [("order_id", str, field(default="x"))]
         fields += [(f"f{i}", list, field(default_factory=list)) for i in range(extra)]

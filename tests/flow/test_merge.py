@@ -357,3 +357,22 @@ def test_generated_smart_lists_keep_appended_items_once_in_task_order(
         for edit in appends:
             expected.extend(edit.get(name, []))
         assert getattr(base, name) == expected
+
+
+@given(bases, edits, st.sampled_from(list(MergeStrategy)))
+def test_generated_fast_path_agrees_with_the_general_merge(
+    base_values: dict[str, Any], task_edits: list[dict[str, Any]], mode: MergeStrategy
+) -> None:
+    """Single-writer merges take a shortcut; its outcome equals the general merge's."""
+    from cascadence.flow.merge import _merge_general
+
+    outcomes = []
+    for merge in (merge_snapshots, _merge_general):
+        base, snaps = _run(base_values, task_edits)
+        try:
+            merge(base, snaps, mode)
+        except MergeConflict as exc:
+            outcomes.append(("conflict", exc.field))
+        else:
+            outcomes.append(("merged", {name: getattr(base, name) for name in FIELDS}))
+    assert outcomes[0] == outcomes[1]

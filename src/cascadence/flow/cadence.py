@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cascadence.flow.note import note_parts
-from cascadence.flow.score import MergeStrategy, merge_snapshots, snapshot
+from cascadence.flow.score import MergeStrategy, merge_snapshots, snapshots
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import to_async
 from cascadence.runtime.observe import Observers, build_observers
@@ -76,8 +76,7 @@ def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
     chosen = MergeStrategy(strategy) if strategy is not None else MergeStrategy.SMART
 
     def builtin(base: Any, snaps: list[Any]) -> Any:
-        merge_snapshots(base, snaps, chosen)
-        return base
+        return merge_snapshots(base, snaps, chosen)
 
     return builtin, chosen.name.lower()
 
@@ -174,7 +173,7 @@ class Cadence(Generic[S]):
         merger, label = _merger(merge)
         return self._add(
             ParallelNode(
-                name=name, tasks=_steps(notes), snapshot=snapshot, merge=merger, merge_label=label
+                name=name, tasks=_steps(notes), snapshots=snapshots, merge=merger, merge_label=label
             )
         )
 

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 from cascadence._enums import NamedEnum
 from cascadence.errors import MergeConflict
-from cascadence.flow.score import _is_frozen, _state_names, is_snapshot
+from cascadence.flow.score import _PARENTS, _is_frozen, _state_names, is_snapshot
 
 __all__ = ["MergeFunction", "MergeStrategy", "changed_fields", "merge_snapshots"]
 
@@ -149,6 +149,12 @@ def merge_snapshots(
         result = strategy(base, list(snapshots))
         return base if result is None else result
     mode = strategy if type(strategy) is MergeStrategy else MergeStrategy(strategy)
+    if _merge_single_writers(base, snapshots):
+        return base
+    return _merge_general(base, snapshots, mode)
+
+
+def _merge_general(base: S, snapshots: Sequence[S], mode: MergeStrategy) -> S:
     writes: dict[str, list[Any]] = {}
     for snap in snapshots:
         for name, value in changed_fields(base, snap).items():
@@ -172,6 +178,69 @@ def merge_snapshots(
             original = getattr(base, name, missing)
             resolved[name] = _smart(None if original is missing else original, values)
     return _apply(base, resolved)
+
+
+def _merge_single_writers(base: Any, snapshots: Sequence[Any]) -> bool:
+    """The common case, merged without sorting or per-strategy work.
+
+    When every snapshot is a copy-on-write snapshot of `base` and every changed field has
+    exactly one writer, all three strategies agree: each field takes its one writer's value.
+    Returns False, having written nothing, when the general path must decide.
+    """
+    try:
+        plain = _PLAIN_BASES[type(base)]
+    except KeyError:
+        plain = _plain_base(type(base))
+    if not plain:
+        return False
+    current = base.__dict__
+    writes: dict[str, Any] = {}
+    missing = _DELETED
+    for snap in snapshots:
+        if type(snap) not in _PARENTS or snap._cascadence_base_ is not base:
+            return False
+        for name, value in snap.__dict__.items():
+            original = current.get(name, missing)
+            if value is original:
+                continue
+            kind = type(value)
+            if kind is type(original) and kind in _BUILTIN:
+                try:
+                    if value == original:
+                        continue
+                except Exception:
+                    return False  # an item with an odd __eq__: let the general path compare
+            elif original is missing:
+                return False  # not an instance field of the base: let the general path look
+            elif _equal(value, original):
+                continue
+            if name in writes:
+                return False
+            writes[name] = value
+    for name, value in writes.items():
+        setattr(base, name, value)
+    return True
+
+
+_PLAIN_BASES: dict[type, bool] = {}
+_object_setattr: object = object.__setattr__
+
+
+def _plain_base(cls: type) -> bool:
+    """Whether instances of `cls` keep their fields in `__dict__` and assign them plainly."""
+    setter: object = cls.__setattr__
+    plain = (
+        setter is _object_setattr
+        and cls not in _PARENTS
+        and bool(cls.__dictoffset__)
+        and not _is_frozen(cls)
+    )
+    _PLAIN_BASES[cls] = plain
+    return plain
+
+
+_BUILTIN = frozenset({int, float, str, bool, bytes, list, dict, set, tuple, frozenset})
+"""Types whose `==` is exact for merging: compared directly, without `_equal`."""
 
 
 _FIELD_ORDER: dict[type, dict[str, int]] = {}

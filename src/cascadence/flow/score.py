@@ -45,7 +45,7 @@ import datetime as _dt
 import threading
 import types
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
@@ -69,6 +69,7 @@ __all__ = [
     "merge_snapshots",
     "snapshot",
     "snapshot_base",
+    "snapshots",
     "touched_fields",
 ]
 
@@ -466,6 +467,30 @@ def snapshot(score: S) -> S:
     Returns:
         The snapshot: an instance of a generated subclass of `type(score)`.
     """
+    try:
+        fast = _FAST_SNAPSHOT[type(score)]
+    except KeyError:
+        fast = _fast_snapshot_entry(type(score))
+    if fast is not None and len(score.__dict__) <= fast[1]:
+        snap: Any = _new_object(fast[0])
+        fast[2](snap, score)
+        return snap  # type: ignore[no-any-return]
+    return _snapshot(score)
+
+
+def snapshots(score: S, count: int) -> list[S]:
+    """`count` independent snapshots of `score`, as `snapshot` makes them (one per task)."""
+    fast = _FAST_SNAPSHOT.get(type(score))
+    if fast is not None and len(score.__dict__) <= fast[1]:
+        cls, _, set_base = fast
+        made: list[Any] = [_new_object(cls) for _ in range(count)]
+        for snap in made:
+            set_base(snap, score)
+        return made
+    return [snapshot(score) for _ in range(count)]
+
+
+def _snapshot(score: S) -> S:
     cls = type(score)
     if _is_frozen(cls):
         return score
@@ -477,6 +502,23 @@ def snapshot(score: S) -> S:
     snap: Any = object.__new__(info.cls)
     object.__setattr__(snap, _BASE_ATTR, score)
     return snap  # type: ignore[no-any-return]
+
+
+_new_object = object.__new__
+
+_FAST_SNAPSHOT: dict[type, tuple[type, int, Callable[[Any, Any], None]] | None] = {}
+"""Per score class: (snapshot class, number of instance-dict fields, base slot setter), or None
+when the class needs the general path (frozen, slotted, itself a snapshot, not subclassable)."""
+
+
+def _fast_snapshot_entry(cls: type) -> tuple[type, int, Callable[[Any, Any], None]] | None:
+    entry: tuple[type, int, Callable[[Any, Any], None]] | None = None
+    if not _is_frozen(cls) and cls not in _PARENTS and cls.__dictoffset__ and not _slot_names(cls):
+        info = _snapshot_class(cls)
+        if info is not None:
+            entry = (info.cls, info.dict_fields, info.cls.__dict__[_BASE_ATTR].__set__)
+    _FAST_SNAPSHOT[cls] = entry
+    return entry
 
 
 def is_snapshot(obj: object) -> bool:

@@ -264,6 +264,8 @@ class _Run:
         for st, (ok, value, ended) in zip(batch, outcomes):
             if ok:
                 sr = StageResult(value) if type(value) is dict else as_stage_result(value)
+            elif isinstance(value, Skip):
+                sr = StageResult(result=None, confidence=None, data={}, skipped_reason=value.reason)
             else:
                 sr = self._record_error(st, value)
             self._finish(st, sr, started, ended)

@@ -9,13 +9,14 @@ example) replaces the run's score.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from cascadence.errors import NoteError, ParallelNoteError, Skip
-from cascadence.runtime.invoke import call_step, gather_calls
+from cascadence.runtime.invoke import Launched, call_step, gather_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
     BranchNode,
@@ -29,6 +30,7 @@ from cascadence.runtime.plan import (
 __all__ = ["NodeDone", "run_flow"]
 
 _perf = time.perf_counter
+_copy_context = contextvars.copy_context
 NodeDone = Callable[[int, str, Any], Awaitable[None]]
 """Called after each top-level node with (index, node name, score): the checkpoint hook."""
 
@@ -52,6 +54,40 @@ async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def _task_error(node: ParallelNode, index: int, exc: BaseException) -> ParallelNoteError:
+    original = exc.original_error if type(exc) is NoteError else exc
+    return ParallelNoteError(node.tasks[index].name, index, node.name, original)
+
+
+def _merge_outcomes(
+    node: ParallelNode, score: Any, snaps: list[Any], outcomes: list[tuple[bool, Any, float]]
+) -> Any:
+    """Merge the snapshots of a finished group, or raise the error of its first failed task.
+
+    A task that raised `Skip` contributes its snapshot as it was left. Tasks cancelled because
+    a sibling failed are not reported as the cause.
+    """
+    results: list[Any] = []
+    first_error: tuple[int, BaseException] | None = None
+    cancelled: tuple[int, BaseException] | None = None
+    for index, (ok, value, _ended) in enumerate(outcomes):
+        if ok:
+            results.append(_adopt(snaps[index], value))
+            continue
+        results.append(snaps[index])
+        if isinstance(value, Skip):
+            continue
+        if isinstance(value, asyncio.CancelledError):
+            cancelled = cancelled or (index, value)
+        elif first_error is None:
+            first_error = (index, value)
+    failure = first_error or cancelled
+    if failure is not None:
+        index, exc = failure
+        raise _task_error(node, index, exc) from exc
+    return _adopt(score, node.merge(score, results))
 
 
 class _FlowRun:
@@ -115,31 +151,54 @@ class _FlowRun:
         return score
 
     async def parallel(self, node: ParallelNode, score: Any) -> Any:
-        snaps = [node.snapshot(score) for _ in node.tasks]
-        obs = self.obs
-        if obs is None and all(t.policy.is_plain for t in node.tasks):
+        if self.obs is None and node.bare:
+            # Tasks run inline, one after the other, each on its own snapshot and in its own
+            # context copy; a task that suspends gets a task of its own, as do those after it.
+            tasks = node.tasks
+            snaps = node.snapshots(score, len(tasks))
+            for index, task in enumerate(tasks):
+                snap = snaps[index]
+                context = _copy_context()
+                try:
+                    coro = task.fn(snap)
+                    yielded = context.run(coro.send, None)
+                except StopIteration as stop:
+                    value = stop.value
+                    if value is not None and value is not snap:
+                        snaps[index] = _adopt(snap, value)
+                    continue
+                except Skip:
+                    continue
+                except Exception as exc:
+                    raise _task_error(node, index, exc) from exc
+                return await self._parallel_rest(node, score, snaps, index, coro, yielded, context)
+            return _adopt(score, node.merge(score, snaps))
+        snaps = node.snapshots(score, len(node.tasks))
+        if self.obs is None and all(t.policy.is_plain for t in node.tasks):
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
-            outcomes = await gather_calls(calls, fail_fast=True)
         else:
-            outcomes = await gather_calls(
-                [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)],
-                fail_fast=True,
-            )
-        results: list[Any] = []
-        first_error: tuple[int, BaseException] | None = None
-        for index, (ok, value, _ended) in enumerate(outcomes):
-            if ok:
-                results.append(_adopt(snaps[index], value))
-            elif isinstance(value, Skip):
-                results.append(snaps[index])
-            elif first_error is None and not isinstance(value, asyncio.CancelledError):
-                first_error = (index, value)  # siblings cancelled by fail-fast are not causes
-        if first_error is not None:
-            index, exc = first_error
-            original = exc.original_error if type(exc) is NoteError else exc
-            raise ParallelNoteError(node.tasks[index].name, index, node.name, original) from exc
-        merged = node.merge(score, results)
-        return _adopt(score, merged)
+            calls = [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)]
+        outcomes = await gather_calls(calls, fail_fast=True)
+        return _merge_outcomes(node, score, snaps, outcomes)
+
+    async def _parallel_rest(
+        self,
+        node: ParallelNode,
+        score: Any,
+        snaps: list[Any],
+        index: int,
+        coro: Coroutine[Any, Any, Any],
+        yielded: Any,
+        context: contextvars.Context,
+    ) -> Any:
+        """Finish a bare group whose task number `index` suspended on its first step."""
+        batch = Launched(len(node.tasks))
+        for done in range(index):
+            batch.out[done] = (True, snaps[done], 0.0)
+        batch.add_suspended(index, coro, yielded, context, node.tasks[index].name)
+        calls = [(t.fn, snaps[i], None, t.name) for i, t in enumerate(node.tasks) if i > index]
+        batch.launch(calls, index + 1, None, True)
+        return _merge_outcomes(node, score, snaps, await batch.collect(True))
 
     def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:
         async def run(snap: Any) -> Any:

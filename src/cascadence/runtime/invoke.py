@@ -17,7 +17,7 @@ import functools
 import inspect
 import sys
 import time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
@@ -27,6 +27,7 @@ from cascadence.policies.stack import StepPolicy
 
 __all__ = [
     "AsyncHandler",
+    "Launched",
     "RetryListener",
     "call_step",
     "call_with_deadline",
@@ -244,66 +245,106 @@ async def gather_calls(
         With `fail_fast`, the first failure cancels the calls still running (they report
         `CancelledError`).
     """
-    loop = asyncio.get_running_loop()
-    out: list[Any] = [None] * len(calls)
-    tasks: dict[asyncio.Future[Any], int] = {}
-    error: BaseException | None
-    perf = time.perf_counter
-    failed = False
-    for index, (fn, arg, timeout, name) in enumerate(calls):
-        if failed and fail_fast:
-            out[index] = (False, asyncio.CancelledError(), perf())
-            continue
-        if timeout is None and deadline is None:
-            now = 0.0
-            limit = None
-        else:
-            now = loop.time()
-            limit = now + timeout if timeout is not None else deadline
-            if deadline is not None and limit is not None and deadline < limit:
-                limit = deadline
-        # Each call runs in its own copy of the context, as a task of its own would: its first
-        # step here, the rest (if it suspends) in a task created on that same context.
-        context = contextvars.copy_context()
-        try:
-            coro = fn(arg)
-            done, value = context.run(start, coro)
-        except Exception as exc:
-            out[index] = (False, exc, perf())
-            failed = True
-            continue
-        if done:
-            out[index] = (True, value, perf())
-        else:
-            rest = _finish(coro, value, limit, (limit - now) if limit is not None else 0.0, name)
-            future: asyncio.Future[Any] = _task_in(loop, rest, context)
-            tasks[future] = index
-    pending: set[asyncio.Future[Any]] = set(tasks)
-    if failed and fail_fast:
-        for future in pending:
-            future.cancel()
-    while pending:
-        try:
-            done_set, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            for future in pending:  # the caller was cancelled: so is the work it started
-                future.cancel()
-            raise
-        ended = perf()
-        for task in done_set:
-            index = tasks[task]
-            if task.cancelled():
-                out[index] = (False, asyncio.CancelledError(), ended)
+    batch = Launched(len(calls))
+    batch.launch(calls, 0, deadline, fail_fast)
+    return await batch.collect(fail_fast)
+
+
+class Launched:
+    """Calls started by hand: outcomes of those that finished, tasks for those that suspended.
+
+    `launch` is synchronous, so a caller whose calls never suspend awaits nothing at all.
+    """
+
+    __slots__ = ("failed", "out", "tasks")
+
+    def __init__(self, size: int) -> None:
+        self.out: list[Any] = [None] * size
+        self.tasks: dict[asyncio.Future[Any], int] = {}
+        self.failed = False
+
+    def add_suspended(
+        self,
+        index: int,
+        coro: Coroutine[Any, Any, Any],
+        yielded: Any,
+        context: contextvars.Context,
+        name: str,
+        limit: float | None = None,
+        timeout: float = 0.0,
+    ) -> None:
+        """Give a call that suspended on its first step a task for the rest of its work."""
+        rest = _finish(coro, yielded, limit, timeout, name)
+        self.tasks[_task_in(asyncio.get_running_loop(), rest, context)] = index
+
+    def launch(
+        self, calls: Sequence[Call], first: int, deadline: float | None, fail_fast: bool
+    ) -> None:
+        """Start `calls`, numbered from `first`, each up to its first suspension."""
+        loop = asyncio.get_running_loop()
+        out = self.out
+        perf = time.perf_counter
+        for index, (fn, arg, timeout, name) in enumerate(calls, first):
+            if self.failed and fail_fast:
+                out[index] = (False, asyncio.CancelledError(), perf())
                 continue
-            error = task.exception()
-            if error is None:
-                out[index] = (True, task.result(), ended)
+            if timeout is None and deadline is None:
+                now = 0.0
+                limit = None
             else:
-                out[index] = (False, error, ended)
-                if fail_fast:
-                    for other in pending:
-                        other.cancel()
-    return out
+                now = loop.time()
+                limit = now + timeout if timeout is not None else deadline
+                if deadline is not None and limit is not None and deadline < limit:
+                    limit = deadline
+            # Each call runs in its own copy of the context, as a task of its own would: its
+            # first step here, the rest (if it suspends) in a task created on that same context.
+            context = contextvars.copy_context()
+            try:
+                coro = fn(arg)
+                done, value = context.run(start, coro)
+            except Exception as exc:
+                out[index] = (False, exc, perf())
+                self.failed = self.failed or not isinstance(exc, Skip)  # a skip is no failure
+                continue
+            if done:
+                out[index] = (True, value, perf())
+            else:
+                timeout_s = (limit - now) if limit is not None else 0.0
+                self.add_suspended(index, coro, value, context, name, limit, timeout_s)
+
+    async def collect(self, fail_fast: bool) -> list[tuple[bool, Any, float]]:
+        """Wait for the calls that suspended; return every outcome in call order."""
+        out = self.out
+        tasks = self.tasks
+        pending: set[asyncio.Future[Any]] = set(tasks)
+        if self.failed and fail_fast:
+            for future in pending:
+                future.cancel()
+        perf = time.perf_counter
+        while pending:
+            try:
+                done_set, pending = await asyncio.wait(
+                    pending, return_when=asyncio.FIRST_COMPLETED
+                )
+            except asyncio.CancelledError:
+                for future in pending:  # the caller was cancelled: so is the work it started
+                    future.cancel()
+                raise
+            ended = perf()
+            for task in done_set:
+                index = tasks[task]
+                if task.cancelled():
+                    out[index] = (False, asyncio.CancelledError(), ended)
+                    continue
+                error = task.exception()
+                if error is None:
+                    out[index] = (True, task.result(), ended)
+                else:
+                    out[index] = (False, error, ended)
+                    if fail_fast and not isinstance(error, Skip):
+                        for other in pending:
+                            other.cancel()
+        return out
 
 
 def _task_in(

@@ -139,9 +139,15 @@ class ParallelNode:
 
     name: str
     tasks: tuple[StepNode, ...]
-    snapshot: Callable[[Any], Any]
+    snapshots: Callable[[Any, int], list[Any]]
+    """`snapshots(score, n)`: one isolated snapshot of the score per task."""
     merge: Callable[[Any, list[Any]], Any]
     merge_label: str = "smart"
+    bare: bool = field(init=False)
+    """True when every task is bare: the group runs its tasks inline until one suspends."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bare", all(task.bare for task in self.tasks))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,134 @@
+"""`.sync` groups whose tasks run inline until one suspends: isolation, order, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cascadence import Cadence, ImmutableScore, ParallelNoteError, Score, Skip, note
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="outer")
+
+
+@dataclass
+class Doc(Score):
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    seen: list[Any] = field(default_factory=list)
+
+
+async def test_a_suspending_task_in_the_middle_overlaps_the_tasks_after_it() -> None:
+    """Task 0 finishes inline; task 1 suspends; task 2 starts while task 1 is still waiting."""
+    loop = asyncio.get_running_loop()
+    spans: dict[str, tuple[float, float]] = {}
+    gate = asyncio.Event()
+
+    async def first(score: Doc) -> None:
+        score.a = 1
+
+    async def slow(score: Doc) -> None:
+        start = loop.time()
+        await gate.wait()
+        spans["slow"] = (start, loop.time())
+        score.b = 2
+
+    async def last(score: Doc) -> None:
+        start = loop.time()
+        gate.set()  # only reachable while `slow` is suspended: the tasks overlap
+        await asyncio.sleep(0)
+        spans["last"] = (start, loop.time())
+        score.c = 3
+
+    result = await Cadence("g", Doc()).sync("abc", [first, slow, last]).run(Doc())
+    assert (result.a, result.b, result.c) == (1, 2, 3)
+    assert spans["last"][0] < spans["slow"][1]
+
+
+async def test_tasks_do_not_see_each_others_writes_when_run_inline() -> None:
+    async def writer(score: Doc) -> None:
+        score.a = 10
+        score.seen.append("w")
+
+    async def reader(score: Doc) -> None:
+        score.b = score.a  # must read the base value, not the sibling's write
+        score.seen.append("r")
+
+    result = await Cadence("g", Doc()).sync("wr", [writer, reader]).run(Doc())
+    assert (result.a, result.b) == (10, 0)
+    assert result.seen == ["w", "r"]
+
+
+async def test_a_failing_inline_task_stops_the_group_before_any_merge() -> None:
+    ran: list[str] = []
+
+    async def ok(score: Doc) -> None:
+        ran.append("ok")
+        score.a = 1
+
+    async def boom(score: Doc) -> None:
+        raise ValueError("bad input")
+
+    async def after(score: Doc) -> None:
+        ran.append("after")
+
+    base = Doc()
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("g", base).sync("grp", [ok, boom, after]).run(base)
+    err = info.value
+    assert (err.note_name, err.task_index, err.group_name) == ("boom", 1, "grp")
+    assert isinstance(err.original_error, ValueError)
+    assert ran == ["ok"]  # fail fast: the task after the failure never starts
+    assert base.a == 0  # nothing merged
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+async def test_skip_in_one_task_does_not_stop_its_siblings(timeout: float | None) -> None:
+    """Skip is not a failure: the other tasks run and merge (inline and under a timeout)."""
+
+    async def skipper(score: Doc) -> None:
+        score.a = 99  # a skipped task's writes are kept, as a skipped note's are
+        raise Skip("nothing to do")
+
+    async def writer(score: Doc) -> None:
+        score.b = 2
+
+    tasks = [note(timeout=timeout)(skipper), writer] if timeout else [skipper, writer]
+    result = await Cadence("g", Doc()).sync("g", tasks).run(Doc())
+    assert (result.a, result.b) == (99, 2)
+
+
+async def test_each_task_runs_in_its_own_context_copy() -> None:
+    observed: list[str] = []
+
+    async def setter(score: Doc) -> None:
+        VAR.set("task")
+
+    async def reader(score: Doc) -> None:
+        observed.append(VAR.get())
+
+    await Cadence("g", Doc()).sync("g", [setter, reader]).run(Doc())
+    assert observed == ["outer"]
+    assert VAR.get() == "outer"
+
+
+@dataclass(frozen=True)
+class Frozen(ImmutableScore):
+    x: int = 0
+    y: int = 0
+
+
+async def test_frozen_scores_merge_the_scores_their_tasks_return() -> None:
+    async def set_x(score: Frozen) -> Frozen:
+        return score.with_field("x", 1)
+
+    async def set_y(score: Frozen) -> Frozen:
+        await asyncio.sleep(0)
+        return score.with_field("y", 2)
+
+    result = await Cadence("g", Frozen()).sync("xy", [set_x, set_y]).run(Frozen())
+    assert (result.x, result.y) == (1, 2)
