@@ -43,9 +43,15 @@ def stage_order(config: CascadeConfig) -> list[str]:
     return placed
 
 
-def _rule(rule: RoutingRule | Any, name: str, rule_type: str, priority: int) -> RulePlan:
+def _rule(
+    rule: RoutingRule | Any, name: str, rule_type: str, priority: int, bits: Mapping[str, int]
+) -> RulePlan:
     compiled = compile_condition(_condition_source(rule.condition))
     action = rule.action
+    stages = tuple(action.stages or ())
+    mask = 0
+    for stage in stages:
+        mask |= bits.get(stage, 0)
     return RulePlan(
         name=name,
         type=rule_type,
@@ -54,7 +60,8 @@ def _rule(rule: RoutingRule | Any, name: str, rule_type: str, priority: int) -> 
         condition=compiled,
         action=action.type,
         target=action.target,
-        stages=tuple(action.stages or ()),
+        stages=stages,
+        mask=mask,
         field=action.field,
         value=action.value,
         reason=action.reason,
@@ -81,10 +88,12 @@ def _termination(index: int, condition: Any) -> RulePlan:
     )
 
 
-def _by_priority(rules: list[RoutingRule], rule_type: str) -> tuple[RulePlan, ...]:
+def _by_priority(
+    rules: list[RoutingRule], rule_type: str, bits: Mapping[str, int]
+) -> tuple[RulePlan, ...]:
     chosen = [r for r in rules if r.type == rule_type and r.enabled]
     chosen.sort(key=lambda r: -r.priority)  # stable: equal priorities keep file order
-    return tuple(_rule(r, r.name, r.type, r.priority) for r in chosen)
+    return tuple(_rule(r, r.name, r.type, r.priority, bits) for r in chosen)
 
 
 def _policy(
@@ -154,7 +163,9 @@ def compile_cascade(
             shared store makes every engine of the same cascade open and close together.
     """
     plans: list[StagePlan] = []
-    for index, name in enumerate(stage_order(config)):
+    order = stage_order(config)
+    bits = {name: 1 << index for index, name in enumerate(order)}
+    for index, name in enumerate(order):
         stage = config.stages[name]
         policy = _policy(stage, clock, keep, config.name, breaker_store)
         if policies and name in policies:
@@ -172,8 +183,11 @@ def compile_cascade(
                 group=group,
                 enabled=stage.enabled,
                 stop_on_failure=stage.stop_on_failure,
-                pre_rules=_by_priority(rules, "precondition"),
-                post_rules=_by_priority(rules, "routing") + _by_priority(rules, "postcondition"),
+                pre_rules=_by_priority(rules, "precondition", bits),
+                post_rules=(
+                    _by_priority(rules, "routing", bits)
+                    + _by_priority(rules, "postcondition", bits)
+                ),
                 handler_path=stage.handler,
                 properties=dict(stage.custom_properties),
             )

@@ -24,7 +24,7 @@ def _state(run: Any) -> dict[str, Any]:
         "index": run.index,
         "data": run.ctx.data,
         "stage_results": {k: dict(v) for k, v in run.ctx.stage_results.items()},
-        "enabled": sorted(run.enabled),
+        "enabled": sorted(run.plan.names(run.enabled)),
         "path": list(run.path),
         "cost": run.cost,
         "errors": list(run.errors),

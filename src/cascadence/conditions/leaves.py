@@ -122,7 +122,7 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
         return _eq_leaf(access, v, path)
     if op == "!=":
         return _ne_leaf(access, v, path)
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     cmp = COMPARE_FUNCS[op]
     fast1: type = str if isinstance(v, str) else int
@@ -145,6 +145,10 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -163,6 +167,10 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -181,6 +189,10 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -198,6 +210,10 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -211,7 +227,7 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
 
 
 def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     if v is None or v is True or v is False:
 
@@ -221,6 +237,10 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 return x is v
@@ -237,6 +257,10 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -254,7 +278,7 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
 
 def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     if v is None or v is True or v is False:
 
@@ -264,6 +288,10 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 return x is not v and x is not missing
@@ -280,6 +308,10 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -301,7 +333,7 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
 def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], path: str) -> Fn:
     """Build the closure for `field IN values` (or `NOT_IN` when `negate`)."""
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     bools = frozenset(v for v in values if v is True or v is False)
     others = frozenset(v for v in values if not (v is True or v is False))
@@ -326,6 +358,10 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -343,6 +379,10 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -368,7 +408,7 @@ def _strict_contains(container: Any, v: Scalar) -> bool:
 
 def contains_leaf(access: Access, v: Scalar, path: str) -> Fn:
     """Build the closure for `field CONTAINS v` (list item, substring, or mapping key)."""
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     v_is_str = isinstance(v, str)
 
@@ -378,6 +418,10 @@ def contains_leaf(access: Access, v: Scalar, path: str) -> Fn:
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -404,7 +448,7 @@ def contains_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
 def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
     """Build the closure for `field MATCHES pattern` around a compiled pattern."""
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     search = pattern.search
     limit = pattern.limit
@@ -438,6 +482,10 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 if x.__class__ is str:
@@ -454,6 +502,10 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             if x.__class__ is str:
@@ -469,7 +521,7 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
 
 def exists_leaf(access: Access, present: bool, path: str) -> Fn:
     """Build the closure for `EXISTS field` (`present`) or `IS_NULL field`."""
-    get, fast, k1, k2 = access
+    get, fast, k1, k2, staged = access
     missing = MISSING
     if present:
 
@@ -479,6 +531,10 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
                     x = data.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+                elif staged and stages.__class__ is dict:
+                    x = stages.get(k1, missing)
+                    if k2 is not None:
+                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
                     x = get(data, stages)
                 return x is not None and x is not missing
@@ -493,6 +549,10 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
                 x = data.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
+            elif staged and stages.__class__ is dict:
+                x = stages.get(k1, missing)
+                if k2 is not None:
+                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
                 x = get(data, stages)
             return x is None or x is missing

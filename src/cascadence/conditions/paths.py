@@ -248,12 +248,15 @@ class Access(NamedTuple):
         fast: Whether `k1` / `k2` describe a data path a leaf may read inline from dicts.
         k1: The first segment (when `fast`).
         k2: The second segment, or None for a one-segment path (when `fast`).
+        staged: Whether `k1` / `k2` describe a `stages.NAME[.FIELD]` path a leaf may read
+            inline from the stage-results dict (`k1` is the stage name).
     """
 
     get: Getter
     fast: bool
     k1: str
     k2: str | None
+    staged: bool = False
 
 
 def make_access(segments: tuple[str, ...]) -> Access:
@@ -261,4 +264,6 @@ def make_access(segments: tuple[str, ...]) -> Access:
     get = make_getter(segments)
     if segments and segments[0] != STAGES and len(segments) <= 2:
         return Access(get, True, segments[0], segments[1] if len(segments) == 2 else None)
+    if len(segments) in (2, 3) and segments[0] == STAGES:
+        return Access(get, False, segments[1], segments[2] if len(segments) == 3 else None, True)
     return Access(get, False, "", None)

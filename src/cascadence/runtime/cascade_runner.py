@@ -9,16 +9,14 @@ unless a handler actually suspends.
 from __future__ import annotations
 
 import asyncio
-import builtins
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cascadence.errors import Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.context import ExecutionContext
-from cascadence.runtime.invoke import _Resume, _resume_until, call_step, gather_calls
+from cascadence.runtime.invoke import _Resume, call_step, gather_calls, resume_until
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result
@@ -115,7 +113,7 @@ class _Run:
         self.obs = obs
         self.explain: list[dict[str, Any]] | None = [] if explain else None
         self.run_id = run_id
-        self.enabled: set[str] | frozenset[str] = plan.initially_enabled  # copied on write
+        self.enabled = plan.enabled_mask  # a mask of `StagePlan.bit`s
         self.errors: list[dict[str, Any]] = []
         self.decisions: list[dict[str, Any]] = []
         self.timeline: list[tuple[str, float, float, bool]] = []
@@ -129,7 +127,7 @@ class _Run:
         self.t0 = 0.0
         self.forced = False
         self.index = 0
-        self._pending_routing: list[tuple[str, str, str]] = []
+        self._pending_routing: list[tuple[str, str, str]] | None = None
 
     # -- stage execution -------------------------------------------------------------------
     def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
@@ -167,26 +165,18 @@ class _Run:
             return None
         return asyncio.get_running_loop().time() + (self.deadline - _perf())
 
-    async def _slow(self, st: StagePlan, coro: Any, yielded: Any, started: float) -> Any:
+    def _slow(self, st: StagePlan, coro: Any, yielded: Any, started: float) -> Awaitable[Any]:
+        """What to await for the rest of a handler that suspended on its first step."""
         timeout = st.timeout
         deadline = self.deadline
         if timeout is None and deadline is None:
-            return await _Resume(coro, yielded)
+            return _Resume(coro, yielded)
         limit = started + timeout if timeout is not None else deadline
         assert limit is not None
         if deadline is not None and deadline < limit:
             limit = deadline
         loop_limit = asyncio.get_running_loop().time() + (limit - _perf())
-        if sys.version_info >= (3, 11):  # one frame less than `_resume_until`: memory per run
-            scope = asyncio.timeout_at(loop_limit)
-            try:
-                async with scope:
-                    return await _Resume(coro, yielded)
-            except builtins.TimeoutError:
-                if scope.expired():
-                    raise StepTimeoutError(st.name, limit - started) from None
-                raise
-        return await _resume_until(coro, yielded, loop_limit, st.name, limit - started)
+        return resume_until(coro, yielded, loop_limit, st.name, limit - started)
 
     async def call(self, st: StagePlan) -> StageResult:
         """Run one stage through its policy; never raises (errors land on the result)."""
@@ -271,15 +261,56 @@ class _Run:
             self._finish(st, sr, started, ended)
 
     # -- routing ---------------------------------------------------------------------------
-    def apply_rules(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool = False) -> bool:
+    def apply_rules(
+        self,
+        st_name: str,
+        rules: tuple[RulePlan, ...],
+        tests: tuple[Callable[..., bool], ...],
+        pre: bool = False,
+    ) -> bool:
         """Evaluate rules in priority order and apply the actions of those that match.
 
         After a terminal action (terminate, skip_to) the remaining routing rules of the stage
-        are not evaluated; its postconditions still are.
+        are not evaluated; its postconditions still are. `tests` are the rules' compiled
+        conditions: until one matches, only they are called.
 
         Returns:
             False when the stage must not run (a precondition stopped it).
         """
+        ctx = self.ctx
+        if self.explain is not None:
+            return self._explained(st_name, rules, pre)
+        data = ctx.data
+        results = ctx.stage_results
+        warnings = ctx.warnings
+        for test in tests:
+            if test(data, results, warnings):
+                break
+        else:
+            return True
+        # Compiled conditions are distinct objects per rule, or shared by rules with the same
+        # condition, which then match alike: the first occurrence is the rule that matched.
+        start = tests.index(test)
+        proceed = True
+        terminal = False
+        for position in range(start, len(rules)):
+            rule = rules[position]
+            if position != start and (
+                (terminal and rule.type != "postcondition") or not tests[position](
+                    data, results, warnings
+                )
+            ):
+                continue
+            outcome = self._act(st_name, rule, pre)
+            if outcome:
+                if pre:
+                    proceed = False
+                if outcome == _TERMINAL:
+                    terminal = True
+        return proceed
+
+    def _explained(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool) -> bool:
+        """`apply_rules`, recording for every rule evaluated why it matched or not."""
         ctx = self.ctx
         results = ctx.stage_results
         warnings = ctx.warnings
@@ -317,12 +348,14 @@ class _Run:
             {"stage": st_name, "rule": rule.name, "type": rule.type, "action": action}
         )
         if self.obs is not None:
+            if self._pending_routing is None:
+                self._pending_routing = []
             self._pending_routing.append((st_name, rule.name, action))
         if action == "enable_stages":
-            self.enabled = self.enabled.union(rule.stages)
+            self.enabled |= rule.mask
             return _GO_ON
         if action == "disable_stages":
-            self.enabled = self.enabled.difference(rule.stages)
+            self.enabled &= ~rule.mask
             if pre and st_name in rule.stages:
                 self.skipped[st_name] = f"disabled by precondition {rule.name!r}"
                 return _STOP_STAGE
@@ -388,13 +421,18 @@ async def run_cascade(
     if obs is not None:
         await obs.run_started(plan.name, run_id, ctx)
     fast = obs is None
+    deadline = run.deadline
+    termination = plan.termination
+    stop_any = plan.stop_on_failure
+    # Work after a stage that most runs never need, checked with one test.
+    after = bool(termination) or obs is not None or deadline is not None or on_stage is not None
     path = run.path
     timeline = run.timeline
     while index < count and run.terminated_by is None and not run.timed_out:
         st = stages[index]
         index += 1
         name = st.name
-        if name not in run.enabled or name in results:
+        if not run.enabled & st.bit or name in results:
             continue
         if st.depends_on:
             blocked = None
@@ -406,52 +444,53 @@ async def run_cascade(
             if blocked is not None:
                 run.skipped[name] = blocked
                 continue
-        if st.pre_rules and not run.apply_rules(name, st.pre_rules, pre=True):
+        if st.simple and fast:
+            # The hot path, inlined: `_Run.call` and `_Run._finish` do the same with hooks,
+            # policies and preconditions.
+            started = _perf()
+            try:
+                coro = st.fn(ctx)  # type: ignore[misc]
+                try:
+                    yielded = coro.send(None)
+                except StopIteration as stop:
+                    raw = stop.value
+                else:
+                    raw = await run._slow(st, coro, yielded, started)
+                sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
+            except Skip as skip:
+                sr = StageResult(result=None, confidence=None, data={}, skipped_reason=skip.reason)
+            except Exception as exc:
+                sr = run._record_error(st, exc)
+            ended = _perf()
+            sr["time_ms"] = elapsed = (ended - started) * 1000.0
+            cost = sr.setdefault("cost", st.cost)
+            results[name] = sr
+            path.append(name)
+            run.cost += cost
+            failed = sr.get("error") is not None
+            timeline.append((name, started, ended, failed))
+            if stats is not None:
+                counters = stats.get(name)
+                if counters is None:
+                    counters = stats[name] = StageStats()
+                counters.count += 1
+                counters.total_time_ms += elapsed
+                counters.total_cost += cost
+                if failed:
+                    counters.errors += 1
+            if failed and (st.stop_on_failure or stop_any):
+                run.terminated_by = f"failure of {name}"
+            elif st.post_tests:
+                run.apply_rules(name, st.post_rules, st.post_tests)
+        elif st.pre_rules and not run.apply_rules(name, st.pre_rules, st.pre_tests, pre=True):
             index = _after_jump(run, stages, index)
             continue
-        if st.group is None:
-            if fast and st.plain:
-                # The hot path, inlined: `_Run.call` does the same with hooks and policies.
-                started = _perf()
-                try:
-                    coro = st.fn(ctx)  # type: ignore[misc]
-                    try:
-                        yielded = coro.send(None)
-                    except StopIteration as stop:
-                        raw = stop.value
-                    else:
-                        raw = await run._slow(st, coro, yielded, started)
-                    sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
-                except Skip as skip:
-                    sr = StageResult(
-                        result=None, confidence=None, data={}, skipped_reason=skip.reason
-                    )
-                except Exception as exc:
-                    sr = run._record_error(st, exc)
-                # `_Run._finish`, inlined on the hot path
-                ended = _perf()
-                sr["time_ms"] = elapsed = (ended - started) * 1000.0
-                cost = sr.setdefault("cost", st.cost)
-                results[name] = sr
-                path.append(name)
-                run.cost += cost
-                failed = sr.get("error") is not None
-                timeline.append((name, started, ended, failed))
-                if stats is not None:
-                    counters = stats.get(name)
-                    if counters is None:
-                        counters = stats[name] = StageStats()
-                    counters.count += 1
-                    counters.total_time_ms += elapsed
-                    counters.total_cost += cost
-                    if failed:
-                        counters.errors += 1
-            else:
-                sr = await run.call(st)
-            if sr.get("error") is not None and (st.stop_on_failure or plan.stop_on_failure):
+        elif st.group is None:
+            sr = await run.call(st)
+            if sr.get("error") is not None and (st.stop_on_failure or stop_any):
                 run.terminated_by = f"failure of {name}"
             elif st.post_rules:
-                run.apply_rules(name, st.post_rules)
+                run.apply_rules(name, st.post_rules, st.post_tests)
             if on_stage is not None:
                 run.index = index
                 await on_stage(name, sr, run)
@@ -460,7 +499,7 @@ async def run_cascade(
             for nxt in stages[index:]:
                 if (
                     nxt.group == st.group
-                    and nxt.name in run.enabled
+                    and run.enabled & nxt.bit
                     and nxt.name not in results
                     and (not nxt.depends_on or _deps_met(nxt, results) is None)
                 ):
@@ -468,35 +507,28 @@ async def run_cascade(
             await run.call_batch(batch)
             for done in batch:
                 sr = results[done.name]
-                if sr.get("error") is not None and (done.stop_on_failure or plan.stop_on_failure):
+                if sr.get("error") is not None and (done.stop_on_failure or stop_any):
                     run.terminated_by = f"failure of {done.name}"
                 if done.post_rules and run.terminated_by is None:
-                    run.apply_rules(done.name, done.post_rules)
+                    run.apply_rules(done.name, done.post_rules, done.post_tests)
             if on_stage is not None:
                 run.index = index
                 for done in batch:
                     await on_stage(done.name, results[done.name], run)
-        if plan.termination and run.terminated_by is None:
-            for rule in plan.termination:
-                if rule.test(ctx.data, results, ctx.warnings):
-                    run.terminated_by = rule.name
-                    run.decisions.append(
-                        {
-                            "stage": None,
-                            "rule": rule.name,
-                            "type": "termination",
-                            "action": "terminate",
-                        }
-                    )
-                    break
         if run.jump is not None:
             index = _after_jump(run, stages, index)
-        if obs is not None and run._pending_routing:
-            for stage_name, rule_name, action in run._pending_routing:
-                await obs.routing(plan.name, run_id, stage_name, rule_name, action)
-            run._pending_routing.clear()
-        if run.deadline is not None and not run.timed_out and _perf() >= run.deadline:
-            run.timed_out = True
+        if after:
+            if on_stage is not None and st.simple and fast:
+                run.index = index
+                await on_stage(name, results[name], run)
+            if termination and run.terminated_by is None:
+                _terminate(run, termination)
+            if obs is not None and run._pending_routing:
+                for stage_name, rule_name, action in run._pending_routing:
+                    await obs.routing(plan.name, run_id, stage_name, rule_name, action)
+                run._pending_routing.clear()
+            if deadline is not None and not run.timed_out and _perf() >= deadline:
+                run.timed_out = True
     result = _build_result(run, _perf() - t0)
     if obs is not None:
         error = (
@@ -506,6 +538,18 @@ async def run_cascade(
         )
         await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, error)
     return result
+
+
+def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
+    """Apply the first global termination condition that holds, if any."""
+    ctx = run.ctx
+    for rule in termination:
+        if rule.test(ctx.data, ctx.stage_results, ctx.warnings):
+            run.terminated_by = rule.name
+            run.decisions.append(
+                {"stage": None, "rule": rule.name, "type": "termination", "action": "terminate"}
+            )
+            return
 
 
 def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
@@ -525,9 +569,9 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
                 )
                 return index
             for skipped in stages[index:pos]:
-                if skipped.name in run.enabled and skipped.name not in run.ctx.stage_results:
+                if run.enabled & skipped.bit and skipped.name not in run.ctx.stage_results:
                     run.skipped[skipped.name] = f"skipped by skip_to {target!r}"
-            run.enabled = run.enabled.union((target,))
+            run.enabled |= st.bit
             # skip_to runs its target even when the stages it depends on were jumped over
             return pos if not stages[pos].depends_on else _force(run, stages, pos)
     return index
@@ -606,7 +650,8 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
         ctx.stage_results[name] = StageResult(value)
     if "data" in state:
         ctx.data = state["data"]
-    run.enabled = set(state.get("enabled", run.enabled))
+    if "enabled" in state:
+        run.enabled = run.plan.mask(state["enabled"])
     run.path = list(state.get("path", []))
     run.cost = float(state.get("cost", 0.0))
     run.errors = list(state.get("errors", []))

@@ -11,13 +11,12 @@ actually suspends is resumed under a deadline, by handing its pending future to 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextvars
 import functools
 import inspect
 import sys
 import time
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
@@ -33,6 +32,7 @@ __all__ = [
     "call_with_deadline",
     "gather_calls",
     "resume",
+    "resume_until",
     "start",
     "to_async",
 ]
@@ -98,19 +98,135 @@ async def resume(coro: Coroutine[Any, Any, T], yielded: Any) -> T:
     return result
 
 
-async def _resume_until(
+class _ResumeUntil:
+    """Await the rest of a started coroutine, cancelling it at `limit` (event-loop time).
+
+    One object does what `async with asyncio.timeout_at(limit): await _Resume(...)` does, with
+    the same cancellation bookkeeping (`Task.cancelling` / `uncancel`), but without the scope
+    object, its coroutine frames and the generator: a suspended step holds this object, one
+    timer handle and the handler's own coroutine. Awaiting it hands the handler's first pending
+    future to the current task and arms the timer; the timer cancels the task, the handler
+    sees `CancelledError` at its `await`, and it comes out as `cascadence.errors.TimeoutError`.
+    """
+
+    __slots__ = (
+        "_cancelling",
+        "_coro",
+        "_expired",
+        "_first",
+        "_handle",
+        "_limit",
+        "_name",
+        "_task",
+        "_timeout",
+    )
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], first: Any, limit: float, name: str, timeout: float
+    ) -> None:
+        self._coro = coro
+        self._first = first
+        self._limit = limit
+        self._name = name
+        self._timeout = timeout
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self._expired = False
+
+    def __await__(self) -> _ResumeUntil:
+        return self
+
+    def __iter__(self) -> _ResumeUntil:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        if self._task is None:  # the first step: arm the timer, hand over the pending future
+            task = asyncio.current_task()
+            if task is None:
+                raise RuntimeError("a step with a timeout must be awaited inside a task")
+            self._task = task
+            self._cancelling = task.cancelling()  # type: ignore[attr-defined,unused-ignore]
+            loop = asyncio.get_running_loop()
+            if self._limit <= loop.time():
+                self._expired = True
+                task.cancel()
+            else:
+                self._handle = loop.call_at(self._limit, self._expire)
+            return self._first
+        try:
+            return self._coro.send(value)
+        except BaseException as exc:
+            timeout = self._finish(exc)
+            if timeout is None:
+                raise
+            raise timeout from None
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        exc = (
+            val
+            if isinstance(val, BaseException)
+            else (typ if isinstance(typ, BaseException) else typ())
+        )
+        if self._task is None:  # thrown in before the first step: the handler never resumed
+            self._coro.close()
+            raise exc
+        try:
+            return self._coro.throw(exc)
+        except BaseException as error:
+            timeout = self._finish(error)
+            if timeout is None:
+                raise
+            raise timeout from None
+
+    def close(self) -> None:
+        self._disarm()
+        self._coro.close()
+
+    def _expire(self) -> None:
+        self._handle = None
+        self._expired = True
+        assert self._task is not None
+        self._task.cancel()
+
+    def _disarm(self) -> None:
+        handle = self._handle
+        if handle is not None:
+            self._handle = None
+            handle.cancel()
+
+    def _finish(self, exc: BaseException) -> StepTimeoutError | None:
+        """Disarm the timer; return the step timeout the timer's cancellation stands for."""
+        self._disarm()
+        if self._expired:
+            self._expired = False
+            assert self._task is not None
+            remaining = self._task.uncancel()  # type: ignore[attr-defined,unused-ignore]
+            if isinstance(exc, asyncio.CancelledError) and remaining <= self._cancelling:
+                return StepTimeoutError(self._name, self._timeout)
+        return None
+
+
+def resume_until(
+    coro: Coroutine[Any, Any, Any], yielded: Any, deadline: float, name: str, timeout: float
+) -> Awaitable[Any]:
+    """Await the rest of a started coroutine, cancelling it at `deadline` (event-loop time).
+
+    Raises (when awaited):
+        cascadence.errors.TimeoutError: The deadline passed first.
+    """
+    if sys.version_info >= (3, 11):
+        return _ResumeUntil(coro, yielded, deadline, name, timeout)
+    return _resume_until_310(coro, yielded, deadline, name, timeout)
+
+
+async def _resume_until_310(
     coro: Coroutine[Any, Any, Any], yielded: Any, deadline: float, name: str, timeout: float
 ) -> Any:
-    if sys.version_info >= (3, 11):
-        scope = asyncio.timeout_at(deadline)
-        try:
-            async with scope:
-                return await _Resume(coro, yielded)
-        except builtins.TimeoutError:
-            if scope.expired():
-                raise StepTimeoutError(name, timeout) from None
-            raise
-    loop = asyncio.get_running_loop()  # Python 3.10: no timeout scopes, use a task
+    loop = asyncio.get_running_loop()  # Python 3.10: no Task.uncancel, use a task
     remaining = deadline - loop.time()
     try:
         return await asyncio.wait_for(resume(coro, yielded), max(remaining, 0.0))
@@ -142,7 +258,7 @@ async def call_with_deadline(
         yielded = coro.send(None)
     except StopIteration as stop:
         return stop.value
-    return await _resume_until(coro, yielded, limit, name, limit - now)
+    return await resume_until(coro, yielded, limit, name, limit - now)
 
 
 async def call_step(
@@ -232,7 +348,7 @@ Call = tuple[AsyncHandler, Any, "float | None", str]
 async def _finish(coro: Any, yielded: Any, limit: float | None, timeout: float, name: str) -> Any:
     if limit is None:
         return await _Resume(coro, yielded)
-    return await _resume_until(coro, yielded, limit, name, timeout)
+    return await resume_until(coro, yielded, limit, name, timeout)
 
 
 async def gather_calls(
@@ -323,9 +439,7 @@ class Launched:
         perf = time.perf_counter
         while pending:
             try:
-                done_set, pending = await asyncio.wait(
-                    pending, return_when=asyncio.FIRST_COMPLETED
-                )
+                done_set, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:
                 for future in pending:  # the caller was cancelled: so is the work it started
                     future.cancel()

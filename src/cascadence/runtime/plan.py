@@ -7,7 +7,7 @@ CLI read only these types, never the front ends' config or builder objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,8 @@ class RulePlan:
     action: str
     target: str | None = None
     stages: tuple[str, ...] = ()
+    mask: int = 0
+    """`stages` as a mask of stage bits (see `StagePlan.bit`)."""
     field: str | None = None
     value: Any = None
     reason: str | None = None
@@ -83,10 +85,25 @@ class StagePlan:
     """True when only a timeout applies (the runtime's fastest path)."""
     timeout: float | None = field(init=False)
     """Seconds per attempt, or None."""
+    pre_tests: tuple[Callable[..., bool], ...] = field(init=False)
+    """The compiled conditions of `pre_rules`, in order (scanned without touching the rules)."""
+    post_tests: tuple[Callable[..., bool], ...] = field(init=False)
+    """The compiled conditions of `post_rules`, in order."""
+
+    simple: bool = field(init=False)
+    """Plain, outside any parallel group and without preconditions: the runtime's hot path."""
+    bit: int = field(init=False)
+    """`1 << index`: this stage's bit in a run's mask of enabled stages."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plain", self.policy.is_plain)
         object.__setattr__(self, "timeout", self.policy.timeout)
+        object.__setattr__(
+            self, "simple", self.plain and self.group is None and not self.pre_rules
+        )
+        object.__setattr__(self, "bit", 1 << self.index)
+        object.__setattr__(self, "pre_tests", tuple(rule.test for rule in self.pre_rules))
+        object.__setattr__(self, "post_tests", tuple(rule.test for rule in self.post_rules))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +120,31 @@ class CascadePlan:
     source: Any = None
     initially_enabled: frozenset[str] = field(init=False)
     """Names of the stages enabled before any rule runs."""
+    enabled_mask: int = field(init=False)
+    """`initially_enabled` as a mask of stage bits (`StagePlan.bit`)."""
     ready: bool = field(init=False)
     """True when every stage has a handler."""
+    _bits: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "initially_enabled", frozenset(s.name for s in self.stages if s.enabled)
         )
+        object.__setattr__(self, "_bits", {s.name: 1 << s.index for s in self.stages})
+        object.__setattr__(self, "enabled_mask", self.mask(self.initially_enabled))
         object.__setattr__(self, "ready", all(s.fn is not None for s in self.stages))
+
+    def mask(self, names: Iterable[str]) -> int:
+        """The mask of stage bits for `names` (names of no stage are ignored)."""
+        bits = self._bits
+        mask = 0
+        for name in names:
+            mask |= bits.get(name, 0)
+        return mask
+
+    def names(self, mask: int) -> list[str]:
+        """The names of the stages whose bits are set in `mask`, in plan order."""
+        return [s.name for s in self.stages if mask & (1 << s.index)]
 
     def missing_handlers(self) -> list[str]:
         """Stages that have no handler bound."""

@@ -1,0 +1,103 @@
+"""A suspended step under a deadline: timeouts, outer cancellation, and the timer's cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from cascadence.errors import TimeoutError as StepTimeoutError
+from cascadence.runtime.invoke import call_with_deadline
+
+pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.uncancel is 3.11+")
+
+
+async def test_the_handler_sees_cancellation_and_the_caller_a_step_timeout() -> None:
+    seen: list[str] = []
+
+    async def slow(_: object) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return "late"
+
+    with pytest.raises(StepTimeoutError) as info:
+        await call_with_deadline(slow, None, 0.01, "slow")
+    assert seen == ["cancelled"]
+    assert info.value.timeout == pytest.approx(0.01)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_a_step_that_finishes_in_time_leaves_no_timer_behind() -> None:
+    async def quick(_: object) -> str:
+        await asyncio.sleep(0.001)
+        return "ok"
+
+    assert await call_with_deadline(quick, None, 0.02, "quick") == "ok"
+    await asyncio.sleep(0.05)  # past the step's deadline: nothing may cancel this task now
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_outer_cancellation_is_not_turned_into_a_timeout() -> None:
+    started = asyncio.Event()
+
+    async def waits(_: object) -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(call_with_deadline(waits, None, 5.0, "waits"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_an_outer_timeout_that_fires_first_stays_the_outer_timeout() -> None:
+    async def waits(_: object) -> None:
+        await asyncio.sleep(10)
+
+    with pytest.raises(TimeoutError) as info:
+        async with asyncio.timeout(0.01):
+            await call_with_deadline(waits, None, 5.0, "waits")
+    assert not isinstance(info.value, StepTimeoutError)
+
+
+async def test_a_handler_that_swallows_the_cancellation_returns_its_value() -> None:
+    async def stubborn(_: object) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "partial"
+        return "full"
+
+    assert await call_with_deadline(stubborn, None, 0.01, "stubborn") == "partial"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_handler_errors_keep_their_cause() -> None:
+    async def fails(_: object) -> None:
+        await asyncio.sleep(0)
+        try:
+            raise KeyError("k")
+        except KeyError as exc:
+            raise ValueError("bad") from exc
+
+    with pytest.raises(ValueError) as info:
+        await call_with_deadline(fails, None, 1.0, "fails")
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+async def test_a_deadline_already_past_cancels_at_the_first_suspension() -> None:
+    loop = asyncio.get_running_loop()
+
+    async def waits(_: object) -> None:
+        await asyncio.sleep(10)
+
+    with pytest.raises(StepTimeoutError):
+        await call_with_deadline(waits, None, None, "waits", deadline=loop.time() - 1)
