@@ -115,14 +115,19 @@ async def section_sync() -> None:
     for extra in (0, 50, 500):
         fields = [("order_id", str, field(default="x"))]
         fields += [(f"f{i}", list, field(default_factory=list)) for i in range(extra)]
-        fields += [("status", str, field(default="")), ("total", float, field(default=0.0)),
-                   ("items", list, field(default_factory=list))]
+        fields += [
+            ("status", str, field(default="")),
+            ("total", float, field(default=0.0)),
+            ("items", list, field(default_factory=list)),
+        ]
         wide = make_dataclass(f"Wide{extra}", fields, bases=(Score,))
         score = wide()  # one score reused: the notes write the same values every run
         wide_flow = Cadence("wide", score).sync("abc", [a, b, c])
         us = await per_call_us(lambda s=score, f=wide_flow: f.run(s), n)
-        print(f"   .sync with {extra:3d} untouched list fields on the score: {us:8.2f} us "
-              "(isolation cost independent of untouched fields)")
+        print(
+            f"   .sync with {extra:3d} untouched list fields on the score: {us:8.2f} us "
+            "(isolation cost independent of untouched fields)"
+        )
 
 
 async def section_sleeping() -> None:
@@ -170,11 +175,14 @@ async def section_concurrent() -> None:
     t = time.perf_counter()
     scores = await asyncio.gather(*(flow.run(Order(order_id=str(i))) for i in range(n)))
     wall = time.perf_counter() - t
-    ok = sum(s.status == "paid" and s.total == 3.0 and s.order_id == str(i)
-             for i, s in enumerate(scores))
+    ok = sum(
+        s.status == "paid" and s.total == 3.0 and s.order_id == str(i) for i, s in enumerate(scores)
+    )
     print(f"4. {n} concurrent runs of one definition (first note sleeps 1 ms)")
-    print(f"   hand-written: {base * 1000:8.1f} ms   flow: {wall * 1000:8.1f} ms   "
-          f"ratio {wall / base:4.2f}x   {ok}/{n} correct")
+    print(
+        f"   hand-written: {base * 1000:8.1f} ms   flow: {wall * 1000:8.1f} ms   "
+        f"ratio {wall / base:4.2f}x   {ok}/{n} correct"
+    )
 
 
 async def main() -> None:

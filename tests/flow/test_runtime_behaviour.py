@@ -134,14 +134,18 @@ async def test_parallel_tasks_are_isolated_until_merge() -> None:
         score.n = 2
 
     with pytest.raises(MergeConflict) as info:
-        await Cadence("iso", S()).sync(
-            "g", [write_one, read_later], merge=MergeStrategy.FAIL_ON_CONFLICT
-        ).run()
+        await (
+            Cadence("iso", S())
+            .sync("g", [write_one, read_later], merge=MergeStrategy.FAIL_ON_CONFLICT)
+            .run()
+        )
     assert observed == [0]
     assert info.value.field == "n" and info.value.values == [1, 2]
-    score = await Cadence("iso2", S()).sync(
-        "g", [write_one, read_later], merge=MergeStrategy.LAST_WRITE_WINS
-    ).run()
+    score = (
+        await Cadence("iso2", S())
+        .sync("g", [write_one, read_later], merge=MergeStrategy.LAST_WRITE_WINS)
+        .run()
+    )
     assert score.n == 2
 
 
@@ -262,12 +266,23 @@ async def test_flow_as_a_cascade_stage_handler() -> None:
         score.confidence = 0.9
 
     flow = Cadence("review", Review()).then("classify", classify)
-    config = CascadeConfig.from_dict({
-        "name": "moderation",
-        "stages": {"LLM_REVIEW": {"routing_rules": [
-            {"name": "sure", "condition": "stages.LLM_REVIEW.confidence > 0.8",
-             "action": {"type": "terminate"}}]}, "HUMAN": {}},
-    })
+    config = CascadeConfig.from_dict(
+        {
+            "name": "moderation",
+            "stages": {
+                "LLM_REVIEW": {
+                    "routing_rules": [
+                        {
+                            "name": "sure",
+                            "condition": "stages.LLM_REVIEW.confidence > 0.8",
+                            "action": {"type": "terminate"},
+                        }
+                    ]
+                },
+                "HUMAN": {},
+            },
+        }
+    )
     engine = CascadeEngine(config)
     engine.register_stage("LLM_REVIEW", flow)
     engine.register_stage("HUMAN", lambda ctx: {"result": "queued"})
@@ -314,13 +329,11 @@ def test_flow_diagram_shows_parallel_groups_and_children() -> None:
     """A flow's diagram has the fork/merge of a .sync group and a subgraph per child flow."""
     child = Cadence("pay", S()).then("charge", tagger("charge"))
     flow = (
-        Cadence("checkout", S())
-        .sync("enrich", [tagger("a"), tagger("b")])
-        .child("payment", child)
+        Cadence("checkout", S()).sync("enrich", [tagger("a"), tagger("b")]).child("payment", child)
     )
     mermaid = to_mermaid(flow)
     assert "sync enrich" in mermaid and "merge (smart)" in mermaid
-    assert 'subgraph payment_cluster' in mermaid
+    assert "subgraph payment_cluster" in mermaid
     assert "subgraph cluster_payment_cluster" in to_dot(flow)
 
 

@@ -180,6 +180,7 @@ def compile_cascade(
                 policy=policy,
                 cost=float(stage.cost),
                 depends_on=tuple(stage.depends_on),
+                deps_mask=sum(bits.get(dep, 0) for dep in set(stage.depends_on)),
                 group=group,
                 enabled=stage.enabled,
                 stop_on_failure=stage.stop_on_failure,

@@ -87,6 +87,7 @@ class _Run:
         "index",
         "jump",
         "obs",
+        "ok",
         "path",
         "plan",
         "run_id",
@@ -114,6 +115,7 @@ class _Run:
         self.explain: list[dict[str, Any]] | None = [] if explain else None
         self.run_id = run_id
         self.enabled = plan.enabled_mask  # a mask of `StagePlan.bit`s
+        self.ok = 0  # bits of the stages that finished without an error
         self.errors: list[dict[str, Any]] = []
         self.decisions: list[dict[str, Any]] = []
         self.timeline: list[tuple[str, float, float, bool]] = []
@@ -138,6 +140,8 @@ class _Run:
         self.path.append(name)
         self.cost += cost
         failed = sr.get("error") is not None
+        if not failed:
+            self.ok |= st.bit
         self.timeline.append((name, started, ended, failed))  # small while in flight
         stats = self.stats
         if stats is not None:
@@ -158,6 +162,12 @@ class _Run:
                 self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.errors.append(_error_record(st.name, exc))
         return _failed(exc)
+
+    def failed_mask(self) -> int:
+        """The bits of the stages whose result records an error."""
+        return self.plan.mask(
+            name for name, sr in self.ctx.stage_results.items() if sr.get("error") is not None
+        )
 
     def loop_deadline(self) -> float | None:
         """The run-wide deadline on the event loop's clock (None without a global timeout)."""
@@ -290,15 +300,28 @@ class _Run:
             return True
         # Compiled conditions are distinct objects per rule, or shared by rules with the same
         # condition, which then match alike: the first occurrence is the rule that matched.
-        start = tests.index(test)
+        return self.apply_from(st_name, rules, tests, tests.index(test), pre)
+
+    def apply_from(
+        self,
+        st_name: str,
+        rules: tuple[RulePlan, ...],
+        tests: tuple[Callable[..., bool], ...],
+        start: int,
+        pre: bool,
+    ) -> bool:
+        """`apply_rules` from `rules[start]`, whose condition is known to hold."""
+        ctx = self.ctx
+        data = ctx.data
+        results = ctx.stage_results
+        warnings = ctx.warnings
         proceed = True
         terminal = False
         for position in range(start, len(rules)):
             rule = rules[position]
             if position != start and (
-                (terminal and rule.type != "postcondition") or not tests[position](
-                    data, results, warnings
-                )
+                (terminal and rule.type != "postcondition")
+                or not tests[position](data, results, warnings)
             ):
                 continue
             outcome = self._act(st_name, rule, pre)
@@ -428,22 +451,17 @@ async def run_cascade(
     after = bool(termination) or obs is not None or deadline is not None or on_stage is not None
     path = run.path
     timeline = run.timeline
+    warnings = ctx.warnings
+    explained = run.explain is not None
     while index < count and run.terminated_by is None and not run.timed_out:
         st = stages[index]
         index += 1
         name = st.name
         if not run.enabled & st.bit or name in results:
             continue
-        if st.depends_on:
-            blocked = None
-            for dep in st.depends_on:
-                prior = results.get(dep)
-                if prior is None or prior.get("error") is not None:
-                    blocked = _deps_met(st, results)
-                    break
-            if blocked is not None:
-                run.skipped[name] = blocked
-                continue
+        if st.deps_mask & ~run.ok:
+            run.skipped[name] = _deps_met(st, results) or "a dependency did not finish"
+            continue
         if st.simple and fast:
             # The hot path, inlined: `_Run.call` and `_Run._finish` do the same with hooks,
             # policies and preconditions.
@@ -468,6 +486,8 @@ async def run_cascade(
             path.append(name)
             run.cost += cost
             failed = sr.get("error") is not None
+            if not failed:
+                run.ok |= st.bit
             timeline.append((name, started, ended, failed))
             if stats is not None:
                 counters = stats.get(name)
@@ -481,7 +501,15 @@ async def run_cascade(
             if failed and (st.stop_on_failure or stop_any):
                 run.terminated_by = f"failure of {name}"
             elif st.post_tests:
-                run.apply_rules(name, st.post_rules, st.post_tests)
+                tests = st.post_tests
+                if explained:
+                    run.apply_rules(name, st.post_rules, tests)
+                else:  # `_Run.apply_rules`, its scan inlined: most rules do not match
+                    data = ctx.data
+                    for test in tests:
+                        if test(data, results, warnings):
+                            run.apply_from(name, st.post_rules, tests, tests.index(test), False)
+                            break
         elif st.pre_rules and not run.apply_rules(name, st.pre_rules, st.pre_tests, pre=True):
             index = _after_jump(run, stages, index)
             continue
@@ -501,7 +529,7 @@ async def run_cascade(
                     nxt.group == st.group
                     and run.enabled & nxt.bit
                     and nxt.name not in results
-                    and (not nxt.depends_on or _deps_met(nxt, results) is None)
+                    and not nxt.deps_mask & ~run.ok
                 ):
                     batch.append(nxt)
             await run.call_batch(batch)
@@ -585,11 +613,13 @@ def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
             run.ctx.stage_results[dep] = StageResult(
                 result=None, confidence=None, data={}, skipped=True, cost=0.0
             )
+    run.ok |= st.deps_mask & ~run.failed_mask()
     return pos
 
 
 def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     ctx = run.ctx
+    t0 = run.t0
     results = ctx.stage_results
     if run.forced:
         results = {k: v for k, v in results.items() if not v.get("skipped")}
@@ -610,7 +640,15 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "errors": run.errors,
         "routing_decisions": run.decisions,
         "skipped_stages": run.skipped,
-        "timeline": _timeline(run),
+        "timeline": [
+            {
+                "stage": name,
+                "start_ms": (start - t0) * 1000.0,
+                "end_ms": (end - t0) * 1000.0,
+                "status": "error" if failed else "ok",
+            }
+            for name, start, end, failed in run.timeline
+        ],
         "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
         "cascade": run.plan.name,
         "version": run.plan.version,
@@ -621,19 +659,6 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     if ctx._owned is not None:
         result["data"] = ctx.data
     return result
-
-
-def _timeline(run: _Run) -> list[dict[str, Any]]:
-    t0 = run.t0
-    return [
-        {
-            "stage": name,
-            "start_ms": (start - t0) * 1000.0,
-            "end_ms": (end - t0) * 1000.0,
-            "status": "error" if failed else "ok",
-        }
-        for name, start, end, failed in run.timeline
-    ]
 
 
 def _warning(w: Any) -> Any:
@@ -652,6 +677,9 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
         ctx.data = state["data"]
     if "enabled" in state:
         run.enabled = run.plan.mask(state["enabled"])
+    run.ok = run.plan.mask(
+        name for name, sr in ctx.stage_results.items() if sr.get("error") is None
+    )
     run.path = list(state.get("path", []))
     run.cost = float(state.get("cost", 0.0))
     run.errors = list(state.get("errors", []))

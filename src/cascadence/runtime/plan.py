@@ -94,13 +94,13 @@ class StagePlan:
     """Plain, outside any parallel group and without preconditions: the runtime's hot path."""
     bit: int = field(init=False)
     """`1 << index`: this stage's bit in a run's mask of enabled stages."""
+    deps_mask: int = 0
+    """The bits of the stages in `depends_on` (set when the plan is compiled)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plain", self.policy.is_plain)
         object.__setattr__(self, "timeout", self.policy.timeout)
-        object.__setattr__(
-            self, "simple", self.plain and self.group is None and not self.pre_rules
-        )
+        object.__setattr__(self, "simple", self.plain and self.group is None and not self.pre_rules)
         object.__setattr__(self, "bit", 1 << self.index)
         object.__setattr__(self, "pre_tests", tuple(rule.test for rule in self.pre_rules))
         object.__setattr__(self, "post_tests", tuple(rule.test for rule in self.post_rules))
