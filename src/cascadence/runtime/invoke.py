@@ -157,13 +157,7 @@ class _ResumeUntil:
             else:
                 self._handle = loop.call_at(self._limit, self._expire)
             return self._first
-        try:
-            return self._coro.send(value)
-        except BaseException as exc:
-            timeout = self._finish(exc)
-            if timeout is None:
-                raise
-            raise timeout from None
+        return self._relay(self._coro.send, value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         exc = (
@@ -174,10 +168,14 @@ class _ResumeUntil:
         if self._task is None:  # thrown in before the first step: the handler never resumed
             self._coro.close()
             raise exc
+        return self._relay(self._coro.throw, exc)
+
+    def _relay(self, step: Callable[[Any], Any], arg: Any) -> Any:
+        """Pass one send or throw to the handler; a finished handler disarms the timer."""
         try:
-            return self._coro.throw(exc)
-        except BaseException as error:
-            timeout = self._finish(error)
+            return step(arg)
+        except BaseException as exc:
+            timeout = self._finish(exc)
             if timeout is None:
                 raise
             raise timeout from None
