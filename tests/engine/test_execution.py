@@ -312,3 +312,22 @@ async def test_sync_handlers_run_in_a_thread_or_inline() -> None:
     engine.register_stage("A", plain, in_thread=False)
     await engine.execute({"x": 4})
     assert threads[0] != main and threads[1] == main
+
+
+async def test_skip_in_a_parallel_group_is_recorded_as_skipped_not_failed() -> None:
+    """A handler raising Skip inside a parallel group is a skip, as it is outside one."""
+    from cascadence import Skip
+
+    async def skipper(_ctx: Any) -> dict:
+        raise Skip("nothing to check")
+
+    names = ["P0", "P1"]
+    engine = CascadeEngine(
+        config({n: {"can_run_parallel": True, "parallel_group": "g"} for n in names})
+    )
+    engine.register_stage("P0", skipper)
+    engine.register_stage("P1", returning("ok", 0.9))
+    result = await engine.execute({})
+    assert result["success"] and not result["errors"]
+    assert result["stage_results"]["P0"]["skipped_reason"] == "nothing to check"
+    assert result["stage_results"]["P1"]["result"] == "ok"

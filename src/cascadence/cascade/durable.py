@@ -27,9 +27,9 @@ def _state(run: Any) -> dict[str, Any]:
         "enabled": sorted(run.plan.names(run.enabled)),
         "path": list(run.path),
         "cost": run.cost,
-        "errors": list(run.errors),
+        "errors": list(run.errors or ()),
         "decisions": list(run.decisions),
-        "skipped": dict(run.skipped),
+        "skipped": dict(run.skipped or {}),
         "timeline": [list(item) for item in run.timeline],
         "terminated_by": run.terminated_by,
     }

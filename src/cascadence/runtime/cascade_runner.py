@@ -116,11 +116,11 @@ class _Run:
         self.run_id = run_id
         self.enabled = plan.enabled_mask  # a mask of `StagePlan.bit`s
         self.ok = 0  # bits of the stages that finished without an error
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] | None = None  # created on the first error
         self.decisions: list[dict[str, Any]] = []
         self.timeline: list[tuple[str, float, float, bool]] = []
         self.path: list[str] = []
-        self.skipped: dict[str, str] = {}
+        self.skipped: dict[str, str] | None = None  # created on the first skip
         self.cost = 0.0
         self.terminated_by: str | None = None
         self.timed_out = False
@@ -160,8 +160,20 @@ class _Run:
                 self.timed_out = True
             if self.stats is not None:
                 self.stats.setdefault(st.name, StageStats()).timeouts += 1
-        self.errors.append(_error_record(st.name, exc))
+        self.error(_error_record(st.name, exc))
         return _failed(exc)
+
+    def error(self, record: dict[str, Any]) -> None:
+        """Record an error of the run."""
+        if self.errors is None:
+            self.errors = []
+        self.errors.append(record)
+
+    def skip(self, stage: str, reason: str) -> None:
+        """Record why a stage did not run."""
+        if self.skipped is None:
+            self.skipped = {}
+        self.skipped[stage] = reason
 
     def failed_mask(self) -> int:
         """The bits of the stages whose result records an error."""
@@ -380,7 +392,7 @@ class _Run:
         if action == "disable_stages":
             self.enabled &= ~rule.mask
             if pre and st_name in rule.stages:
-                self.skipped[st_name] = f"disabled by precondition {rule.name!r}"
+                self.skip(st_name, f"disabled by precondition {rule.name!r}")
                 return _STOP_STAGE
             return _GO_ON
         if action == "set_field":
@@ -460,7 +472,7 @@ async def run_cascade(
         if not run.enabled & st.bit or name in results:
             continue
         if st.deps_mask & ~run.ok:
-            run.skipped[name] = _deps_met(st, results) or "a dependency did not finish"
+            run.skip(name, _deps_met(st, results) or "a dependency did not finish")
             continue
         if st.simple and fast:
             # The hot path, inlined: `_Run.call` and `_Run._finish` do the same with hooks,
@@ -508,7 +520,11 @@ async def run_cascade(
                     data = ctx.data
                     for test in tests:
                         if test(data, results, warnings):
-                            run.apply_from(name, st.post_rules, tests, tests.index(test), False)
+                            start = tests.index(test)
+                            if start == len(tests) - 1:  # the last rule: nothing else to scan
+                                run._act(name, st.post_rules[start], False)
+                            else:
+                                run.apply_from(name, st.post_rules, tests, start, False)
                             break
         elif st.pre_rules and not run.apply_rules(name, st.pre_rules, st.pre_tests, pre=True):
             index = _after_jump(run, stages, index)
@@ -562,7 +578,7 @@ async def run_cascade(
         error = (
             None
             if result["success"]
-            else RuntimeError("; ".join(e["error"] for e in run.errors) or "timed out")
+            else RuntimeError("; ".join(e["error"] for e in run.errors or ()) or "timed out")
         )
         await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, error)
     return result
@@ -588,7 +604,7 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
     for pos, st in enumerate(stages):
         if st.name == target:
             if pos < index - 1:
-                run.errors.append(
+                run.error(
                     {
                         "stage": target,
                         "error": f"skip_to {target!r} points backwards; ignored",
@@ -598,7 +614,7 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
                 return index
             for skipped in stages[index:pos]:
                 if run.enabled & skipped.bit and skipped.name not in run.ctx.stage_results:
-                    run.skipped[skipped.name] = f"skipped by skip_to {target!r}"
+                    run.skip(skipped.name, f"skipped by skip_to {target!r}")
             run.enabled |= st.bit
             # skip_to runs its target even when the stages it depends on were jumped over
             return pos if not stages[pos].depends_on else _force(run, stages, pos)
@@ -637,9 +653,9 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "terminated_by": run.terminated_by,
         "timed_out": run.timed_out,
         "cost": run.cost,
-        "errors": run.errors,
+        "errors": run.errors if run.errors is not None else [],
         "routing_decisions": run.decisions,
-        "skipped_stages": run.skipped,
+        "skipped_stages": run.skipped if run.skipped is not None else {},
         "timeline": [
             {
                 "stage": name,

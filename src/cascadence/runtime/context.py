@@ -50,7 +50,7 @@ class ExecutionContext:
         metadata: Free per-run values (the engine puts `run_id` and `cascade` here).
     """
 
-    __slots__ = ("_owned", "data", "metadata", "stage_results", "warnings")
+    __slots__ = ("_metadata", "_owned", "data", "stage_results", "warnings")
 
     def __init__(
         self,
@@ -62,9 +62,21 @@ class ExecutionContext:
         self.stage_results: dict[str, StageResult] = (
             stage_results if stage_results is not None else {}
         )
-        self.metadata: dict[str, Any] = metadata if metadata is not None else {}
+        self._metadata = metadata  # created on first use: most runs never touch it
         self.warnings: list[Any] = []
         self._owned: set[int] | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free per-run values (the engine puts `run_id` and `cascade` here)."""
+        metadata = self._metadata
+        if metadata is None:
+            metadata = self._metadata = {}
+        return metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._metadata = value
 
     def get(self, path: str, default: Any = None) -> Any:
         """Read a dot path (`user.profile.name`, `items.0.price`, `stages.FAST.confidence`)."""
