@@ -17,7 +17,7 @@ from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.clock import Clock
 from cascadence.runtime.invoke import AsyncHandler
-from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
+from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan, stage_mask
 
 __all__ = ["compile_cascade", "stage_order"]
 
@@ -49,9 +49,6 @@ def _rule(
     compiled = compile_condition(_condition_source(rule.condition))
     action = rule.action
     stages = tuple(action.stages or ())
-    mask = 0
-    for stage in stages:
-        mask |= bits.get(stage, 0)
     return RulePlan(
         name=name,
         type=rule_type,
@@ -61,7 +58,7 @@ def _rule(
         action=action.type,
         target=action.target,
         stages=stages,
-        mask=mask,
+        mask=stage_mask(stages, bits),
         field=action.field,
         value=action.value,
         reason=action.reason,
@@ -180,7 +177,7 @@ def compile_cascade(
                 policy=policy,
                 cost=float(stage.cost),
                 depends_on=tuple(stage.depends_on),
-                deps_mask=sum(bits.get(dep, 0) for dep in set(stage.depends_on)),
+                deps_mask=stage_mask(stage.depends_on, bits),
                 group=group,
                 enabled=stage.enabled,
                 stop_on_failure=stage.stop_on_failure,

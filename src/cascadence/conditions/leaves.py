@@ -141,12 +141,9 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
 
         def greater(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -163,12 +160,9 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
 
         def greater_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -185,12 +179,9 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
 
         def less(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -206,12 +197,9 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
 
     def less_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
@@ -233,12 +221,9 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
         def identical(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -253,12 +238,9 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
     def equal(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
@@ -284,12 +266,9 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
         def not_identical(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -304,12 +283,9 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
     def not_equal(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
@@ -354,12 +330,9 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
 
         def not_in(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -375,12 +348,9 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
 
     def is_in(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
@@ -414,12 +384,9 @@ def contains_leaf(access: Access, v: Scalar, path: str) -> Fn:
 
     def contains(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
@@ -478,12 +445,9 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
 
         def matches(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -498,12 +462,9 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
 
     def matches_capped(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:
@@ -527,12 +488,9 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
 
         def exists(data: Any, stages: Any, warnings: Warnings) -> bool:
             try:
-                if fast and data.__class__ is dict:
-                    x = data.get(k1, missing)
-                    if k2 is not None:
-                        x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-                elif staged and stages.__class__ is dict:
-                    x = stages.get(k1, missing)
+                src = stages if staged else data
+                if fast and src.__class__ is dict:
+                    x = src.get(k1, missing)
                     if k2 is not None:
                         x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
                 else:
@@ -545,12 +503,9 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
 
     def is_null(data: Any, stages: Any, warnings: Warnings) -> bool:
         try:
-            if fast and data.__class__ is dict:
-                x = data.get(k1, missing)
-                if k2 is not None:
-                    x = x.get(k2, missing) if x.__class__ is dict else get(data, stages)
-            elif staged and stages.__class__ is dict:
-                x = stages.get(k1, missing)
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
                 if k2 is not None:
                     x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
             else:

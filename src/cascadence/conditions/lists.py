@@ -28,7 +28,8 @@ def aggregate_leaf(access: Access, op: str, test: Fn, path: str) -> Fn:
     `test` is called as `test(item, stages, warnings)`; it is either a comparison of the item
     itself or a per-item condition compiled with paths relative to the item.
     """
-    get, fast, k1, k2, _ = access
+    get, fast, k1, k2, staged = access
+    fast = fast and not staged  # list leaves read stage paths through `get`
     missing = MISSING
     if op == "ANY":
 
@@ -111,7 +112,8 @@ def _non_number(items: Any) -> str | None:
 
 def statistic_leaf(access: Access, op: str, compare: str, value: float, path: str) -> Fn:
     """Build the closure for `op(field) compare value` with `op` a statistic."""
-    get, fast, k1, k2, _ = access
+    get, fast, k1, k2, staged = access
+    fast = fast and not staged  # list leaves read stage paths through `get`
     missing = MISSING
     cmp = COMPARE_FUNCS[compare]
     no_bools = _BOOLS.isdisjoint

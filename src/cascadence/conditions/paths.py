@@ -245,7 +245,8 @@ class Access(NamedTuple):
 
     Attributes:
         get: The full getter, correct for any input.
-        fast: Whether `k1` / `k2` describe a data path a leaf may read inline from dicts.
+        fast: Whether `k1` / `k2` describe a short path a leaf may read inline from dicts
+            (of the input, or of the stage results when `staged`).
         k1: The first segment (when `fast`).
         k2: The second segment, or None for a one-segment path (when `fast`).
         staged: Whether `k1` / `k2` describe a `stages.NAME[.FIELD]` path a leaf may read
@@ -265,5 +266,5 @@ def make_access(segments: tuple[str, ...]) -> Access:
     if segments and segments[0] != STAGES and len(segments) <= 2:
         return Access(get, True, segments[0], segments[1] if len(segments) == 2 else None)
     if len(segments) in (2, 3) and segments[0] == STAGES:
-        return Access(get, False, segments[1], segments[2] if len(segments) == 3 else None, True)
+        return Access(get, True, segments[1], segments[2] if len(segments) == 3 else None, True)
     return Access(get, False, "", None)

@@ -239,7 +239,7 @@ def _plain_base(cls: type) -> bool:
     return plain
 
 
-_BUILTIN = frozenset({int, float, str, bool, bytes, list, dict, set, tuple, frozenset})
+_BUILTIN = _PLAIN | {list, dict, set, tuple, frozenset}
 """Types whose `==` is exact for merging: compared directly, without `_equal`."""
 
 

@@ -175,10 +175,12 @@ class _Run:
             self.skipped = {}
         self.skipped[stage] = reason
 
-    def failed_mask(self) -> int:
-        """The bits of the stages whose result records an error."""
+    def results_mask(self, failed: bool) -> int:
+        """The bits of the stages whose result records an error (`failed`) or none."""
         return self.plan.mask(
-            name for name, sr in self.ctx.stage_results.items() if sr.get("error") is not None
+            name
+            for name, sr in self.ctx.stage_results.items()
+            if (sr.get("error") is not None) is failed
         )
 
     def loop_deadline(self) -> float | None:
@@ -629,7 +631,7 @@ def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
             run.ctx.stage_results[dep] = StageResult(
                 result=None, confidence=None, data={}, skipped=True, cost=0.0
             )
-    run.ok |= st.deps_mask & ~run.failed_mask()
+    run.ok |= st.deps_mask & ~run.results_mask(failed=True)
     return pos
 
 
@@ -693,9 +695,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
         ctx.data = state["data"]
     if "enabled" in state:
         run.enabled = run.plan.mask(state["enabled"])
-    run.ok = run.plan.mask(
-        name for name, sr in ctx.stage_results.items() if sr.get("error") is None
-    )
+    run.ok = run.results_mask(failed=False)
     run.path = list(state.get("path", []))
     run.cost = float(state.get("cost", 0.0))
     run.errors = list(state.get("errors", []))

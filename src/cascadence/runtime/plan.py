@@ -24,7 +24,16 @@ __all__ = [
     "RulePlan",
     "StagePlan",
     "StepNode",
+    "stage_mask",
 ]
+
+
+def stage_mask(names: Iterable[str], bits: Mapping[str, int]) -> int:
+    """The mask of the stage bits `bits` gives for `names` (unknown names are ignored)."""
+    mask = 0
+    for name in names:
+        mask |= bits.get(name, 0)
+    return mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +145,7 @@ class CascadePlan:
 
     def mask(self, names: Iterable[str]) -> int:
         """The mask of stage bits for `names` (names of no stage are ignored)."""
-        bits = self._bits
-        mask = 0
-        for name in names:
-            mask |= bits.get(name, 0)
-        return mask
+        return stage_mask(names, self._bits)
 
     def names(self, mask: int) -> list[str]:
         """The names of the stages whose bits are set in `mask`, in plan order."""
