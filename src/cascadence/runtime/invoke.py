@@ -134,55 +134,44 @@ class _ResumeUntil:
         self._cancelling = 0
         self._expired = False
 
-    def __await__(self) -> _ResumeUntil:
-        return self
-
-    def __iter__(self) -> _ResumeUntil:
-        return self
-
-    def __next__(self) -> Any:
-        return self.send(None)
-
-    def send(self, value: Any) -> Any:
-        if self._task is None:  # the first step: arm the timer, hand over the pending future
-            task = asyncio.current_task()
-            if task is None:
-                raise RuntimeError("a step with a timeout must be awaited inside a task")
-            self._task = task
-            self._cancelling = task.cancelling()  # type: ignore[attr-defined,unused-ignore]
-            loop = asyncio.get_running_loop()
-            if self._limit <= loop.time():
-                self._expired = True
-                task.cancel()
-            else:
-                self._handle = loop.call_at(self._limit, self._expire)
-            return self._first
-        return self._relay(self._coro.send, value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        exc = (
-            val
-            if isinstance(val, BaseException)
-            else (typ if isinstance(typ, BaseException) else typ())
-        )
-        if self._task is None:  # thrown in before the first step: the handler never resumed
+    def __await__(self) -> Generator[Any, Any, Any]:
+        # A generator, not `send`/`throw` methods: the task drives it without a Python call per
+        # step, and it finishes by returning. A Python-level `send` has to raise StopIteration,
+        # and an exception leaving a Python frame makes CPython give the awaiting coroutine a
+        # frame object (a copy of its whole frame) for as long as that coroutine lives.
+        task = asyncio.current_task()
+        if task is None:
             self._coro.close()
-            raise exc
-        return self._relay(self._coro.throw, exc)
-
-    def _relay(self, step: Callable[[Any], Any], arg: Any) -> Any:
-        """Pass one send or throw to the handler; a finished handler disarms the timer."""
+            raise RuntimeError("a step with a timeout must be awaited inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()  # type: ignore[attr-defined,unused-ignore]
+        loop = task.get_loop()
+        if self._limit <= loop.time():
+            self._expired = True
+            task.cancel()
+        else:
+            self._handle = loop.call_at(self._limit, self._expire)
+        coro = self._coro
+        value = self._first
         try:
-            return step(arg)
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    coro.close()
+                    raise
+                except BaseException as exc:  # relay cancellation and errors into the handler
+                    value = coro.throw(exc)
+                else:
+                    value = coro.send(sent)
+        except StopIteration as stop:
+            self._finish(stop)
+            return stop.value
         except BaseException as exc:
             timeout = self._finish(exc)
             if timeout is None:
                 raise
             raise timeout from None
-
-    def close(self) -> None:
-        self._disarm()
-        self._coro.close()
 
     def _expire(self) -> None:
         self._handle = None
