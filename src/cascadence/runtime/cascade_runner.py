@@ -285,36 +285,29 @@ class _Run:
             self._finish(st, sr, started, ended)
 
     # -- routing ---------------------------------------------------------------------------
-    def apply_rules(
-        self,
-        st_name: str,
-        rules: tuple[RulePlan, ...],
-        tests: tuple[Callable[..., bool], ...],
-        pre: bool = False,
-    ) -> bool:
-        """Evaluate rules in priority order and apply the actions of those that match.
+    def apply_rules(self, st: StagePlan, pre: bool = False) -> bool:
+        """Evaluate the stage's preconditions (`pre`) or its routing rules and postconditions,
+        in priority order, and apply the actions of those that match.
 
         After a terminal action (terminate, skip_to) the remaining routing rules of the stage
-        are not evaluated; its postconditions still are. `tests` are the rules' compiled
-        conditions: until one matches, only they are called.
+        are not evaluated; its postconditions still are. Until one rule matches, only the
+        stage's scan of their conditions runs (no rule object is touched).
 
         Returns:
             False when the stage must not run (a precondition stopped it).
         """
-        ctx = self.ctx
+        rules, tests, scan = (
+            (st.pre_rules, st.pre_tests, st.pre_scan)
+            if pre
+            else (st.post_rules, st.post_tests, st.post_scan)
+        )
         if self.explain is not None:
-            return self._explained(st_name, rules, pre)
-        data = ctx.data
-        results = ctx.stage_results
-        warnings = ctx.warnings
-        for test in tests:
-            if test(data, results, warnings):
-                break
-        else:
+            return self._explained(st.name, rules, pre)
+        ctx = self.ctx
+        start = scan(ctx.data, ctx.stage_results, ctx.warnings)
+        if start < 0:
             return True
-        # Compiled conditions are distinct objects per rule, or shared by rules with the same
-        # condition, which then match alike: the first occurrence is the rule that matched.
-        return self.apply_from(st_name, rules, tests, tests.index(test), pre)
+        return self.apply_from(st.name, rules, tests, start, pre)
 
     def apply_from(
         self,
@@ -517,18 +510,15 @@ async def run_cascade(
             elif st.post_tests:
                 tests = st.post_tests
                 if explained:
-                    run.apply_rules(name, st.post_rules, tests)
-                else:  # `_Run.apply_rules`, its scan inlined: most rules do not match
-                    data = ctx.data
-                    for test in tests:
-                        if test(data, results, warnings):
-                            start = tests.index(test)
-                            if start == len(tests) - 1:  # the last rule: nothing else to scan
-                                run._act(name, st.post_rules[start], False)
-                            else:
-                                run.apply_from(name, st.post_rules, tests, start, False)
-                            break
-        elif st.pre_rules and not run.apply_rules(name, st.pre_rules, st.pre_tests, pre=True):
+                    run.apply_rules(st)
+                else:  # `_Run.apply_rules` inlined: most rules do not match
+                    start = st.post_scan(ctx.data, results, warnings)
+                    if start >= 0:
+                        if start == len(tests) - 1:  # the last rule: nothing else to scan
+                            run._act(name, st.post_rules[start], False)
+                        else:
+                            run.apply_from(name, st.post_rules, tests, start, False)
+        elif st.pre_rules and not run.apply_rules(st, pre=True):
             index = _after_jump(run, stages, index)
             continue
         elif st.group is None:
@@ -536,7 +526,7 @@ async def run_cascade(
             if sr.get("error") is not None and (st.stop_on_failure or stop_any):
                 run.terminated_by = f"failure of {name}"
             elif st.post_rules:
-                run.apply_rules(name, st.post_rules, st.post_tests)
+                run.apply_rules(st)
             if on_stage is not None:
                 run.index = index
                 await on_stage(name, sr, run)
@@ -556,7 +546,7 @@ async def run_cascade(
                 if sr.get("error") is not None and (done.stop_on_failure or stop_any):
                     run.terminated_by = f"failure of {done.name}"
                 if done.post_rules and run.terminated_by is None:
-                    run.apply_rules(done.name, done.post_rules, done.post_tests)
+                    run.apply_rules(done)
             if on_stage is not None:
                 run.index = index
                 for done in batch:
@@ -589,13 +579,13 @@ async def run_cascade(
 def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
     """Apply the first global termination condition that holds, if any."""
     ctx = run.ctx
-    for rule in termination:
-        if rule.test(ctx.data, ctx.stage_results, ctx.warnings):
-            run.terminated_by = rule.name
-            run.decisions.append(
-                {"stage": None, "rule": rule.name, "type": "termination", "action": "terminate"}
-            )
-            return
+    found = run.plan.termination_scan(ctx.data, ctx.stage_results, ctx.warnings)
+    if found >= 0:
+        rule = termination[found]
+        run.terminated_by = rule.name
+        run.decisions.append(
+            {"stage": None, "rule": rule.name, "type": "termination", "action": "terminate"}
+        )
 
 
 def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:

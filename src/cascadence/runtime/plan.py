@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cascadence.conditions.scan import Scan, compile_scan
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.invoke import AsyncHandler
 
@@ -24,6 +25,7 @@ __all__ = [
     "RulePlan",
     "StagePlan",
     "StepNode",
+    "scan_rules",
     "stage_mask",
 ]
 
@@ -98,6 +100,10 @@ class StagePlan:
     """The compiled conditions of `pre_rules`, in order (scanned without touching the rules)."""
     post_tests: tuple[Callable[..., bool], ...] = field(init=False)
     """The compiled conditions of `post_rules`, in order."""
+    pre_scan: Scan = field(init=False)
+    """Finds the first of `pre_rules` whose condition holds (its index, or -1)."""
+    post_scan: Scan = field(init=False)
+    """Finds the first of `post_rules` whose condition holds (its index, or -1)."""
 
     simple: bool = field(init=False)
     """Plain, outside any parallel group and without preconditions: the runtime's hot path."""
@@ -113,6 +119,13 @@ class StagePlan:
         object.__setattr__(self, "bit", 1 << self.index)
         object.__setattr__(self, "pre_tests", tuple(rule.test for rule in self.pre_rules))
         object.__setattr__(self, "post_tests", tuple(rule.test for rule in self.post_rules))
+        object.__setattr__(self, "pre_scan", scan_rules(self.pre_rules))
+        object.__setattr__(self, "post_scan", scan_rules(self.post_rules))
+
+
+def scan_rules(rules: tuple[RulePlan, ...]) -> Scan:
+    """The scan of `rules`' conditions (see `cascadence.conditions.scan`)."""
+    return compile_scan([(rule.test, getattr(rule.condition, "node", None)) for rule in rules])
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +146,8 @@ class CascadePlan:
     """`initially_enabled` as a mask of stage bits (`StagePlan.bit`)."""
     ready: bool = field(init=False)
     """True when every stage has a handler."""
+    termination_scan: Scan = field(init=False, repr=False, compare=False)
+    """Finds the first of `termination` whose condition holds (its index, or -1)."""
     _bits: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -142,6 +157,7 @@ class CascadePlan:
         object.__setattr__(self, "_bits", {s.name: 1 << s.index for s in self.stages})
         object.__setattr__(self, "enabled_mask", self.mask(self.initially_enabled))
         object.__setattr__(self, "ready", all(s.fn is not None for s in self.stages))
+        object.__setattr__(self, "termination_scan", scan_rules(self.termination))
 
     def mask(self, names: Iterable[str]) -> int:
         """The mask of stage bits for `names` (names of no stage are ignored)."""

@@ -1,0 +1,157 @@
+"""Find the first of several compiled conditions that holds, reading shared fields once.
+
+A stage's routing rules are scanned in priority order until one matches, and most of them
+usually read the same field (`stages.FAST_CHECK.confidence < 0.5`, `... < 0.8`, `... >= 0.95`).
+`compile_scan` turns such a list into one function that, for each run of consecutive
+comparisons of one field with literals of one kind (numbers, or strings), reads the field once
+and compares it with each literal by a C-level `operator` call, instead of calling one closure
+per rule that reads the field again.
+
+The shortcut only decides where the rules' own closures would take their fast path too: both
+the input and the value read are plain dicts and values of the literal's kind (`int`/`float`
+for numbers, `str` for strings), where every comparison leaf returns exactly `value op
+literal`. Anything else (a missing field, a value of another type, objects, longer paths) falls
+back to calling the closures in order, so warnings and edge cases are those of the closures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cascadence.conditions.compiler import field_path
+from cascadence.conditions.leaves import COMPARE_FUNCS, Fn, Warnings
+from cascadence.conditions.paths import MISSING, make_access
+from cascadence.conditions.tree import Compare, Node
+
+__all__ = ["Scan", "compile_scan"]
+
+Scan = Callable[[Any, Any, Warnings], int]
+"""`scan(data, stages, warnings) -> index of the first condition that holds, or -1`."""
+
+_Field = tuple[bool, str, "str | None"]
+"""Where a comparison reads: staged, first segment, second segment (see `paths.Access`)."""
+_Check = tuple[type, type, Callable[[Any, Any], Any], Any, Fn, int]
+"""One comparison: the value classes it decides, its operator, literal, closure and index."""
+
+
+def _comparison(node: Node | None) -> tuple[_Field, type, type] | None:
+    """Where a comparison the shortcut can decide reads, and the value classes it decides."""
+    if not isinstance(node, Compare) or node.op not in COMPARE_FUNCS:
+        return None
+    v = node.value
+    if type(v) is str:
+        kinds: tuple[type, type] = (str, str)
+    elif type(v) is int or type(v) is float:
+        kinds = (int, float)
+    else:  # bools, None: the leaves compare by identity
+        return None
+    access = make_access(field_path(node.field))  # as the leaf reads it
+    if not access.fast:
+        return None
+    return (access.staged, access.k1, access.k2), *kinds
+
+
+def compile_scan(conditions: Sequence[tuple[Fn, Node | None]]) -> Scan:
+    """Build the scan of `conditions`, given as `(compiled closure, parsed tree or None)`.
+
+    `scan(data, stages, warnings)` returns the index of the first condition that holds, or -1;
+    it evaluates exactly what calling the closures in order until one holds would evaluate.
+    """
+    parts: list[Scan] = []
+    tests: list[tuple[Fn, int]] = []
+    run: list[_Check] = []
+    run_key: tuple[_Field, type, type] | None = None  # comparisons of one field and one kind
+
+    def close_run() -> None:
+        nonlocal run_key
+        if len(run) == 1:  # a lone comparison: its closure is as fast
+            tests.append((run[0][4], run[0][5]))
+        elif run:
+            close_tests()
+            assert run_key is not None
+            parts.append(_same_field(run_key[0], tuple(run)))
+        run.clear()
+        run_key = None
+
+    def close_tests() -> None:
+        if tests:
+            parts.append(_tests(tuple(tests)))
+            tests.clear()
+
+    for index, (fn, node) in enumerate(conditions):
+        found = _comparison(node)
+        if found is not None and found == run_key:
+            run.append((found[1], found[2], COMPARE_FUNCS[node.op], node.value, fn, index))  # type: ignore[union-attr]
+            continue
+        close_run()
+        if found is None:
+            tests.append((fn, index))
+        else:
+            run_key = found
+            run.append((found[1], found[2], COMPARE_FUNCS[node.op], node.value, fn, index))  # type: ignore[union-attr]
+    close_run()
+    close_tests()
+    if not parts:
+        return _none
+    if len(parts) == 1:
+        return parts[0]
+    return _chain(tuple(parts))
+
+
+def _none(data: Any, stages: Any, warnings: Warnings) -> int:
+    return -1
+
+
+def _chain(parts: tuple[Scan, ...]) -> Scan:
+    def chain(data: Any, stages: Any, warnings: Warnings) -> int:
+        for part in parts:
+            found = part(data, stages, warnings)
+            if found >= 0:
+                return found
+        return -1
+
+    return chain
+
+
+def _tests(tests: tuple[tuple[Fn, int], ...]) -> Scan:
+    if len(tests) == 1:
+        ((test, index),) = tests
+
+        def scan_test(data: Any, stages: Any, warnings: Warnings) -> int:
+            return index if test(data, stages, warnings) else -1
+
+        return scan_test
+
+    def scan_tests(data: Any, stages: Any, warnings: Warnings) -> int:
+        for test, index in tests:
+            if test(data, stages, warnings):
+                return index
+        return -1
+
+    return scan_tests
+
+
+def _same_field(field: _Field, checks: tuple[_Check, ...]) -> Scan:
+    """Consecutive comparisons of one field: read it once, compare it with each literal."""
+    staged, k1, k2 = field
+    missing = MISSING
+    compares = tuple((compare, literal, index) for _k1, _k2, compare, literal, _t, index in checks)
+    kind1, kind2 = checks[0][0], checks[0][1]  # the same for every check of the run
+    fallback = _tests(tuple((test, index) for _k1, _k2, _c, _l, test, index in checks))
+
+    def scan_field(data: Any, stages: Any, warnings: Warnings) -> int:
+        src = stages if staged else data
+        if src.__class__ is dict:
+            x = src.get(k1, missing)
+            if k2 is not None:
+                x = x.get(k2, missing) if isinstance(x, dict) else missing
+            cls = x.__class__
+            if cls is kind1 or cls is kind2:
+                for compare, literal, index in compares:
+                    if compare(x, literal):
+                        return index
+                return -1
+        return fallback(data, stages, warnings)
+
+    return scan_field
