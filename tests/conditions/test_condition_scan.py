@@ -48,10 +48,11 @@ _values = st.one_of(
 
 
 def _first(compiled: list[Any], data: Any, stages: Any, warnings: list[Any]) -> int:
+    """1 + the index of the first condition that holds, or 0."""
     for index, condition in enumerate(compiled):
         if condition.fn(data, stages, warnings):
-            return index
-    return -1
+            return index + 1
+    return 0
 
 
 def _check(rules: list[dict[str, Any]], data: Any, stages: Any) -> None:
@@ -97,14 +98,14 @@ def test_a_run_reads_its_field_once() -> None:
     compiled = [compile_condition(rule) for rule in rules]
     scan = compile_scan([(c.fn, c.node) for c in compiled])
     stages = {"S1": Counting(confidence=0.35)}
-    assert scan({}, stages, None) == 3
+    assert scan({}, stages, None) == 4
     assert reads == ["confidence"]
 
 
 def test_empty_and_unparsed_rule_lists() -> None:
-    assert compile_scan([])({}, None, None) == -1
+    assert compile_scan([])({}, None, None) == 0
 
     def always(data: Any, stages: Any, warnings: Any) -> bool:
         return True
 
-    assert compile_scan([(always, None)])({}, None, None) == 0
+    assert compile_scan([(always, None)])({}, None, None) == 1

@@ -12,6 +12,9 @@ the input and the value read are plain dicts and values of the literal's kind (`
 for numbers, `str` for strings), where every comparison leaf returns exactly `value op
 literal`. Anything else (a missing field, a value of another type, objects, longer paths) falls
 back to calling the closures in order, so warnings and edge cases are those of the closures.
+
+A scan returns the 1-based position of the first condition that holds, and 0 when none does, so
+that the scan of a single parsed condition is that condition's own closure (True is 1).
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from cascadence.conditions.tree import Compare, Node
 __all__ = ["Scan", "compile_scan"]
 
 Scan = Callable[[Any, Any, Warnings], int]
-"""`scan(data, stages, warnings) -> index of the first condition that holds, or -1`."""
+"""`scan(data, stages, warnings) -> 1 + index of the first condition that holds, or 0`."""
 
 _Field = tuple[bool, str, "str | None"]
 """Where a comparison reads: staged, first segment, second segment (see `paths.Access`)."""
 _Check = tuple[type, type, Callable[[Any, Any], Any], Any, Fn, int]
-"""One comparison: the value classes it decides, its operator, literal, closure and index."""
+"""One comparison: the value classes it decides, its operator, literal, closure and position."""
 
 
 def _comparison(node: Node | None) -> tuple[_Field, type, type] | None:
@@ -55,9 +58,11 @@ def _comparison(node: Node | None) -> tuple[_Field, type, type] | None:
 def compile_scan(conditions: Sequence[tuple[Fn, Node | None]]) -> Scan:
     """Build the scan of `conditions`, given as `(compiled closure, parsed tree or None)`.
 
-    `scan(data, stages, warnings)` returns the index of the first condition that holds, or -1;
-    it evaluates exactly what calling the closures in order until one holds would evaluate.
+    `scan(data, stages, warnings)` returns 1 + the index of the first condition that holds, or
+    0; it evaluates exactly what calling the closures in order until one holds would evaluate.
     """
+    if len(conditions) == 1 and conditions[0][1] is not None:
+        return conditions[0][0]  # a compiled tree returns a bool: True is position 1
     parts: list[Scan] = []
     tests: list[tuple[Fn, int]] = []
     run: list[_Check] = []
@@ -79,17 +84,17 @@ def compile_scan(conditions: Sequence[tuple[Fn, Node | None]]) -> Scan:
             parts.append(_tests(tuple(tests)))
             tests.clear()
 
-    for index, (fn, node) in enumerate(conditions):
+    for position, (fn, node) in enumerate(conditions, 1):
         found = _comparison(node)
-        if found is not None and found == run_key:
-            run.append((found[1], found[2], COMPARE_FUNCS[node.op], node.value, fn, index))  # type: ignore[union-attr]
+        if found is not None and found != run_key:
+            close_run()
+            run_key = found
+        if found is not None:
+            assert isinstance(node, Compare)
+            run.append((found[1], found[2], COMPARE_FUNCS[node.op], node.value, fn, position))
             continue
         close_run()
-        if found is None:
-            tests.append((fn, index))
-        else:
-            run_key = found
-            run.append((found[1], found[2], COMPARE_FUNCS[node.op], node.value, fn, index))  # type: ignore[union-attr]
+        tests.append((fn, position))
     close_run()
     close_tests()
     if not parts:
@@ -100,34 +105,34 @@ def compile_scan(conditions: Sequence[tuple[Fn, Node | None]]) -> Scan:
 
 
 def _none(data: Any, stages: Any, warnings: Warnings) -> int:
-    return -1
+    return 0
 
 
 def _chain(parts: tuple[Scan, ...]) -> Scan:
     def chain(data: Any, stages: Any, warnings: Warnings) -> int:
         for part in parts:
             found = part(data, stages, warnings)
-            if found >= 0:
+            if found:
                 return found
-        return -1
+        return 0
 
     return chain
 
 
 def _tests(tests: tuple[tuple[Fn, int], ...]) -> Scan:
     if len(tests) == 1:
-        ((test, index),) = tests
+        ((test, position),) = tests
 
         def scan_test(data: Any, stages: Any, warnings: Warnings) -> int:
-            return index if test(data, stages, warnings) else -1
+            return position if test(data, stages, warnings) else 0
 
         return scan_test
 
     def scan_tests(data: Any, stages: Any, warnings: Warnings) -> int:
-        for test, index in tests:
+        for test, position in tests:
             if test(data, stages, warnings):
-                return index
-        return -1
+                return position
+        return 0
 
     return scan_tests
 
@@ -136,9 +141,9 @@ def _same_field(field: _Field, checks: tuple[_Check, ...]) -> Scan:
     """Consecutive comparisons of one field: read it once, compare it with each literal."""
     staged, k1, k2 = field
     missing = MISSING
-    compares = tuple((compare, literal, index) for _k1, _k2, compare, literal, _t, index in checks)
+    compares = tuple((compare, literal, pos) for _k1, _k2, compare, literal, _t, pos in checks)
     kind1, kind2 = checks[0][0], checks[0][1]  # the same for every check of the run
-    fallback = _tests(tuple((test, index) for _k1, _k2, _c, _l, test, index in checks))
+    fallback = _tests(tuple((test, pos) for _k1, _k2, _c, _l, test, pos in checks))
 
     def scan_field(data: Any, stages: Any, warnings: Warnings) -> int:
         src = stages if staged else data
@@ -148,10 +153,10 @@ def _same_field(field: _Field, checks: tuple[_Check, ...]) -> Scan:
                 x = x.get(k2, missing) if isinstance(x, dict) else missing
             cls = x.__class__
             if cls is kind1 or cls is kind2:
-                for compare, literal, index in compares:
+                for compare, literal, position in compares:
                     if compare(x, literal):
-                        return index
-                return -1
+                        return position
+                return 0
         return fallback(data, stages, warnings)
 
     return scan_field

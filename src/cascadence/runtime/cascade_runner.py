@@ -304,10 +304,10 @@ class _Run:
         if self.explain is not None:
             return self._explained(st.name, rules, pre)
         ctx = self.ctx
-        start = scan(ctx.data, ctx.stage_results, ctx.warnings)
-        if start < 0:
+        found = scan(ctx.data, ctx.stage_results, ctx.warnings)
+        if not found:
             return True
-        return self.apply_from(st.name, rules, tests, start, pre)
+        return self.apply_from(st.name, rules, tests, found - 1, pre)
 
     def apply_from(
         self,
@@ -508,16 +508,15 @@ async def run_cascade(
             if failed and (st.stop_on_failure or stop_any):
                 run.terminated_by = f"failure of {name}"
             elif st.post_tests:
-                tests = st.post_tests
                 if explained:
                     run.apply_rules(st)
                 else:  # `_Run.apply_rules` inlined: most rules do not match
-                    start = st.post_scan(ctx.data, results, warnings)
-                    if start >= 0:
-                        if start == len(tests) - 1:  # the last rule: nothing else to scan
-                            run._act(name, st.post_rules[start], False)
+                    found = st.post_scan(ctx.data, results, warnings)
+                    if found:
+                        if found == len(st.post_rules):  # the last rule: nothing else to scan
+                            run._act(name, st.post_rules[-1], False)
                         else:
-                            run.apply_from(name, st.post_rules, tests, start, False)
+                            run.apply_from(name, st.post_rules, st.post_tests, found - 1, False)
         elif st.pre_rules and not run.apply_rules(st, pre=True):
             index = _after_jump(run, stages, index)
             continue
@@ -580,8 +579,8 @@ def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
     """Apply the first global termination condition that holds, if any."""
     ctx = run.ctx
     found = run.plan.termination_scan(ctx.data, ctx.stage_results, ctx.warnings)
-    if found >= 0:
-        rule = termination[found]
+    if found:
+        rule = termination[found - 1]
         run.terminated_by = rule.name
         run.decisions.append(
             {"stage": None, "rule": rule.name, "type": "termination", "action": "terminate"}

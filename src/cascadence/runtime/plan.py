@@ -101,9 +101,9 @@ class StagePlan:
     post_tests: tuple[Callable[..., bool], ...] = field(init=False)
     """The compiled conditions of `post_rules`, in order."""
     pre_scan: Scan = field(init=False)
-    """Finds the first of `pre_rules` whose condition holds (its index, or -1)."""
+    """Finds the first of `pre_rules` whose condition holds (1 + its index, or 0)."""
     post_scan: Scan = field(init=False)
-    """Finds the first of `post_rules` whose condition holds (its index, or -1)."""
+    """Finds the first of `post_rules` whose condition holds (1 + its index, or 0)."""
 
     simple: bool = field(init=False)
     """Plain, outside any parallel group and without preconditions: the runtime's hot path."""
@@ -147,7 +147,7 @@ class CascadePlan:
     ready: bool = field(init=False)
     """True when every stage has a handler."""
     termination_scan: Scan = field(init=False, repr=False, compare=False)
-    """Finds the first of `termination` whose condition holds (its index, or -1)."""
+    """Finds the first of `termination` whose condition holds (1 + its index, or 0)."""
     _bits: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
