@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import pytest
 
@@ -101,3 +102,40 @@ async def test_a_deadline_already_past_cancels_at_the_first_suspension() -> None
 
     with pytest.raises(StepTimeoutError):
         await call_with_deadline(waits, None, None, "waits", deadline=loop.time() - 1)
+
+
+async def test_a_wait_that_ended_in_time_is_not_cancelled_by_a_busy_loop() -> None:
+    """The loop is blocked past the deadline; what the handler waited for was done before the
+    deadline, so the handler gets its step and finishes instead of timing out."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[str] = loop.create_future()
+
+    async def waits(_: object) -> str:
+        return await ready + " and finished"
+
+    loop.call_later(0.002, time.sleep, 0.06)  # blocks the loop past the 20 ms deadline
+    loop.call_later(0.005, ready.set_result, "done in time")
+    assert await call_with_deadline(waits, None, 0.02, "waits") == "done in time and finished"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_a_handler_that_waits_again_after_its_deadline_is_cancelled() -> None:
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[None] = loop.create_future()
+    seen: list[str] = []
+
+    async def waits_twice(_: object) -> None:
+        await first
+        seen.append("first wait over")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    loop.call_later(0.002, time.sleep, 0.06)
+    loop.call_later(0.005, first.set_result, None)
+    with pytest.raises(StepTimeoutError):
+        await call_with_deadline(waits_twice, None, 0.02, "waits_twice")
+    assert seen == ["first wait over", "cancelled"]

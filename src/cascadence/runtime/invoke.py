@@ -107,32 +107,39 @@ class _ResumeUntil:
     timer handle and the handler's own coroutine. Awaiting it hands the handler's first pending
     future to the current task and arms the timer; the timer cancels the task, the handler
     sees `CancelledError` at its `await`, and it comes out as `cascadence.errors.TimeoutError`.
+
+    A deadline measures the handler, not the event loop: when the timer fires while what the
+    handler waits for is already done (it finished in time, but a busy loop has not yet resumed
+    the handler), the handler gets that one step first, and is cancelled only if it then waits
+    again. Under load this keeps short timeouts from failing work that completed in time.
     """
 
     __slots__ = (
         "_cancelling",
         "_coro",
+        "_deferred",
         "_expired",
-        "_first",
         "_handle",
         "_limit",
         "_name",
         "_task",
         "_timeout",
+        "_waiting",
     )
 
     def __init__(
         self, coro: Coroutine[Any, Any, Any], first: Any, limit: float, name: str, timeout: float
     ) -> None:
         self._coro = coro
-        self._first = first
+        self._waiting = first
         self._limit = limit
         self._name = name
         self._timeout = timeout
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
         self._task: asyncio.Task[Any] | None = None
         self._cancelling = 0
         self._expired = False
+        self._deferred = False
 
     def __await__(self) -> Generator[Any, Any, Any]:
         # A generator, not `send`/`throw` methods: the task drives it without a Python call per
@@ -152,7 +159,7 @@ class _ResumeUntil:
         else:
             self._handle = loop.call_at(self._limit, self._expire)
         coro = self._coro
-        value = self._first
+        value = self._waiting
         try:
             while True:
                 try:
@@ -164,6 +171,7 @@ class _ResumeUntil:
                     value = coro.throw(exc)
                 else:
                     value = coro.send(sent)
+                self._waiting = value  # what the handler waits for now (see `_expire`)
         except StopIteration as stop:
             self._finish(stop)
             return stop.value
@@ -174,10 +182,18 @@ class _ResumeUntil:
             raise timeout from None
 
     def _expire(self) -> None:
+        task = self._task
+        assert task is not None
+        done = getattr(self._waiting, "done", None)
+        if done is not None and not self._deferred and done():
+            # The handler's wait is over and its task is scheduled to resume: let it take that
+            # step (the loop runs it before this second look), once.
+            self._deferred = True
+            self._handle = task.get_loop().call_soon(self._expire)
+            return
         self._handle = None
         self._expired = True
-        assert self._task is not None
-        self._task.cancel()
+        task.cancel()
 
     def _disarm(self) -> None:
         handle = self._handle
