@@ -340,3 +340,47 @@ async def test_type_mismatch_is_false_and_warned() -> None:
     result = await engine.execute({"amount": "lots"})
     assert result["path"] == ["A", "B"]
     assert result["warnings"] and result["warnings"][0]["path"] == "amount"
+
+
+async def test_thresholds_on_one_field_route_by_the_first_that_holds() -> None:
+    """Rules comparing one field with several literals (scanned together) pick the first in
+    priority order; a value of the wrong type matches none of them and is warned about once per
+    rule evaluated, as rule-by-rule evaluation would."""
+
+    def threshold(name: str, priority: int, op: str, value: float, target: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "priority": priority,
+            "condition": {"field": "stages.A.confidence", "operator": op, "value": value},
+            "action": {"type": "enable_stages", "stages": [target]},
+        }
+
+    engine = engine_for(
+        {
+            "A": {
+                "routing_rules": [
+                    threshold("very_low", 30, "<", 0.3, "C"),
+                    threshold("low", 20, "<", 0.6, "B"),
+                    threshold("high", 10, ">=", 0.9, "D"),
+                ]
+            },
+            "B": {"enabled": False},
+            "C": {"enabled": False},
+            "D": {"enabled": False},
+        },
+        {"A": returning(1), "B": returning(2), "C": returning(3), "D": returning(4)},
+    )
+
+    async def route(confidence: Any) -> tuple[list[str], list[str], int]:
+        engine.register_stage("A", lambda ctx: {"result": 1, "confidence": confidence})
+        result = await engine.execute({})
+        decisions = [d["rule"] for d in result["routing_decisions"]]
+        return decisions, result["path"], len(result["warnings"])
+
+    assert await route(0.1) == (["very_low", "low"], ["A", "B", "C"], 0)
+    assert await route(0.5) == (["low"], ["A", "B"], 0)
+    assert await route(0.7) == ([], ["A"], 0)
+    assert await route(0.95) == (["high"], ["A", "D"], 0)
+    assert await route(1) == (["high"], ["A", "D"], 0)  # an int compares as a number
+    assert await route(None) == ([], ["A"], 0)  # null: no match, nothing to warn about
+    assert await route("0.1") == ([], ["A"], 3)  # a string: each rule warns

@@ -125,7 +125,13 @@ class StagePlan:
 
 def scan_rules(rules: tuple[RulePlan, ...]) -> Scan:
     """The scan of `rules`' conditions (see `cascadence.conditions.scan`)."""
-    return compile_scan([(rule.test, getattr(rule.condition, "node", None)) for rule in rules])
+    return compile_scan([(rule.test, _tree(rule)) for rule in rules])
+
+
+def _tree(rule: RulePlan) -> Any:
+    """The parsed condition `rule.test` was compiled from, or None if it is another callable."""
+    condition = rule.condition
+    return condition.node if getattr(condition, "fn", None) is rule.test else None
 
 
 @dataclass(frozen=True, slots=True)
