@@ -485,7 +485,7 @@ def snapshots(score: S, count: int) -> list[S]:
         cls, _, set_base = fast
         made: list[Any] = []
         for _ in range(count):  # a plain loop: a comprehension is one more frame per group
-            snap = _new_object(cls)
+            snap: Any = _new_object(cls)
             set_base(snap, score)
             made.append(snap)
         return made
