@@ -1,23 +1,13 @@
-"""Fixtures for the condition tests.
-
-`tests/strategies.py` is shared by the whole suite; this directory has no `__init__.py`, so the
-`tests` directory is put on `sys.path` here to make `import strategies` work however pytest is
-started.
-"""
+"""Fixtures for the condition tests (`tests/strategies.py` is importable through the
+`pythonpath` setting in pyproject.toml)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-_TESTS = str(Path(__file__).resolve().parents[1])
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
-
-from cascadence.conditions import regex  # noqa: E402
+from cascadence.conditions import regex
 
 
 @pytest.fixture(params=["re2", "re"] if regex.HAVE_RE2 else ["re"])

@@ -1,14 +1,14 @@
 """The code document's README examples, run as written with only the import changed.
 
 Undefined services in the examples (db, payment_service, vector_db, llm, ...) are given small
-in-process stand-ins; everything the document shows of cascadence is used as written.
+in-process stand-ins; everything the document shows of cascadence is used as written. The
+checkout example, which the web integration tests use too, is in `tests/spec_checkout.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -36,51 +36,14 @@ from cascadence import (
 from cascadence.checkpoint import InMemoryCheckpointStore
 from cascadence.events import CADENCE_FAILED, NOTE_COMPLETED, EventEmitter
 
-# -- stand-ins for the example's external services ---------------------------------------------
-Item = SimpleNamespace
-
-
-class _DB:
-    async def get_items(self, order_id: str) -> list[Any]:
-        await asyncio.sleep(0)
-        return [Item(price=10.0), Item(price=5.5)]
-
-
-class _Payments:
-    def __init__(self) -> None:
-        self.charged: list[tuple[str, float]] = []
-
-    async def charge(self, order_id: str, total: float) -> None:
-        self.charged.append((order_id, total))
-
-
-db = _DB()
-payment_service = _Payments()
-
-
-@dataclass
-class OrderScore(Score):
-    order_id: str
-    items: list = None  # type: ignore[assignment]
-    total: float = 0.0
-    status: str = "pending"
-
-
-@note
-async def fetch_items(score: OrderScore):
-    # Fetch order items from database
-    score.items = await db.get_items(score.order_id)
-
-
-@note
-async def calculate_total(score: OrderScore):
-    score.total = sum(item.price for item in score.items)
-
-
-@note
-async def process_payment(score: OrderScore):
-    await payment_service.charge(score.order_id, score.total)
-    score.status = "paid"
+# The checkout example's score and notes, with stand-ins for db and payment_service.
+from spec_checkout import (
+    OrderScore,
+    calculate_total,
+    fetch_items,
+    payment_service,
+    process_payment,
+)
 
 
 async def test_quick_start() -> None:
