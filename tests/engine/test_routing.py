@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from engine_helpers import config, returning
 
 from cascadence import CascadeEngine
@@ -112,6 +113,106 @@ async def test_set_field_is_visible_to_later_stages_and_rules() -> None:
     assert result["terminated_by"] == "stop"
     assert data == {"amount": 20000, "user": {"id": 7}}
     assert result["data"]["user"] == {"id": 7, "risk_level": "high"}
+
+
+@pytest.mark.parametrize("explain", [False, True])
+async def test_a_rule_sees_the_field_an_earlier_rule_of_its_stage_set(explain: bool) -> None:
+    """Rules of one stage run in priority order on the context as the earlier ones left it;
+    every rule that holds after a match is applied, not only the first."""
+    engine = engine_for(
+        {
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "mark",
+                        "priority": 30,
+                        "condition": "amount >= 100",
+                        "action": {"type": "set_field", "field": "flag", "value": "big"},
+                    },
+                    {
+                        "name": "unrelated",
+                        "priority": 25,
+                        "condition": "amount < 0",
+                        "action": {"type": "terminate"},
+                    },
+                    {
+                        "name": "use_mark",
+                        "priority": 20,
+                        "condition": "flag == 'big'",
+                        "action": {"type": "enable_stages", "stages": ["B"]},
+                    },
+                    {
+                        "name": "also",
+                        "priority": 10,
+                        "condition": "amount >= 100",
+                        "action": {"type": "enable_stages", "stages": ["C"]},
+                    },
+                ]
+            },
+            "B": {"enabled": False},
+            "C": {"enabled": False},
+        },
+        {"A": returning(1), "B": returning(2), "C": returning(3)},
+        execution_order=["A", "B", "C"],
+    )
+    result = await engine.execute({"amount": 500}, explain=explain)
+    assert result["path"] == ["A", "B", "C"]
+    assert [d["rule"] for d in result["routing_decisions"]] == ["mark", "use_mark", "also"]
+    result = await engine.execute({"amount": 5}, explain=explain)
+    assert result["path"] == ["A"]
+    assert result["routing_decisions"] == []
+
+
+async def test_after_a_terminal_action_only_postconditions_apply() -> None:
+    """A terminate stops the stage's lower-priority routing rules; its postconditions that
+    hold still apply, in order."""
+    engine = engine_for(
+        {
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "first",
+                        "priority": 40,
+                        "condition": "x == 1",
+                        "action": {"type": "enable_stages", "stages": ["B"]},
+                    },
+                    {
+                        "name": "stop",
+                        "priority": 30,
+                        "condition": "x == 1",
+                        "action": {"type": "terminate"},
+                    },
+                    {
+                        "name": "ignored",
+                        "priority": 20,
+                        "condition": "x == 1",
+                        "action": {"type": "set_field", "field": "routed", "value": True},
+                    },
+                    {
+                        "name": "audit",
+                        "type": "postcondition",
+                        "priority": 10,
+                        "condition": "x == 1",
+                        "action": {"type": "set_field", "field": "audited", "value": True},
+                    },
+                    {
+                        "name": "audit_never",
+                        "type": "postcondition",
+                        "priority": 5,
+                        "condition": "x == 2",
+                        "action": {"type": "set_field", "field": "never", "value": True},
+                    },
+                ]
+            },
+            "B": {"enabled": False},
+        },
+        {"A": returning(1), "B": returning(2)},
+    )
+    result = await engine.execute({"x": 1})
+    assert result["path"] == ["A"]
+    assert result["terminated_by"] == "stop"
+    assert [d["rule"] for d in result["routing_decisions"]] == ["first", "stop", "audit"]
+    assert result["data"] == {"x": 1, "audited": True}
 
 
 async def test_rules_apply_in_priority_order_and_terminal_action_wins() -> None:

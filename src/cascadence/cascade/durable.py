@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cascadence.checkpoint.serde import register_type
-from cascadence.runtime.cascade_runner import run_cascade
+from cascadence.runtime.cascade_runner import decision_dicts, run_cascade
 from cascadence.runtime.durable import durable_run, finish
 from cascadence.runtime.plan import CascadePlan
 from cascadence.runtime.result import StageResult
@@ -28,7 +28,7 @@ def _state(run: Any) -> dict[str, Any]:
         "path": list(run.path),
         "cost": run.cost,
         "errors": list(run.errors or ()),
-        "decisions": list(run.decisions),
+        "decisions": decision_dicts(run.decisions),
         "skipped": dict(run.skipped or {}),
         "timeline": [list(item) for item in run.timeline],
         "terminated_by": run.terminated_by,

@@ -259,13 +259,8 @@ class CascadeEngine:
                 lease_seconds=lease_seconds,
             )
         elif self._limit is None:
-            result = await run_cascade(
-                plan,
-                data,
-                stats=self._stats,
-                observers=self._observers,
-                explain=want_explain,
-                run_id=run_id,
+            result = await run_cascade(  # positional arguments: this is the hot path
+                plan, data, self._stats, self._observers, want_explain, run_id
             )
         else:
             async with self._limit:

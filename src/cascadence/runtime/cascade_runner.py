@@ -21,7 +21,7 @@ from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result
 
-__all__ = ["StageStats", "run_cascade"]
+__all__ = ["StageStats", "decision_dicts", "run_cascade"]
 
 _perf = time.perf_counter
 
@@ -117,7 +117,8 @@ class _Run:
         self.enabled = plan.enabled_mask  # a mask of `StagePlan.bit`s
         self.ok = 0  # bits of the stages that finished without an error
         self.errors: list[dict[str, Any]] | None = None  # created on the first error
-        self.decisions: list[dict[str, Any]] = []
+        # (stage, rule, type, action): a tuple while in flight, a dict in the result
+        self.decisions: list[tuple[str | None, str, str, str]] = []
         self.timeline: list[tuple[str, float, float, bool]] = []
         self.path: list[str] = []
         self.skipped: dict[str, str] | None = None  # created on the first skip
@@ -284,6 +285,52 @@ class _Run:
                 sr = self._record_error(st, value)
             self._finish(st, sr, started, ended)
 
+    async def group(
+        self, first: StagePlan, index: int, on_stage: Callable[..., Any] | None
+    ) -> None:
+        """Run `first` with the stages after it (from `index`) of its parallel group that are
+        ready, then apply their rules in plan order."""
+        results = self.ctx.stage_results
+        batch = [first]
+        for nxt in self.plan.stages[index:]:
+            if (
+                nxt.group == first.group
+                and self.enabled & nxt.bit
+                and nxt.name not in results
+                and not nxt.deps_mask & ~self.ok
+            ):
+                batch.append(nxt)
+        await self.call_batch(batch)
+        stop_any = self.plan.stop_on_failure
+        for done in batch:
+            sr = results[done.name]
+            if sr.get("error") is not None and (done.stop_on_failure or stop_any):
+                self.terminated_by = f"failure of {done.name}"
+            if done.post_rules and self.terminated_by is None:
+                self.apply_rules(done)
+        if on_stage is not None:
+            self.index = index
+            for done in batch:
+                await on_stage(done.name, results[done.name], self)
+
+    async def report_routing(self, obs: Observers) -> None:
+        """Tell the observers about the routing decisions taken since the last report."""
+        pending = self._pending_routing or []
+        for stage_name, rule_name, action in pending:
+            await obs.routing(self.plan.name, self.run_id, stage_name, rule_name, action)
+        pending.clear()
+
+    async def report_finished(self, obs: Observers) -> dict[str, Any]:
+        """Build the result and tell the observers the run finished."""
+        result = _build_result(self, _perf() - self.t0)
+        error = (
+            None
+            if result["success"]
+            else RuntimeError("; ".join(e["error"] for e in self.errors or ()) or "timed out")
+        )
+        await obs.run_finished(self.plan.name, self.run_id, self.ctx, _perf() - self.t0, error)
+        return result
+
     # -- routing ---------------------------------------------------------------------------
     def apply_rules(self, st: StagePlan, pre: bool = False) -> bool:
         """Evaluate the stage's preconditions (`pre`) or its routing rules and postconditions,
@@ -307,36 +354,66 @@ class _Run:
         found = scan(ctx.data, ctx.stage_results, ctx.warnings)
         if not found:
             return True
-        return self.apply_from(st.name, rules, tests, found - 1, pre)
+        if pre:
+            return self._preconditions_from(st.name, rules, tests, found - 1)
+        self.after_match(st, found)
+        return True
 
-    def apply_from(
+    def after_match(self, st: StagePlan, found: int) -> None:
+        """Apply the routing rules and postconditions of `st` from the `found`-th (1-based),
+        whose condition is known to hold.
+
+        The rules after a match are found by a scan of the rest of the list (no rule object
+        is touched until one matches); after a terminal action only postconditions count.
+        """
+        rules = st.post_rules
+        count = len(rules)
+        name = st.name
+        position = found - 1
+        while True:
+            if self._act(name, rules[position], False) == _TERMINAL:
+                self._postconditions(name, rules, st.post_tests, position + 1)
+                return
+            start = position + 1
+            if start == count:
+                return
+            ctx = self.ctx  # read again: a set_field action may have copied the data
+            found = st.rest_scan(start)(ctx.data, ctx.stage_results, ctx.warnings)
+            if not found:
+                return
+            position = start + found - 1
+
+    def _postconditions(
         self,
         st_name: str,
         rules: tuple[RulePlan, ...],
         tests: tuple[Callable[..., bool], ...],
         start: int,
-        pre: bool,
-    ) -> bool:
-        """`apply_rules` from `rules[start]`, whose condition is known to hold."""
+    ) -> None:
+        """Apply the postconditions among `rules[start:]` that hold (after a terminal action)."""
         ctx = self.ctx
-        data = ctx.data
-        results = ctx.stage_results
-        warnings = ctx.warnings
-        proceed = True
-        terminal = False
         for position in range(start, len(rules)):
-            rule = rules[position]
-            if position != start and (
-                (terminal and rule.type != "postcondition")
-                or not tests[position](data, results, warnings)
+            if rules[position].type == "postcondition" and tests[position](
+                ctx.data, ctx.stage_results, ctx.warnings
             ):
+                self._act(st_name, rules[position], False)
+
+    def _preconditions_from(
+        self,
+        st_name: str,
+        rules: tuple[RulePlan, ...],
+        tests: tuple[Callable[..., bool], ...],
+        start: int,
+    ) -> bool:
+        """Apply the preconditions from `rules[start]` (known to hold) on; False when one of
+        them stopped the stage."""
+        ctx = self.ctx
+        proceed = True
+        for position in range(start, len(rules)):
+            if position != start and not tests[position](ctx.data, ctx.stage_results, ctx.warnings):
                 continue
-            outcome = self._act(st_name, rule, pre)
-            if outcome:
-                if pre:
-                    proceed = False
-                if outcome == _TERMINAL:
-                    terminal = True
+            if self._act(st_name, rules[position], True):
+                proceed = False
         return proceed
 
     def _explained(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool) -> bool:
@@ -374,9 +451,7 @@ class _Run:
 
     def _act(self, st_name: str, rule: RulePlan, pre: bool) -> int:
         action = rule.action
-        self.decisions.append(
-            {"stage": st_name, "rule": rule.name, "type": rule.type, "action": action}
-        )
+        self.decisions.append((st_name, rule.name, rule.type, action))
         if self.obs is not None:
             if self._pending_routing is None:
                 self._pending_routing = []
@@ -426,17 +501,17 @@ def _deps_met(st: StagePlan, results: dict[str, StageResult]) -> str | None:
 async def run_cascade(
     plan: CascadePlan,
     data: Any,
-    *,
     stats: dict[str, StageStats] | None = None,
     observers: Observers | None = None,
     explain: bool = False,
     run_id: str | None = None,
+    *,
     metadata: dict[str, Any] | None = None,
     on_stage: Callable[[str, StageResult, _Run], Any] | None = None,
     restore: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Execute `plan` on `data` and return the result dict (see `CascadeEngine.execute`)."""
-    ctx = ExecutionContext(data, metadata=metadata)
+    ctx = ExecutionContext(data, None, metadata)
     run = _Run(plan, ctx, stats, observers, explain, run_id)
     t0 = run.t0 = _perf()
     if plan.global_timeout is not None:
@@ -516,7 +591,7 @@ async def run_cascade(
                         if found == len(st.post_rules):  # the last rule: nothing else to scan
                             run._act(name, st.post_rules[-1], False)
                         else:
-                            run.apply_from(name, st.post_rules, st.post_tests, found - 1, False)
+                            run.after_match(st, found)
         elif st.pre_rules and not run.apply_rules(st, pre=True):
             index = _after_jump(run, stages, index)
             continue
@@ -530,26 +605,7 @@ async def run_cascade(
                 run.index = index
                 await on_stage(name, sr, run)
         else:
-            batch = [st]
-            for nxt in stages[index:]:
-                if (
-                    nxt.group == st.group
-                    and run.enabled & nxt.bit
-                    and nxt.name not in results
-                    and not nxt.deps_mask & ~run.ok
-                ):
-                    batch.append(nxt)
-            await run.call_batch(batch)
-            for done in batch:
-                sr = results[done.name]
-                if sr.get("error") is not None and (done.stop_on_failure or stop_any):
-                    run.terminated_by = f"failure of {done.name}"
-                if done.post_rules and run.terminated_by is None:
-                    run.apply_rules(done)
-            if on_stage is not None:
-                run.index = index
-                for done in batch:
-                    await on_stage(done.name, results[done.name], run)
+            await run.group(st, index, on_stage)
         if run.jump is not None:
             index = _after_jump(run, stages, index)
         if after:
@@ -559,20 +615,12 @@ async def run_cascade(
             if termination and run.terminated_by is None:
                 _terminate(run, termination)
             if obs is not None and run._pending_routing:
-                for stage_name, rule_name, action in run._pending_routing:
-                    await obs.routing(plan.name, run_id, stage_name, rule_name, action)
-                run._pending_routing.clear()
+                await run.report_routing(obs)
             if deadline is not None and not run.timed_out and _perf() >= deadline:
                 run.timed_out = True
-    result = _build_result(run, _perf() - t0)
     if obs is not None:
-        error = (
-            None
-            if result["success"]
-            else RuntimeError("; ".join(e["error"] for e in run.errors or ()) or "timed out")
-        )
-        await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, error)
-    return result
+        return await run.report_finished(obs)
+    return _build_result(run, _perf() - t0)
 
 
 def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
@@ -582,9 +630,7 @@ def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
     if found:
         rule = termination[found - 1]
         run.terminated_by = rule.name
-        run.decisions.append(
-            {"stage": None, "rule": rule.name, "type": "termination", "action": "terminate"}
-        )
+        run.decisions.append((None, rule.name, "termination", "terminate"))
 
 
 def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
@@ -631,6 +677,16 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     if run.forced:
         results = {k: v for k, v in results.items() if not v.get("skipped")}
     last = results[run.path[-1]] if run.path else None
+    timeline = []
+    for name, start, end, failed in run.timeline:  # a loop: a comprehension is one more frame
+        timeline.append(
+            {
+                "stage": name,
+                "start_ms": (start - t0) * 1000.0,
+                "end_ms": (end - t0) * 1000.0,
+                "status": "error" if failed else "ok",
+            }
+        )
     result: dict[str, Any] = {
         "success": not run.errors and not run.timed_out,
         "execution_time_ms": elapsed * 1000.0,
@@ -645,17 +701,9 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "timed_out": run.timed_out,
         "cost": run.cost,
         "errors": run.errors if run.errors is not None else [],
-        "routing_decisions": run.decisions,
+        "routing_decisions": decision_dicts(run.decisions),
         "skipped_stages": run.skipped if run.skipped is not None else {},
-        "timeline": [
-            {
-                "stage": name,
-                "start_ms": (start - t0) * 1000.0,
-                "end_ms": (end - t0) * 1000.0,
-                "status": "error" if failed else "ok",
-            }
-            for name, start, end, failed in run.timeline
-        ],
+        "timeline": timeline,
         "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
         "cascade": run.plan.name,
         "version": run.plan.version,
@@ -666,6 +714,14 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     if ctx._owned is not None:
         result["data"] = ctx.data
     return result
+
+
+def decision_dicts(decisions: list[tuple[str | None, str, str, str]]) -> list[dict[str, Any]]:
+    """The routing decisions of a run as the result shows them."""
+    shown = []
+    for stage, rule, kind, action in decisions:  # a loop: a comprehension is one more frame
+        shown.append({"stage": stage, "rule": rule, "type": kind, "action": action})
+    return shown
 
 
 def _warning(w: Any) -> Any:
@@ -688,7 +744,9 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     run.path = list(state.get("path", []))
     run.cost = float(state.get("cost", 0.0))
     run.errors = list(state.get("errors", []))
-    run.decisions = list(state.get("decisions", []))
+    run.decisions = [
+        (d["stage"], d["rule"], d["type"], d["action"]) for d in state.get("decisions", [])
+    ]
     run.skipped = dict(state.get("skipped", {}))
     run.timeline = [tuple(item) for item in state.get("timeline", [])]
     run.terminated_by = state.get("terminated_by")

@@ -111,6 +111,7 @@ class StagePlan:
     """`1 << index`: this stage's bit in a run's mask of enabled stages."""
     deps_mask: int = 0
     """The bits of the stages in `depends_on` (set when the plan is compiled)."""
+    _rest: list[Scan | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plain", self.policy.is_plain)
@@ -121,6 +122,17 @@ class StagePlan:
         object.__setattr__(self, "post_tests", tuple(rule.test for rule in self.post_rules))
         object.__setattr__(self, "pre_scan", scan_rules(self.pre_rules))
         object.__setattr__(self, "post_scan", scan_rules(self.post_rules))
+        object.__setattr__(self, "_rest", [None] * len(self.post_rules))
+
+    def rest_scan(self, start: int) -> Scan:
+        """The scan of `post_rules[start:]` (built on first use: most runs never need one).
+
+        It returns 1 + the index of the first match counted from `start`, or 0.
+        """
+        scan = self._rest[start]
+        if scan is None:
+            scan = self._rest[start] = scan_rules(self.post_rules[start:])
+        return scan
 
 
 def scan_rules(rules: tuple[RulePlan, ...]) -> Scan:
