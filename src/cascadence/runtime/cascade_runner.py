@@ -676,7 +676,13 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     results = ctx.stage_results
     if run.forced:
         results = {k: v for k, v in results.items() if not v.get("skipped")}
-    last = results[run.path[-1]] if run.path else None
+    path = run.path
+    if path:
+        final_stage: str | None = path[-1]
+        last = results[path[-1]]
+        final_result, final_confidence = last.get("result"), last.get("confidence")
+    else:
+        final_stage = final_result = final_confidence = None
     timeline = []
     for name, start, end, failed in run.timeline:  # a loop: a comprehension is one more frame
         timeline.append(
@@ -687,26 +693,30 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
                 "status": "error" if failed else "ok",
             }
         )
+    errors = run.errors
+    terminated_by = run.terminated_by
+    timed_out = run.timed_out
+    plan = run.plan
     result: dict[str, Any] = {
-        "success": not run.errors and not run.timed_out,
+        "success": not errors and not timed_out,
         "execution_time_ms": elapsed * 1000.0,
-        "stages_executed": len(run.path),
+        "stages_executed": len(path),
         "stage_results": results,
-        "path": run.path,
-        "final_stage": run.path[-1] if run.path else None,
-        "final_result": last.get("result") if last is not None else None,
-        "final_confidence": last.get("confidence") if last is not None else None,
-        "terminated": run.terminated_by is not None,
-        "terminated_by": run.terminated_by,
-        "timed_out": run.timed_out,
+        "path": path,
+        "final_stage": final_stage,
+        "final_result": final_result,
+        "final_confidence": final_confidence,
+        "terminated": terminated_by is not None,
+        "terminated_by": terminated_by,
+        "timed_out": timed_out,
         "cost": run.cost,
-        "errors": run.errors if run.errors is not None else [],
+        "errors": errors if errors is not None else [],
         "routing_decisions": decision_dicts(run.decisions),
         "skipped_stages": run.skipped if run.skipped is not None else {},
         "timeline": timeline,
         "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
-        "cascade": run.plan.name,
-        "version": run.plan.version,
+        "cascade": plan.name,
+        "version": plan.version,
         "run_id": run.run_id,
     }
     if run.explain is not None:
