@@ -26,8 +26,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
-from cascadence.flow.score import MergeStrategy, merge_snapshots, snapshots
+from cascadence.flow.score import snapshots
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import to_async
 from cascadence.runtime.observe import Observers, build_observers
@@ -74,11 +75,7 @@ def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
 
         return custom, getattr(strategy, "__name__", "custom")
     chosen = MergeStrategy(strategy) if strategy is not None else MergeStrategy.SMART
-
-    def builtin(base: Any, snaps: list[Any]) -> Any:
-        return merge_snapshots(base, snaps, chosen)
-
-    return builtin, chosen.name.lower()
+    return strategy_merge(chosen), chosen.name.lower()
 
 
 def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:

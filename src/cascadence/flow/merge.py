@@ -43,7 +43,13 @@ from cascadence._enums import NamedEnum
 from cascadence.errors import MergeConflict
 from cascadence.flow.score import _PARENTS, _is_frozen, _state_names, is_snapshot
 
-__all__ = ["MergeFunction", "MergeStrategy", "changed_fields", "merge_snapshots"]
+__all__ = [
+    "MergeFunction",
+    "MergeStrategy",
+    "changed_fields",
+    "merge_snapshots",
+    "strategy_merge",
+]
 
 S = TypeVar("S")
 
@@ -152,6 +158,17 @@ def merge_snapshots(
     if _merge_single_writers(base, snapshots):
         return base
     return _merge_general(base, snapshots, mode)
+
+
+def strategy_merge(strategy: MergeStrategy) -> MergeFunction:
+    """`merge_snapshots` with `strategy` fixed, as a `.sync` group calls it after every run."""
+
+    def merge(base: Any, snapshots: list[Any]) -> Any:
+        if _merge_single_writers(base, snapshots):
+            return base
+        return _merge_general(base, snapshots, strategy)
+
+    return merge
 
 
 def _merge_general(base: S, snapshots: Sequence[S], mode: MergeStrategy) -> S:
