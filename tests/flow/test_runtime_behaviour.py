@@ -13,12 +13,14 @@ from cascadence import (
     CascadeConfig,
     CascadeEngine,
     CircuitOpenError,
+    ImmutableScore,
     MergeConflict,
     MergeStrategy,
     NoteError,
     ParallelNoteError,
     RetryExhaustedError,
     Score,
+    Skip,
     note,
     to_dot,
     to_mermaid,
@@ -246,6 +248,78 @@ async def test_skip_skips_a_note_or_the_rest() -> None:
         .then("d", tagger("d"))
         .run()
     )
+    assert score.tags == ["b"]
+
+
+@dataclass(frozen=True)
+class Frozen(ImmutableScore):
+    n: int = 0
+    tags: tuple = ()
+
+
+def _steps_at(where: str, flow: Cadence[Any], notes: list[Any]) -> Cadence[Any]:
+    """`notes` as top-level steps, or the same notes inside a branch that always holds."""
+    if where == "top":
+        for fn in notes:
+            flow = flow.then(fn.__name__, fn)
+        return flow
+    return flow.split("always", lambda score: True, notes)
+
+
+@pytest.mark.parametrize("where", ["top", "branch"])
+async def test_a_note_fails_returns_and_skips_the_same_at_any_depth(where: str) -> None:
+    """Top-level notes (run inline) and notes in a branch wrap errors, pass a NoteError on,
+    adopt a returned score and honour Skip the same way."""
+
+    async def boom(score: S) -> None:
+        raise ValueError("bad input")
+
+    with pytest.raises(NoteError) as caught:
+        await _steps_at(where, Cadence("f", S()), [boom]).run()
+    assert caught.value.note_name == "boom"
+    assert isinstance(caught.value.original_error, ValueError)
+
+    own = NoteError("custom", KeyError("k"))
+
+    async def raises_note_error(score: S) -> None:
+        raise own
+
+    with pytest.raises(NoteError) as caught:
+        await _steps_at(where, Cadence("f", S()), [raises_note_error]).run()
+    assert caught.value is own
+
+    seen: list[str] = []
+
+    def on_error(score: S, error: BaseException) -> None:
+        seen.append(type(error).__name__)
+
+    flow = _steps_at(where, Cadence("f", S()), [boom, tagger("after")])
+    if where == "top":  # after a failed step the flow goes on with the next top-level step
+        score = await flow.on_error(on_error, stop=False).run()
+        assert seen == ["NoteError"] and score.tags == ["after"]
+
+    async def bump(score: Frozen) -> Frozen:
+        return score.with_field("n", score.n + 1)
+
+    async def returns_other(score: Frozen) -> str:
+        return "not a score"
+
+    async def bump_again(score: Frozen) -> Frozen:
+        return score.with_field("n", score.n + 1)
+
+    notes = [bump, returns_other, bump_again]
+    final = await _steps_at(where, Cadence("f", Frozen()), notes).run()
+    assert final.n == 2
+
+    async def skip_one(score: S) -> None:
+        raise Skip("later")
+
+    async def skip_rest(score: S) -> None:
+        raise Skip(rest=True)
+
+    score = await _steps_at(
+        where, Cadence("f", S()), [skip_one, tagger("b"), skip_rest, tagger("never")]
+    ).run()
     assert score.tags == ["b"]
 
 
