@@ -240,24 +240,27 @@ class _FlowRun:
                 if index < start_at:
                     continue
                 try:
-                    if type(node) is not StepNode:
-                        score = await self.node(node, score)
-                    elif obs is None and node.bare:
-                        # `step`'s bare path, inlined: one coroutine less per note
-                        try:
-                            returned = await node.fn(score)
-                        except Skip as skip:
-                            if skip.rest:
-                                raise _StopFlow from None
-                            returned = None
-                        except NoteError:
-                            raise
-                        except Exception as exc:
-                            raise NoteError(node.name, exc) from exc
-                        if returned is not None and returned is not score:
-                            score = _adopt(score, returned)
+                    if type(node) is StepNode:
+                        if obs is None and node.bare:
+                            # `step`'s bare path, inlined: one coroutine less per note
+                            try:
+                                returned = await node.fn(score)
+                            except Skip as skip:
+                                if skip.rest:
+                                    raise _StopFlow from None
+                                returned = None
+                            except NoteError:
+                                raise
+                            except Exception as exc:
+                                raise NoteError(node.name, exc) from exc
+                            if returned is not None and returned is not score:
+                                score = _adopt(score, returned)
+                        else:
+                            score = await self.step(node, score)
+                    elif type(node) is ParallelNode:
+                        score = await self.parallel(node, score)
                     else:
-                        score = await self.step(node, score)
+                        score = await self.node(node, score)
                 except _StopFlow:
                     break
                 except Exception as exc:
