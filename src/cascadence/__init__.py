@@ -33,11 +33,14 @@ if TYPE_CHECKING:  # explicit re-exports, so `mypy --strict` accepts `from casca
     from cascadence.cascade.event_model import LocationContext as LocationContext
     from cascadence.cascade.event_model import SessionContext as SessionContext
     from cascadence.cascade.event_model import UniversalEvent as UniversalEvent
+    from cascadence.cascade.optimizer import ExecutionOptimizer as ExecutionOptimizer
     from cascadence.cascade.plugins import CachePlugin as CachePlugin
     from cascadence.cascade.plugins import CircuitBreakerPlugin as CircuitBreakerPlugin
     from cascadence.cascade.plugins import MetricsPlugin as MetricsPlugin
     from cascadence.cascade.plugins import PluginFactory as PluginFactory
+    from cascadence.cascade.plugins import PluginRegistry as PluginRegistry
     from cascadence.cascade.plugins import RetryPlugin as RetryPlugin
+    from cascadence.conditions.evaluator import ConditionEvaluator as ConditionEvaluator
     from cascadence.diagrams import to_dot as to_dot
     from cascadence.diagrams import to_mermaid as to_mermaid
     from cascadence.errors import CadenceError as CadenceError
@@ -103,6 +106,7 @@ _EXPORTS: dict[str, str] = {
     "CircuitOpenError": "cascadence.errors",
     "Clock": "cascadence.runtime.clock",
     "Condition": "cascadence.cascade.config",
+    "ConditionEvaluator": "cascadence.conditions.evaluator",
     "ConfigError": "cascadence.errors",
     "DebugHooks": "cascadence.hooks",
     "DeviceContext": "cascadence.cascade.event_model",
@@ -111,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "EventEmitter": "cascadence.events",
     "EventWithContext": "cascadence.cascade.event_model",
     "ExecutionContext": "cascadence.runtime.context",
+    "ExecutionOptimizer": "cascadence.cascade.optimizer",
     "Fallback": "cascadence.policies",
     "GlobalTimeoutError": "cascadence.errors",
     "HistoricalContext": "cascadence.cascade.event_model",
@@ -125,6 +130,7 @@ _EXPORTS: dict[str, str] = {
     "ParallelNoteError": "cascadence.errors",
     "PlanError": "cascadence.errors",
     "PluginFactory": "cascadence.cascade.plugins",
+    "PluginRegistry": "cascadence.cascade.plugins",
     "ResultCache": "cascadence.policies",
     "RetryExhaustedError": "cascadence.errors",
     "RetryPlugin": "cascadence.cascade.plugins",
@@ -171,6 +177,7 @@ __all__ = [
     "CircuitOpenError",
     "Clock",
     "Condition",
+    "ConditionEvaluator",
     "ConfigError",
     "DebugHooks",
     "DeviceContext",
@@ -179,6 +186,7 @@ __all__ = [
     "EventEmitter",
     "EventWithContext",
     "ExecutionContext",
+    "ExecutionOptimizer",
     "Fallback",
     "GlobalTimeoutError",
     "HistoricalContext",
@@ -193,6 +201,7 @@ __all__ = [
     "ParallelNoteError",
     "PlanError",
     "PluginFactory",
+    "PluginRegistry",
     "ResultCache",
     "RetryExhaustedError",
     "RetryPlugin",

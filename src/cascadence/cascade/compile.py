@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cascadence.cascade.config import CascadeConfig, RoutingRule, StageConfig
-from cascadence.conditions import compile_condition
+from cascadence.conditions import CompiledCondition, compile_condition
 from cascadence.policies.cache import ResultCache
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
@@ -43,10 +43,19 @@ def stage_order(config: CascadeConfig) -> list[str]:
     return placed
 
 
+Compile = Callable[[Any], CompiledCondition]
+"""Compiles a condition (`compile_condition`, or a `ConditionEvaluator`'s cached `compile`)."""
+
+
 def _rule(
-    rule: RoutingRule | Any, name: str, rule_type: str, priority: int, bits: Mapping[str, int]
+    rule: RoutingRule | Any,
+    name: str,
+    rule_type: str,
+    priority: int,
+    bits: Mapping[str, int],
+    compile: Compile = compile_condition,
 ) -> RulePlan:
-    compiled = compile_condition(_condition_source(rule.condition))
+    compiled = compile(_condition_source(rule.condition))
     action = rule.action
     stages = tuple(action.stages or ())
     return RulePlan(
@@ -73,8 +82,8 @@ def _condition_source(condition: Any) -> Any:
     return condition
 
 
-def _termination(index: int, condition: Any) -> RulePlan:
-    compiled = compile_condition(_condition_source(condition))
+def _termination(index: int, condition: Any, compile: Compile = compile_condition) -> RulePlan:
+    compiled = compile(_condition_source(condition))
     return RulePlan(
         name=f"termination_conditions[{index}]",
         type="termination",
@@ -86,11 +95,14 @@ def _termination(index: int, condition: Any) -> RulePlan:
 
 
 def _by_priority(
-    rules: list[RoutingRule], rule_type: str, bits: Mapping[str, int]
+    rules: list[RoutingRule],
+    rule_type: str,
+    bits: Mapping[str, int],
+    compile: Compile = compile_condition,
 ) -> tuple[RulePlan, ...]:
     chosen = [r for r in rules if r.type == rule_type and r.enabled]
     chosen.sort(key=lambda r: -r.priority)  # stable: equal priorities keep file order
-    return tuple(_rule(r, r.name, r.type, r.priority, bits) for r in chosen)
+    return tuple(_rule(r, r.name, r.type, r.priority, bits, compile) for r in chosen)
 
 
 def _policy(
@@ -145,6 +157,7 @@ def compile_cascade(
     keep: Callable[[str, str, Callable[[], Any]], Any],
     policies: Mapping[str, StepPolicy] | None = None,
     breaker_store: Any = None,
+    compile: Compile = compile_condition,
 ) -> CascadePlan:
     """Build the executable plan of `config` with the given handlers.
 
@@ -158,6 +171,8 @@ def compile_cascade(
             config's own.
         breaker_store: Where circuit breakers keep their state (None: in this process); a
             shared store makes every engine of the same cascade open and close together.
+        compile: Compiles each condition (a `ConditionEvaluator.compile` shares the compiled
+            form of conditions written more than once).
     """
     plans: list[StagePlan] = []
     order = stage_order(config)
@@ -181,10 +196,10 @@ def compile_cascade(
                 group=group,
                 enabled=stage.enabled,
                 stop_on_failure=stage.stop_on_failure,
-                pre_rules=_by_priority(rules, "precondition", bits),
+                pre_rules=_by_priority(rules, "precondition", bits, compile),
                 post_rules=(
-                    _by_priority(rules, "routing", bits)
-                    + _by_priority(rules, "postcondition", bits)
+                    _by_priority(rules, "routing", bits, compile)
+                    + _by_priority(rules, "postcondition", bits, compile)
                 ),
                 handler_path=stage.handler,
                 properties=dict(stage.custom_properties),
@@ -198,7 +213,9 @@ def compile_cascade(
             config.global_timeout_ms / 1000.0 if config.global_timeout_ms is not None else None
         ),
         max_parallel=config.max_parallel_stages,
-        termination=tuple(_termination(i, c) for i, c in enumerate(config.termination_conditions)),
+        termination=tuple(
+            _termination(i, c, compile) for i, c in enumerate(config.termination_conditions)
+        ),
         stop_on_failure=config.stop_on_failure,
         source=config,
     )

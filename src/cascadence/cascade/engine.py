@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cascadence.cascade.compile import compile_cascade
 from cascadence.cascade.config import CascadeConfig
+from cascadence.cascade.optimizer import ExecutionOptimizer
 from cascadence.errors import GlobalTimeoutError, PlanError, closest
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cascade_runner import StageStats, run_cascade
@@ -82,6 +82,8 @@ class CascadeEngine:
         self._executions = 0
         self._limit = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.max_in_flight = max_in_flight
+        self.optimizer = ExecutionOptimizer()
+        """Builds the plans this engine runs (conditions compiled once, kept across reloads)."""
         self._plan = self._compile(self._config)
         self._register_paths(self._config)
 
@@ -103,8 +105,13 @@ class CascadeEngine:
         return self._state[slot]
 
     def _compile(self, config: CascadeConfig) -> CascadePlan:
-        return compile_cascade(
-            config, self._handlers, self.clock, self._keep, self._policies, self.breaker_store
+        return self.optimizer.plan(
+            config,
+            self._handlers,
+            clock=self.clock,
+            keep=self._keep,
+            policies=self._policies,
+            breaker_store=self.breaker_store,
         )
 
     def _register_paths(self, config: CascadeConfig) -> None:

@@ -2,14 +2,16 @@
 
 `CachePlugin`, `RetryPlugin` and `CircuitBreakerPlugin` build a `ResultCache`, `RetryPolicy` or
 `CircuitBreaker` and apply it with the runtime's own `call_step`, exactly as a stage's YAML
-fields or a flow's `@note(...)` would. `MetricsPlugin` counts calls. `PluginFactory` composes
-them by name.
+fields or a flow's `@note(...)` would. `MetricsPlugin` counts calls. `PluginRegistry` keeps
+plugins by name and stage handlers by stage name; `PluginFactory` composes plugins by name on
+the process-wide registry.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from cascadence.errors import closest
@@ -18,6 +20,7 @@ from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.handlers import import_object
 from cascadence.runtime.invoke import AsyncHandler, call_step, to_async
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "HandlerPlugin",
     "MetricsPlugin",
     "PluginFactory",
+    "PluginRegistry",
     "RetryPlugin",
 ]
 
@@ -164,7 +168,7 @@ class MetricsPlugin:
         self._total_ms = 0.0
 
 
-_PLUGINS: dict[str, Callable[..., Any]] = {
+_BUILTIN: dict[str, Callable[..., Any]] = {
     "cache": CachePlugin,
     "retry": RetryPlugin,
     "metrics": MetricsPlugin,
@@ -172,18 +176,147 @@ _PLUGINS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    names = sorted(known)
+    hint = closest(name, names)
+    return (
+        f"unknown {kind} {name!r}"
+        + (f"; did you mean {hint!r}?" if hint else "")
+        + (f" (available: {', '.join(names)})" if names else f" (no {kind}s registered)")
+    )
+
+
+class PluginRegistry:
+    """Manages plugins, by name, and stage handlers, by stage name.
+
+    A *plugin* is a callable `plugin(handler, **options)` returning a wrapped handler (the
+    built-ins: `cache`, `retry`, `metrics`, `circuit_breaker`). A *handler* is what a stage
+    runs; register it as a callable or by import path (`"pkg.mod:func"`), then hand the
+    registry's `handlers` to `CascadeEngine.register_stages`. `PluginFactory` works on the
+    process-wide registry, `PluginRegistry.default()`.
+
+    Args:
+        builtins: Start with the built-in plugins registered.
+    """
+
+    _default: PluginRegistry | None = None
+
+    def __init__(self, *, builtins: bool = True) -> None:
+        self._plugins: dict[str, Callable[..., Any]] = dict(_BUILTIN) if builtins else {}
+        self._handlers: dict[str, Callable[..., Any]] = {}
+
+    @classmethod
+    def default(cls) -> PluginRegistry:
+        """The process-wide registry `PluginFactory` uses."""
+        if cls._default is None:
+            cls._default = cls()
+        return cls._default
+
+    # -- plugins ------------------------------------------------------------------------------
+    def register_plugin(self, name: str, plugin: Callable[..., Any]) -> None:
+        """Make `plugin` available under `name` (replacing one of that name)."""
+        if not callable(plugin):
+            raise TypeError(f"plugin {name!r} must be callable, got {type(plugin).__name__}")
+        self._plugins[name] = plugin
+
+    def plugin(self, name: str) -> Callable[..., Any]:
+        """The plugin registered under `name`.
+
+        Raises:
+            ValueError: No plugin has that name (the message suggests the closest).
+        """
+        try:
+            return self._plugins[name]
+        except KeyError:
+            raise ValueError(_unknown("plugin", name, self._plugins)) from None
+
+    def available(self) -> list[str]:
+        """Names of the registered plugins, sorted."""
+        return sorted(self._plugins)
+
+    def wrap(
+        self,
+        handler: Callable[[Any], Any],
+        plugins: Sequence[str],
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Callable[[Any], Any]:
+        """Wrap `handler` so that `plugins[0]` is outermost and the handler innermost.
+
+        Args:
+            handler: The handler to wrap.
+            plugins: Plugin names, outermost first.
+            config: Options per plugin name, passed to the plugin as keywords.
+
+        Raises:
+            ValueError: An unknown plugin name (with the closest known one), or options the
+                plugin does not take.
+        """
+        config = config or {}
+        for name in list(plugins) + list(config):
+            self.plugin(name)
+        wrapped: Callable[[Any], Any] = handler
+        for name in reversed(list(plugins)):
+            options = dict(config.get(name, {}))
+            try:
+                wrapped = self._plugins[name](wrapped, **options)
+            except TypeError as exc:
+                raise ValueError(f"invalid options for plugin {name!r}: {exc}") from None
+        return wrapped
+
+    # -- handlers -----------------------------------------------------------------------------
+    def register_handler(self, name: str, handler: Callable[..., Any] | str) -> None:
+        """Register the handler of stage `name`: a callable, or an import path such as
+        `"myapp.stages:fast_check"` (imported now, so a wrong path fails here).
+
+        Raises:
+            PlanError: The import path cannot be imported.
+            TypeError: `handler` is neither callable nor a string.
+        """
+        if isinstance(handler, str):
+            handler = import_object(handler, what=f"handler of {name}")
+        if not callable(handler):
+            raise TypeError(
+                f"handler for stage {name!r} must be callable, got {type(handler).__name__}"
+            )
+        self._handlers[name] = handler
+
+    def handler(self, name: str) -> Callable[..., Any]:
+        """The handler registered for stage `name`.
+
+        Raises:
+            KeyError: No handler for that stage (the message suggests the closest).
+        """
+        try:
+            return self._handlers[name]
+        except KeyError:
+            raise KeyError(_unknown("handler", name, self._handlers)) from None
+
+    def unregister_handler(self, name: str) -> None:
+        """Forget the handler of stage `name` (nothing happens if there is none)."""
+        self._handlers.pop(name, None)
+
+    @property
+    def handlers(self) -> Mapping[str, Callable[..., Any]]:
+        """The registered handlers by stage name (read-only view), for
+        `engine.register_stages(registry.handlers)`."""
+        return MappingProxyType(self._handlers)
+
+    def __repr__(self) -> str:
+        return f"PluginRegistry(plugins={self.available()}, handlers={sorted(self._handlers)})"
+
+
 class PluginFactory:
-    """Compose plugins by name around a handler."""
+    """Compose plugins by name around a handler (on `PluginRegistry.default()`)."""
 
     @staticmethod
     def register(name: str, plugin: Callable[..., Any]) -> None:
         """Make a plugin class available under `name`."""
-        _PLUGINS[name] = plugin
+        PluginRegistry.default().register_plugin(name, plugin)
 
     @staticmethod
     def available() -> list[str]:
         """Names of the known plugins."""
-        return sorted(_PLUGINS)
+        return PluginRegistry.default().available()
 
     @staticmethod
     async def wrap_handler(
@@ -196,20 +329,4 @@ class PluginFactory:
         Raises:
             ValueError: An unknown plugin name (with the closest known one) or option.
         """
-        config = config or {}
-        for name in list(plugins) + list(config):
-            if name not in _PLUGINS:
-                hint = closest(name, _PLUGINS)
-                raise ValueError(
-                    f"unknown plugin {name!r}"
-                    + (f"; did you mean {hint!r}?" if hint else "")
-                    + f" (available: {', '.join(sorted(_PLUGINS))})"
-                )
-        wrapped: Callable[[Any], Any] = handler
-        for name in reversed(list(plugins)):
-            options = dict(config.get(name, {}))
-            try:
-                wrapped = _PLUGINS[name](wrapped, **options)
-            except TypeError as exc:
-                raise ValueError(f"invalid options for plugin {name!r}: {exc}") from None
-        return wrapped
+        return PluginRegistry.default().wrap(handler, plugins, config)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cascadence.conditions.compiler import CompiledCondition
+from cascadence.conditions.evaluator import ConditionEvaluator
 from cascadence.conditions.expression import ExpressionError, parse_expression
 from cascadence.conditions.issues import ConditionIssue, ConditionSyntaxError, EvalWarning
 from cascadence.conditions.operators import OPERATORS
@@ -45,6 +46,7 @@ __all__ = [
     "Aggregate",
     "Compare",
     "CompiledCondition",
+    "ConditionEvaluator",
     "ConditionIssue",
     "ConditionSyntaxError",
     "EvalWarning",

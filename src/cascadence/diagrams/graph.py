@@ -66,10 +66,9 @@ def plan_of(target: Any) -> CascadePlan | FlowPlan:
     from cascadence.cascade.config import CascadeConfig
 
     if isinstance(target, CascadeConfig):
-        from cascadence.cascade.compile import compile_cascade
-        from cascadence.runtime.clock import SYSTEM_CLOCK
+        from cascadence.cascade.optimizer import ExecutionOptimizer
 
-        return compile_cascade(target, {}, SYSTEM_CLOCK, lambda _s, _k, make: make())
+        return ExecutionOptimizer().plan(target)
     raise TypeError(
         "can draw a Cadence, a CascadeEngine, a CascadeConfig or a plan, "
         f"not {type(target).__name__}"
