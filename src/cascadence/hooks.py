@@ -49,16 +49,19 @@ class CadenceHooks:
         """Called with every lifecycle event."""
 
 
-def _structlog_logger(name: str) -> Any:
+def _structlog_logger(name: str, *, only_configured: bool) -> Any:
     try:
         import structlog
     except ImportError:
+        return None
+    if only_configured and not structlog.is_configured():
         return None
     return structlog.get_logger(name)
 
 
 class LoggingHooks(CadenceHooks):
-    """Log runs and steps: through structlog when it is installed, else the standard library.
+    """Log runs and steps: through the standard library's `logging`, or through structlog when
+    the application has configured structlog (`structlog.configure(...)`).
 
     Standard-library records carry the fields as a dict in `record.cascadence` too (for
     example `{"note": "fetch", "duration_s": 0.002}`), for JSON formatters.
@@ -66,7 +69,8 @@ class LoggingHooks(CadenceHooks):
     Args:
         logger: A `logging.Logger` (default `cascadence`) or a structlog logger.
         level: Level for start and completion lines; failures log at ERROR.
-        structured: Force structlog on (True) or off (False); None picks it when installed.
+        structured: Force structlog on (True) or off (False); None picks it when it is
+            installed and configured, so `logging.basicConfig(...)` alone keeps working.
     """
 
     def __init__(
@@ -77,7 +81,7 @@ class LoggingHooks(CadenceHooks):
         if logger is not None and not isinstance(logger, logging.Logger):
             self._struct = logger  # structlog-like: log(level, event, **fields)
         elif logger is None and structured is not False:
-            self._struct = _structlog_logger("cascadence")
+            self._struct = _structlog_logger("cascadence", only_configured=not structured)
             if structured and self._struct is None:
                 raise ImportError(
                     "structured=True needs structlog: pip install cascadence[structlog]"

@@ -4,6 +4,7 @@ nothing, and every pattern is measured on held-out runs only."""
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
 import pytest
@@ -188,9 +189,16 @@ def test_learn_from_failure_records_and_returns_matching_pattern() -> None:
     low = {"amount": 20.0}
     assert extractor.learn_from_failure(low, "RULES", stages["RULES"], decision="approve") is None
     assert len(extractor) == 5002
-    # the run's decision is unknown: nothing is recorded
-    assert extractor.learn_from_failure(low, "RULES", stages["RULES"]) is None
+    # the run's decision is unknown: nothing is recorded, and the caller is told why, once
+    with pytest.warns(UserWarning, match="final decision after 'RULES' is unknown"):
+        assert extractor.learn_from_failure(low, "RULES", stages["RULES"]) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert extractor.learn_from_failure(low, "RULES", stages["RULES"]) is None
     assert len(extractor) == 5002
+    # an execution result without its input: recorded without features, with a warning
+    with pytest.warns(UserWarning, match="no input"):
+        extractor.learn_from_failure({"stage_results": stages}, "RULES", stages["RULES"])
 
 
 def test_bad_arguments_name_what_was_expected() -> None:

@@ -43,6 +43,19 @@ async def test_stdlib_logging(caplog: pytest.LogCaptureFixture) -> None:
     assert fields[0] == {"cadence": "job"}  # structured fields ride on the record too
 
 
+async def test_stdlib_logging_by_default_when_structlog_is_not_configured(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """structlog being installed is not enough: until the application configures it, the
+    default hooks log through `logging`, where `logging.basicConfig` sends them."""
+    structlog.reset_defaults()
+    assert not structlog.is_configured()
+    flow = Cadence("job", Job()).with_hooks(LoggingHooks()).then("work", work)
+    with caplog.at_level(logging.INFO, logger="cascadence"):
+        await flow.run(Job())
+    assert caplog.records[0].getMessage() == "run started cadence='job'"
+
+
 async def test_stdlib_level_and_custom_logger(caplog: pytest.LogCaptureFixture) -> None:
     """A given logger and level are used; lines below the logger's level are not formatted."""
     logger = logging.getLogger("myapp.flows")
@@ -72,7 +85,7 @@ def json_logs() -> Iterator[io.StringIO]:
 
 
 async def test_structlog_json_output(json_logs: io.StringIO) -> None:
-    """With structlog installed, each line is JSON with the event and its fields."""
+    """With structlog configured, each line is JSON with the event and its fields."""
     hooks = LoggingHooks()
     flow = Cadence("job", Job()).with_hooks(hooks).then("work", work).then("broken", broken)
     with pytest.raises(Exception, match="bad"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import warnings
 from collections import deque
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -229,6 +230,14 @@ def _classify(rule: MinedRule) -> PatternType:
     return PatternType.CORRELATION
 
 
+def _warn_once(extractor: Any, key: str, message: str) -> None:
+    """Warn about a misuse of `learn_from_failure` once per extractor (runs come in bulk)."""
+    seen: set[str] = extractor.__dict__.setdefault("_warned", set())
+    if key not in seen:
+        seen.add(key)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
 class PatternExtractor:
     """Learns, from recorded runs, decisions that expensive stages keep making for cheap reasons.
 
@@ -346,7 +355,17 @@ class PatternExtractor:
             data: Any = context.data
             stages: Mapping[str, Any] = context.stage_results
         elif isinstance(context, Mapping) and "stage_results" in context:
-            data = context.get("input", context.get("data")) or {}
+            data = context.get("input", context.get("data"))
+            if not data:
+                _warn_once(
+                    self,
+                    "no_input",
+                    "learn_from_failure: `context` has stage results but no input, so the run "
+                    "is recorded without features and no pattern can come from it; pass "
+                    "{'input': data, 'stage_results': result['stage_results']} or the run's "
+                    "ExecutionContext",
+                )
+                data = {}
             stages = context["stage_results"]
         elif isinstance(context, Mapping):
             data, stages = context, {}
@@ -362,6 +381,15 @@ class PatternExtractor:
         if decision is _UNSET:
             later = path[path.index(stage_name) + 1 :]
             if not later:
+                if not stages:
+                    _warn_once(
+                        self,
+                        "no_decision",
+                        "learn_from_failure: nothing recorded: `context` holds no stage "
+                        f"results, so the final decision after {stage_name!r} is unknown; pass "
+                        "the run's ExecutionContext, {'input': data, 'stage_results': "
+                        "result['stage_results']}, or decision=...",
+                    )
                 return None
             decision = ordered[later[-1]].get("result")
         if decision is None or not isinstance(decision, Hashable) or not isinstance(data, Mapping):
