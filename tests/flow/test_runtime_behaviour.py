@@ -409,6 +409,9 @@ def test_flow_diagram_shows_parallel_groups_and_children() -> None:
     assert "sync enrich" in mermaid and "merge (smart)" in mermaid
     assert "subgraph payment_cluster" in mermaid
     assert "subgraph cluster_payment_cluster" in to_dot(flow)
+    named = Cadence("steps", S()).sequence("prepare", [tagger("x"), tagger("y")])
+    assert '["sequence: prepare"]' in to_mermaid(named)
+    assert 'label="sequence: prepare"' in to_dot(named)
 
 
 def test_step_names_are_unique() -> None:

@@ -155,8 +155,10 @@ class _FlowBuilder:
                 self.g.edges.append(Edge(tid, join))
             return [join]
         if isinstance(node, BranchNode):
-            if node.label == "sequence":
-                return self.nodes(node.if_true, tails, cluster)
+            if node.label == "sequence":  # its notes, boxed under the sequence's name
+                sid = self.fresh(node.name + "_cluster")
+                self.g.clusters[sid] = (f"sequence: {node.name}", [])
+                return self.nodes(node.if_true, tails, sid)
             did = self.fresh(node.name)
             self.add(Node(did, f"{node.name}?", "diamond"), cluster)
             self.link(tails, did)
