@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,8 @@ from cascadence.checkpoint import (
     SerializationError,
     default_owner,
 )
-from cascadence.checkpoint.base import BaseCheckpointStore
+from cascadence.checkpoint.base import BaseCheckpointStore, owner_is_dead
+from cascadence.runtime.clock import SYSTEM_CLOCK
 from cascadence.testing import FakeClock
 
 
@@ -420,3 +424,156 @@ def test_default_owner_is_unique() -> None:
     first, second = default_owner(), default_owner()
     assert first != second
     assert first.split(":")[:2] == second.split(":")[:2]
+
+
+def test_default_owner_names_process_start_and_scope() -> None:
+    """On Linux default_owner is `host:pid:start:scope:random`, and names a live process."""
+    owner = default_owner()
+    host, pid, start, scope, token = owner.rsplit(":", 4)
+    assert host == socket.gethostname()
+    assert int(pid) == os.getpid()
+    assert int(start) > 0
+    assert len(scope) == len(token) == 8
+    assert not owner_is_dead(owner)
+
+
+def test_zombie_owner_counts_as_dead() -> None:
+    """A process that exited but was not reaped yet (a zombie) no longer runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from cascadence.checkpoint import default_owner as d; print(d())"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        owner = proc.stdout.readline().decode().strip()
+        stat = Path(f"/proc/{proc.pid}/stat")
+        deadline = time.monotonic() + 30
+        while stat.read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        assert owner_is_dead(owner)
+    finally:
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert owner_is_dead(owner)
+
+
+def exited_owner() -> str:
+    """The owner string of a process of this host that has exited (and been reaped)."""
+    made = subprocess.run(
+        [sys.executable, "-c", "from cascadence.checkpoint import default_owner as d; print(d())"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    owner = made.stdout.decode().strip()
+    assert owner.count(":") == 4, owner
+    return owner
+
+
+async def test_dead_owner_on_this_host_is_taken_over_at_once(
+    store: BaseCheckpointStore, clock: FakeClock
+) -> None:
+    """A lease held by a process of this host that no longer runs is taken over without
+    waiting for it to expire; the finished steps come along."""
+    dead = exited_owner()
+    assert owner_is_dead(dead)
+    await start(store, owner=dead)
+    await store.save_step("run-1", "validate", 1, owner=dead)
+    clock.advance(1)
+    heir = default_owner()
+    taken = await start(store, owner=heir)
+    assert taken.owner == heir
+    assert taken.status is RunStatus.RUNNING
+    assert taken.lease_expires_at == pytest.approx(clock.time() + 10)
+    assert taken.step_payloads() == {"validate": 1}
+    with pytest.raises(RunLockedError):
+        await store.save_step("run-1", "charge", 2, owner=dead)
+    with pytest.raises(RunLockedError) as info:  # the heir is alive: it keeps the run
+        await start(store, owner=default_owner())
+    assert info.value.owner == heir
+
+
+async def test_live_or_unknown_owner_still_locks(store: BaseCheckpointStore) -> None:
+    """An unexpired lease of this live process, of another host, of an old-format owner, or of
+    a reused PID's owner on another boot/namespace is never taken over early."""
+    host, pid, start_ticks, scope, token = default_owner().rsplit(":", 4)
+    other_scope = format((int(scope, 16) + 1) % 16**8, "08x")
+    for i, holder in enumerate(
+        [
+            default_owner(),  # this very process
+            f"elsewhere-{host}:{pid}:{start_ticks}:{scope}:{token}",  # another host
+            f"elsewhere-{host}:{exited_owner().split(':', 1)[1]}",  # dead PID, another host
+            f"{host}:{exited_owner().rsplit(':', 4)[1]}:{token}",  # the old format
+            f"{host}:{pid}:{int(start_ticks) + 1}:{other_scope}:{token}",  # another boot
+        ]
+    ):
+        assert not owner_is_dead(holder), holder
+        await start(store, run_id=f"r{i}", owner=holder)
+        with pytest.raises(RunLockedError) as info:
+            await start(store, run_id=f"r{i}", owner=default_owner())
+        assert info.value.owner == holder
+
+
+async def test_reused_pid_counts_as_dead(store: BaseCheckpointStore) -> None:
+    """An owner naming a running PID with another start time was an earlier process."""
+    host, pid, start_ticks, scope, token = default_owner().rsplit(":", 4)
+    earlier = f"{host}:{pid}:{int(start_ticks) - 1}:{scope}:{token}"
+    assert owner_is_dead(earlier)
+    await start(store, owner=earlier)
+    assert (await start(store, owner="b")).owner == "b"
+
+
+async def test_concurrent_takeovers_of_a_dead_owner_one_winner(backend: Backend) -> None:
+    """Many owners racing to take over a dead owner's run: exactly one gets it."""
+    stores = [backend.store() for _ in range(4)]
+    dead = exited_owner()
+    await stores[0].acquire("race", owner=dead, lease_seconds=60, kind="cadence", name="x")
+    outcomes = await asyncio.gather(
+        *(
+            stores[i % 4].acquire("race", owner=f"o{i}", lease_seconds=60, kind="cadence", name="x")
+            for i in range(20)
+        ),
+        return_exceptions=True,
+    )
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(o, RunLockedError) for o in outcomes if o not in winners)
+    assert {o.owner for o in outcomes if isinstance(o, RunLockedError)} == {winners[0].owner}
+    record = await stores[0].load("race")
+    assert record is not None
+    assert record.owner == winners[0].owner
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"], indirect=True)
+async def test_takeover_across_processes_one_winner(backend: Backend) -> None:
+    """Four OS processes racing to take over a dead owner's unexpired lease: one wins."""
+    worker = Path(__file__).with_name("acquire_worker.py")
+    options = {} if backend.kind == "sqlite" else backend.options
+    seed = backend.store(clock=SYSTEM_CLOCK)  # the workers read the real clock
+    await seed.acquire("shared", owner=exited_owner(), lease_seconds=600, kind="cadence", name="x")
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(worker),
+            backend.url,
+            json.dumps(options),
+            "shared",
+            f"p{i}",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+    results = [(await p.communicate())[0].decode().strip() for p in procs]
+    assert sorted(results) == ["locked", "locked", "locked", "won"]
+    record = await seed.load("shared")
+    assert record is not None
+    assert record.owner == f"p{results.index('won')}"

@@ -2,7 +2,9 @@
 
 Usage: python crash_worker.py SPEC_JSON
 SPEC: {"front": "flow"|"cascade", "url": store URL, "store": {kwargs}, "run_id": str,
-       "effects": path, "started": path, "hang_in": step name or null, "out": path}
+       "effects": path, "started": path, "hang_in": step name or null, "out": path,
+       "lease_seconds": seconds or null for the library default (1.0 if absent),
+       "retry_locked": whether to retry while the run is locked (true if absent)}
 
 Every step appends its name to `effects` when it finishes (the side effect that must happen
 exactly once). The step named `hang_in` first writes its name to `started`, then sleeps
@@ -24,6 +26,8 @@ from cascadence.checkpoint import store_from_url
 
 SPEC: dict[str, Any] = json.loads(sys.argv[1])
 STEPS = ["s1", "s2", "s3", "s4"]
+_LEASE = SPEC.get("lease_seconds", 1.0)
+LEASE: dict[str, float] = {} if _LEASE is None else {"lease_seconds": _LEASE}
 
 
 def _append(path: str, text: str) -> None:
@@ -68,9 +72,7 @@ def stage(name: str, amount: int) -> Any:
 
 async def run_once(store: Any) -> Any:
     if SPEC["front"] == "flow":
-        flow = Cadence("ledger", Ledger()).with_checkpoint(
-            store, run_id=SPEC["run_id"], lease_seconds=1.0
-        )
+        flow = Cadence("ledger", Ledger()).with_checkpoint(store, run_id=SPEC["run_id"], **LEASE)
         for i, name in enumerate(STEPS):
             flow.then(name, flow_step(name, 10**i))
         score = await flow.run()
@@ -85,9 +87,7 @@ async def run_once(store: Any) -> Any:
     engine = CascadeEngine(config)
     for i, name in enumerate(STEPS):
         engine.register_stage(name, stage(name, 10**i))
-    result = await engine.execute(
-        {"n": 1}, run_id=SPEC["run_id"], checkpoint=store, lease_seconds=1.0
-    )
+    result = await engine.execute({"n": 1}, run_id=SPEC["run_id"], checkpoint=store, **LEASE)
     return {
         "path": result["path"],
         "final": result["stage_results"]["s4"]["data"],
@@ -104,7 +104,7 @@ async def main() -> None:
                 outcome = await run_once(store)
                 break
             except RunLockedError:
-                if time.monotonic() > deadline:
+                if not SPEC.get("retry_locked", True) or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.1)  # the killed owner's lease has not expired yet
     finally:

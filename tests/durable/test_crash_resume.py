@@ -99,3 +99,43 @@ def test_sigkill_mid_step_then_resume(tmp_path: Path, front: str, store: str) ->
     again = _run(dict(crash, hang_in=None, out=str(tmp_path / "again.json")))
     assert again == expected
     assert effects.read_text().split() == ["s1", "s2", "s3", "s4"]
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("front", ["flow", "cascade"])
+@pytest.mark.parametrize("store", ["sqlite", "redis", "postgres"])
+def test_sigkill_then_immediate_rerun_takes_over(tmp_path: Path, front: str, store: str) -> None:
+    """With the default 60 s lease, a re-run started right after the owner was killed takes
+    the run over at once (the dead owner is on this host) and resumes after s2."""
+    url, options = _store(store, tmp_path)
+    run_id = f"takeover-{uuid.uuid4().hex}"
+    effects = tmp_path / "effects.txt"
+    started = tmp_path / "started.txt"
+    crash = {
+        "front": front,
+        "url": url,
+        "store": options,
+        "run_id": run_id,
+        "effects": str(effects),
+        "started": str(started),
+        "hang_in": "s3",
+        "out": str(tmp_path / "crashed.json"),
+        "lease_seconds": None,  # the library default, far longer than this test
+        "retry_locked": False,  # a RunLockedError fails the re-run instead of waiting
+    }
+    proc = _spawn(crash)
+    _wait_for(started, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert effects.read_text().split() == ["s1", "s2"]
+
+    began = time.monotonic()
+    resumed = _run(dict(crash, hang_in=None, out=str(tmp_path / "resumed.json")))
+    assert time.monotonic() - began < 30  # far below the 60 s lease
+    assert effects.read_text().split() == ["s1", "s2", "s3", "s4"]
+    if front == "flow":
+        assert resumed == {"total": 1111, "seen": ["s1", "s2", "s3", "s4"]}
+    else:
+        assert resumed["path"] == ["s1", "s2", "s3", "s4"]
+        assert resumed["final"] == {"running_total": 1111}

@@ -233,7 +233,8 @@ class CascadeEngine:
             raise_on_timeout: Raise `GlobalTimeoutError` (carrying the partial result)
                 instead of returning a result marked `timed_out`.
             lease_seconds: With `checkpoint`, how long the run id stays locked to this process
-                if it dies (the lease is renewed while the execution runs).
+                if it dies, for processes on other hosts (the lease is renewed while the
+                execution runs; on the same host a dead owner's run is taken over at once).
 
         Returns:
             `success`, `execution_time_ms`, `stages_executed`, `stage_results` (each with

@@ -4,14 +4,23 @@ A *run* is one execution of a flow (`kind="cadence"`) or a cascade (`kind="casca
 caller-chosen `run_id`. Whoever executes it first `acquire`s it, which takes a time-limited
 *lease* naming an `owner`; while the lease is held, the owner appends finished *steps*
 (`save_step`), may snapshot its whole state (`save_state`), and finally `complete`s or `fail`s
-the run, which releases the lease. If the process dies, the lease runs out and another owner's
-`acquire` takes the run over together with every finished step, so those steps are not run again.
+the run, which releases the lease. If the process dies, another owner's `acquire` takes the run
+over together with every finished step, so those steps are not run again: at once when the dead
+process was on the same host, otherwise once its lease runs out.
 
 Lease rules, identical in every store:
 
 - `acquire` creates a new run, or takes over a RUNNING run whose lease has expired (or was
-  released, or is held by the same owner), or resumes a FAILED run. Another owner's unexpired
-  lease raises `RunLockedError`. A COMPLETED run is returned as it is, without a lease.
+  released, or is held by the same owner, or is held by a dead process: see below), or
+  resumes a FAILED run. Another owner's unexpired lease raises `RunLockedError`. A COMPLETED
+  run is returned as it is, without a lease.
+- A dead holder's lease does not have to run out. When the holder is an owner string made by
+  `default_owner` on this host (same hostname, same boot, same PID namespace) and that
+  process no longer runs (`owner_is_dead`: its PID is gone, is a zombie, or now belongs to a
+  process with another start time), `acquire` takes the run over at once. Takeover is atomic
+  like any acquire: it only replaces that exact owner, so of several racers one wins. A
+  holder on another host, an owner in another format, or a process that cannot be checked
+  is never presumed dead; its lease is waited out as before.
 - A lease that expired but was not taken over still belongs to its owner: `renew`, `save_step`,
   `complete` and `fail` succeed. Once another owner takes the run over, they raise
   `RunLockedError`.
@@ -24,8 +33,11 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
+import logging
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,11 +64,16 @@ __all__ = [
     "check_writable",
     "decide_acquire",
     "default_owner",
+    "lease_held_by_other",
     "make_record",
     "mismatch_error",
     "not_writable_error",
+    "owner_is_dead",
     "refuse_write",
+    "take_over_or_raise",
 ]
+
+_log = logging.getLogger("cascadence.checkpoint")
 
 
 class RunStatus(str, enum.Enum):
@@ -235,8 +252,163 @@ class CheckpointStore(Protocol):
 
 
 def default_owner() -> str:
-    """Return an owner name unique to this process: `host:pid:random`."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Return a new owner name for this process: `host:pid:start:scope:random`.
+
+    `start` is the process's start time (clock ticks after boot, `/proc/<pid>/stat` field 22)
+    and `scope` is 8 hex digits naming this boot and PID namespace; together with `host` and
+    `pid` they let `owner_is_dead` tell, on this host, whether the owner still runs. `random`
+    makes every call unique. Where `/proc` is not available (not Linux) the name is
+    `host:pid:random`, which no process ever presumes dead.
+    """
+    pid = os.getpid()
+    token = uuid.uuid4().hex[:8]
+    ident = _process_identity(pid)
+    if ident is None:
+        return f"{socket.gethostname()}:{pid}:{token}"
+    start, scope = ident
+    return f"{socket.gethostname()}:{pid}:{start}:{scope}:{token}"
+
+
+_IDENTITY: dict[int, tuple[int, str] | None] = {}
+
+
+def _process_identity(pid: int) -> tuple[int, str] | None:
+    """This process's (start time, scope), or None if they cannot be read reliably.
+
+    Cached per PID, so a forked child computes its own.
+    """
+    if pid not in _IDENTITY:
+        _IDENTITY[pid] = _read_identity(pid)
+    return _IDENTITY[pid]
+
+
+def _read_identity(pid: int) -> tuple[int, str] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            stat = fh.read()
+        if int(stat.split(b" ", 1)[0]) != pid:  # /proc belongs to another PID namespace
+            return None
+        parsed = _parse_stat(stat)
+        scope = _scope()
+    except (OSError, ValueError):
+        return None
+    if parsed is None or scope is None:
+        return None
+    return parsed[1], scope
+
+
+def _scope() -> str | None:
+    """8 hex digits naming this boot and this PID namespace (PIDs mean nothing elsewhere)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    if not boot or not namespace:
+        return None
+    return hashlib.sha256(f"{boot}/{namespace}".encode()).hexdigest()[:8]
+
+
+def _parse_stat(stat: bytes) -> tuple[str, int] | None:
+    """(state, start time) from the text of `/proc/<pid>/stat`, or None if malformed."""
+    # Field 2, the command name, is in parentheses and may hold spaces and parentheses.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if len(fields) < 20:
+        return None
+    try:
+        return fields[0].decode("ascii"), int(fields[19])  # fields 3 (state) and 22 (start)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _is_hex8(text: str) -> bool:
+    return len(text) == 8 and all(c in "0123456789abcdef" for c in text)
+
+
+def _parse_owner(owner: str) -> tuple[str, int, int, str] | None:
+    """(host, pid, start, scope) of an owner made by `default_owner`, else None."""
+    parts = owner.rsplit(":", 4)
+    if len(parts) != 5:
+        return None
+    host, pid, start, scope, token = parts
+    if not (pid.isdigit() and pid.isascii() and start.isdigit() and start.isascii()):
+        return None
+    if not (host and _is_hex8(scope) and _is_hex8(token)) or int(pid) <= 0:
+        return None
+    return host, int(pid), int(start), scope
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """Whether `owner` is certainly a process of this host that no longer runs.
+
+    True only for an owner made by `default_owner` with this hostname, this boot and this
+    PID namespace, whose PID is gone (`os.kill(pid, 0)` raises `ProcessLookupError`), is a
+    zombie, or runs a process started at another time (the PID was reused). Anything that
+    cannot be checked (another host, another format, an unreadable `/proc`) returns False: an
+    owner is never presumed dead. `PermissionError` from `os.kill` means the PID is alive.
+    """
+    if not owner:
+        return False
+    parsed = _parse_owner(owner)
+    if parsed is None:
+        return False
+    host, pid, start, scope = parsed
+    ours = _process_identity(os.getpid())
+    # The scope check comes first: it also guarantees Linux, where kill(pid, 0) only probes.
+    if ours is None or scope != ours[1] or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, owned by another user; its start time still tells a reused PID apart
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = _parse_stat(fh.read())
+    except (FileNotFoundError, ProcessLookupError):
+        return True  # exited since the probe
+    except OSError:
+        return False
+    if stat is None:
+        return False
+    state, started = stat
+    return state in ("Z", "X") or started != start
+
+
+def lease_held_by_other(
+    status: RunStatus,
+    current_owner: str | None,
+    lease_expires_at: float | None,
+    owner: str,
+    now: float,
+) -> bool:
+    """Whether another owner than `owner` holds an unexpired lease on a run in this state."""
+    return (
+        status is RunStatus.RUNNING
+        and current_owner is not None
+        and current_owner != owner
+        and lease_expires_at is not None
+        and lease_expires_at > now
+    )
+
+
+def take_over_or_raise(run_id: str, holder: str | None, lease_expires_at: float | None) -> None:
+    """Allow taking `run_id` from `holder`, whose lease has not expired, if it is dead.
+
+    Raises:
+        RunLockedError: `holder` is not certainly dead (see `owner_is_dead`).
+    """
+    if not owner_is_dead(holder):
+        raise RunLockedError(run_id, holder, lease_expires_at)
+    _log.warning(
+        "run %r: lease holder %s no longer runs on this host; taking the run over", run_id, holder
+    )
 
 
 _S = TypeVar("_S", bound="BaseCheckpointStore")
@@ -400,24 +572,20 @@ def decide_acquire(
     """Apply the lease rules to an existing run.
 
     Returns:
-        True if `owner` may take the run, False if it is COMPLETED (returned as is).
+        True if `owner` may take the run, False if it is COMPLETED (returned as is). True
+        also when another owner's unexpired lease is held by a dead process (`owner_is_dead`):
+        the caller must then replace exactly that owner, atomically.
 
     Raises:
         CheckpointError: The run belongs to another kind or name.
-        RunLockedError: Another owner holds an unexpired lease.
+        RunLockedError: Another owner, not known to be dead, holds an unexpired lease.
     """
     if stored_kind != kind or stored_name != name:
         raise mismatch_error(run_id, kind, name, stored_kind, stored_name)
     if status is RunStatus.COMPLETED:
         return False
-    if (
-        status is RunStatus.RUNNING
-        and current_owner is not None
-        and current_owner != owner
-        and lease_expires_at is not None
-        and lease_expires_at > now
-    ):
-        raise RunLockedError(run_id, current_owner, lease_expires_at)
+    if lease_held_by_other(status, current_owner, lease_expires_at, owner, now):
+        take_over_or_raise(run_id, current_owner, lease_expires_at)
     return True
 
 

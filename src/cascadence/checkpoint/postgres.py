@@ -32,10 +32,11 @@ from cascadence.checkpoint.base import (
     check_key,
     check_lease,
     decide_acquire,
+    lease_held_by_other,
     make_record,
     refuse_write,
 )
-from cascadence.errors import CheckpointError
+from cascadence.errors import CheckpointError, RunLockedError
 from cascadence.runtime.clock import Clock
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class PostgresCheckpointStore(BaseCheckpointStore):
                 "error = NULL, meta = coalesce($8::bytea, x.meta) "
                 "WHERE x.kind = EXCLUDED.kind AND x.name = EXCLUDED.name AND ("
                 "x.status = 'failed' OR (x.status = 'running' AND (x.owner IS NULL "
-                "OR x.owner = EXCLUDED.owner OR x.lease_expires_at IS NULL "
+                "OR x.owner = EXCLUDED.owner OR x.owner = $9::text OR x.lease_expires_at IS NULL "
                 "OR x.lease_expires_at <= EXCLUDED.updated_at))) "
                 "RETURNING x.*) "
                 f"SELECT {_COLUMNS}, st.* FROM r {with_steps}"
@@ -254,23 +255,32 @@ class PostgresCheckpointStore(BaseCheckpointStore):
         check_acquire_args(run_id, owner, lease_seconds, kind, name)
         meta_bytes = None if meta is None else serde.dumps(meta, root="meta")
         acquire_sql, load_sql = self._sql["acquire"], self._sql["load"]
+        dead: str | None = None  # a dead holder whose unexpired lease the upsert may replace
         while True:
             now = self.clock.time()
             args = (run_id, kind, name, owner, now + lease_seconds, now, meta_bytes or b"{}",
-                    meta_bytes)  # fmt: skip
+                    meta_bytes, dead)  # fmt: skip
             row = await self._fetchrow(acquire_sql, *args)
             if row is not None:
                 return make_record(tuple(row)[:12], _steps(run_id, row))
             row = await self._call(lambda p: p.fetchrow(load_sql, run_id))
             if row is None:
                 continue  # deleted in between: try to create it again
+            status = RunStatus(row["status"])
+            holder, expires = row["owner"], row["lease_expires_at"]
             if not decide_acquire(
-                run_id, status=RunStatus(row["status"]), current_owner=row["owner"],
-                lease_expires_at=row["lease_expires_at"], stored_kind=row["kind"],
-                stored_name=row["name"], owner=owner, kind=kind, name=name, now=now,
+                run_id, status=status, current_owner=holder, lease_expires_at=expires,
+                stored_kind=row["kind"], stored_name=row["name"], owner=owner, kind=kind,
+                name=name, now=now,
             ):  # fmt: skip
                 return make_record(tuple(row)[:12], _steps(run_id, row))
-            # The lease ran out between the two statements: take the run over now.
+            # Either the lease ran out between the two statements, or its holder is a dead
+            # process (decide_acquire checked): take the run over now, replacing only that
+            # holder, so that a racer who took it first keeps it.
+            held = lease_held_by_other(status, holder, expires, owner, now)
+            if held and holder == dead:  # pragma: no cover - the upsert replaces a dead holder
+                raise RunLockedError(run_id, holder, expires)
+            dead = holder if held else None
 
     async def _update(self, op: str, run_id: str, owner: str, value: Any, action: str) -> None:
         sql = self._sql[op]

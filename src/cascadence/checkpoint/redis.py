@@ -30,6 +30,7 @@ from cascadence.checkpoint.base import (
     check_writable,
     make_record,
     mismatch_error,
+    take_over_or_raise,
 )
 from cascadence.errors import CheckpointError, RunLockedError
 from cascadence.runtime.clock import Clock
@@ -42,6 +43,8 @@ __all__ = ["RedisCheckpointStore"]
 
 T = TypeVar("T")
 
+# KEYS: run, runs, finished, steps. ARGV: run_id, owner, now, lease expiry, kind, name, meta,
+# whether meta was given, a dead owner whose unexpired lease may be taken over (or '').
 _ACQUIRE = """
 local run, st = KEYS[1], redis.call('HGET', KEYS[1], 'status')
 if not st then
@@ -53,7 +56,7 @@ if not st then
 end
 local info = redis.call('HMGET', run, 'kind', 'name', 'owner', 'lease')
 if info[1] ~= ARGV[5] or info[2] ~= ARGV[6] then return {'mismatch', info[1], info[2]} end
-if st == 'running' and info[3] and info[3] ~= ARGV[2] and info[4]
+if st == 'running' and info[3] and info[3] ~= ARGV[2] and info[3] ~= ARGV[9] and info[4]
     and tonumber(info[4]) > tonumber(ARGV[3]) then
   return {'locked', info[3], info[4]}
 end
@@ -264,19 +267,27 @@ class RedisCheckpointStore(BaseCheckpointStore):
         """Create or take over a run (see `CheckpointStore.acquire`)."""
         check_acquire_args(run_id, owner, lease_seconds, kind, name)
         meta_bytes = b"{}" if meta is None else serde.dumps(meta, root="meta")
-        now = self.clock.time()
-        reply = await self._eval(
-            _ACQUIRE,
-            [self._run_key(run_id), self._runs_key, self._finished_key, self._steps_key(run_id)],
-            [run_id, owner, repr(now), repr(now + lease_seconds), kind, name, meta_bytes,
-             "0" if meta is None else "1"],
-        )  # fmt: skip
-        outcome = reply[0]
-        if outcome == b"mismatch":
-            raise mismatch_error(run_id, kind, name, reply[1].decode(), reply[2].decode())
-        if outcome == b"locked":
-            raise RunLockedError(run_id, reply[1].decode(), float(reply[2]))
-        return make_record(_hash_row(run_id, reply[1]), _steps(run_id, reply[2]))
+        keys = [self._run_key(run_id), self._runs_key, self._finished_key,
+                self._steps_key(run_id)]  # fmt: skip
+        dead = ""  # the holder found dead on the previous attempt, replaced only if still there
+        while True:
+            now = self.clock.time()
+            reply = await self._eval(
+                _ACQUIRE,
+                keys,
+                [run_id, owner, repr(now), repr(now + lease_seconds), kind, name, meta_bytes,
+                 "0" if meta is None else "1", dead],
+            )  # fmt: skip
+            outcome = reply[0]
+            if outcome == b"mismatch":
+                raise mismatch_error(run_id, kind, name, reply[1].decode(), reply[2].decode())
+            if outcome != b"locked":
+                return make_record(_hash_row(run_id, reply[1]), _steps(run_id, reply[2]))
+            holder, expires = reply[1].decode(), float(reply[2])
+            if holder == dead:  # pragma: no cover - the script takes a dead holder's run
+                raise RunLockedError(run_id, holder, expires)
+            take_over_or_raise(run_id, holder, expires)
+            dead = holder
 
     def _refused(self, run_id: str, owner: str, reply: list[bytes], action: str) -> None:
         status, current, lease = (v.decode() for v in reply[1:4])

@@ -303,8 +303,9 @@ class Cadence(Generic[S]):
         A re-run skips the steps that finished and continues from the first one that did not;
         a run that completed returns its stored score without running anything. While a run is
         in progress its process holds a lease on the run id (renewed in the background); a
-        second process starting the same run id gets `RunLockedError` until the lease expires,
-        `lease_seconds` after the owner died.
+        second process starting the same run id gets `RunLockedError` while the owner runs. If
+        the owner died, a process on the same host takes the run over at once; one on another
+        host when the lease expires, `lease_seconds` after the owner's last renewal.
         """
         self._checkpoint = store
         self._run_id = run_id
