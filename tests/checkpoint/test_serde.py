@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 import math
@@ -195,7 +194,7 @@ def test_containers_round_trip_exactly() -> None:
 
 
 def test_dataclasses_round_trip() -> None:
-    """Nested and frozen dataclasses are rebuilt, with non-init fields restored as stored."""
+    """Nested and frozen dataclasses are restored as stored, without running __post_init__."""
     order = Order("o1", [Item("a", Decimal("1.25")), Item("b", Decimal("2"))], Color.BLUE)
     order.total = Decimal("99")  # differs from what __post_init__ would compute
     back = roundtrip(order)
@@ -204,11 +203,12 @@ def test_dataclasses_round_trip() -> None:
     assert type(back.items[0]) is Item
     assert back.total == Decimal("99")
     assert back.color is Color.BLUE
-    assert dataclasses.replace(back, calls=[]) == dataclasses.replace(order, calls=[])
+    assert back.calls == ["post_init"]  # from the original construction only
+    assert back == order
 
 
 def test_dataclass_with_required_initvar_bypasses_init() -> None:
-    """A dataclass needing an InitVar is restored field by field without calling __init__."""
+    """A dataclass needing an InitVar is restored field by field like any other."""
     back = roundtrip(Seeded(seed=21))
     assert type(back) is Seeded
     assert back.value == 42

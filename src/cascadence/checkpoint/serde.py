@@ -20,10 +20,17 @@ dicts with string keys); everything else is written as a tagged object `{"$t": T
 | anything given to `register_type`    | the registered tag           |
 
 Classes are recorded as `"module:QualName"` and imported again on load, so they must be defined at
-module level. A dataclass is rebuilt by calling its constructor with its `init=True` fields
-(so `__post_init__` runs) and then setting its `init=False` fields to the stored values; a
-dataclass with a required `InitVar` is rebuilt without calling `__init__`. A pydantic model is
-rebuilt with `model_validate(model_dump())`. Time zones are kept: `zoneinfo` zones by key, fixed
+module level. A dataclass (a flow score included) is restored the way `pickle` and `copy` restore
+objects: the instance is created with `cls.__new__(cls)`, without calling `__init__` or
+`__post_init__`, and every field (`init=False` ones too) is set to its stored value with
+`object.__setattr__`, so frozen and slotted dataclasses and `ImmutableScore`s work and a
+`__post_init__` that builds fresh containers (`self.results = AtomicList()`) does not wipe the
+restored contents. A field missing from the stored value (added to the class after the checkpoint
+was written) gets its dataclass default (`default` or `default_factory()`); a missing field with
+no default fails to load with a `CheckpointError` naming it. Stored values of fields the class no
+longer has are ignored. Only fields are stored: an attribute that `__post_init__` sets outside
+the fields is not there after a restore. A pydantic model is rebuilt with
+`model_validate(model_dump())`. Time zones are kept: `zoneinfo` zones by key, fixed
 offsets (`datetime.timezone`) by offset and name; any other `tzinfo` is stored as the fixed offset
 it had for that value.
 
@@ -501,42 +508,47 @@ def _dec_time(d: dict[str, Any]) -> _dt.time:
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
+_Plan = tuple[tuple[str, Any, Any], ...]
+_DC_PLANS: dict[type, _Plan] = {}
+_MISSING = dataclasses.MISSING
+
+
 def _dec_dataclass(d: dict[str, Any]) -> Any:
+    """Restore a dataclass like pickle does: no `__init__`, no `__post_init__`."""
     cls = _import_path(d["c"])
     plan = _DC_PLANS.get(cls)
     if plan is None:
         plan = _DC_PLANS[cls] = _dataclass_plan(cls)
-    init_names, late_names, bypass = plan
     values: dict[str, Any] = d["v"]
-    if bypass:
-        obj = object.__new__(cls)
-        for name, value in values.items():
-            object.__setattr__(obj, name, value)
-        return obj
-    obj = cls(**{n: values[n] for n in init_names if n in values})
-    for name in late_names:
+    try:
+        obj = cls.__new__(cls)
+    except TypeError as exc:
+        raise CheckpointError(
+            f"cannot load checkpoint: {d['c']} cannot be created without arguments "
+            f"by {cls.__qualname__}.__new__ ({exc})"
+        ) from exc
+    set_field = object.__setattr__
+    for name, default, factory in plan:
         if name in values:
-            object.__setattr__(obj, name, values[name])
+            value = values[name]
+        elif factory is not _MISSING:
+            value = factory()
+        elif default is not _MISSING:
+            value = default
+        else:
+            raise CheckpointError(
+                f"cannot load checkpoint: field {name!r} of {d['c']} is not in the stored "
+                "value and has no default; give the field a default (or a default_factory)"
+            )
+        set_field(obj, name, value)
     return obj
 
 
-_DC_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...], bool]] = {}
-
-
-def _dataclass_plan(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    if not dataclasses.is_dataclass(cls):
+def _dataclass_plan(cls: type) -> _Plan:
+    """`(name, default, default_factory)` for every field of `cls`, in definition order."""
+    if not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
         raise CheckpointError(f"cannot load checkpoint: {cls!r} is not a dataclass")
-    fields = dataclasses.fields(cls)
-    init_names = tuple(f.name for f in fields if f.init)
-    late_names = tuple(f.name for f in fields if not f.init)
-    all_fields: dict[str, Any] = getattr(cls, "__dataclass_fields__", {})
-    bypass = any(
-        f._field_type is dataclasses._FIELD_INITVAR  # type: ignore[attr-defined]
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-        for f in all_fields.values()
-    )
-    return init_names, late_names, bypass
+    return tuple((f.name, f.default, f.default_factory) for f in dataclasses.fields(cls))
 
 
 def _dec_registered(d: dict[str, Any]) -> Any:
