@@ -23,6 +23,7 @@ from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.policies.cache import MISS
 from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.threads import run_in_thread
 
 __all__ = [
     "AsyncHandler",
@@ -495,7 +496,7 @@ def to_async(fn: Callable[..., Any], *, in_thread: bool = True) -> AsyncHandler:
     if in_thread:
 
         async def threaded(arg: Any) -> Any:
-            result = await asyncio.to_thread(fn, arg)
+            result = await run_in_thread(fn, arg)
             if inspect.isawaitable(result):
                 return await result
             return result

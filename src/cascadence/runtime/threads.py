@@ -1,0 +1,136 @@
+"""Running a plain function in a worker thread so that cancelling the caller stops it.
+
+`asyncio.to_thread` returns control on cancellation but leaves the thread running the function
+to its end, so a timed-out step still performs its side effects (and every retry of it does).
+`run_in_thread` runs the function the same way (the loop's default executor, with a copy of the
+current context) and, when the coroutine awaiting it is cancelled or closed, stops the function:
+
+- not started yet: it never runs;
+- running: a private `BaseException` subclass is raised inside its thread (CPython's
+  `PyThreadState_SetAsyncExc`), which `except Exception:` blocks in the function do not catch.
+
+The limit: the exception is raised at the thread's next bytecode boundary where CPython checks
+for pending events (calls, loop iterations). A blocking or long C call in progress (`time.sleep`,
+a socket read, a lock wait, a C extension's computation) runs to its end first; nothing after it
+in Python runs. Code that catches `BaseException` (or uses a bare `except:`) can swallow the
+cancellation, and, as with any asynchronous exception, it can land between any two bytecodes of
+the function (`with` and `finally` blocks still run).
+
+The exception never reaches unrelated work running later on the same pool thread: it is only
+injected while the call is marked running (under a per-call lock), and the call, on leaving,
+marks itself finished under that lock and clears a still-pending injection before returning.
+
+Where `ctypes.pythonapi` is unavailable (not CPython), a running function is left to finish, as
+with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["run_in_thread"]
+
+A = TypeVar("A")
+T = TypeVar("T")
+
+
+class _ThreadCancelled(BaseException):
+    """Raised inside a worker thread whose awaiting coroutine was cancelled."""
+
+
+@functools.cache
+def _async_exc_setter() -> Callable[[int, type[BaseException] | None], int] | None:
+    """`PyThreadState_SetAsyncExc` as a function, or None; loaded (with ctypes) on first use."""
+    try:
+        import ctypes
+
+        api: Any = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (ImportError, AttributeError, OSError):  # not CPython, or no ctypes
+        return None
+
+    def set_async_exc(ident: int, exc: type[BaseException] | None) -> int:
+        # The argument types are given per call rather than through `api.argtypes`, which
+        # would change the shared `ctypes.pythonapi` function for every other user of it.
+        target = ctypes.c_ulong(ident)
+        if exc is None:
+            return int(api(target, None))  # None is NULL: clears a pending exception
+        changed = int(api(target, ctypes.py_object(exc)))
+        if changed > 1:  # cannot happen for a live ident; the documented way to undo it
+            api(target, None)
+            return 0
+        return changed
+
+    return set_async_exc
+
+
+_PENDING = 0
+_RUNNING = 1
+_DONE = 2
+
+
+class _ThreadCall(Generic[A, T]):
+    """One call's state, shared by its worker thread and the coroutine awaiting it."""
+
+    __slots__ = ("_arg", "_context", "_fn", "_ident", "_injected", "_lock", "_state")
+
+    def __init__(self, fn: Callable[[A], T], arg: A) -> None:
+        self._fn = fn
+        self._arg = arg
+        self._context = contextvars.copy_context()  # as asyncio.to_thread does
+        self._lock = threading.Lock()
+        self._state = _PENDING
+        self._ident = 0
+        self._injected = False
+
+    def run(self) -> T:
+        """Call the function (in the worker thread), unless the call was already stopped."""
+        with self._lock:
+            if self._state != _PENDING:
+                raise _ThreadCancelled  # stopped before it started: the function never runs
+            self._ident = threading.get_ident()
+            self._state = _RUNNING
+        try:
+            return self._context.run(self._fn, self._arg)
+        finally:
+            with self._lock:
+                self._state = _DONE
+                injected = self._injected
+            setter = _async_exc_setter() if injected else None
+            if setter is not None:
+                # Not raised yet (e.g. the function had just returned): it must not surface
+                # in the executor's worker loop or in the next call on this thread.
+                setter(self._ident, None)
+
+    def stop(self) -> None:
+        """Keep a pending call from starting; interrupt a running one (at most once)."""
+        with self._lock:
+            if self._state == _PENDING:
+                self._state = _DONE
+            elif self._state == _RUNNING and not self._injected:
+                setter = _async_exc_setter()
+                if setter is not None:
+                    self._injected = True
+                    setter(self._ident, _ThreadCancelled)
+
+
+async def run_in_thread(fn: Callable[[A], T], arg: A) -> T:
+    """Await `fn(arg)` run in the loop's default executor; cancelling the await stops it.
+
+    Like `asyncio.to_thread(fn, arg)`, including contextvars propagation, except that when
+    the awaiting coroutine is cancelled (or closed) the function is stopped: see the module
+    docstring for what that guarantees.
+    """
+    loop = asyncio.get_running_loop()
+    call = _ThreadCall(fn, arg)
+    future = loop.run_in_executor(None, call.run)
+    try:
+        return await future
+    finally:
+        if not future.done():
+            future.cancel()  # a queued call leaves the executor's queue
+        call.stop()  # a no-op once the call has finished
