@@ -414,6 +414,26 @@ def test_flow_diagram_shows_parallel_groups_and_children() -> None:
     assert 'label="sequence: prepare"' in to_dot(named)
 
 
+async def test_a_child_flow_runs_as_it_is_when_the_parent_runs() -> None:
+    """Steps added to a child after `.child(...)` run too; a flow cannot contain itself."""
+    child = Cadence("pay", S()).then("charge", tagger("charge"))
+
+    def keep_tags(parent: S, done: S) -> None:
+        parent.tags.extend(done.tags)
+
+    parent = Cadence("checkout", S()).then("start", tagger("start"))
+    parent.child("payment", child, keep_tags)
+    assert (await parent.run(S())).tags == ["start", "charge"]
+    child.then("receipt", tagger("receipt"))
+    assert (await parent.run(S())).tags == ["start", "charge", "receipt"]
+
+    with pytest.raises(ValueError, match="cannot be its own child"):
+        parent.child("again", parent)
+    with pytest.raises(ValueError, match="contains itself through child flows"):
+        child.child("loop", parent)
+    assert child.steps == ["charge", "receipt"]  # the refused step was not added
+
+
 def test_step_names_are_unique() -> None:
     """Two steps with one name are refused (they key checkpoints and metrics)."""
     with pytest.raises(ValueError, match="already has a step named 'a'"):

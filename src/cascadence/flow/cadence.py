@@ -124,6 +124,7 @@ class Cadence(Generic[S]):
         self._plan: FlowPlan | None = None
         self._observers: Observers | None = None
         self._names: set[str] = set()
+        self._children: list[tuple[int, Cadence[Any]]] = []  # (node index, child flow)
 
     # -- building -------------------------------------------------------------------------
     def _add(self, node: FlowNode) -> Cadence[S]:
@@ -229,7 +230,10 @@ class Cadence(Generic[S]):
             def factory(_parent: Any) -> Any:
                 return _fresh(template)
 
-        return self._add(ChildNode(name=name, plan=cadence.plan, factory=factory, merge=merge))
+        plan = cadence._build_plan((self,))  # refuses a child that contains this flow
+        self._add(ChildNode(name=name, plan=plan, factory=factory, merge=merge))
+        self._children.append((len(self._nodes) - 1, cadence))  # its plan is read at run time
+        return self
 
     def cascade(
         self,
@@ -315,7 +319,29 @@ class Cadence(Generic[S]):
     # -- compiled form --------------------------------------------------------------------
     @property
     def plan(self) -> FlowPlan:
-        """The compiled, immutable plan of this flow."""
+        """The compiled, immutable plan of this flow.
+
+        Child flows are read as they are now: steps added to a child after `.child(...)` are
+        part of the plan.
+
+        Raises:
+            ValueError: The flow contains itself through its child flows.
+        """
+        if self._plan is not None and not self._children:
+            return self._plan
+        return self._build_plan(())
+
+    def _build_plan(self, within: tuple[Cadence[Any], ...]) -> FlowPlan:
+        if self in within:
+            chain = " -> ".join(f.name for f in (*within, self))
+            raise ValueError(f"flow {self.name!r} contains itself through child flows: {chain}")
+        for index, child in self._children:
+            fresh = child._build_plan((*within, self))
+            node = self._nodes[index]
+            assert isinstance(node, ChildNode)
+            if node.plan is not fresh:
+                self._nodes[index] = dataclasses.replace(node, plan=fresh)
+                self._plan = None
         if self._plan is None:
             self._plan = FlowPlan(
                 name=self.name,
