@@ -529,8 +529,10 @@ async def run_cascade(
     deadline = run.deadline
     termination = plan.termination
     stop_any = plan.stop_on_failure
-    # Work after a stage that most runs never need, checked with one test.
-    after = bool(termination) or obs is not None or deadline is not None or on_stage is not None
+    # Work after a stage that most runs never need, checked with one test (the global deadline
+    # alone, as in most configs, skips the rest).
+    hooked = bool(termination) or obs is not None or on_stage is not None
+    after = hooked or deadline is not None
     path = run.path
     timeline = run.timeline
     warnings = ctx.warnings
@@ -609,14 +611,15 @@ async def run_cascade(
         if run.jump is not None:
             index = _after_jump(run, stages, index)
         if after:
-            if on_stage is not None and st.simple and fast:
-                run.index = index
-                await on_stage(name, results[name], run)
-            if termination and run.terminated_by is None:
-                _terminate(run, termination)
-            if obs is not None and run._pending_routing:
-                await run.report_routing(obs)
-            if deadline is not None and not run.timed_out and _perf() >= deadline:
+            if hooked:
+                if on_stage is not None and st.simple and fast:
+                    run.index = index
+                    await on_stage(name, results[name], run)
+                if termination and run.terminated_by is None:
+                    _terminate(run, termination)
+                if obs is not None and run._pending_routing:
+                    await run.report_routing(obs)
+            if deadline is not None and _perf() >= deadline and not run.timed_out:
                 run.timed_out = True
     if obs is not None:
         return await run.report_finished(obs)
