@@ -173,6 +173,31 @@ def test_cost_accepts_numbers_and_tier_names(written: object, cost: float) -> No
     assert StageConfig(name="S", cost=written).cost == cost  # type: ignore[arg-type]
 
 
+async def test_a_stage_named_after_a_kind_costs_that_kind_unless_told() -> None:
+    """Without `cost`, a stage named like a kind of the cost model costs that kind; a written
+    cost wins; other names cost 1. Results report it, and it survives a round trip."""
+    from cascadence import CascadeEngine
+
+    config = CascadeConfig.from_dict(
+        {
+            "name": "tiers",
+            "stages": {"RULES": {}, "single_ai": {}, "Review": {}, "POD": {"cost": 3}},
+            "execution_order": ["RULES", "single_ai", "Review", "POD"],
+        }
+    )
+    assert [s.cost for s in config.stages.values()] == [1.0, 25.0, 1.0, 3.0]
+    assert CascadeConfig.from_yaml(config.to_yaml()) == config
+    engine = CascadeEngine(config)
+
+    async def handler(ctx: object) -> dict[str, object]:
+        return {"result": "ok"}
+
+    engine.register_stages(dict.fromkeys(config.stages, handler))
+    result = await engine.execute({})
+    assert result["cost"] == 30.0
+    assert result["stage_results"]["single_ai"]["cost"] == 25.0
+
+
 def test_stage_costs_table() -> None:
     """STAGE_COSTS is the spec's relative cost model."""
     assert STAGE_COSTS == {

@@ -322,7 +322,9 @@ class StageConfig(_Model):
 
     cost: Annotated[float, Field(ge=0), BeforeValidator(_cost_from_name)] = 1.0
     """Relative cost of running the stage: a number, or one of RULES (1), STATISTICAL_ML (5),
-    SINGLE_AI (25), POD (100), ADVERSARIAL (500). Every result reports the cost spent."""
+    SINGLE_AI (25), POD (100), ADVERSARIAL (500). Every result reports the cost spent. When
+    omitted: the cost of the stage kind its name is (a stage named `SINGLE_AI` costs 25), else
+    1."""
 
     stop_on_failure: bool = False
     """Stop the whole cascade when this stage fails (after its retries)."""
@@ -332,6 +334,14 @@ class StageConfig(_Model):
 
     description: str | None = None
     """Free text for readers of the config."""
+
+    @model_validator(mode="after")
+    def _cost_of_named_kind(self) -> StageConfig:
+        if "cost" not in self.model_fields_set:
+            kind_cost = STAGE_COSTS.get(self.name.upper())
+            if kind_cost is not None:
+                object.__setattr__(self, "cost", kind_cost)
+        return self
 
     @field_validator("handler")
     @classmethod
