@@ -10,6 +10,7 @@ import pytest
 
 from cascadence import (
     Cadence,
+    CadenceHooks,
     CascadeConfig,
     CascadeEngine,
     CircuitOpenError,
@@ -426,6 +427,21 @@ async def test_a_child_flow_runs_as_it_is_when_the_parent_runs() -> None:
     assert (await parent.run(S())).tags == ["start", "charge"]
     child.then("receipt", tagger("receipt"))
     assert (await parent.run(S())).tags == ["start", "charge", "receipt"]
+
+    seen: list[str] = []
+
+    class Seen(CadenceHooks):
+        async def before_note(self, note_name: str, score: Any) -> None:
+            seen.append(note_name)
+
+    shared = Seen()
+    child.with_hooks([shared])  # attached after .child(...): still called
+    await parent.run(S())
+    assert seen == ["charge", "receipt"]
+    seen.clear()
+    parent.with_hooks([shared])  # on both flows: called once per step
+    await parent.run(S())
+    assert seen == ["start", "charge", "receipt"]
 
     with pytest.raises(ValueError, match="cannot be its own child"):
         parent.child("again", parent)

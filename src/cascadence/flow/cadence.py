@@ -231,7 +231,8 @@ class Cadence(Generic[S]):
                 return _fresh(template)
 
         plan = cadence._build_plan((self,))  # refuses a child that contains this flow
-        self._add(ChildNode(name=name, plan=plan, factory=factory, merge=merge))
+        own = cadence._observers
+        self._add(ChildNode(name=name, plan=plan, factory=factory, merge=merge, observers=own))
         self._children.append((len(self._nodes) - 1, cadence))  # its plan is read at run time
         return self
 
@@ -321,8 +322,8 @@ class Cadence(Generic[S]):
     def plan(self) -> FlowPlan:
         """The compiled, immutable plan of this flow.
 
-        Child flows are read as they are now: steps added to a child after `.child(...)` are
-        part of the plan.
+        Child flows are read as they are now: steps and hooks added to a child after
+        `.child(...)` are part of the plan.
 
         Raises:
             ValueError: The flow contains itself through its child flows.
@@ -339,8 +340,10 @@ class Cadence(Generic[S]):
             fresh = child._build_plan((*within, self))
             node = self._nodes[index]
             assert isinstance(node, ChildNode)
-            if node.plan is not fresh:
-                self._nodes[index] = dataclasses.replace(node, plan=fresh)
+            if node.plan is not fresh or node.observers is not child._observers:
+                self._nodes[index] = dataclasses.replace(
+                    node, plan=fresh, observers=child._observers
+                )
                 self._plan = None
         if self._plan is None:
             self._plan = FlowPlan(

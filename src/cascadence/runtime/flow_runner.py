@@ -223,7 +223,10 @@ class _FlowRun:
             return await self.nodes(node.if_true if chosen else node.if_false, score)
         assert isinstance(node, ChildNode)
         child_score = node.factory(score)
-        child = _FlowRun(node.plan, self.obs, self.run_id)
+        obs = self.obs
+        if node.observers is not None:  # the child flow's own hooks see its steps too
+            obs = node.observers if obs is None else obs.joined(node.observers)
+        child = _FlowRun(node.plan, obs, self.run_id)
         child_score = await child.run(child_score)
         if node.merge is None:
             return score

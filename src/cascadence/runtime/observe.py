@@ -173,6 +173,11 @@ class Observers:
                 )
             )
 
+    def joined(self, other: Observers) -> Observers:
+        """These observers followed by those of `other` that are not already here."""
+        extra = [h for h in other.hooks if all(h is not mine for mine in self.hooks)]
+        return Observers(self.hooks + tuple(extra), self.kind) if extra else self
+
     def retry_listener(
         self, run_name: str, run_id: str | None, step: str, arg: Any
     ) -> Callable[[int, BaseException, float], Any] | None:

@@ -242,6 +242,8 @@ class ChildNode:
     plan: FlowPlan
     factory: Callable[[Any], Any]
     merge: Callable[[Any, Any], Any] | None
+    observers: Any = None
+    """The child flow's own hooks and reporters (`Observers`), called besides the parent's."""
 
 
 FlowNode = StepNode | ParallelNode | BranchNode | ChildNode
