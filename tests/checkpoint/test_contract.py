@@ -387,12 +387,10 @@ async def test_store_is_an_async_context_manager(backend: Backend) -> None:
         assert (await opened.load("ctx")) is not None
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"], indirect=True)
-async def test_acquire_across_processes_one_winner(backend: Backend) -> None:
-    """Four OS processes racing for one run: exactly one wins, the others are locked out."""
+async def race_for_shared(backend: Backend, count: int) -> list[str]:
+    """`count` OS processes acquire run "shared" at the same moment; each says won or locked."""
     worker = Path(__file__).with_name("acquire_worker.py")
     options = {} if backend.kind == "sqlite" else backend.options
-    await backend.store().load("warm-up")  # create the tables once, before the race
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -404,7 +402,7 @@ async def test_acquire_across_processes_one_winner(backend: Backend) -> None:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
-        for i in range(4)
+        for i in range(count)
     ]
     for proc in procs:
         assert proc.stdout is not None
@@ -412,7 +410,14 @@ async def test_acquire_across_processes_one_winner(backend: Backend) -> None:
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
-    results = [(await p.communicate())[0].decode().strip() for p in procs]
+    return [(await p.communicate())[0].decode().strip() for p in procs]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"], indirect=True)
+async def test_acquire_across_processes_one_winner(backend: Backend) -> None:
+    """Four OS processes racing for one run: exactly one wins, the others are locked out."""
+    await backend.store().load("warm-up")  # create the tables once, before the race
+    results = await race_for_shared(backend, 4)
     assert sorted(results) == ["locked", "locked", "locked", "won"]
     record = await backend.store().load("shared")
     assert record is not None
@@ -549,30 +554,9 @@ async def test_concurrent_takeovers_of_a_dead_owner_one_winner(backend: Backend)
 @pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"], indirect=True)
 async def test_takeover_across_processes_one_winner(backend: Backend) -> None:
     """Four OS processes racing to take over a dead owner's unexpired lease: one wins."""
-    worker = Path(__file__).with_name("acquire_worker.py")
-    options = {} if backend.kind == "sqlite" else backend.options
     seed = backend.store(clock=SYSTEM_CLOCK)  # the workers read the real clock
     await seed.acquire("shared", owner=exited_owner(), lease_seconds=600, kind="cadence", name="x")
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(worker),
-            backend.url,
-            json.dumps(options),
-            "shared",
-            f"p{i}",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for i in range(4)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        assert (await proc.stdout.readline()).strip() == b"ready"
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-    results = [(await p.communicate())[0].decode().strip() for p in procs]
+    results = await race_for_shared(backend, 4)
     assert sorted(results) == ["locked", "locked", "locked", "won"]
     record = await seed.load("shared")
     assert record is not None
