@@ -208,8 +208,7 @@ class PluginRegistry:
     @classmethod
     def default(cls) -> PluginRegistry:
         """The process-wide registry `PluginFactory` uses."""
-        if cls._default is None:
-            cls._default = cls()
+        assert cls._default is not None  # made when this module is imported
         return cls._default
 
     # -- plugins ------------------------------------------------------------------------------
@@ -303,6 +302,9 @@ class PluginRegistry:
 
     def __repr__(self) -> str:
         return f"PluginRegistry(plugins={self.available()}, handlers={sorted(self._handlers)})"
+
+
+PluginRegistry._default = PluginRegistry()  # made once, before any thread can ask for it
 
 
 class PluginFactory:
