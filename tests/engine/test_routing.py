@@ -268,6 +268,41 @@ async def test_precondition_can_prevent_execution() -> None:
     assert (await engine.execute({}))["path"] == ["A", "B", "C"]
 
 
+@pytest.mark.parametrize("explain", [False, True])
+async def test_preconditions_stop_at_a_terminal_one(explain: bool) -> None:
+    """Preconditions apply in priority order up to a terminal one; lower ones are not applied."""
+
+    def pre(name: str, priority: int, action: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": "precondition",
+            "priority": priority,
+            "condition": "x == 1",
+            "action": action,
+        }
+
+    engine = engine_for(
+        {
+            "A": {},
+            "B": {
+                "routing_rules": [
+                    pre("mark", 30, {"type": "set_field", "field": "marked", "value": True}),
+                    pre("jump", 20, {"type": "skip_to", "target": "D"}),
+                    pre("late", 10, {"type": "enable_stages", "stages": ["C"]}),
+                ]
+            },
+            "C": {"enabled": False},
+            "D": {},
+        },
+        {"A": returning(1), "B": returning(2), "C": returning(3), "D": returning(4)},
+        execution_order=["A", "B", "C", "D"],
+    )
+    result = await engine.execute({"x": 1}, explain=explain)
+    assert result["path"] == ["A", "D"]
+    assert [d["rule"] for d in result["routing_decisions"]] == ["mark", "jump"]
+    assert result["data"]["marked"] is True
+
+
 async def test_postcondition_runs_even_after_terminate() -> None:
     """Postconditions of a stage are evaluated after its routing rules, even a terminate."""
     engine = engine_for(

@@ -405,15 +405,18 @@ class _Run:
         tests: tuple[Callable[..., bool], ...],
         start: int,
     ) -> bool:
-        """Apply the preconditions from `rules[start]` (known to hold) on; False when one of
-        them stopped the stage."""
+        """Apply the preconditions from `rules[start]` (known to hold) on, until a terminal
+        one (terminate, skip_to); False when one of them stopped the stage."""
         ctx = self.ctx
         proceed = True
         for position in range(start, len(rules)):
             if position != start and not tests[position](ctx.data, ctx.stage_results, ctx.warnings):
                 continue
-            if self._act(st_name, rules[position], True):
+            outcome = self._act(st_name, rules[position], True)
+            if outcome:
                 proceed = False
+                if outcome == _TERMINAL:
+                    break
         return proceed
 
     def _explained(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool) -> bool:
