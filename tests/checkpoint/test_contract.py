@@ -361,18 +361,26 @@ async def test_expire_finished_runs(store: BaseCheckpointStore, clock: FakeClock
     assert await store.list_runs() == []
 
 
-async def test_concurrent_acquires_one_winner(backend: Backend) -> None:
-    """Many owners racing through separate clients: exactly one acquires the run."""
-    stores = [backend.store() for _ in range(4)]
-    await stores[0].load("race")  # create tables before the race
+async def race_in_process(stores: list[Any]) -> tuple[list[Any], list[Any]]:
+    """20 owners acquire run "race" at once through `stores` (round robin): every outcome,
+    and the runs won."""
     outcomes = await asyncio.gather(
         *(
-            stores[i % 4].acquire("race", owner=f"o{i}", lease_seconds=60, kind="cadence", name="x")
+            stores[i % len(stores)].acquire(
+                "race", owner=f"o{i}", lease_seconds=60, kind="cadence", name="x"
+            )
             for i in range(20)
         ),
         return_exceptions=True,
     )
-    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    return outcomes, [o for o in outcomes if not isinstance(o, BaseException)]
+
+
+async def test_concurrent_acquires_one_winner(backend: Backend) -> None:
+    """Many owners racing through separate clients: exactly one acquires the run."""
+    stores = [backend.store() for _ in range(4)]
+    await stores[0].load("race")  # create tables before the race
+    outcomes, winners = await race_in_process(stores)
     assert len(winners) == 1
     assert all(isinstance(o, RunLockedError) for o in outcomes if o not in winners)
     record = await stores[0].load("race")
@@ -535,14 +543,7 @@ async def test_concurrent_takeovers_of_a_dead_owner_one_winner(backend: Backend)
     stores = [backend.store() for _ in range(4)]
     dead = exited_owner()
     await stores[0].acquire("race", owner=dead, lease_seconds=60, kind="cadence", name="x")
-    outcomes = await asyncio.gather(
-        *(
-            stores[i % 4].acquire("race", owner=f"o{i}", lease_seconds=60, kind="cadence", name="x")
-            for i in range(20)
-        ),
-        return_exceptions=True,
-    )
-    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    outcomes, winners = await race_in_process(stores)
     assert len(winners) == 1
     assert all(isinstance(o, RunLockedError) for o in outcomes if o not in winners)
     assert {o.owner for o in outcomes if isinstance(o, RunLockedError)} == {winners[0].owner}

@@ -60,7 +60,8 @@ class Spinner:
         assert self.counter == seen
 
 
-async def test_a_python_loop_stops_when_its_task_is_cancelled() -> None:
+async def cancel_a_spinning_call() -> None:
+    """Start a spinning thread-run call, cancel its task, and check the loop stopped."""
     spin = Spinner()
     task = asyncio.create_task(run_in_thread(spin, None))
     assert await wait_for_event(spin.started)
@@ -68,6 +69,10 @@ async def test_a_python_loop_stops_when_its_task_is_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await spin.assert_stopped()
+
+
+async def test_a_python_loop_stops_when_its_task_is_cancelled() -> None:
+    await cancel_a_spinning_call()
 
 
 async def test_a_python_loop_stops_at_a_timeout() -> None:
@@ -213,13 +218,7 @@ async def test_workers_stay_healthy_and_injections_never_reach_later_calls(
     workers: set[int] = set()
 
     for _ in range(5):  # cancellations that do interrupt running Python code
-        spin = Spinner()
-        task = asyncio.create_task(run_in_thread(spin, None))
-        assert await wait_for_event(spin.started)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await spin.assert_stopped()
+        await cancel_a_spinning_call()
 
     # Cancel near the moment the function returns: a tiny GIL switch interval makes the loop
     # thread's cancellation interleave with the worker's last bytecodes and its bookkeeping.

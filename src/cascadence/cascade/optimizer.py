@@ -57,25 +57,21 @@ class ExecutionOptimizer:
         A stage marked `can_run_parallel` runs with the later stages of its `parallel_group`
         whose dependencies finished before it; every other stage is a batch of its own.
         """
-        order = self.order(config)
+        stages = self.plan(config).stages  # the plan's groups: what an execution batches
         placed: set[str] = set()
         batches: list[list[str]] = []
-        for position, name in enumerate(order):
-            if name in placed:
+        for position, stage in enumerate(stages):
+            if stage.name in placed:
                 continue
-            stage = config.stages[name]
-            batch = [name]
-            if stage.can_run_parallel:
-                group = stage.parallel_group or "__parallel__"
-                for later in order[position + 1 :]:
-                    other = config.stages[later]
-                    if (
-                        later not in placed
-                        and other.can_run_parallel
-                        and (other.parallel_group or "__parallel__") == group
-                        and all(dep in placed for dep in other.depends_on)
-                    ):
-                        batch.append(later)
+            batch = [stage.name]
+            if stage.group is not None:
+                batch.extend(
+                    later.name
+                    for later in stages[position + 1 :]
+                    if later.group == stage.group
+                    and later.name not in placed
+                    and all(dep in placed for dep in later.depends_on)
+                )
             placed.update(batch)
             batches.append(batch)
         return batches

@@ -90,6 +90,13 @@ def _emit(data: bytes, output: Path | None) -> None:
         typer.secho(f"wrote {output}", err=True, fg="green")
 
 
+OutputFile = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.", dir_okay=False),
+]
+"""The `--output/-o FILE` option of the commands that print a document."""
+
+
 def diagram(
     target: Annotated[
         str,
@@ -102,24 +109,14 @@ def diagram(
         DiagramFormat,
         typer.Option("--format", "-f", help="mermaid, dot, or svg (needs Graphviz)."),
     ] = DiagramFormat.mermaid,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Write to this file instead of stdout.", dir_okay=False
-        ),
-    ] = None,
+    output: OutputFile = None,
 ) -> None:
     """Draw a cascade or a flow as a Mermaid flowchart, Graphviz DOT or SVG."""
     _emit(render(load_drawable(target), fmt), output)
 
 
 def schema(
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Write to this file instead of stdout.", dir_okay=False
-        ),
-    ] = None,
+    output: OutputFile = None,
 ) -> None:
     """Print the JSON Schema of cascade files (for editor validation and completion)."""
     import json

@@ -86,13 +86,13 @@ class ConditionEvaluator:
             ConditionSyntaxError: The condition does not parse (every problem is listed).
             TypeError: `condition` is none of the above.
         """
-        from cascadence.conditions import parse_condition, to_dict
-
         source = _source(condition)
         if isinstance(source, str):
             cached = self._by_text.get(source)
             if cached is not None:
                 return cached
+        from cascadence.conditions import parse_condition, to_dict  # the package imports us
+
         node = parse_condition(source)
         written: Mapping[str, Any] | str = to_dict(node) if isinstance(source, Node) else source
         with self._lock:

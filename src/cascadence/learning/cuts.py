@@ -97,6 +97,14 @@ class CutMover:
             bits = self._bits[key] = bits_of(self._groups(path, counting)[1][k], len(self.rows))
         return bits
 
+    def _cut_position(self, literal: Literal) -> tuple[bool, list[float], str, int]:
+        """For a numeric or count literal: whether it counts, the distinct values of its field,
+        its operator, and where its cut falls among those values."""
+        counting = literal.kind == "count"
+        values, _ = self._groups(literal.path, counting)
+        start = bisect_left(values, float(literal.condition["value"]))
+        return counting, values, _op(literal), start
+
     def _others(self, literals: Sequence[Literal], skip: int) -> int:
         bits = self.everything
         for j, other in enumerate(literals):
@@ -122,10 +130,7 @@ class CutMover:
         for i, literal in enumerate(literals):
             if literal.kind not in ("numeric", "count"):
                 continue
-            counting = literal.kind == "count"
-            values, _ = self._groups(literal.path, counting)
-            op = _op(literal)
-            start = bisect_left(values, float(literal.condition["value"]))
+            counting, values, op, start = self._cut_position(literal)
             if op == ">=":
                 order = range(start, min(len(values) - 1, start + _MAX_STEPS))
             else:
@@ -159,10 +164,7 @@ class CutMover:
         for i, literal in enumerate(current):
             if literal.kind not in ("numeric", "count"):
                 continue
-            counting = literal.kind == "count"
-            values, _ = self._groups(literal.path, counting)
-            op = _op(literal)
-            start = bisect_left(values, float(literal.condition["value"]))
+            counting, values, op, start = self._cut_position(literal)
             if op == ">=":
                 order = range(start - 1, max(-1, start - 1 - _MAX_STEPS), -1)
             else:

@@ -230,14 +230,6 @@ def _classify(rule: MinedRule) -> PatternType:
     return PatternType.CORRELATION
 
 
-def _warn_once(extractor: Any, key: str, message: str) -> None:
-    """Warn about a misuse of `learn_from_failure` once per extractor (runs come in bulk)."""
-    seen: set[str] = extractor.__dict__.setdefault("_warned", set())
-    if key not in seen:
-        seen.add(key)
-        warnings.warn(message, UserWarning, stacklevel=3)
-
-
 class PatternExtractor:
     """Learns, from recorded runs, decisions that expensive stages keep making for cheap reasons.
 
@@ -291,6 +283,7 @@ class PatternExtractor:
         self._version = 0
         self._cache: dict[tuple[Any, ...], list[Pattern]] = {}
         self._latest: list[tuple[Pattern, Any]] = []
+        self._warned: set[str] = set()  # misuses of learn_from_failure already reported
 
     # -- recording ---------------------------------------------------------------------------
     @property
@@ -357,8 +350,7 @@ class PatternExtractor:
         elif isinstance(context, Mapping) and "stage_results" in context:
             data = context.get("input", context.get("data"))
             if not data:
-                _warn_once(
-                    self,
+                self._warn_once(
                     "no_input",
                     "learn_from_failure: `context` has stage results but no input, so the run "
                     "is recorded without features and no pattern can come from it; pass "
@@ -382,8 +374,7 @@ class PatternExtractor:
             later = path[path.index(stage_name) + 1 :]
             if not later:
                 if not stages:
-                    _warn_once(
-                        self,
+                    self._warn_once(
                         "no_decision",
                         "learn_from_failure: nothing recorded: `context` holds no stage "
                         f"results, so the final decision after {stage_name!r} is unknown; pass "
@@ -400,6 +391,12 @@ class PatternExtractor:
             if pattern.target_stage == stage_name and test(data, through, None):
                 return pattern
         return None
+
+    def _warn_once(self, key: str, message: str) -> None:
+        """Warn about a misuse of `learn_from_failure` once per extractor (runs come in bulk)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, UserWarning, stacklevel=3)
 
     def clear(self) -> None:
         """Forget every recorded run and every pattern found."""
