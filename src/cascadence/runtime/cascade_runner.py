@@ -532,10 +532,8 @@ async def run_cascade(
     deadline = run.deadline
     termination = plan.termination
     stop_any = plan.stop_on_failure
-    # Work after a stage that most runs never need, checked with one test (the global deadline
-    # alone, as in most configs, skips the rest).
+    # Work after a stage that most runs never need, checked with one test.
     hooked = bool(termination) or obs is not None or on_stage is not None
-    after = hooked or deadline is not None
     path = run.path
     timeline = run.timeline
     warnings = ctx.warnings
@@ -597,10 +595,21 @@ async def run_cascade(
                             run._act(name, st.post_rules[-1], False)
                         else:
                             run.after_match(st, found)
-        elif st.pre_rules and not run.apply_rules(st, pre=True):
+            if run.jump is not None:
+                index = _after_jump(run, stages, index)
+            if hooked:
+                if on_stage is not None:
+                    run.index = index
+                    await on_stage(name, sr, run)
+                await _after_stage(run, termination, obs)
+            # the stage's end reading stands in for the clock: rules take no measurable time
+            if deadline is not None and ended >= deadline:
+                run.timed_out = True
+            continue
+        if st.pre_rules and not run.apply_rules(st, pre=True):
             index = _after_jump(run, stages, index)
             continue
-        elif st.group is None:
+        if st.group is None:
             sr = await run.call(st)
             if sr.get("error") is not None and (st.stop_on_failure or stop_any):
                 run.terminated_by = f"failure of {name}"
@@ -613,20 +622,21 @@ async def run_cascade(
             await run.group(st, index, on_stage)
         if run.jump is not None:
             index = _after_jump(run, stages, index)
-        if after:
-            if hooked:
-                if on_stage is not None and st.simple and fast:
-                    run.index = index
-                    await on_stage(name, results[name], run)
-                if termination and run.terminated_by is None:
-                    _terminate(run, termination)
-                if obs is not None and run._pending_routing:
-                    await run.report_routing(obs)
-            if deadline is not None and _perf() >= deadline and not run.timed_out:
-                run.timed_out = True
+        if hooked:
+            await _after_stage(run, termination, obs)
+        if deadline is not None and not run.timed_out and _perf() >= deadline:
+            run.timed_out = True
     if obs is not None:
         return await run.report_finished(obs)
     return _build_result(run, _perf() - t0)
+
+
+async def _after_stage(run: _Run, termination: tuple[RulePlan, ...], obs: Observers | None) -> None:
+    """Global termination conditions and the routing report, after a stage."""
+    if termination and run.terminated_by is None:
+        _terminate(run, termination)
+    if obs is not None and run._pending_routing:
+        await run.report_routing(obs)
 
 
 def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
@@ -699,9 +709,13 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
                 "status": "error" if failed else "ok",
             }
         )
+    decisions = []
+    for stage, rule, kind, action in run.decisions:  # `decision_dicts`, inlined
+        decisions.append({"stage": stage, "rule": rule, "type": kind, "action": action})
     errors = run.errors
     terminated_by = run.terminated_by
     timed_out = run.timed_out
+    warnings = ctx.warnings
     plan = run.plan
     result: dict[str, Any] = {
         "success": not errors and not timed_out,
@@ -717,10 +731,10 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         "timed_out": timed_out,
         "cost": run.cost,
         "errors": errors if errors is not None else [],
-        "routing_decisions": decision_dicts(run.decisions),
+        "routing_decisions": decisions,
         "skipped_stages": run.skipped if run.skipped is not None else {},
         "timeline": timeline,
-        "warnings": [_warning(w) for w in ctx.warnings] if ctx.warnings else [],
+        "warnings": [_warning(w) for w in warnings] if warnings else warnings,  # the run's own
         "cascade": plan.name,
         "version": plan.version,
         "run_id": run.run_id,

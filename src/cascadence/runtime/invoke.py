@@ -158,7 +158,7 @@ class _ResumeUntil:
             self._expired = True
             task.cancel()
         else:
-            self._handle = loop.call_at(self._limit, self._expire)
+            self._handle = loop.call_at(self._limit, self)  # no bound method to keep
         coro = self._coro
         value = self._waiting
         try:
@@ -172,7 +172,7 @@ class _ResumeUntil:
                     value = coro.throw(exc)
                 else:
                     value = coro.send(sent)
-                self._waiting = value  # what the handler waits for now (see `_expire`)
+                self._waiting = value  # what the handler waits for now (see `__call__`)
         except StopIteration as stop:
             self._finish(stop)
             return stop.value
@@ -182,7 +182,8 @@ class _ResumeUntil:
                 raise
             raise timeout from None
 
-    def _expire(self) -> None:
+    def __call__(self) -> None:
+        """The timer fired: cancel the task (the timer handle calls the object itself)."""
         task = self._task
         assert task is not None
         done = getattr(self._waiting, "done", None)
@@ -190,7 +191,7 @@ class _ResumeUntil:
             # The handler's wait is over and its task is scheduled to resume: let it take that
             # step (the loop runs it before this second look), once.
             self._deferred = True
-            self._handle = task.get_loop().call_soon(self._expire)
+            self._handle = task.get_loop().call_soon(self)
             return
         self._handle = None
         self._expired = True
