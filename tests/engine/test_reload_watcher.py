@@ -80,3 +80,15 @@ async def test_background_watcher_reloads(tmp_path: Path, use_watchfiles: bool) 
             await asyncio.sleep(0.02)
     assert engine.config.version == "2"
     assert (await engine.execute({}))["version"] == "2"
+
+
+async def test_engine_and_update_config_take_a_path_object(tmp_path: Path) -> None:
+    """`CascadeEngine(Path)` and `update_config(Path)` read the file, as a str path does."""
+    path = tmp_path / "c.yaml"
+    _write(path, V1)
+    engine = CascadeEngine(path)
+    engine.register_stage("A", _a)
+    assert (await engine.execute({}))["version"] == "1"
+    _write(path, V2)
+    engine.update_config(path)
+    assert (await engine.execute({}))["version"] == "2"

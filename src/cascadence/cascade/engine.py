@@ -14,6 +14,7 @@ flight. Handlers and statistics survive a reload.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -56,7 +57,7 @@ class CascadeEngine:
 
     def __init__(
         self,
-        config: CascadeConfig | Mapping[str, Any] | str,
+        config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str],
         *,
         clock: Clock = SYSTEM_CLOCK,
         hooks: Iterable[Any] = (),
@@ -121,7 +122,9 @@ class CascadeEngine:
                 handler = import_object(stage.handler, what=f"handler of {name}", search=search)
                 self.register_stage(name, handler)
 
-    def update_config(self, new_config: CascadeConfig | Mapping[str, Any] | str) -> None:
+    def update_config(
+        self, new_config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str]
+    ) -> None:
         """Hot-reload: new executions use `new_config`; executions in flight finish on the old.
 
         Handlers registered by name and statistics are kept. Stages the new config adds may
@@ -373,10 +376,12 @@ class CascadeEngine:
         return f"CascadeEngine({self._config.name!r}, version={self._config.version!r})"
 
 
-def _as_config(config: CascadeConfig | Mapping[str, Any] | str) -> CascadeConfig:
+def _as_config(
+    config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str],
+) -> CascadeConfig:
     if isinstance(config, CascadeConfig):
         return config
-    if isinstance(config, str):
+    if isinstance(config, (str, os.PathLike)):
         return CascadeConfig.from_file(config)
     if isinstance(config, Mapping):
         return CascadeConfig.from_dict(dict(config))

@@ -16,6 +16,7 @@ import typer
 
 from cascadence.cli._common import CliError, ExitCode, echo_err
 from cascadence.cli.diagram import diagram, schema
+from cascadence.cli.replay import replay
 from cascadence.cli.run import run
 from cascadence.cli.scaffold import init, new_app
 from cascadence.cli.validate import validate
@@ -78,6 +79,7 @@ app.add_typer(new_app)
 app.command()(validate)
 app.command()(diagram)
 app.command()(run)
+app.command()(replay)
 app.command()(schema)
 
 
