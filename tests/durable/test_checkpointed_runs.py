@@ -114,3 +114,46 @@ async def test_unserializable_value_names_the_field() -> None:
     engine.register_stage("A", handler)
     with pytest.raises(Exception, match=r"stage_results\.A\.data\.lock.*lock"):
         await engine.execute({}, run_id="x", checkpoint=InMemoryCheckpointStore())
+
+
+@dataclass
+class Disbursal(Score):
+    order_id: str = ""
+    validated: bool = False
+    disbursed: bool = False
+
+    def __post_init__(self) -> None:
+        self.client = object()  # not a field: never checkpointed
+
+
+def _disbursal_flow(store: Any, score: Disbursal, crash: list[bool]) -> Cadence[Disbursal]:
+    async def validate(s: Disbursal) -> None:
+        s.validated = True
+
+    async def disburse(s: Disbursal) -> None:
+        if crash[0]:
+            raise RuntimeError("process died")
+        s.disbursed = True
+
+    return (
+        Cadence("disburse", score)
+        .with_checkpoint(store, run_id="order-1")
+        .then("validate", validate)
+        .then("disburse", disburse)
+    )
+
+
+async def test_resumed_and_finished_runs_update_the_score_passed_in(tmp_path: Path) -> None:
+    """After a crash, a new flow on a new score resumes into that very score (its non-field
+    attributes kept); re-running the finished run id fills a new score with the outcome too."""
+    async with SQLiteCheckpointStore(str(tmp_path / "runs.db")) as store:
+        with pytest.raises(Exception, match="process died"):
+            await _disbursal_flow(store, Disbursal("ORD-1"), [True]).run()
+        resumed = Disbursal("ORD-1")
+        client = resumed.client
+        result = await _disbursal_flow(store, resumed, [False]).run()
+        assert result is resumed
+        assert (resumed.validated, resumed.disbursed, resumed.client) == (True, True, client)
+        again = Disbursal("ORD-1")
+        assert await _disbursal_flow(store, again, [False]).run() is again
+        assert again.validated and again.disbursed and again.client is not None

@@ -1,7 +1,14 @@
-"""Checkpointed flow runs: each finished top-level step is recorded with the score after it."""
+"""Checkpointed flow runs: each finished top-level step is recorded with the score after it.
+
+A resumed run, and a re-run of a finished run id, continue on the score the caller passed in:
+the stored field values are written into it (so code that keeps its own reference to the score
+sees the outcome, and attributes `__post_init__` set outside the fields are kept). A frozen
+score cannot be written to; the stored one is used instead.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cascadence.runtime.durable import durable_run, finish
@@ -33,13 +40,12 @@ async def run_durable(
         store, run_id, kind="cadence", name=plan.name, lease_seconds=lease_seconds
     ) as run:
         if run.completed:
-            stored: S = run.record.result
-            return stored
+            return _into(score, run.record.result)
         start_at = 0
         if run.record.steps:
             last = run.record.steps[-1].payload
             start_at = int(last["index"]) + 1
-            score = last["score"]
+            score = _into(score, last["score"])
 
         async def checkpoint(index: int, name: str, current: Any) -> None:
             await run.save_step(f"{index}:{name}", {"index": index, "score": current})
@@ -54,3 +60,17 @@ async def run_durable(
         )
         await finish(run, final)
         return final
+
+
+def _into(score: S, stored: Any) -> S:
+    """Write the stored score's fields into the caller's score, when it can take them."""
+    cls = type(score)
+    if (
+        type(stored) is not cls
+        or not dataclasses.is_dataclass(score)
+        or cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    ):
+        return stored  # type: ignore[no-any-return]
+    for f in dataclasses.fields(score):
+        setattr(score, f.name, getattr(stored, f.name))
+    return score
