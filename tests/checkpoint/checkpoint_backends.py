@@ -23,7 +23,8 @@ from cascadence.testing import FakeClock
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_DSN = "postgresql://127.0.0.1:5432/test"
-BACKENDS = ["memory", "sqlite", "redis", "postgres"]
+BACKENDS = ["memory", "memory-serialized", "sqlite", "redis", "postgres"]
+"""`memory-serialized`: the in-memory store storing values as the durable stores do."""
 
 
 @dataclass
@@ -41,9 +42,10 @@ class Backend:
         """Open a store on this location (the in-memory store is shared, as a process would)."""
         clock = clock or self.clock
         made: BaseCheckpointStore
-        if self.kind == "memory":
+        if self.kind.startswith("memory"):
             if self._memory is None:
-                self._memory = InMemoryCheckpointStore(clock=clock)
+                serialize = self.kind == "memory-serialized"
+                self._memory = InMemoryCheckpointStore(clock=clock, serialize=serialize)
             return self._memory
         if self.kind == "sqlite":
             made = SQLiteCheckpointStore(self.options["path"], clock=clock)
@@ -83,7 +85,7 @@ def make_backend(kind: str, tmp_path: Path) -> Backend:
     """Build a fresh backend location of `kind`."""
     token = uuid.uuid4().hex[:12]
     clock = FakeClock()
-    if kind == "memory":
+    if kind.startswith("memory"):
         return Backend(kind, "memory://", {}, clock)
     if kind == "sqlite":
         path = tmp_path / f"runs-{token}.db"

@@ -1,13 +1,16 @@
 """`InMemoryCheckpointStore`: checkpoints in a dict, for tests and single-process use.
 
-Values are serialized on save and decoded on load exactly as in the durable stores, so a value
-that would fail to checkpoint in production fails here too, and loaded values never alias the
-caller's objects. Every method runs without awaiting in between, which makes each one atomic on
-its event loop.
+Values are deep-copied on save and again on load, so loaded values never alias the caller's
+objects or each other, and any score that can be copied is accepted (a class defined inside a
+function, a field holding an application object). With `serialize=True`, values go through
+the durable stores' serialization instead, so a value that would fail to checkpoint in
+production fails here too. Every method runs without awaiting in between, which makes each one
+atomic on its event loop.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +33,24 @@ from cascadence.runtime.clock import Clock
 __all__ = ["InMemoryCheckpointStore"]
 
 
+class _Copy:
+    """A value kept as a private deep copy (handed out as a fresh copy on every load)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+_Stored = bytes | _Copy
+
+
+def _load(stored: _Stored) -> Any:
+    if type(stored) is _Copy:
+        return copy.deepcopy(stored.value)
+    return serde.loads(stored)  # type: ignore[arg-type]
+
+
 @dataclass(slots=True)
 class _Run:
     run_id: str
@@ -40,19 +61,19 @@ class _Run:
     lease_expires_at: float | None
     created_at: float
     updated_at: float
-    meta: bytes
+    meta: _Stored
     next_index: int = 0
-    result: bytes | None = None
+    result: _Stored | None = None
     error: str | None = None
-    state: bytes | None = None
-    steps: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)
+    state: _Stored | None = None
+    steps: dict[str, tuple[int, _Stored, float]] = field(default_factory=dict)
 
     def record(self, with_steps: bool = True) -> RunRecord:
         steps: list[StepRecord] = []
         if with_steps:
             rid = self.run_id
             steps = [
-                StepRecord(rid, key, idx, serde.loads(payload), at)
+                StepRecord(rid, key, idx, _load(payload), at)
                 for key, (idx, payload, at) in sorted(self.steps.items(), key=lambda kv: kv[1][0])
             ]
         return RunRecord(
@@ -65,10 +86,10 @@ class _Run:
             created_at=self.created_at,
             updated_at=self.updated_at,
             steps=steps,
-            result=None if self.result is None else serde.loads(self.result),
+            result=None if self.result is None else _load(self.result),
             error=self.error,
-            meta=serde.loads(self.meta),
-            state=None if self.state is None else serde.loads(self.state),
+            meta=_load(self.meta),
+            state=None if self.state is None else _load(self.state),
         )
 
 
@@ -77,11 +98,24 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
 
     Args:
         clock: Source of wall-clock time for leases and timestamps (the system clock by default).
+        serialize: Store values as the durable stores do (tagged JSON), so that a value those
+            stores would refuse is refused here too; by default values are deep-copied.
     """
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, serialize: bool = False) -> None:
         super().__init__(clock)
         self._runs: dict[str, _Run] = {}
+        self.serialize = serialize
+
+    def _store(self, value: Any, root: str = "$") -> _Stored:
+        """Keep a value: serialized, or as a deep copy. A value that cannot be copied is
+        serialized instead; when that fails too, the error names where the value sits."""
+        if not self.serialize:
+            try:
+                return _Copy(copy.deepcopy(value))
+            except Exception:  # the serializer below reports it, naming where it sits
+                pass
+        return serde.dumps(value, root=root)
 
     def __repr__(self) -> str:
         return f"InMemoryCheckpointStore(runs={len(self._runs)})"
@@ -98,7 +132,7 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
     ) -> RunRecord:
         """Create or take over a run (see `CheckpointStore.acquire`)."""
         check_acquire_args(run_id, owner, lease_seconds, kind, name)
-        meta_bytes = None if meta is None else serde.dumps(meta, root="meta")
+        meta_bytes = None if meta is None else self._store(meta, root="meta")
         now = self.clock.time()
         run = self._runs.get(run_id)
         if run is None:
@@ -140,7 +174,7 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
     async def save_step(self, run_id: str, key: str, payload: Any, *, owner: str) -> None:
         """Append a finished step (see `CheckpointStore.save_step`)."""
         check_key(key)
-        data = serde.dumps(payload)
+        data = self._store(payload)
         run = self._writable(run_id, owner, f"save step {key!r}")
         now = self.clock.time()
         run.steps.pop(key, None)
@@ -150,14 +184,14 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
 
     async def save_state(self, run_id: str, state: Any, *, owner: str) -> None:
         """Replace the state snapshot (see `CheckpointStore.save_state`)."""
-        data = serde.dumps(state, root="state")
+        data = self._store(state, root="state")
         run = self._writable(run_id, owner, "save state")
         run.state = data
         run.updated_at = self.clock.time()
 
     async def complete(self, run_id: str, result: Any, *, owner: str) -> None:
         """Finish the run successfully (see `CheckpointStore.complete`)."""
-        data = serde.dumps(result, root="result")
+        data = self._store(result, root="result")
         run = self._writable(run_id, owner, "complete the run")
         run.status = RunStatus.COMPLETED
         run.result = data

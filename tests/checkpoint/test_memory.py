@@ -1,0 +1,59 @@
+"""The in-memory store: any copyable score by default, production serialization on request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from cascadence import Cadence, Score
+from cascadence.checkpoint import InMemoryCheckpointStore, SerializationError
+
+
+class Client:
+    """An application object a score may hold (not something the durable stores can write)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+async def test_a_local_score_class_holding_an_object_checkpoints_and_resumes() -> None:
+    """A score class defined in a function, with a plain object in a field, resumes after a
+    crash; loaded values are copies, never the caller's objects."""
+
+    @dataclass
+    class Local(Score):
+        client: Client = field(default_factory=Client)
+        done: list[str] = field(default_factory=list)
+
+    crash = [True]
+
+    async def first(s: Local) -> None:
+        s.done.append("first")
+
+    async def second(s: Local) -> None:
+        if crash[0]:
+            raise RuntimeError("crash")
+        s.done.append("second")
+
+    store = InMemoryCheckpointStore()
+
+    def flow(score: Local) -> Cadence[Local]:
+        return Cadence("local", score).with_checkpoint(store, run_id="r").then("first", first)
+
+    with pytest.raises(Exception, match="crash"):
+        await flow(Local()).then("second", second).run()
+    crash[0] = False
+    resumed = await flow(Local()).then("second", second).run()
+    assert resumed.done == ["first", "second"]
+    record = await store.load("r")
+    assert record is not None and record.result.done == ["first", "second"]
+    assert record.result.client is not resumed.client
+
+
+async def test_serialize_true_refuses_what_durable_stores_refuse() -> None:
+    """With `serialize=True` a value the durable stores cannot write is refused, by path."""
+    store = InMemoryCheckpointStore(serialize=True)
+    await store.acquire("r", owner="o", lease_seconds=5, kind="cadence", name="x")
+    with pytest.raises(SerializationError, match=r"\$\.client"):
+        await store.save_step("r", "0:a", {"client": Client()}, owner="o")
