@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # explicit re-exports, so `mypy --strict` accepts `from casca
     from cascadence.errors import RunLockedError as RunLockedError
     from cascadence.errors import Skip as Skip
     from cascadence.errors import TimeoutError as TimeoutError
+    from cascadence.errors import UnknownStageError as UnknownStageError
     from cascadence.events import CadenceEvent as CadenceEvent
     from cascadence.events import EventEmitter as EventEmitter
     from cascadence.flow.atomic import Atomic as Atomic
@@ -129,6 +130,7 @@ _EXPORTS: dict[str, str] = {
     "NoteError": "cascadence.errors",
     "ParallelNoteError": "cascadence.errors",
     "PlanError": "cascadence.errors",
+    "UnknownStageError": "cascadence.errors",
     "PluginFactory": "cascadence.cascade.plugins",
     "PluginRegistry": "cascadence.cascade.plugins",
     "ResultCache": "cascadence.policies",
@@ -220,6 +222,7 @@ __all__ = [
     "TimeoutError",
     "TimingHooks",
     "UniversalEvent",
+    "UnknownStageError",
     "__version__",
     "circuit_breaker",
     "fallback",

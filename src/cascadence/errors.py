@@ -4,6 +4,7 @@
 CascadenceError                      root of everything cascadence raises
 ├── ConfigError(ValueError)          a cascade file or dict is invalid; `.issues` lists them all
 ├── PlanError                        a valid config cannot run: unknown handler, import path missing
+│   └── UnknownStageError(KeyError, ValueError)  a stage name the config does not have
 ├── CheckpointError                  a checkpoint store failed or a value cannot be serialized
 │   └── RunLockedError               another process holds the lease on this run id
 └── CadenceError                     an error while a flow or cascade runs (the code spec's root)
@@ -49,6 +50,7 @@ __all__ = [
     "Skip",
     "StepTimeoutError",
     "TimeoutError",
+    "UnknownStageError",
     "closest",
 ]
 
@@ -120,6 +122,17 @@ class ConfigError(CascadenceError, ValueError):
 
 class PlanError(CascadenceError):
     """A configuration is valid but cannot be run as given (a handler is missing, for example)."""
+
+
+class UnknownStageError(PlanError, KeyError, ValueError):
+    """A stage name the configuration does not have (`register_stage("FAST_CHEK", ...)`).
+
+    Also a `KeyError` and a `ValueError`, so code that guards a lookup by name either way
+    catches it. The message names the closest stage and lists them all.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class CheckpointError(CascadenceError):

@@ -156,7 +156,11 @@ def test_all_issues_are_collected_with_their_paths() -> None:
         ({"field": "x", "operator": ">", "value": True}, "value", "cannot compare with bool"),
         ({"field": "x", "operator": "<", "value": None}, "value", "cannot compare with null"),
         ({"field": "x", "operator": "==", "value": float("inf")}, "value", "not a finite number"),
-        ({"field": "x", "operator": "EXISTS", "value": 1}, "value", "EXISTS takes no 'value'"),
+        (
+            {"field": "x", "operator": "EXISTS", "value": 1},
+            "value",
+            "EXISTS takes no value other than true or false",
+        ),
         ({"field": "x", "operator": "==", "value": 1, "conditions": []}, "conditions", "takes no"),
         ({"operator": "AND"}, "conditions", "needs 'conditions'"),
         ({"operator": "AND", "conditions": []}, "conditions", "at least one"),

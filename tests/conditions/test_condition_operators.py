@@ -255,6 +255,24 @@ CASES = [
         (S("present", _user(verified_at="x"), True), S("missing", {}, False)),
     ),
     Case(
+        "exists-value-true",
+        {"field": "user.verified_at", "operator": "EXISTS", "value": True},
+        "exists(user.verified_at)",
+        (S("present", _user(verified_at="x"), True), S("missing", {}, False)),
+    ),
+    Case(
+        "exists-value-false-negates",
+        {"field": "user.verified_at", "operator": "EXISTS", "value": False},
+        "not exists(user.verified_at)",
+        (S("present", _user(verified_at="x"), False), S("missing", {}, True)),
+    ),
+    Case(
+        "is-null-value-false-negates",
+        {"field": "x", "operator": "IS_NULL", "value": False},
+        "not is_null(x)",
+        (S("null", {"x": None}, False), S("present", {"x": 0}, True)),
+    ),
+    Case(
         "is-null",
         {"field": "user.deleted_at", "operator": "IS_NULL"},
         "is_null(user.deleted_at)",

@@ -191,6 +191,44 @@ async def test_stage_cache_reuses_results_per_key_fields() -> None:
     assert calls == 3
 
 
+async def test_clear_cache_empties_plugin_and_note_caches_of_registered_handlers() -> None:
+    """`clear_cache()` also empties a CachePlugin handler and one inside a PluginFactory
+    chain."""
+    from cascadence import CachePlugin, PluginFactory
+
+    calls = {"A": 0, "B": 0}
+
+    def counting(name: str) -> Any:
+        async def handler(_ctx: Any) -> dict:
+            calls[name] += 1
+            return {"result": name}
+
+        return handler
+
+    engine = CascadeEngine(config({"A": {}, "B": {}}))
+    engine.register_stage("A", CachePlugin(counting("A"), ttl_seconds=60))
+    engine.register_stage("B", await PluginFactory.wrap_handler(counting("B"), ["cache", "retry"]))
+    for _ in range(2):
+        await engine.execute({"x": 1})
+    assert calls == {"A": 1, "B": 1}
+    engine.clear_cache()
+    await engine.execute({"x": 1})
+    assert calls == {"A": 2, "B": 2}
+
+
+async def test_unknown_stage_name_is_a_plan_key_and_value_error() -> None:
+    """Registering a handler under a name no stage has names the closest stage; the error is a
+    PlanError, a KeyError and a ValueError, with a plain message."""
+    from cascadence import PlanError, UnknownStageError
+
+    engine = CascadeEngine(config({"FAST_CHECK": {}}))
+    for kind in (UnknownStageError, PlanError, KeyError, ValueError):
+        with pytest.raises(kind) as info:
+            engine.register_stage("FAST_CHEK", returning({"result": 1}))
+        assert str(info.value).startswith("cannot register a handler for unknown stage 'FAST_CHEK'")
+        assert "did you mean 'FAST_CHECK'?" in str(info.value)
+
+
 async def test_hot_reload_keeps_in_flight_executions_on_their_version() -> None:
     """An execution started before update_config finishes on the old version; new ones use
     the new version; handlers and statistics survive."""

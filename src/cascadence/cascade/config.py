@@ -220,7 +220,9 @@ class RoutingRule(_Model):
     it), `routing` after it (controls the flow), `postcondition` after routing."""
 
     priority: int = 0
-    """Rules of one type are evaluated in descending priority; the first match acts."""
+    """Rules of one type are evaluated in descending priority. Every rule that matches acts,
+    in that order, until a terminal action (terminate, skip_to); after one, only
+    postconditions are still evaluated."""
 
     condition: ConditionSpec
     """The condition: structured (`field`, `operator`, `value`) or an expression string."""

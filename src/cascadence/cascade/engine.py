@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cascadence.cascade.config import CascadeConfig
 from cascadence.cascade.optimizer import ExecutionOptimizer
-from cascadence.errors import GlobalTimeoutError, PlanError, closest
+from cascadence.errors import GlobalTimeoutError, PlanError, UnknownStageError, closest
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cascade_runner import StageStats, run_cascade
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
@@ -149,11 +149,12 @@ class CascadeEngine:
         plain functions are accepted; so are `Cadence` flows and engine plugins.
 
         Raises:
-            PlanError: No stage has that name (the message suggests the closest one).
+            UnknownStageError: No stage has that name (the message suggests the closest one).
+            PlanError: The handler is not callable.
         """
         if name not in self._config.stages:
             hint = closest(name, self._config.stages)
-            raise PlanError(
+            raise UnknownStageError(
                 f"cannot register a handler for unknown stage {name!r}"
                 + (f"; did you mean {hint!r}?" if hint else "")
                 + f" (stages: {', '.join(self._config.stages)})"
@@ -333,12 +334,24 @@ class CascadeEngine:
         self._executions = 0
 
     def clear_cache(self) -> None:
-        """Empty every stage's result cache."""
+        """Empty every result cache of the engine: the stages' own (`cache_enabled`), those of
+        decorated notes, and those of plugins registered as handlers (`CachePlugin`, or a
+        `PluginFactory` chain holding one)."""
         from cascadence.policies.cache import ResultCache
 
-        for obj in self._state.values():
-            if isinstance(obj, ResultCache):
-                obj.clear()
+        caches = [obj for obj in self._state.values() if isinstance(obj, ResultCache)]
+        caches.extend(p.cache for p in self._policies.values() if p.cache is not None)
+        for original in self._originals.values():
+            handler: Any = original
+            seen: set[int] = set()
+            while handler is not None and id(handler) not in seen:  # down a plugin chain
+                seen.add(id(handler))
+                cache = getattr(getattr(handler, "policy", None), "cache", None)
+                if isinstance(cache, ResultCache):
+                    caches.append(cache)
+                handler = getattr(handler, "wrapped_handler", None)
+        for cache in caches:
+            cache.clear()
 
     def breaker(self, stage: str) -> Any:
         """The circuit breaker of `stage`, or None."""

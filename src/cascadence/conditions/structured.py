@@ -136,8 +136,8 @@ class _Parser:
             self.forbid(raw, operator, at, ("conditions", "condition", "compare"))
             return self.pattern(raw, field, at)
         if category == "existence":
-            self.forbid(raw, operator, at, ("value", "conditions", "condition", "compare"))
-            return None if field is None else Exists(field, operator)
+            self.forbid(raw, operator, at, ("conditions", "condition", "compare"))
+            return self.existence(raw, operator, field, at)
         self.forbid(raw, operator, at, ("conditions", "condition"))
         return self.statistic(raw, operator, field, at)
 
@@ -194,6 +194,23 @@ class _Parser:
             self.issue(where, str(exc), expected="a dot path such as 'user.age'")
             return None
         return "" if value == "." else value
+
+    def existence(
+        self, raw: Mapping[Any, Any], operator: str, field: str | None, at: str
+    ) -> Node | None:
+        """EXISTS / IS_NULL, with an optional `value: true` (the same) or `false` (negated)."""
+        wanted = raw.get("value")
+        if wanted is not None and not isinstance(wanted, bool):
+            self.issue(
+                join(at, "value"),
+                f"{operator} takes no value other than true or false, got {_describe(wanted)}",
+                expected=f"no 'value', or true ({operator}) or false (NOT {operator})",
+            )
+            return None
+        if field is None:
+            return None
+        node = Exists(field, operator)
+        return Logical("NOT", (node,)) if wanted is False else node
 
     def forbid(self, raw: Mapping[Any, Any], operator: str, at: str, keys: Sequence[str]) -> None:
         for key in keys:
