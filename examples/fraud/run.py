@@ -45,7 +45,7 @@ from cascadence.learning import (  # noqa: E402
 )
 
 MIN_CONFIDENCE = 0.998
-MIN_SAMPLES = 40
+MIN_SAMPLES = 130
 MIN_AGREEMENT = 0.99
 REVIEWER = "fraud-ops@example.com"
 

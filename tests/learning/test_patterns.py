@@ -132,16 +132,38 @@ def test_pure_noise_yields_no_pattern(approve_share: float, seed: int) -> None:
     assert candidates(runs, min_confidence=0.8, min_samples=50) == []
 
 
-def test_patterns_meet_both_thresholds_on_heldout_runs() -> None:
-    """Every candidate has held-out support >= min_samples and precision >= min_confidence;
-    asking for more support than exists removes the pattern."""
+def test_patterns_meet_both_thresholds() -> None:
+    """Every candidate matches at least min_samples runs (training and held-out together, at
+    least 10 held-out) with held-out precision >= min_confidence; asking for more support
+    than exists removes the pattern."""
     runs = records(6000, lambda d, r: "decline" if d["amount"] >= 150 else otherwise(r))
     extractor = PatternExtractor().fit(runs)
     for min_confidence, min_samples in [(0.9, 50), (0.95, 100), (0.99, 300)]:
         for p in extractor.get_migration_candidates(min_confidence, min_samples):
-            assert p.support >= min_samples
+            assert p.train_support + p.support >= min_samples and p.support >= 10
             assert p.confidence >= min_confidence
     assert extractor.get_migration_candidates(0.95, 10_000) == []
+
+
+def test_a_clean_boundary_is_found_from_a_few_hundred_runs() -> None:
+    """Decline exactly above 10,000: 300 runs give both sides of the boundary at 100%
+    precision with min_samples=100, and the cut is the boundary itself, not a quantile that
+    only looks precise once the other side is decided."""
+    rng = random.Random(0)
+    runs = []
+    for _ in range(300):
+        data = {"amount": rng.uniform(0, 20000)}
+        decision = "decline" if data["amount"] > 10000 else "approve"
+        stages = {
+            "RULES": {"result": "review", "confidence": 0.5, "data": {}, "cost": 1.0},
+            "AI": {"result": decision, "confidence": 0.9, "data": {}, "cost": 25.0},
+        }
+        runs.append(ExecutionRecord(data, stages, ("RULES", "AI"), decision, frozenset(stages)))
+    found = PatternExtractor().fit(runs).get_migration_candidates(0.8, 100)
+    assert sorted((p.expression, p.decision, p.confidence) for p in found) == [
+        ("amount < 10000", "approve", 1.0),
+        ("amount >= 10000", "decline", 1.0),
+    ]
 
 
 def test_support_and_confidence_come_from_heldout_runs_only() -> None:

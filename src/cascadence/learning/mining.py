@@ -11,12 +11,13 @@ most runs not yet decided by an earlier pick. Phrases of the later stages' free-
 guide a first round: for a phrase that goes with one decision, the search looks for a cheap
 condition that picks out the runs carrying that phrase (a REASONING pattern).
 
-Every pick is then measured on the held-out rows only, with the compiled condition itself. It is
-kept when its held-out support is at least `min_samples`, its held-out precision at least
-`min_confidence`, and its precision is significantly above the decision's base rate: the Wilson
-lower bound at level `significance` (Bonferroni-corrected over the picks) must exceed the share of
-that decision in the held-out population. Without the last test, a condition on pure noise
-would pass whenever one decision dominates.
+Every pick is then measured on the held-out rows, with the compiled condition itself. It is kept
+when it matches at least `min_samples` runs in all (training and held-out, of which at least 10
+held-out), its held-out precision is at least `min_confidence`, and that precision is
+significantly above the decision's base rate: the Wilson lower bound at level `significance`
+(Bonferroni-corrected over the picks) must exceed the share of that decision in the held-out
+population. Without the last test, a condition on pure noise would pass whenever one decision
+dominates.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class MiningSettings:
 
     Attributes:
         min_confidence: Held-out precision a pattern needs.
-        min_samples: Held-out runs a pattern must match.
+        min_samples: Runs a pattern must match, training and held-out runs together (and at
+            least 10 held-out runs, or `min_samples` when smaller).
         max_conditions: Most literals in one condition.
         beam_width: Partial conditions kept per search level.
         n_cuts: Candidate cut points per numeric feature (quantiles).
@@ -314,6 +316,10 @@ def _phrases(
     return rows
 
 
+_MIN_HOLDOUT = 10
+"""Fewest held-out runs a pattern must match for its held-out precision to mean anything."""
+
+
 def mine_stage(
     records: Sequence[ExecutionRecord], stage: str, settings: MiningSettings
 ) -> list[MinedRule]:
@@ -322,10 +328,11 @@ def mine_stage(
     train = [r for r in population if not r.holdout]
     held = [r for r in population if r.holdout]
     min_samples = max(1, settings.min_samples)
-    if len(held) < min_samples or len(train) < min_samples:
+    if len(population) < min_samples or len(held) < _MIN_HOLDOUT or not train:
         return []
     size = len(train)
-    min_cover = max(3, math.ceil(min_samples * size / len(held) * 0.8))
+    # a pattern matching `min_samples` runs in all matches about this share of them in training
+    min_cover = max(3, math.ceil(min_samples * size / len(population) * 0.8))
     min_gain = max(2, math.ceil(min_cover / 4))
 
     by_decision: dict[Hashable, list[int]] = {}
@@ -412,9 +419,13 @@ def mine_stage(
                 pool.append(cand)
         added = False
         while len(selected) < settings.max_patterns and pool:
-            best = max(
+            best = max(  # most new runs decided; then fewest wrong ones, fewest tests
                 pool,
-                key=lambda c: ((c.bits & c.label & uncovered).bit_count(), -len(c.literals)),
+                key=lambda c: (
+                    (c.bits & c.label & uncovered).bit_count(),
+                    -c.errors,
+                    -len(c.literals),
+                ),
             )
             if (best.bits & best.label & uncovered).bit_count() < min_gain:
                 break
@@ -451,7 +462,8 @@ def _validate(
         base_rate = counts.get(cand.decision, 0) / len(held)
         lower = wilson_lower(correct, support, z)
         if (
-            support < settings.min_samples
+            cand.cover + support < settings.min_samples
+            or support < min(_MIN_HOLDOUT, settings.min_samples)
             or correct < settings.min_confidence * support
             or lower <= base_rate
         ):

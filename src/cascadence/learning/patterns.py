@@ -278,7 +278,10 @@ class PatternExtractor:
         self.holdout = holdout
         self.clock = clock
         self._settings = MiningSettings(**options)
-        self._rng = random.Random(seed)
+        # A stream of its own: `random.Random(seed)` would repeat the draws of an application
+        # (or a test) that generated its data with the same seed, and correlate the split with
+        # the data.
+        self._rng = random.Random(f"cascadence.learning.holdout:{seed}")
         self._records: deque[ExecutionRecord] = deque(maxlen=max_records)
         self._version = 0
         self._cache: dict[tuple[Any, ...], list[Pattern]] = {}
@@ -420,13 +423,14 @@ class PatternExtractor:
     ) -> list[Pattern]:
         """Patterns whose decision could move earlier, the biggest expected saving first.
 
-        Every pattern returned was measured on held-out runs only: at least `min_samples`
-        matched runs, a precision of at least `min_confidence`, and a precision significantly
-        above the decision's base rate (so noise yields nothing).
+        Every pattern returned matched at least `min_samples` recorded runs (training and
+        held-out together, at least 10 of them held-out), and was measured on held-out runs
+        only: a precision of at least `min_confidence`, significantly above the decision's
+        base rate (so noise yields nothing).
 
         Args:
             min_confidence: Least held-out precision, between 0 and 1.
-            min_samples: Least held-out support.
+            min_samples: Least number of runs the pattern matches.
             target_stage: Only patterns for rules after this stage; every stage when None.
 
         Raises:
