@@ -84,6 +84,16 @@ class CadenceEvent(NamedTuple):
     data: dict[str, Any] | None = None
     timestamp: float = 0.0
 
+    @property
+    def event_type(self) -> str:
+        """The event type (the same as `type`)."""
+        return self.type
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Extra detail (the same as `data`; an empty dict when there is none)."""
+        return self.data if self.data is not None else {}
+
 
 Listener = Callable[[CadenceEvent], Any]
 

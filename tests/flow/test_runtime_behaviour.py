@@ -473,3 +473,45 @@ def test_policy_objects_are_shared_by_both_front_ends() -> None:
     plan = compile_cascade(config, {}, SYSTEM_CLOCK, lambda _s, _k, make: make())
     assert isinstance(policy, StepPolicy)
     assert plan.stages[0].policy.retry == policy.retry
+
+
+async def test_events_also_read_as_event_type_and_metadata() -> None:
+    """A listener may read an event's type as `event_type` and its detail as `metadata`."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    emitter = EventEmitter()
+    emitter.on("*", lambda e: seen.append((e.event_type, e.metadata)))
+
+    async def work(score: S) -> None:
+        score.n = 1
+
+    await Cadence("ev", S()).with_hooks(emitter).then("work", work).run()
+    assert [t for t, _ in seen] == [
+        "cadence.started",
+        "note.started",
+        "note.completed",
+        "cadence.completed",
+    ]
+    assert all(meta == {} or isinstance(meta, dict) for _, meta in seen)
+
+
+def test_a_timeout_that_is_not_a_number_is_a_clear_error() -> None:
+    """`timeout=` takes seconds; a dict or a string says so instead of failing on `<=`."""
+
+    async def work(score: S) -> None:
+        pass
+
+    for bad in ({"seconds": 1.0}, "5", True):
+        with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+            note(timeout=bad)(work)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="timeout must be > 0 seconds"):
+        note(timeout=0)(work)
+
+
+async def test_a_dict_score_in_a_sync_group_is_a_clear_error() -> None:
+    """Parallel tasks need a score with attributes; a dict score says so."""
+
+    async def work(score: Any) -> None:
+        score["x"] = 1
+
+    with pytest.raises(TypeError, match="must be an object with attributes"):
+        await Cadence("d", {}).sync("g", [work, work]).run()

@@ -533,7 +533,7 @@ async def test_diagrams() -> None:
     )
     mermaid = to_mermaid(my_cadence)
     dot = to_dot(my_cadence)
-    assert mermaid.startswith("%% order\nflowchart TD")
+    assert mermaid.startswith("flowchart TD\n    %% order\n")
     assert "route?" in mermaid and '|"true"|' in mermaid
     assert dot.startswith('digraph "order" {') and "shape=diamond" in dot
 

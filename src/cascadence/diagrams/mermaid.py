@@ -28,7 +28,7 @@ def _node(node: Node) -> str:
 
 def render_mermaid(graph: Graph) -> str:
     """Mermaid `flowchart TD` text of `graph`."""
-    lines = [f"%% {graph.title}", "flowchart TD"]
+    lines = ["flowchart TD", f"    %% {graph.title}"]
     clustered = {nid for _, members in graph.clusters.values() for nid in members}
     for node in graph.nodes:
         if node.id not in clustered:

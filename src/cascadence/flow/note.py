@@ -123,8 +123,8 @@ def note(
         clock: Time source for backoff sleeps (tests inject a `FakeClock`).
     """
     breaker = _breaker_from(circuit_breaker, fn)
-    if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if timeout is not None:
+        timeout = _seconds(timeout)
     policy = StepPolicy(
         timeout=timeout,
         retry=retry_policy_from(retry),
@@ -182,11 +182,21 @@ def retry(
     return lambda f: _attach(f, policy)
 
 
+def _seconds(value: Any) -> float:
+    """A timeout in seconds: a positive number, or a clear error naming what was given."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"timeout must be a number of seconds (e.g. timeout=30.0), got {type(value).__name__}"
+            f" {value!r}"
+        )
+    if not value > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+    return float(value)
+
+
 def timeout(seconds: float) -> Callable[[F], F]:
     """Cancel a note or function still running after `seconds` (`@timeout(5.0)`)."""
-    if seconds <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {seconds!r}")
-    policy = StepPolicy(timeout=float(seconds))
+    policy = StepPolicy(timeout=_seconds(seconds))
     return lambda f: _attach(f, policy)  # type: ignore[return-value]
 
 

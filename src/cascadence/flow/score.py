@@ -496,6 +496,11 @@ def _snapshot(score: S) -> S:
     cls = type(score)
     if _is_frozen(cls):
         return score
+    if isinstance(score, (dict, list, set, bytearray)):
+        raise TypeError(
+            f"parallel tasks each get a snapshot of the score's attributes, so the score must be "
+            f"an object with attributes (a Score dataclass), got {cls.__name__}"
+        )
     parent = _PARENTS.get(cls, cls)
     info = _snapshot_class(parent)
     if info is None:
