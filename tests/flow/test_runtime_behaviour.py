@@ -196,6 +196,7 @@ async def test_error_types_carry_their_fields() -> None:
     with pytest.raises(CircuitOpenError) as opened:
         await flow.run(S())
     assert opened.value.breaker_name == "payments"
+    assert opened.value.note_name == "pay"  # the step refused, named as every NoteError is
     assert opened.value.retry_after == pytest.approx(10)
 
 

@@ -310,7 +310,11 @@ async def call_step(
         attempt += 1
         try:
             if breaker is not None:
-                await breaker.before_call()
+                try:
+                    await breaker.before_call()
+                except CircuitOpenError as refused:
+                    refused.note_name = name  # the step refused; `breaker_name` says by whom
+                    raise
             try:
                 result = await call_with_deadline(fn, arg, policy.timeout, name, deadline)
             except Exception as exc:
