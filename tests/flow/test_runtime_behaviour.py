@@ -516,3 +516,42 @@ async def test_a_dict_score_in_a_sync_group_is_a_clear_error() -> None:
 
     with pytest.raises(TypeError, match="must be an object with attributes"):
         await Cadence("d", {}).sync("g", [work, work]).run()
+
+
+def test_a_decorated_plain_function_called_directly_returns_its_result() -> None:
+    """`@retry` on a plain function keeps it plain: a direct call retries and returns the
+    value, from synchronous code and from inside a running event loop."""
+    from cascadence import retry
+
+    calls: list[int] = []
+
+    @retry(max_attempts=3, delay=0.001)
+    def flaky(score: S) -> str:
+        calls.append(score.n)
+        if len(calls) % 3:
+            raise ConnectionError("try again")
+        return "ok"
+
+    assert flaky(S(n=1)) == "ok" and calls == [1, 1, 1]
+
+    async def from_async_code() -> str:
+        return flaky(S(n=2))  # type: ignore[no-any-return]
+
+    assert asyncio.run(from_async_code()) == "ok" and calls[3:] == [2, 2, 2]
+
+
+async def test_a_decorated_plain_function_still_runs_as_a_note() -> None:
+    """Inside a flow the same decorated plain function runs under its policy once."""
+    from cascadence import retry
+
+    attempts: list[int] = []
+
+    @retry(max_attempts=2, delay=0.001)
+    def step(score: S) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("once")
+        score.n = 7
+
+    result = await Cadence("plain", S()).then("step", step).run()
+    assert result.n == 7 and len(attempts) == 2

@@ -3,14 +3,18 @@
 
 Each decorator only builds a `StepPolicy` and attaches it to the function. The decorated function
 still works when called directly (the policy applies through the same runtime call a flow
-uses); inside a flow the runtime reads the policy and calls the original function, so nothing is
-applied twice. Decorators stack in any order; the outermost setting wins on a clash.
+uses; a decorated `async def` is awaited, a decorated plain function returns its result); inside
+a flow the runtime reads the policy and calls the original function, so nothing is applied
+twice. Decorators stack in any order; the outermost setting wins on a clash.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, overload
 
 from cascadence.errors import Skip
@@ -19,7 +23,7 @@ from cascadence.policies.fallback import Fallback, fallback_from
 from cascadence.policies.retry import RetryPolicy, retry_policy_from
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
-from cascadence.runtime.invoke import call_step, to_async
+from cascadence.runtime.invoke import call_step, is_async_callable, to_async
 
 __all__ = [
     "Skip",
@@ -32,6 +36,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 POLICY_ATTR = "__cascadence_policy__"
 RAW_ATTR = "__cascadence_raw__"
 
@@ -63,10 +68,33 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
             return await call_step(name, bound, score, combined, assign=_assign)
         return await call_step(name, handler, score, combined, assign=_assign)
 
-    functools.update_wrapper(wrapper, raw)
-    setattr(wrapper, POLICY_ATTR, combined)
-    setattr(wrapper, RAW_ATTR, raw)
-    return wrapper
+    decorated: Callable[..., Any] = wrapper
+    if not is_async_callable(raw):
+
+        def plain(score: Any, *args: Any, **kwargs: Any) -> Any:
+            return _run_blocking(wrapper(score, *args, **kwargs))
+
+        decorated = plain  # a plain function stays plain when called directly
+    functools.update_wrapper(decorated, raw)
+    setattr(decorated, POLICY_ATTR, combined)
+    setattr(decorated, RAW_ATTR, raw)
+    return decorated
+
+
+def _run_blocking(coro: Awaitable[T]) -> T:
+    """Run `coro` to completion from synchronous code and return its result.
+
+    Without a running event loop in this thread, on a fresh loop here. Called from inside
+    one (a plain function called from async code), on a fresh loop in a worker thread, with
+    this context's variables, while the caller waits, as for any blocking call.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(1, thread_name_prefix="cascadence-note") as pool:
+        return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]
 
 
 def _assign(target: Any, field: str, value: Any) -> None:

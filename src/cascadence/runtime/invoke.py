@@ -478,7 +478,7 @@ def _task_in(
     return context.run(loop.create_task, coro)  # 3.10: the task copies the current context
 
 
-def _is_async_callable(fn: Any) -> bool:
+def is_async_callable(fn: Any) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -495,7 +495,7 @@ def to_async(fn: Callable[..., Any], *, in_thread: bool = True) -> AsyncHandler:
     on the loop with `in_thread=False`, which is faster for cheap, non-blocking functions. A
     plain function that returns an awaitable has it awaited.
     """
-    if _is_async_callable(fn):
+    if is_async_callable(fn):
         return fn
 
     if in_thread:
