@@ -38,15 +38,20 @@ async def test_cache_plugin_caches_by_input() -> None:
 
 
 async def test_retry_plugin_delays_double() -> None:
-    """RetryPlugin(max_retries=3, delay_ms=100) sleeps 100, 200, 400 ms then gives up."""
+    """RetryPlugin(max_retries=3, delay_ms=100) sleeps 100, 200, 400 ms then gives up with the
+    handler's own last error (the exhaustion is its cause)."""
     clock = FakeClock()
+    attempts: list[int] = []
 
     async def broken(_ctx: Any) -> dict:
-        raise ConnectionError("down")
+        attempts.append(1)
+        raise ConnectionError(f"down {len(attempts)}")
 
     plugin = RetryPlugin(wrapped_handler=broken, max_retries=3, delay_ms=100, clock=clock)
-    with pytest.raises(RetryExhaustedError):
+    with pytest.raises(ConnectionError, match="down 4") as info:
         await plugin(ExecutionContext({}))
+    assert isinstance(info.value.__cause__, RetryExhaustedError)
+    assert info.value.__cause__.attempts == 4
     assert clock.sleeps == pytest.approx([0.1, 0.2, 0.4])
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from cascadence.errors import closest
+from cascadence.errors import RetryExhaustedError, closest
 from cascadence.policies.cache import ResultCache
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
@@ -79,7 +79,11 @@ class CachePlugin(HandlerPlugin):
 
 
 class RetryPlugin(HandlerPlugin):
-    """Retry a failing handler `max_retries` times, delays doubling from `delay_ms`."""
+    """Retry a failing handler `max_retries` times, delays doubling from `delay_ms`.
+
+    When every attempt failed, the last attempt's exception is raised, as the handler itself
+    would have raised it (a stage's own `max_retries` reports `RetryExhaustedError` instead).
+    """
 
     def __init__(
         self,
@@ -97,6 +101,15 @@ class RetryPlugin(HandlerPlugin):
             backoff=backoff,  # type: ignore[arg-type]
         )
         super().__init__(wrapped_handler, StepPolicy(retry=retry, clock=clock))
+
+    async def __call__(self, context: Any) -> Any:
+        """Call the wrapped handler, retrying; raise its last error when every attempt failed."""
+        try:
+            return await super().__call__(context)
+        except RetryExhaustedError as exhausted:
+            error = exhausted.last_error
+            exhausted.__cause__ = None  # it is the error's cause now, not the other way round
+            raise error from exhausted
 
 
 class CircuitBreakerPlugin(HandlerPlugin):
