@@ -54,6 +54,7 @@ def _rule(
     priority: int,
     bits: Mapping[str, int],
     compile: Compile = compile_condition,
+    owner: str | None = None,
 ) -> RulePlan:
     compiled = compile(_condition_source(rule.condition))
     action = rule.action
@@ -71,6 +72,7 @@ def _rule(
         field=action.field,
         value=action.value,
         reason=action.reason,
+        owner=owner,
     )
 
 
@@ -98,11 +100,12 @@ def _by_priority(
     rules: list[RoutingRule],
     rule_type: str,
     bits: Mapping[str, int],
-    compile: Compile = compile_condition,
+    compile: Compile,
+    owner: str,
 ) -> tuple[RulePlan, ...]:
     chosen = [r for r in rules if r.type == rule_type and r.enabled]
     chosen.sort(key=lambda r: -r.priority)  # stable: equal priorities keep file order
-    return tuple(_rule(r, r.name, r.type, r.priority, bits, compile) for r in chosen)
+    return tuple(_rule(r, r.name, r.type, r.priority, bits, compile, owner) for r in chosen)
 
 
 def _policy(
@@ -196,10 +199,10 @@ def compile_cascade(
                 group=group,
                 enabled=stage.enabled,
                 stop_on_failure=stage.stop_on_failure,
-                pre_rules=_by_priority(rules, "precondition", bits, compile),
+                pre_rules=_by_priority(rules, "precondition", bits, compile, name),
                 post_rules=(
-                    _by_priority(rules, "routing", bits, compile)
-                    + _by_priority(rules, "postcondition", bits, compile)
+                    _by_priority(rules, "routing", bits, compile, name)
+                    + _by_priority(rules, "postcondition", bits, compile, name)
                 ),
                 handler_path=stage.handler,
                 properties=dict(stage.custom_properties),

@@ -21,9 +21,12 @@ from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result
 
-__all__ = ["StageStats", "decision_dicts", "run_cascade"]
+__all__ = ["Decision", "StageStats", "decision_dicts", "run_cascade"]
 
 _perf = time.perf_counter
+
+Decision = RulePlan | tuple[str | None, str, str, str]
+"""A routing decision taken: the rule, or (stage, rule, type, action) restored from a checkpoint."""
 
 
 class StageStats:
@@ -117,8 +120,9 @@ class _Run:
         self.enabled = plan.enabled_mask  # a mask of `StagePlan.bit`s
         self.ok = 0  # bits of the stages that finished without an error
         self.errors: list[dict[str, Any]] | None = None  # created on the first error
-        # (stage, rule, type, action): a tuple while in flight, a dict in the result
-        self.decisions: list[tuple[str | None, str, str, str]] = []
+        # the rules whose action was taken (a dict each in the result); a restored run's earlier
+        # decisions are (stage, rule, type, action) tuples
+        self.decisions: list[Decision] = []
         self.timeline: list[tuple[str, float, float, bool]] = []
         self.path: list[str] = []
         self.skipped: dict[str, str] | None = None  # created on the first skip
@@ -454,7 +458,7 @@ class _Run:
 
     def _act(self, st_name: str, rule: RulePlan, pre: bool) -> int:
         action = rule.action
-        self.decisions.append((st_name, rule.name, rule.type, action))
+        self.decisions.append(rule)
         if self.obs is not None:
             if self._pending_routing is None:
                 self._pending_routing = []
@@ -646,7 +650,7 @@ def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
     if found:
         rule = termination[found - 1]
         run.terminated_by = rule.name
-        run.decisions.append((None, rule.name, "termination", "terminate"))
+        run.decisions.append(rule)
 
 
 def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
@@ -710,8 +714,19 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
             }
         )
     decisions = []
-    for stage, rule, kind, action in run.decisions:  # `decision_dicts`, inlined
-        decisions.append({"stage": stage, "rule": rule, "type": kind, "action": action})
+    for taken in run.decisions:  # `decision_dicts`, inlined
+        if type(taken) is RulePlan:
+            decisions.append(
+                {
+                    "stage": taken.owner,
+                    "rule": taken.name,
+                    "type": taken.type,
+                    "action": taken.action,
+                }
+            )
+        else:
+            stage, rule, kind, action = taken  # type: ignore[misc]
+            decisions.append({"stage": stage, "rule": rule, "type": kind, "action": action})
     errors = run.errors
     terminated_by = run.terminated_by
     timed_out = run.timed_out
@@ -746,10 +761,13 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     return result
 
 
-def decision_dicts(decisions: list[tuple[str | None, str, str, str]]) -> list[dict[str, Any]]:
+def decision_dicts(decisions: list[Decision]) -> list[dict[str, Any]]:
     """The routing decisions of a run as the result shows them."""
     shown = []
-    for stage, rule, kind, action in decisions:  # a loop: a comprehension is one more frame
+    for taken in decisions:
+        if isinstance(taken, RulePlan):
+            taken = (taken.owner, taken.name, taken.type, taken.action)
+        stage, rule, kind, action = taken
         shown.append({"stage": stage, "rule": rule, "type": kind, "action": action})
     return shown
 

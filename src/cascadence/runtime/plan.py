@@ -59,6 +59,8 @@ class RulePlan:
     field: str | None = None
     value: Any = None
     reason: str | None = None
+    owner: str | None = None
+    """The stage the rule belongs to (None for a global termination condition)."""
 
     def describe(self) -> str:
         """A short label for diagrams and logs, e.g. `enable_stages MEDIUM_CHECK`."""
