@@ -369,3 +369,72 @@ async def test_skip_in_a_parallel_group_is_recorded_as_skipped_not_failed() -> N
     assert result["success"] and not result["errors"]
     assert result["stage_results"]["P0"]["skipped_reason"] == "nothing to check"
     assert result["stage_results"]["P1"]["result"] == "ok"
+
+
+async def test_a_set_field_with_no_place_to_write_is_a_recorded_error() -> None:
+    """set_field into a value that is not a mapping records a RoutingError on the result; the
+    execution still returns, with every stage result."""
+    rule = {
+        "name": "mark",
+        "condition": {"field": "stages.A.confidence", "operator": ">=", "value": 0},
+        "action": {"type": "set_field", "field": "x.y", "value": 1},
+    }
+    engine = CascadeEngine(config({"A": {"routing_rules": [rule]}, "B": {}}))
+    engine.register_stages({"A": returning("a", 0.5), "B": returning("b", 0.9)})
+    result = await engine.execute({"x": "not a mapping"})
+    assert result["path"] == ["A", "B"]
+    assert not result["success"]
+    (error,) = result["errors"]
+    assert error["type"] == "RoutingError" and "'mark' could not set 'x.y'" in error["error"]
+
+
+async def test_a_handler_cost_that_is_not_a_number_is_recorded_and_the_configured_one_charged() -> (
+    None
+):
+    """A handler returning `cost: "5"` gets an error on the result; the stage's cost counts."""
+
+    async def priced(_ctx: Any) -> dict:
+        return {"result": 1, "cost": "5"}
+
+    engine = CascadeEngine(config({"A": {"cost": 2}}))
+    engine.register_stage("A", priced)
+    result = await engine.execute({})
+    assert result["cost"] == 2 and result["stage_results"]["A"]["cost"] == 2
+    assert (
+        result["errors"][0]["stage"] == "A" and "returned cost '5'" in result["errors"][0]["error"]
+    )
+
+
+async def test_a_handler_returning_an_error_fails_the_run_consistently() -> None:
+    """A result with an `error` key counts as a failed stage everywhere, `errors` included."""
+
+    async def refused(_ctx: Any) -> dict:
+        return {"result": "decline", "error": "upstream said no"}
+
+    engine = CascadeEngine(config({"A": {"stop_on_failure": True}, "B": {}}))
+    engine.register_stages({"A": refused, "B": returning("b")})
+    result = await engine.execute({})
+    assert result["terminated_by"] == "failure of A" and result["path"] == ["A"]
+    assert not result["success"]
+    assert result["errors"] == [{"stage": "A", "error": "upstream said no", "type": "StageError"}]
+
+
+async def test_an_action_reason_is_shown_with_its_routing_decision() -> None:
+    """`reason` on an action appears on the routing decision it produced."""
+    rule = {
+        "name": "sure",
+        "condition": {"field": "stages.A.confidence", "operator": ">=", "value": 0.9},
+        "action": {"type": "terminate", "reason": "rules are certain"},
+    }
+    engine = CascadeEngine(config({"A": {"routing_rules": [rule]}, "B": {}}))
+    engine.register_stages({"A": returning("a", 0.95), "B": returning("b")})
+    result = await engine.execute({})
+    assert result["routing_decisions"] == [
+        {
+            "stage": "A",
+            "rule": "sure",
+            "type": "routing",
+            "action": "terminate",
+            "reason": "rules are certain",
+        }
+    ]

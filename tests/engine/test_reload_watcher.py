@@ -92,3 +92,22 @@ async def test_engine_and_update_config_take_a_path_object(tmp_path: Path) -> No
     _write(path, V2)
     engine.update_config(path)
     assert (await engine.execute({}))["version"] == "2"
+
+
+async def test_update_config_with_an_unimportable_handler_keeps_the_running_version() -> None:
+    """A new version naming a handler that cannot be imported is refused as a whole: the old
+    version keeps running, with its handlers."""
+    from cascadence import PlanError
+
+    engine = CascadeEngine({"name": "c", "version": "1", "stages": {"A": {}}})
+    engine.register_stage("A", _a)
+    new = {
+        "name": "c",
+        "version": "2",
+        "stages": {"A": {}, "D": {"handler": "no_such_module_xyz:fn"}},
+    }
+    with pytest.raises(PlanError, match="no_such_module_xyz"):
+        engine.update_config(new)
+    assert engine.config.version == "1"
+    result = await engine.execute({})
+    assert result["success"] and result["version"] == "1" and result["path"] == ["A"]

@@ -136,9 +136,21 @@ class CascadeEngine:
         """
         config = _as_config(new_config)
         plan = self._compile(config)  # compile first: a failure leaves the running version
+        kept = (
+            self._config,
+            self._plan,
+            dict(self._handlers),
+            dict(self._originals),
+            dict(self._policies),
+        )
         self._config = config
         self._plan = plan
-        self._register_paths(config)
+        try:
+            self._register_paths(config)
+        except BaseException:  # a handler path that cannot be imported: keep the old version
+            self._config, self._plan = kept[0], kept[1]
+            self._handlers, self._originals, self._policies = kept[2], kept[3], kept[4]
+            raise
 
     # -- handlers -------------------------------------------------------------------------
     def register_stage(self, name: str, handler: Handler, *, in_thread: bool | None = None) -> None:

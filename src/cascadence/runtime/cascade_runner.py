@@ -25,8 +25,9 @@ __all__ = ["Decision", "StageStats", "decision_dicts", "run_cascade"]
 
 _perf = time.perf_counter
 
-Decision = RulePlan | tuple[str | None, str, str, str]
-"""A routing decision taken: the rule, or (stage, rule, type, action) restored from a checkpoint."""
+Decision = RulePlan | dict[str, Any]
+"""A routing decision taken: the rule, or the decision as the result shows it (restored from a
+checkpoint)."""
 
 
 class StageStats:
@@ -121,7 +122,7 @@ class _Run:
         self.ok = 0  # bits of the stages that finished without an error
         self.errors: list[dict[str, Any]] | None = None  # created on the first error
         # the rules whose action was taken (a dict each in the result); a restored run's earlier
-        # decisions are (stage, rule, type, action) tuples
+        # decisions are those dicts already
         self.decisions: list[Decision] = []
         self.timeline: list[tuple[str, float, float, bool]] = []
         self.path: list[str] = []
@@ -143,9 +144,14 @@ class _Run:
         name = st.name
         self.ctx.stage_results[name] = sr
         self.path.append(name)
-        self.cost += cost
+        try:
+            self.cost += cost
+        except TypeError:
+            cost = self.bad_cost(st, sr)
         failed = sr.get("error") is not None
-        if not failed:
+        if failed:
+            self.returned_error(name, sr)
+        else:
             self.ok |= st.bit
         self.timeline.append((name, started, ended, failed))  # small while in flight
         stats = self.stats
@@ -158,6 +164,38 @@ class _Run:
             s.total_cost += cost
             if failed:
                 s.errors += 1
+
+    def bad_cost(self, st: StagePlan, sr: StageResult) -> float:
+        """A handler returned a `cost` that is not a number: record it, charge the stage's."""
+        self.error(
+            {
+                "stage": st.name,
+                "error": f"the handler returned cost {sr['cost']!r}; expected a number "
+                f"(the stage's configured cost {st.cost:g} was charged)",
+                "type": "ValueError",
+            }
+        )
+        sr["cost"] = st.cost
+        self.cost += st.cost
+        return st.cost
+
+    def returned_error(self, name: str, sr: StageResult) -> None:
+        """A stage finished with an `error`: make sure the run's errors list it.
+
+        A handler that raised is recorded already; one that returned an `error` key is
+        recorded here, so `success` and `errors` agree with the stage result.
+        """
+        errors = self.errors
+        if errors and errors[-1].get("stage") == name:
+            return
+        kind = sr.get("error_type")
+        self.error(
+            {
+                "stage": name,
+                "error": str(sr["error"]),
+                "type": kind if isinstance(kind, str) else "StageError",
+            }
+        )
 
     def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
         if isinstance(exc, StepTimeoutError):
@@ -474,7 +512,16 @@ class _Run:
             return _GO_ON
         if action == "set_field":
             assert rule.field is not None
-            self.ctx.set(rule.field, rule.value)
+            try:
+                self.ctx.set(rule.field, rule.value)
+            except (TypeError, ValueError) as exc:  # the data has no place for the field
+                self.error(
+                    {
+                        "stage": st_name,
+                        "error": f"rule {rule.name!r} could not set {rule.field!r}: {exc}",
+                        "type": "RoutingError",
+                    }
+                )
             return _GO_ON
         if self.terminated_by is not None or self.jump is not None:
             return _GO_ON  # an earlier terminal decision stands
@@ -573,9 +620,14 @@ async def run_cascade(
             cost = sr.setdefault("cost", st.cost)
             results[name] = sr
             path.append(name)
-            run.cost += cost
+            try:
+                run.cost += cost
+            except TypeError:
+                cost = run.bad_cost(st, sr)
             failed = sr.get("error") is not None
-            if not failed:
+            if failed:
+                run.returned_error(name, sr)
+            else:
                 run.ok |= st.bit
             timeline.append((name, started, ended, failed))
             if stats is not None:
@@ -713,20 +765,20 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
                 "status": "error" if failed else "ok",
             }
         )
-    decisions = []
+    decisions: list[dict[str, Any]] = []
     for taken in run.decisions:  # `decision_dicts`, inlined
         if type(taken) is RulePlan:
-            decisions.append(
-                {
-                    "stage": taken.owner,
-                    "rule": taken.name,
-                    "type": taken.type,
-                    "action": taken.action,
-                }
-            )
+            shown: dict[str, Any] = {
+                "stage": taken.owner,
+                "rule": taken.name,
+                "type": taken.type,
+                "action": taken.action,
+            }
+            if taken.reason is not None:
+                shown["reason"] = taken.reason
+            decisions.append(shown)
         else:
-            stage, rule, kind, action = taken  # type: ignore[misc]
-            decisions.append({"stage": stage, "rule": rule, "type": kind, "action": action})
+            decisions.append(dict(taken))  # type: ignore[arg-type]
     errors = run.errors
     terminated_by = run.terminated_by
     timed_out = run.timed_out
@@ -765,10 +817,14 @@ def decision_dicts(decisions: list[Decision]) -> list[dict[str, Any]]:
     """The routing decisions of a run as the result shows them."""
     shown = []
     for taken in decisions:
-        if isinstance(taken, RulePlan):
-            taken = (taken.owner, taken.name, taken.type, taken.action)
-        stage, rule, kind, action = taken
-        shown.append({"stage": stage, "rule": rule, "type": kind, "action": action})
+        if not isinstance(taken, RulePlan):
+            shown.append(dict(taken))
+            continue
+        decision = {"stage": taken.owner, "rule": taken.name, "type": taken.type}
+        decision["action"] = taken.action
+        if taken.reason is not None:
+            decision["reason"] = taken.reason
+        shown.append(decision)
     return shown
 
 
@@ -792,9 +848,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     run.path = list(state.get("path", []))
     run.cost = float(state.get("cost", 0.0))
     run.errors = list(state.get("errors", []))
-    run.decisions = [
-        (d["stage"], d["rule"], d["type"], d["action"]) for d in state.get("decisions", [])
-    ]
+    run.decisions = [dict(d) for d in state.get("decisions", [])]
     run.skipped = dict(state.get("skipped", {}))
     run.timeline = [tuple(item) for item in state.get("timeline", [])]
     run.terminated_by = state.get("terminated_by")
