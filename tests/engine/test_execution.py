@@ -438,3 +438,29 @@ async def test_an_action_reason_is_shown_with_its_routing_decision() -> None:
             "reason": "rules are certain",
         }
     ]
+
+
+async def test_retries_stop_when_the_global_deadline_would_pass_first() -> None:
+    """A retry whose backoff would outlast the run's global timeout is not attempted; short
+    backoffs within it still are."""
+    attempts: list[int] = []
+
+    async def failing(_ctx: Any) -> dict:
+        attempts.append(1)
+        raise ConnectionError("down")
+
+    for delay_ms, expected_sleeps in ((1000, []), (10, [0.01, 0.02, 0.04])):
+        clock = FakeClock()
+        attempts.clear()
+        engine = CascadeEngine(
+            config(
+                {"A": {"max_retries": 3, "retry_delay_ms": delay_ms}},
+                global_timeout_ms=200,
+            ),
+            clock=clock,
+        )
+        engine.register_stage("A", failing)
+        result = await engine.execute({})
+        assert clock.sleeps == pytest.approx(expected_sleeps)
+        assert len(attempts) == len(expected_sleeps) + 1
+        assert not result["success"]

@@ -243,7 +243,7 @@ class _Run:
         if deadline is not None and deadline < limit:
             limit = deadline
         loop_limit = asyncio.get_running_loop().time() + (limit - _perf())
-        return resume_until(coro, yielded, loop_limit, st.name, limit - started)
+        return resume_until(coro, yielded, loop_limit, st.name, max(limit - started, 0.0))
 
     async def call(self, st: StagePlan) -> StageResult:
         """Run one stage through its policy; never raises (errors land on the result)."""

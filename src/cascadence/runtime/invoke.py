@@ -263,7 +263,7 @@ async def call_with_deadline(
         yielded = coro.send(None)
     except StopIteration as stop:
         return stop.value
-    return await resume_until(coro, yielded, limit, name, limit - now)
+    return await resume_until(coro, yielded, limit, name, max(limit - now, 0.0))
 
 
 async def call_step(
@@ -327,6 +327,12 @@ async def call_step(
             delay = None
             if retry is not None and not isinstance(exc, CircuitOpenError):
                 delay = retry.next_delay(attempt, exc)
+                if (
+                    delay is not None
+                    and deadline is not None
+                    and asyncio.get_running_loop().time() + delay >= deadline
+                ):
+                    delay = None  # the run's deadline comes first: no attempt would finish
             if delay is None:
                 fallback = policy.fallback
                 if fallback is not None and fallback.applies_to(exc):
