@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cascadence.errors import CircuitOpenError
@@ -47,6 +49,34 @@ async def test_half_open_probe_closes_or_reopens() -> None:
         await call_step("svc", _fail, None, policy)
     assert breaker.state is BreakerState.OPEN
     clock.advance(5)
+    assert await call_step("svc", _ok, None, policy) == "ok"
+    assert breaker.state is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_a_cancelled_probe_gives_its_half_open_slot_back(shared: bool) -> None:
+    """A half-open probe cancelled by its caller (a disconnect, a failing sibling) has no
+    outcome: the next call probes again instead of the breaker refusing calls forever."""
+    clock = FakeClock()
+    store = InMemoryBreakerStore() if shared else None
+    breaker = CircuitBreaker(
+        "svc", failure_threshold=1, recovery_timeout=5, clock=clock, store=store
+    )
+    policy = StepPolicy(breaker=breaker)
+    with pytest.raises(RuntimeError):
+        await call_step("svc", _fail, None, policy)
+    clock.advance(6)
+    started = asyncio.Event()
+
+    async def hang(_: object) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    probe = asyncio.ensure_future(call_step("svc", hang, None, policy))
+    await started.wait()
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
     assert await call_step("svc", _ok, None, policy) == "ok"
     assert breaker.state is BreakerState.CLOSED
 

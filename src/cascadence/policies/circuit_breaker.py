@@ -14,6 +14,7 @@ HALF_OPEN --(any failure)--------------------------> OPEN
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -32,7 +33,7 @@ __all__ = [
     "breaker_step",
 ]
 
-Event = Literal["call", "success", "failure"]
+Event = Literal["call", "success", "failure", "release"]
 
 
 class BreakerState(str, Enum):
@@ -85,6 +86,10 @@ def breaker_step(
         if snap.half_open_calls < params.half_open_max_calls:
             return replace(snap, half_open_calls=snap.half_open_calls + 1), True
         return snap, False
+    if event == "release":  # a call that ended with no outcome (cancelled) frees its probe slot
+        if state is BreakerState.HALF_OPEN and snap.half_open_calls > 0:
+            return replace(snap, half_open_calls=snap.half_open_calls - 1), True
+        return snap, True
     if event == "success":
         if state is BreakerState.HALF_OPEN:
             successes = snap.successes + 1
@@ -253,6 +258,16 @@ class CircuitBreaker:
         """Tell the breaker a call failed."""
         await self._apply("failure")
 
+    async def release(self) -> None:
+        """Tell the breaker a call ended without an outcome (it was cancelled).
+
+        A half-open probe gives its slot back, so the next call probes again; without this a
+        cancelled probe would hold the breaker half-open, refusing every call, forever.
+        """
+        if self.store is None and self._snap.state is not BreakerState.HALF_OPEN:
+            return
+        await self._apply("release")
+
     async def call(self, fn: Callable[[], Awaitable[object]]) -> object:
         """Run `fn` under this breaker."""
         await self.before_call()
@@ -260,6 +275,9 @@ class CircuitBreaker:
             result = await fn()
         except Exception:
             await self.record_failure()
+            raise
+        except asyncio.CancelledError:  # no outcome
+            await asyncio.shield(self.release())
             raise
         await self.record_success()
         return result

@@ -321,6 +321,10 @@ async def call_step(
                 if breaker is not None and not isinstance(exc, Skip):
                     await breaker.record_failure()
                 raise
+            except asyncio.CancelledError:  # the call had no outcome
+                if breaker is not None:
+                    await asyncio.shield(breaker.release())
+                raise
         except Skip:
             raise
         except Exception as exc:
