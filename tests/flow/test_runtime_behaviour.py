@@ -555,3 +555,28 @@ async def test_a_decorated_plain_function_still_runs_as_a_note() -> None:
 
     result = await Cadence("plain", S()).then("step", step).run()
     assert result.n == 7 and len(attempts) == 2
+
+
+async def test_a_fallback_field_on_a_frozen_score_replaces_the_score() -> None:
+    """`fallback={"field": ...}` on an ImmutableScore yields a copy with the field set."""
+
+    @note(fallback={"default": ("unknown",), "field": "tags"})
+    async def classify(score: Frozen) -> Frozen:
+        raise ConnectionError("down")
+
+    original = Frozen(n=1)
+    result = await Cadence("frozen", original).then("classify", classify).run()
+    assert result == Frozen(n=1, tags=("unknown",)) and original.tags == ()
+
+
+async def test_a_sync_task_returning_a_new_score_is_merged() -> None:
+    """A `.sync` task may return a new score of the flow's class, as a `.then` step may."""
+
+    async def replace_n(score: S) -> S:
+        return S(n=42, tags=list(score.tags))
+
+    async def tag(score: S) -> None:
+        score.tags.append("t")
+
+    result = await Cadence("f", S()).sync("g", [replace_n, tag]).run()
+    assert result.n == 42 and result.tags == ["t"]

@@ -61,3 +61,7 @@ def test_fallback_copies_mutable_defaults() -> None:
     first = fb.value(RuntimeError())
     first.append(1)
     assert fb.value(RuntimeError()) == []
+    nested = fallback_from({"default": {"docs": []}, "field": "context"})
+    assert nested is not None
+    nested.value(RuntimeError())["docs"].append("alice's note")
+    assert nested.value(RuntimeError()) == {"docs": []}  # nested containers are not shared

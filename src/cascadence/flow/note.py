@@ -23,6 +23,7 @@ from cascadence.policies.fallback import Fallback, fallback_from
 from cascadence.policies.retry import RetryPolicy, retry_policy_from
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.flow_runner import assign_field
 from cascadence.runtime.invoke import call_step, is_async_callable, to_async
 
 __all__ = [
@@ -65,8 +66,8 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
                     return await result
                 return result
 
-            return await call_step(name, bound, score, combined, assign=_assign)
-        return await call_step(name, handler, score, combined, assign=_assign)
+            return await call_step(name, bound, score, combined, assign=assign_field)
+        return await call_step(name, handler, score, combined, assign=assign_field)
 
     decorated: Callable[..., Any] = wrapper
     if not is_async_callable(raw):
@@ -95,10 +96,6 @@ def _run_blocking(coro: Awaitable[T]) -> T:
     context = contextvars.copy_context()
     with ThreadPoolExecutor(1, thread_name_prefix="cascadence-note") as pool:
         return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]
-
-
-def _assign(target: Any, field: str, value: Any) -> None:
-    setattr(target, field, value)
 
 
 @overload

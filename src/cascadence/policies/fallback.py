@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -45,8 +46,8 @@ class Fallback:
         if self.factory is not None:
             return self.factory(error)
         default = self.default
-        if isinstance(default, (list, dict, set)):
-            return default.copy()
+        if isinstance(default, (list, dict, set)):  # every use gets its own, nested ones too
+            return copy.deepcopy(default)
         return default
 
 

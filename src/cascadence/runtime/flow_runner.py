@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -27,7 +28,7 @@ from cascadence.runtime.plan import (
     StepNode,
 )
 
-__all__ = ["NodeDone", "run_flow"]
+__all__ = ["NodeDone", "assign_field", "run_flow"]
 
 _perf = time.perf_counter
 _copy_context = contextvars.copy_context
@@ -39,13 +40,20 @@ class _StopFlow(Exception):
     pass
 
 
-def _assign(target: Any, field: str, value: Any) -> None:
+def assign_field(target: Any, field: str, value: Any) -> Any:
+    """Write a fallback value into a score's field: in place, or, for a frozen score, into a
+    copy that is returned (the step's result then replaces the score)."""
+    params = getattr(type(target), "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return dataclasses.replace(target, **{field: value})
     setattr(target, field, value)
+    return None
 
 
 def _adopt(score: Any, returned: Any) -> Any:
-    """Keep the score a step returned when it is a score of the same kind."""
-    if returned is not None and returned is not score and isinstance(returned, type(score)):
+    """Keep the score a step returned when it is a score of the same kind (a snapshot stands
+    for its score's class)."""
+    if returned is not None and returned is not score and isinstance(returned, score.__class__):
         return returned
     return score
 
@@ -107,7 +115,7 @@ class _FlowRun:
                     returned = await node.fn(score)
                 else:
                     returned = await call_step(
-                        node.name, node.fn, score, node.policy, assign=_assign
+                        node.name, node.fn, score, node.policy, assign=assign_field
                     )
             except Skip as skip:
                 if skip.rest:
@@ -128,7 +136,7 @@ class _FlowRun:
                 node.fn,
                 score,
                 node.policy,
-                assign=_assign,
+                assign=assign_field,
                 on_retry=obs.retry_listener(self.root, self.run_id, node.name, score),
             )
         except Skip as skip:

@@ -275,7 +275,7 @@ async def call_step(
     cache_input: Any = None,
     deadline: float | None = None,
     on_retry: RetryListener | None = None,
-    assign: Callable[[Any, str, Any], None] | None = None,
+    assign: Callable[[Any, str, Any], Any] | None = None,
 ) -> Any:
     """Call a step's handler under every part of its policy (see `StepPolicy`).
 
@@ -342,7 +342,9 @@ async def call_step(
                 if fallback is not None and fallback.applies_to(exc):
                     value = fallback.value(exc)
                     if fallback.field is not None and assign is not None:
-                        assign(arg, fallback.field, value)
+                        replaced = assign(arg, fallback.field, value)
+                        if replaced is not None:  # a frozen score, copied with the field
+                            return replaced
                     return value
                 if attempt > 1:
                     raise RetryExhaustedError(name, attempt, exc) from exc
