@@ -580,3 +580,22 @@ async def test_a_sync_task_returning_a_new_score_is_merged() -> None:
 
     result = await Cadence("f", S()).sync("g", [replace_n, tag]).run()
     assert result.n == 42 and result.tags == ["t"]
+
+
+async def test_bare_fallback_and_circuit_breaker_decorators_work_with_their_defaults() -> None:
+    """`@fallback` without parentheses falls back to None; `@circuit_breaker` without them
+    guards the note with the default thresholds."""
+    from cascadence import circuit_breaker, fallback
+
+    @fallback
+    async def lookup(score: S) -> str:
+        raise ConnectionError("down")
+
+    assert await lookup(S()) is None
+
+    @circuit_breaker
+    async def guarded(score: S) -> None:
+        score.n += 1
+
+    result = await Cadence("cb", S()).then("guarded", guarded).run()
+    assert result.n == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, overload
@@ -232,9 +233,19 @@ def fallback(
     factory: Callable[[BaseException], Any] | None = None,
     on: tuple[type[BaseException], ...] = (Exception,),
 ) -> Callable[[F], F]:
-    """On failure, use `default` (written to `score.<field>` when `field` is given)."""
+    """On failure, use `default` (written to `score.<field>` when `field` is given).
+
+    Bare `@fallback` (no parentheses) falls back to None.
+    """
+    if _is_decorated_function(default) and field is None and factory is None:
+        return _attach(default, StepPolicy(fallback=Fallback(on=on)))
     policy = StepPolicy(fallback=Fallback(default=default, field=field, factory=factory, on=on))
     return lambda f: _attach(f, policy)  # type: ignore[return-value]
+
+
+def _is_decorated_function(value: Any) -> bool:
+    """Whether a decorator's first argument is the function it decorates (used bare)."""
+    return inspect.isfunction(value) or inspect.ismethod(value)
 
 
 def circuit_breaker(
@@ -249,7 +260,14 @@ def circuit_breaker(
     """Open a circuit after `failure_threshold` consecutive failures for `recovery_timeout` s.
 
     The breaker is shared by every call of the decorated function (and every flow using it).
+    Bare `@circuit_breaker` (no parentheses) uses the defaults.
     """
+    if _is_decorated_function(failure_threshold):
+        bare: Any = failure_threshold
+        decorate_bare = circuit_breaker(
+            name=name, half_open_max_calls=half_open_max_calls, clock=clock, store=store
+        )
+        return decorate_bare(bare)  # type: ignore[no-any-return]
 
     def decorate(f: F) -> F:
         raw, _ = note_parts(f)
