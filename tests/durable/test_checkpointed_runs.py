@@ -157,3 +157,51 @@ async def test_resumed_and_finished_runs_update_the_score_passed_in(tmp_path: Pa
         again = Disbursal("ORD-1")
         assert await _disbursal_flow(store, again, [False]).run() is again
         assert again.validated and again.disbursed and again.client is not None
+
+
+async def test_a_resumed_run_keeps_a_skip_to_taken_before_the_crash() -> None:
+    """A stage with a policy (retries) jumps to C; the run dies in C; the resumed run goes on
+    from C, never calling the jumped-over B, as the uninterrupted run would."""
+    calls: list[str] = []
+    hang = asyncio.Event()
+    entered = asyncio.Event()
+
+    def stage(name: str) -> Any:
+        async def handler(_ctx: Any) -> dict[str, Any]:
+            calls.append(name)
+            if name == "C" and not hang.is_set():
+                entered.set()
+                await asyncio.Event().wait()  # the process dies here
+            return {"result": name, "confidence": 0.5}
+
+        return handler
+
+    jump = {
+        "name": "to_C",
+        "condition": {"field": "stages.A.confidence", "operator": ">=", "value": 0},
+        "action": {"type": "skip_to", "target": "C"},
+    }
+    engine = CascadeEngine(
+        CascadeConfig.from_dict(
+            {
+                "name": "jumpy",
+                "stages": {
+                    "A": {"max_retries": 1, "routing_rules": [jump]},
+                    "B": {},
+                    "C": {},
+                    "D": {},
+                },
+            }
+        )
+    )
+    engine.register_stages({n: stage(n) for n in "ABCD"})
+    store = InMemoryCheckpointStore()
+    first = asyncio.ensure_future(engine.execute({}, run_id="r", checkpoint=store))
+    await entered.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    hang.set()
+    result = await engine.execute({}, run_id="r", checkpoint=store, lease_seconds=0.01)
+    assert result["path"] == ["A", "C", "D"]
+    assert calls == ["A", "C", "C", "D"]

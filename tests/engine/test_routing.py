@@ -520,3 +520,79 @@ async def test_thresholds_on_one_field_route_by_the_first_that_holds() -> None:
     assert await route(1) == (["high"], ["A", "D"], 0)  # an int compares as a number
     assert await route(None) == ([], ["A"], 0)  # null: no match, nothing to warn about
     assert await route("0.1") == ([], ["A"], 3)  # a string: each rule warns
+
+
+def _jump(target: str) -> dict[str, Any]:
+    return {
+        "name": f"to_{target}",
+        "condition": {"field": "stages.A.confidence", "operator": ">=", "value": 0},
+        "action": {"type": "skip_to", "target": target},
+    }
+
+
+async def test_only_the_skip_to_target_is_exempt_from_its_dependencies() -> None:
+    """A jump to C (which depends on the skipped B) runs C; D, also depending on B, does not
+    run; C sees no result for B; a handler's own `skipped` key is kept on its result."""
+    seen: dict[str, Any] = {}
+
+    async def c(ctx: Any) -> dict[str, Any]:
+        seen["B"] = ctx.get_stage_result("B")
+        return {"result": "c", "skipped": True}
+
+    engine = engine_for(
+        {
+            "A": {"routing_rules": [_jump("C")]},
+            "B": {},
+            "C": {"depends_on": ["B"]},
+            "D": {"depends_on": ["B"]},
+        },
+        {"A": returning("a", 0.5), "B": returning("b"), "C": c, "D": returning("d")},
+    )
+    result = await engine.execute({})
+    assert result["path"] == ["A", "C"]
+    assert seen["B"] is None
+    assert result["stage_results"]["C"]["skipped"] is True
+    assert result["final_stage"] == "C"
+    assert set(result["skipped_stages"]) == {"B", "D"}
+
+
+async def test_each_parallel_member_honours_its_preconditions() -> None:
+    """A precondition of a group member other than the first is evaluated before it starts."""
+    stop = {
+        "name": "not_for_vip",
+        "type": "precondition",
+        "condition": {"field": "vip", "operator": "==", "value": True},
+        "action": {"type": "disable_stages", "stages": ["B"]},
+    }
+    group = {"can_run_parallel": True, "parallel_group": "g"}
+    engine = engine_for(
+        {"A": dict(group), "B": {**group, "routing_rules": [stop]}},
+        {"A": returning("a"), "B": returning("b")},
+    )
+    vip = await engine.execute({"vip": True})
+    assert vip["path"] == ["A"]
+    assert vip["routing_decisions"][0]["rule"] == "not_for_vip"
+    assert (await engine.execute({"vip": False}))["path"] == ["A", "B"]
+
+
+async def test_a_parallel_group_records_plan_order_with_hooks_too() -> None:
+    """Hooks or policies do not change a group's path: it is in plan order, not finish order."""
+    import asyncio
+
+    from cascadence import TimingHooks
+
+    def sleeping(seconds: float, value: str) -> Any:
+        async def handler(_ctx: Any) -> dict[str, Any]:
+            await asyncio.sleep(seconds)
+            return {"result": value}
+
+        return handler
+
+    group = {"can_run_parallel": True, "parallel_group": "g"}
+    for hooks in ((), (TimingHooks(),)):
+        engine = CascadeEngine(config({"A": dict(group), "B": dict(group)}), hooks=hooks)
+        engine.register_stages({"A": sleeping(0.05, "a"), "B": sleeping(0.0, "b")})
+        result = await engine.execute({})
+        assert result["path"] == ["A", "B"] and result["final_result"] == "b"
+        assert list(result["stage_results"]) == ["A", "B"]
+        assert [t["stage"] for t in result["timeline"]] == ["A", "B"]

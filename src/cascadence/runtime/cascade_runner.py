@@ -133,7 +133,7 @@ class _Run:
         self.jump: str | None = None
         self.deadline: float | None = None
         self.t0 = 0.0
-        self.forced = False
+        self.forced: StagePlan | None = None  # a skip_to target that may skip its dependencies
         self.index = 0
         self._pending_routing: list[tuple[str, str, str]] | None = None
 
@@ -314,6 +314,7 @@ class _Run:
                     return await self.call(st)
 
             await asyncio.gather(*(limited(st) for st in batch))
+            self._in_plan_order(batch)
             return
         started = _perf()
         calls = [(st.fn, self.ctx, st.timeout, st.name) for st in batch]
@@ -327,11 +328,13 @@ class _Run:
                 sr = self._record_error(st, value)
             self._finish(st, sr, started, ended)
 
-    async def group(
-        self, first: StagePlan, index: int, on_stage: Callable[..., Any] | None
-    ) -> None:
+    async def group(self, first: StagePlan, index: int) -> list[StagePlan]:
         """Run `first` with the stages after it (from `index`) of its parallel group that are
-        ready, then apply their rules in plan order."""
+        ready and whose preconditions let them, then apply their rules in plan order.
+
+        Returns:
+            The stages that ran, in plan order.
+        """
         results = self.ctx.stage_results
         batch = [first]
         for nxt in self.plan.stages[index:]:
@@ -341,6 +344,10 @@ class _Run:
                 and nxt.name not in results
                 and not nxt.deps_mask & ~self.ok
             ):
+                if nxt.pre_rules and not self.apply_rules(nxt, pre=True):
+                    if self.terminated_by is not None or self.jump is not None:
+                        break  # a terminal precondition: no further member starts
+                    continue
                 batch.append(nxt)
         await self.call_batch(batch)
         stop_any = self.plan.stop_on_failure
@@ -350,10 +357,21 @@ class _Run:
                 self.terminated_by = f"failure of {done.name}"
             if done.post_rules and self.terminated_by is None:
                 self.apply_rules(done)
-        if on_stage is not None:
-            self.index = index
-            for done in batch:
-                await on_stage(done.name, results[done.name], self)
+        return batch
+
+    def _in_plan_order(self, batch: list[StagePlan]) -> None:
+        """Put the stages of a batch that finished in any order back in plan order in the path,
+        the timeline and the stage results, as the batch's inline path records them."""
+        count = len(batch)
+        position = {st.name: i for i, st in enumerate(batch)}
+        finished = sorted(
+            zip(self.path[-count:], self.timeline[-count:]), key=lambda item: position[item[0]]
+        )
+        self.path[-count:] = [name for name, _ in finished]
+        self.timeline[-count:] = [entry for _, entry in finished]
+        results = self.ctx.stage_results
+        for st in batch:
+            results[st.name] = results.pop(st.name)
 
     async def report_routing(self, obs: Observers) -> None:
         """Tell the observers about the routing decisions taken since the last report."""
@@ -595,7 +613,7 @@ async def run_cascade(
         name = st.name
         if not run.enabled & st.bit or name in results:
             continue
-        if st.deps_mask & ~run.ok:
+        if st.deps_mask & ~run.ok and st is not run.forced:
             run.skip(name, _deps_met(st, results) or "a dependency did not finish")
             continue
         if st.simple and fast:
@@ -671,13 +689,15 @@ async def run_cascade(
                 run.terminated_by = f"failure of {name}"
             elif st.post_rules:
                 run.apply_rules(st)
-            if on_stage is not None:
-                run.index = index
-                await on_stage(name, sr, run)
+            batch = None
         else:
-            await run.group(st, index, on_stage)
+            batch = await run.group(st, index)
         if run.jump is not None:
             index = _after_jump(run, stages, index)
+        if on_stage is not None:  # after the jump: a resumed run continues where this one would
+            run.index = index
+            for done in batch or (st,):
+                await on_stage(done.name, results[done.name], run)
         if hooked:
             await _after_stage(run, termination, obs)
         if deadline is not None and not run.timed_out and _perf() >= deadline:
@@ -731,14 +751,11 @@ def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
 
 
 def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
+    """Let the target of a skip_to run although stages it depends on were jumped over (not
+    when one of them failed). Only the target is exempt; other dependants still wait."""
     st = stages[pos]
-    run.forced = True
-    for dep in st.depends_on:
-        if dep not in run.ctx.stage_results:
-            run.ctx.stage_results[dep] = StageResult(
-                result=None, confidence=None, data={}, skipped=True, cost=0.0
-            )
-    run.ok |= st.deps_mask & ~run.results_mask(failed=True)
+    if not st.deps_mask & run.results_mask(failed=True):
+        run.forced = st
     return pos
 
 
@@ -746,8 +763,6 @@ def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     ctx = run.ctx
     t0 = run.t0
     results = ctx.stage_results
-    if run.forced:
-        results = {k: v for k, v in results.items() if not v.get("skipped")}
     path = run.path
     if path:
         final_stage: str | None = path[-1]
