@@ -379,20 +379,21 @@ def test_unknown_skip_to_target(tmp_path: Path) -> None:
     assert_reported(error, issue, path, line_of(path, "target:"), "EXPENSIVE_CHECK")
 
 
-def test_skip_to_backwards(tmp_path: Path) -> None:
-    """skip_to only jumps forward in the execution order."""
+@pytest.mark.parametrize("order", ["execution_order: [A, B]", "", "execution_order: null"])
+def test_skip_to_backwards(tmp_path: Path, order: str) -> None:
+    """skip_to only jumps forward in the execution order, explicit or from declaration."""
     error, path = load_error(
         tmp_path,
-        """
+        f"""
         name: t
         stages:
-          A: {}
+          A: {{}}
           B:
             routing_rules:
               - name: back
                 condition: "amount > 3"
-                action: {type: skip_to, target: A}
-        execution_order: [A, B]
+                action: {{type: skip_to, target: A}}
+        {order}
         """,
     )
     issue = issue_at(error, "stages.B.routing_rules[0].action.target")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cascadence.cascade.config import CascadeConfig, RoutingRule, StageConfig
+from cascadence.cascade.validate import dependency_order
 from cascadence.conditions import CompiledCondition, compile_condition
 from cascadence.policies.cache import ResultCache
 from cascadence.policies.circuit_breaker import CircuitBreaker
@@ -26,21 +27,7 @@ def stage_order(config: CascadeConfig) -> list[str]:
     """The order stages are considered in: `execution_order`, else dependencies first."""
     if config.execution_order:
         return list(config.execution_order)
-    names = list(config.stages)
-    placed: list[str] = []
-    done: set[str] = set()
-    remaining = names[:]
-    while remaining:
-        for name in remaining:
-            if all(dep in done for dep in config.stages[name].depends_on):
-                placed.append(name)
-                done.add(name)
-                remaining.remove(name)
-                break
-        else:  # a cycle; validation reports it, keep declaration order here
-            placed.extend(remaining)
-            break
-    return placed
+    return dependency_order({name: st.depends_on for name, st in config.stages.items()})
 
 
 Compile = Callable[[Any], CompiledCondition]

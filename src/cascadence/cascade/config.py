@@ -572,8 +572,8 @@ class CascadeConfig(_Model):
             ) from None
 
     def ordered_stage_names(self) -> list[str]:
-        """The order stages are considered in: `execution_order` if given, else declaration
-        order with each stage moved after the stages it depends on."""
+        """The order stages are considered in: `execution_order` if given, else the first
+        declared stage whose dependencies are placed, repeatedly (as the engine runs them)."""
         if self.execution_order is not None:
             return list(self.execution_order)
         from cascadence.cascade.validate import dependency_order

@@ -217,23 +217,14 @@ class _Checker:
         if isinstance(order, list) and stage in order and target in order:
             before = order.index(target) < order.index(stage)
         else:
-            before = target in self.ancestors(stage)
+            runs = dependency_order(self.deps)  # the order the engine runs them in
+            before = runs.index(target) < runs.index(stage) if target in runs else False
         if before:
             self.add(
                 loc,
                 f"skip_to only jumps forward, but {target!r} runs before {stage!r}",
                 "a stage that runs later",
             )
-
-    def ancestors(self, stage: str) -> set[str]:
-        found: set[str] = set()
-        todo = list(self.deps.get(stage, ()))
-        while todo:
-            name = todo.pop()
-            if name not in found:
-                found.add(name)
-                todo.extend(self.deps.get(name, ()))
-        return found
 
     def check_condition(self, raw: Any, loc: Loc) -> None:
         if not isinstance(raw, (str, Mapping)) or _under(loc, self.known):
@@ -381,18 +372,20 @@ def check_config(data: Mapping[str, Any], *, known: Collection[Loc] = ()) -> lis
 
 
 def dependency_order(depends_on: Mapping[str, Sequence[str]]) -> list[str]:
-    """Stage names in declaration order, each moved after the stages it depends on."""
-    order: list[str] = []
+    """The order the engine runs stages in without `execution_order`: repeatedly, the first
+    declared stage whose dependencies have all been placed (a stable topological sort; on a
+    cycle, which validation reports, the rest keep declaration order)."""
+    placed: list[str] = []
     done: set[str] = set()
-
-    def visit(name: str) -> None:
-        done.add(name)
-        for dep in depends_on.get(name, ()):
-            if dep in depends_on and dep not in done:
-                visit(dep)
-        order.append(name)
-
-    for name in depends_on:
-        if name not in done:
-            visit(name)
-    return order
+    remaining = list(depends_on)
+    while remaining:
+        for name in remaining:
+            if all(dep in done or dep not in depends_on for dep in depends_on[name]):
+                placed.append(name)
+                done.add(name)
+                remaining.remove(name)
+                break
+        else:
+            placed.extend(remaining)
+            break
+    return placed
