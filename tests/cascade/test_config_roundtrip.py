@@ -85,8 +85,7 @@ def action(draw: st.DrawFn, stages: list[str], later: list[str]) -> dict[str, An
         out["stages"] = draw(st.lists(st.sampled_from(stages), min_size=1, max_size=3))
     elif kind == "set_field":
         out["field"] = draw(FIELD)
-        if draw(st.booleans()):
-            out["value"] = draw(JSON)
+        out["value"] = draw(JSON)  # required, null included
     if draw(st.booleans()):
         out["reason"] = draw(TEXT)
     return out

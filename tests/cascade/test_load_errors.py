@@ -965,3 +965,27 @@ def test_model_validate_raises_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         CascadeConfig.model_validate({"name": "t", "stages": {"A": {"depends_on": ["B"]}}})
     assert info.value.issues[0].path == "stages.A.depends_on[0]"
+
+
+@pytest.mark.parametrize(
+    ("stage", "where", "message"),
+    [
+        ("timeout_ms: true", "timeout_ms", "expected a number, got the boolean true"),
+        ("max_retries: false", "max_retries", "expected a number, got the boolean false"),
+        ("cost: .inf", "cost", "finite number"),
+        (
+            "routing_rules: [{name: r, condition: 'x > 1', action: {type: set_field, field: y}}]",
+            "routing_rules[0].action.value",
+            "set_field needs the value to write",
+        ),
+    ],
+)
+def test_values_that_would_be_silently_misread_are_refused(
+    tmp_path: Path, stage: str, where: str, message: str
+) -> None:
+    """A boolean where a number goes, an infinite cost and a set_field without a value are
+    load errors at their line, not a 1 ms timeout, a cost that swallows every other, or null."""
+    error, _ = load_error(tmp_path, f"name: t\nstages:\n  A: {{{stage}}}\n")
+    issue = issue_at(error, f"stages.A.{where}")
+    assert message in issue.message
+    assert issue.line == 3

@@ -193,6 +193,12 @@ class RoutingAction(_Model):
             raise config_error(
                 "set_field needs the field to set", expected="field: dot.path", field="field"
             )
+        if kind == "set_field" and "value" not in self.model_fields_set:
+            raise config_error(
+                "set_field needs the value to write (write `value: null` to clear the field)",
+                expected="value: VALUE",
+                field="value",
+            )
         allowed = self._PARAMS[kind]
         for name in ("target", "stages", "field", "value"):
             if name in self.model_fields_set and name not in allowed:
@@ -219,7 +225,7 @@ class RoutingRule(_Model):
     """When the rule is evaluated: `precondition` before the stage runs (a match can prevent
     it), `routing` after it (controls the flow), `postcondition` after routing."""
 
-    priority: int = 0
+    priority: Annotated[int, Number] = 0
     """Rules of one type are evaluated in descending priority. Every rule that matches acts,
     in that order, until a terminal action (terminate, skip_to); after one, only
     postconditions are still evaluated."""
@@ -247,7 +253,21 @@ class CircuitBreakerConfig(_Model):
     """Seconds the circuit stays open before one trial call is let through."""
 
 
+def _not_bool(value: Any) -> Any:
+    """Refuse `true`/`false` where a number is expected (pydantic would read them as 1/0)."""
+    if isinstance(value, bool):
+        raise config_error(
+            f"expected a number, got the boolean {str(value).lower()}", expected="a number"
+        )
+    return value
+
+
+Number = BeforeValidator(_not_bool)
+"""Marks a numeric field that must not take a boolean."""
+
+
 def _cost_from_name(value: Any) -> Any:
+    _not_bool(value)
     if isinstance(value, str):
         cost = STAGE_COSTS.get(value.strip().upper())
         if cost is not None:
@@ -279,23 +299,23 @@ class StageConfig(_Model):
     """Import path of the handler, `package.module:function`, so the cascade runs without
     glue code. A handler registered in code takes precedence."""
 
-    timeout_ms: int | None = Field(default=30000, gt=0)
+    timeout_ms: Annotated[int | None, Number] = Field(default=30000, gt=0)
     """Milliseconds one attempt may take before it is cancelled; null for no limit."""
 
-    max_retries: int = Field(default=0, ge=0)
+    max_retries: Annotated[int, Number] = Field(default=0, ge=0)
     """Retries after the first failed attempt."""
 
-    retry_delay_ms: int = Field(default=1000, ge=0)
+    retry_delay_ms: Annotated[int, Number] = Field(default=1000, ge=0)
     """Delay before the first retry, in milliseconds."""
 
     retry_backoff: Literal["fixed", "exponential"] = "exponential"
     """`exponential` multiplies the delay by `retry_backoff_multiplier` after each retry;
     `fixed` keeps it constant."""
 
-    retry_backoff_multiplier: float = Field(default=2.0, ge=1.0)
+    retry_backoff_multiplier: Annotated[float, Number] = Field(default=2.0, ge=1.0)
     """Growth factor of the retry delay under exponential backoff."""
 
-    retry_max_delay_ms: int | None = Field(default=None, ge=0)
+    retry_max_delay_ms: Annotated[int | None, Number] = Field(default=None, ge=0)
     """Upper bound of one retry delay in milliseconds; null for no bound."""
 
     can_run_parallel: bool = False
@@ -313,7 +333,7 @@ class StageConfig(_Model):
     cache_enabled: bool = False
     """Cache the stage's result per input."""
 
-    cache_ttl_seconds: int = Field(default=3600, ge=0)
+    cache_ttl_seconds: Annotated[int, Number] = Field(default=3600, ge=0)
     """Seconds a cached result stays valid."""
 
     cache_key_fields: list[str] | None = None
@@ -322,7 +342,7 @@ class StageConfig(_Model):
     circuit_breaker: CircuitBreakerConfig | None = None
     """A circuit breaker for the handler; none when null."""
 
-    cost: Annotated[float, Field(ge=0), BeforeValidator(_cost_from_name)] = 1.0
+    cost: Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_cost_from_name)] = 1.0
     """Relative cost of running the stage: a number, or one of RULES (1), STATISTICAL_ML (5),
     SINGLE_AI (25), POD (100), ADVERSARIAL (500). Every result reports the cost spent. When
     omitted: the cost of the stage kind its name is (a stage named `SINGLE_AI` costs 25), else
@@ -418,10 +438,10 @@ class CascadeConfig(_Model):
     """Explicit order of the stages; every stage exactly once, after the stages it depends on.
     When null, stages run in declaration order, moved after their dependencies."""
 
-    global_timeout_ms: int | None = Field(default=30000, gt=0)
+    global_timeout_ms: Annotated[int | None, Number] = Field(default=30000, gt=0)
     """Milliseconds the whole run may take; null for no limit."""
 
-    max_parallel_stages: int = Field(default=10, ge=1)
+    max_parallel_stages: Annotated[int, Number] = Field(default=10, ge=1)
     """Most stages running at the same time."""
 
     termination_conditions: list[ConditionSpec] = Field(default_factory=list)
