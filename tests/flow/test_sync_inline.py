@@ -132,3 +132,53 @@ async def test_frozen_scores_merge_the_scores_their_tasks_return() -> None:
 
     result = await Cadence("g", Frozen()).sync("xy", [set_x, set_y]).run(Frozen())
     assert (result.x, result.y) == (1, 2)
+
+
+async def test_a_suspended_sibling_is_cancelled_into_its_cleanup() -> None:
+    """When a later task fails before suspending, a sibling that suspended gets CancelledError
+    at its await and runs its async cleanup before the group's error is raised."""
+    log: list[str] = []
+
+    class Tx:
+        async def __aenter__(self) -> Tx:
+            log.append("begin")
+            return self
+
+        async def __aexit__(self, kind: Any, *_: Any) -> None:
+            log.append(f"rollback({kind.__name__ if kind else None})")
+            await asyncio.sleep(0)  # async cleanup, as real drivers do
+            log.append("released")
+
+    async def write(score: Doc) -> None:
+        async with Tx():
+            await asyncio.sleep(10)
+
+    async def validate(score: Doc) -> None:
+        raise ValueError("invalid")
+
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("f", Doc()).sync("g", [write, validate]).run()
+    assert info.value.task_index == 1
+    assert log == ["begin", "rollback(CancelledError)", "released"]
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_skip_rest_in_a_group_ends_the_flow_after_the_group(hooked: bool) -> None:
+    """`Skip(rest=True)` in a task: the group's other writes are merged, nothing after runs,
+    with and without hooks."""
+    from cascadence import CadenceHooks
+
+    async def title(score: Doc) -> None:
+        score.a = 1
+
+    async def nothing_to_do(score: Doc) -> None:
+        raise Skip("done", rest=True)
+
+    async def after(score: Doc) -> None:
+        score.a = 2
+
+    flow = Cadence("f", Doc())
+    if hooked:
+        flow = flow.with_hooks(CadenceHooks())
+    result = await flow.sync("g", [title, nothing_to_do]).then("after", after).run()
+    assert result.a == 1

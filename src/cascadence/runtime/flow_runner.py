@@ -37,7 +37,12 @@ NodeDone = Callable[[int, str, Any], Awaitable[None]]
 
 
 class _StopFlow(Exception):
-    pass
+    """`Skip(rest=True)`: end the run successfully; `score` is the run's score by then, when
+    the step that stopped it made a new one (a parallel group's merge)."""
+
+    def __init__(self, score: Any = None) -> None:
+        super().__init__()
+        self.score = score
 
 
 def assign_field(target: Any, field: str, value: Any) -> Any:
@@ -80,12 +85,14 @@ def _merge_outcomes(
     results: list[Any] = []
     first_error: tuple[int, BaseException] | None = None
     cancelled: tuple[int, BaseException] | None = None
+    stop = False
     for index, (ok, value, _ended) in enumerate(outcomes):
         if ok:
             results.append(_adopt(snaps[index], value))
             continue
         results.append(snaps[index])
-        if isinstance(value, Skip):
+        if isinstance(value, (Skip, _StopFlow)):
+            stop = stop or isinstance(value, _StopFlow) or value.rest
             continue
         if isinstance(value, asyncio.CancelledError):
             cancelled = cancelled or (index, value)
@@ -95,7 +102,10 @@ def _merge_outcomes(
     if failure is not None:
         index, exc = failure
         raise _task_error(node, index, exc) from exc
-    return _adopt(score, node.merge(score, results))
+    merged = _adopt(score, node.merge(score, results))
+    if stop:  # a task skipped the rest of the flow: after the group, nothing else runs
+        raise _StopFlow(merged)
+    return merged
 
 
 class _FlowRun:
@@ -164,6 +174,7 @@ class _FlowRun:
             # context copy; a task that suspends gets a task of its own, as do those after it.
             tasks = node.tasks
             snaps = node.snapshots(score, len(tasks))
+            skip_rest = False
             for index, task in enumerate(tasks):
                 snap = snaps[index]
                 context = _copy_context()
@@ -175,12 +186,18 @@ class _FlowRun:
                     if value is not None and value is not snap:
                         snaps[index] = _adopt(snap, value)
                     continue
-                except Skip:
+                except Skip as skip:
+                    skip_rest = skip_rest or skip.rest
                     continue
                 except Exception as exc:
                     raise _task_error(node, index, exc) from exc
-                return await self._parallel_rest(node, score, snaps, index, coro, yielded, context)
-            return _adopt(score, node.merge(score, snaps))
+                return await self._parallel_rest(
+                    node, score, snaps, index, coro, yielded, context, skip_rest
+                )
+            merged = _adopt(score, node.merge(score, snaps))
+            if skip_rest:
+                raise _StopFlow(merged)
+            return merged
         snaps = node.snapshots(score, len(node.tasks))
         if self.obs is None and all(t.policy.is_plain for t in node.tasks):
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
@@ -198,15 +215,20 @@ class _FlowRun:
         coro: Coroutine[Any, Any, Any],
         yielded: Any,
         context: contextvars.Context,
+        stop: bool,
     ) -> Any:
-        """Finish a bare group whose task number `index` suspended on its first step."""
+        """Finish a bare group whose task number `index` suspended on its first step (`stop`:
+        a task before it skipped the rest of the flow)."""
         batch = Launched(len(node.tasks))
         for done in range(index):
             batch.out[done] = (True, snaps[done], 0.0)
         batch.add_suspended(index, coro, yielded, context, node.tasks[index].name)
         calls = [(t.fn, snaps[i], None, t.name) for i, t in enumerate(node.tasks) if i > index]
         batch.launch(calls, index + 1, None, True)
-        return _merge_outcomes(node, score, snaps, await batch.collect(True))
+        merged = _merge_outcomes(node, score, snaps, await batch.collect(True))
+        if stop:
+            raise _StopFlow(merged)
+        return merged
 
     def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:
         async def run(snap: Any) -> Any:
@@ -272,7 +294,9 @@ class _FlowRun:
                         score = await self.parallel(node, score)
                     else:
                         score = await self.node(node, score)
-                except _StopFlow:
+                except _StopFlow as stopped:
+                    if stopped.score is not None:
+                        score = stopped.score
                     break
                 except Exception as exc:
                     if plan.on_error is None:

@@ -454,16 +454,15 @@ class Launched:
         out = self.out
         tasks = self.tasks
         pending: set[asyncio.Future[Any]] = set(tasks)
-        if self.failed and fail_fast:
-            for future in pending:
-                future.cancel()
+        if self.failed and fail_fast and pending:
+            await _cancel_started(pending)
         perf = time.perf_counter
         while pending:
             try:
                 done_set, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:
-                for future in pending:  # the caller was cancelled: so is the work it started
-                    future.cancel()
+                # the caller was cancelled: so is the work it started
+                await asyncio.shield(_cancel_started(pending))
                 raise
             ended = perf()
             for task in done_set:
@@ -480,6 +479,19 @@ class Launched:
                         for other in pending:
                             other.cancel()
         return out
+
+
+async def _cancel_started(tasks: set[asyncio.Future[Any]]) -> None:
+    """Cancel tasks that continue calls suspended by hand, once each has taken its first step.
+
+    A task cancelled before its first step never runs its coroutine, so the call it continues
+    would never see the cancellation: it would be dropped mid-`await` and closed later by the
+    garbage collector, with no chance to run its async cleanup (`async with`, `finally`). One
+    pass of the event loop lets every new task reach the point where it relays cancellation.
+    """
+    await asyncio.sleep(0)
+    for task in tasks:
+        task.cancel()
 
 
 def _task_in(
