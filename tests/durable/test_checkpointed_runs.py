@@ -205,3 +205,36 @@ async def test_a_resumed_run_keeps_a_skip_to_taken_before_the_crash() -> None:
     result = await engine.execute({}, run_id="r", checkpoint=store, lease_seconds=0.01)
     assert result["path"] == ["A", "C", "D"]
     assert calls == ["A", "C", "C", "D"]
+
+
+async def test_a_flow_resumes_after_the_named_step_when_steps_were_added_before_it() -> None:
+    """A run checkpointed after 'reserve' resumes after 'reserve' in a new version of the flow
+    that added a step in front; a version without that step refuses to guess."""
+    from cascadence.errors import CheckpointError
+
+    log: list[str] = []
+    crash = [True]
+
+    def step(name: str) -> Any:
+        async def run(score: Disbursal) -> None:
+            log.append(name)
+            if name == "charge" and crash[0]:
+                raise RuntimeError("process died")
+
+        return run
+
+    store = InMemoryCheckpointStore()
+
+    def flow(*names: str) -> Cadence[Disbursal]:
+        built = Cadence("pay", Disbursal("ORD-1")).with_checkpoint(store, run_id="r")
+        for name in names:
+            built = built.then(name, step(name))
+        return built
+
+    with pytest.raises(Exception, match="process died"):
+        await flow("reserve", "charge").run()
+    crash[0] = False
+    with pytest.raises(CheckpointError, match="no longer has"):
+        await flow("fraud_check", "charge").run()
+    await flow("fraud_check", "reserve", "charge").run()
+    assert log == ["reserve", "charge", "charge"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cascadence.errors import CheckpointError
 from cascadence.runtime.durable import durable_run, finish
 from cascadence.runtime.flow_runner import run_flow
 
@@ -43,9 +44,9 @@ async def run_durable(
             return _into(score, run.record.result)
         start_at = 0
         if run.record.steps:
-            last = run.record.steps[-1].payload
-            start_at = int(last["index"]) + 1
-            score = _into(score, last["score"])
+            step = run.record.steps[-1]
+            start_at = _after_step(plan.nodes, step.key, int(step.payload["index"]), run_id)
+            score = _into(score, step.payload["score"])
 
         async def checkpoint(index: int, name: str, current: Any) -> None:
             await run.save_step(f"{index}:{name}", {"index": index, "score": current})
@@ -74,3 +75,19 @@ def _into(score: S, stored: Any) -> S:
     for f in dataclasses.fields(score):
         setattr(score, f.name, getattr(stored, f.name))
     return score
+
+
+def _after_step(nodes: Any, key: str, index: int, run_id: str) -> int:
+    """Where a resumed run goes on: after the step the checkpoint names, found by its name (a
+    flow that gained or lost steps before it since the run began still resumes in place)."""
+    name = key.partition(":")[2]
+    names = [node.name for node in nodes]
+    if index < len(names) and names[index] == name:
+        return index + 1
+    if name in names:
+        return names.index(name) + 1
+    raise CheckpointError(
+        f"run {run_id!r} was checkpointed after step {name!r}, which this flow no longer has "
+        f"(its steps: {', '.join(names)}); resume it with the flow it started on, or use a "
+        "new run id"
+    )
