@@ -599,3 +599,26 @@ async def test_bare_fallback_and_circuit_breaker_decorators_work_with_their_defa
 
     result = await Cadence("cb", S()).then("guarded", guarded).run()
     assert result.n == 1
+
+
+async def test_errors_of_conditions_and_merge_functions_are_note_errors() -> None:
+    """A split condition, a child's merge and a custom group merge that raise fail the flow
+    with a NoteError naming the step, as a note's error does."""
+
+    async def noop(score: S) -> None:
+        pass
+
+    def broken(*_: Any) -> Any:
+        raise ZeroDivisionError("oops")
+
+    child = Cadence("kid", S()).then("noop", noop)
+    flows = {
+        "route": Cadence("a", S()).split("route", broken, [noop], [noop]),
+        "kid": Cadence("b", S()).child("kid", child, broken),
+        "g": Cadence("c", S()).sync("g", [noop, noop], merge=broken),
+    }
+    for step, flow in flows.items():
+        with pytest.raises(NoteError) as info:
+            await flow.run()
+        assert info.value.note_name == step
+        assert isinstance(info.value.original_error, ZeroDivisionError)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from cascadence.errors import NoteError, ParallelNoteError, Skip
+from cascadence.errors import CadenceError, NoteError, ParallelNoteError, Skip
 from cascadence.runtime.invoke import Launched, call_step, gather_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
@@ -69,6 +69,17 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
+def _merge(node: ParallelNode, score: Any, snaps: list[Any]) -> Any:
+    """The group's merge; an error of a custom merge function is the group's `NoteError`
+    (a `MergeConflict` stays what it is)."""
+    try:
+        return _adopt(score, node.merge(score, snaps))
+    except CadenceError:
+        raise
+    except Exception as exc:
+        raise NoteError(node.name, exc) from exc
+
+
 def _task_error(node: ParallelNode, index: int, exc: BaseException) -> ParallelNoteError:
     original = exc.original_error if type(exc) is NoteError else exc
     return ParallelNoteError(node.tasks[index].name, index, node.name, original)
@@ -102,7 +113,7 @@ def _merge_outcomes(
     if failure is not None:
         index, exc = failure
         raise _task_error(node, index, exc) from exc
-    merged = _adopt(score, node.merge(score, results))
+    merged = _merge(node, score, results)
     if stop:  # a task skipped the rest of the flow: after the group, nothing else runs
         raise _StopFlow(merged)
     return merged
@@ -194,7 +205,7 @@ class _FlowRun:
                 return await self._parallel_rest(
                     node, score, snaps, index, coro, yielded, context, skip_rest
                 )
-            merged = _adopt(score, node.merge(score, snaps))
+            merged = _merge(node, score, snaps)
             if skip_rest:
                 raise _StopFlow(merged)
             return merged
@@ -249,7 +260,10 @@ class _FlowRun:
             return await self.parallel(node, score)  # type: ignore[arg-type]
         if kind is BranchNode:
             assert isinstance(node, BranchNode)
-            chosen = await _maybe_await(node.condition(score))
+            try:
+                chosen = await _maybe_await(node.condition(score))
+            except Exception as exc:
+                raise NoteError(node.name, exc) from exc
             return await self.nodes(node.if_true if chosen else node.if_false, score)
         assert isinstance(node, ChildNode)
         child_score = node.factory(score)
@@ -260,7 +274,11 @@ class _FlowRun:
         child_score = await child.run(child_score)
         if node.merge is None:
             return score
-        return _adopt(score, await _maybe_await(node.merge(score, child_score)))
+        try:
+            merged = await _maybe_await(node.merge(score, child_score))
+        except Exception as exc:
+            raise NoteError(node.name, exc) from exc
+        return _adopt(score, merged)
 
     async def run(self, score: Any, start_at: int = 0, on_node: NodeDone | None = None) -> Any:
         plan = self.plan
