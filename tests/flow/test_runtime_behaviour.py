@@ -622,3 +622,37 @@ async def test_errors_of_conditions_and_merge_functions_are_note_errors() -> Non
             await flow.run()
         assert info.value.note_name == step
         assert isinstance(info.value.original_error, ZeroDivisionError)
+
+
+async def test_misuse_of_the_builder_is_a_clear_error_at_once(tmp_path: Any) -> None:
+    """Wrong argument types fail when the flow is built, saying what was expected."""
+
+    async def noop(score: S) -> None:
+        pass
+
+    cases = [
+        (lambda: Cadence("f", S()).then(noop, noop), "name comes first"),  # type: ignore[arg-type]
+        (lambda: Cadence("f", S()).sync("g", "abc"), "list of functions"),
+        (lambda: Cadence("f", S()).child("c", noop), "needs a Cadence flow"),  # type: ignore[arg-type]
+        (lambda: Cadence("f", S()).on_error("nope"), "needs a function"),  # type: ignore[arg-type]
+        (lambda: Cadence("f", S()).with_hooks(lambda e: None), "use .with_reporter"),
+        (lambda: Cadence("f", S()).with_checkpoint(42), "store URL"),  # type: ignore[arg-type]
+        (lambda: note(retry={"max_attempts": "3"})(noop), "max_attempts must be a number"),
+    ]
+    for build, message in cases:
+        with pytest.raises(TypeError, match=message):
+            build()
+    with pytest.raises(ValueError, match="number of attempts"):
+        note(retry=-2)(noop)
+
+
+async def test_with_checkpoint_takes_a_store_url(tmp_path: Any) -> None:
+    """`with_checkpoint("sqlite:///...")` opens the store the URL names."""
+
+    async def work(score: S) -> None:
+        score.n += 1
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    flow = Cadence("u", S()).with_checkpoint(url, run_id="r").then("work", work)
+    assert (await flow.run(S())).n == 1
+    assert (await flow.run(S())).n == 1  # finished: the stored score, not a second run

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
 from cascadence.flow.score import snapshots
+from cascadence.hooks import CadenceHooks
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import to_async
 from cascadence.runtime.observe import Observers, build_observers
@@ -46,6 +47,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Cadence"]
 
+_HOOK_METHODS = (
+    "before_cadence",
+    "after_cadence",
+    "before_note",
+    "after_note",
+    "on_error",
+    "on_retry",
+    "handle_event",
+)
+"""Methods any one of which makes an object usable as hooks (duck-typed hook classes)."""
+
 S = TypeVar("S")
 NoteFn = Callable[[Any], Any]
 
@@ -62,6 +74,8 @@ def _step(name: str, fn: Any) -> StepNode:
 
 
 def _steps(items: Any) -> tuple[StepNode, ...]:
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"notes must be a list of functions, got {type(items).__name__}: {items!r}")
     if callable(items) and not isinstance(items, (list, tuple)):
         items = [items]
     return tuple(_step(getattr(fn, "__name__", f"task_{i}"), fn) for i, fn in enumerate(items))
@@ -128,6 +142,11 @@ class Cadence(Generic[S]):
 
     # -- building -------------------------------------------------------------------------
     def _add(self, node: FlowNode) -> Cadence[S]:
+        if not isinstance(node.name, str) or not node.name:
+            raise TypeError(
+                f"a step's name comes first and is a non-empty string (it keys checkpoints and "
+                f"metrics), got {type(node.name).__name__}: {node.name!r}"
+            )
         if node.name in self._names:
             raise ValueError(
                 f"flow {self.name!r} already has a step named {node.name!r}; step names are "
@@ -217,6 +236,11 @@ class Cadence(Generic[S]):
         """
         if cadence is self:
             raise ValueError(f"flow {self.name!r} cannot be its own child")
+        if not isinstance(cadence, Cadence):
+            raise TypeError(
+                f"child {name!r} needs a Cadence flow, got {type(cadence).__name__}; a function "
+                f"is a step: .then({name!r}, fn)"
+            )
         template = cadence.score
         if score is not None:
             factory = score
@@ -278,6 +302,10 @@ class Cadence(Generic[S]):
         With `stop=False` the flow goes on with the next step; with `stop=True` (default) the
         error propagates after the handler ran.
         """
+        if not callable(handler):
+            raise TypeError(
+                f"on_error needs a function handler(score, error), got {type(handler).__name__}"
+            )
         self._on_error = handler
         self._stop_on_error = stop
         self._plan = None
@@ -286,6 +314,19 @@ class Cadence(Generic[S]):
     def with_hooks(self, hooks: Any) -> Cadence[S]:
         """Attach hooks: a `CadenceHooks` (or `EventEmitter`), or a list of them."""
         items = list(hooks) if isinstance(hooks, (list, tuple)) else [hooks]
+        for item in items:
+            if not isinstance(item, CadenceHooks) and not any(
+                callable(getattr(item, hook, None)) for hook in _HOOK_METHODS
+            ):
+                hint = (
+                    "; a function receiving every event is a reporter: use .with_reporter(fn)"
+                    if callable(item)
+                    else ""
+                )
+                raise TypeError(
+                    f"with_hooks needs CadenceHooks objects or EventEmitters, got "
+                    f"{type(item).__name__}{hint}"
+                )
         self._hooks.extend(items)
         self._observers = build_observers(self._hooks, self._reporters, "cadence")
         return self
@@ -298,12 +339,13 @@ class Cadence(Generic[S]):
 
     def with_checkpoint(
         self,
-        store: CheckpointStore,
+        store: CheckpointStore | str,
         run_id: str | None = None,
         *,
         lease_seconds: float = 60.0,
     ) -> Cadence[S]:
-        """Record each finished step in `store`, so a re-run with the same `run_id` resumes.
+        """Record each finished step in `store` (a store, or a URL for `store_from_url`), so a
+        re-run with the same `run_id` resumes.
 
         A re-run skips the steps that finished and continues from the first one that did not;
         a run that completed returns its stored score without running anything. While a run is
@@ -312,6 +354,15 @@ class Cadence(Generic[S]):
         the owner died, a process on the same host takes the run over at once; one on another
         host when the lease expires, `lease_seconds` after the owner's last renewal.
         """
+        if isinstance(store, str):  # a store URL: sqlite:///runs.db, redis://..., memory://
+            from cascadence.checkpoint import store_from_url
+
+            store = store_from_url(store)
+        elif not callable(getattr(store, "acquire", None)):
+            raise TypeError(
+                f"with_checkpoint needs a CheckpointStore or a store URL such as "
+                f"'sqlite:///runs.db', got {type(store).__name__}"
+            )
         self._checkpoint = store
         self._run_id = run_id
         self._lease_seconds = lease_seconds

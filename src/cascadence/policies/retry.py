@@ -42,6 +42,14 @@ class RetryPolicy:
     retry_on: tuple[type[BaseException], ...] = field(default=(Exception,))
 
     def __post_init__(self) -> None:
+        for name in ("max_attempts", "delay", "multiplier", "jitter", "max_delay"):
+            value = getattr(self, name)
+            if (value is not None or name != "max_delay") and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise TypeError(
+                    f"retry {name} must be a number, got {type(value).__name__} {value!r}"
+                )
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts!r}")
         if self.delay < 0:
@@ -97,6 +105,8 @@ def retry_policy_from(spec: Any) -> RetryPolicy | None:
     if isinstance(spec, bool):
         return RetryPolicy()
     if isinstance(spec, int):
+        if spec < 0:
+            raise ValueError(f"retry= takes the number of attempts (0 or 1: no retry), got {spec}")
         return RetryPolicy(max_attempts=spec) if spec > 1 else None
     if isinstance(spec, dict):
         known = {
