@@ -32,7 +32,7 @@ from cascadence.flow.score import snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import to_async
-from cascadence.runtime.observe import Observers, build_observers
+from cascadence.runtime.observe import HOOK_METHODS, Observers, build_observers
 from cascadence.runtime.plan import (
     BranchNode,
     ChildNode,
@@ -47,16 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Cadence"]
 
-_HOOK_METHODS = (
-    "before_cadence",
-    "after_cadence",
-    "before_note",
-    "after_note",
-    "on_error",
-    "on_retry",
-    "handle_event",
-)
-"""Methods any one of which makes an object usable as hooks (duck-typed hook classes)."""
 
 S = TypeVar("S")
 NoteFn = Callable[[Any], Any]
@@ -316,7 +306,7 @@ class Cadence(Generic[S]):
         items = list(hooks) if isinstance(hooks, (list, tuple)) else [hooks]
         for item in items:
             if not isinstance(item, CadenceHooks) and not any(
-                callable(getattr(item, hook, None)) for hook in _HOOK_METHODS
+                callable(getattr(item, hook, None)) for hook in HOOK_METHODS
             ):
                 hint = (
                     "; a function receiving every event is a reporter: use .with_reporter(fn)"

@@ -25,10 +25,10 @@ from cascadence.events import (
 )
 from cascadence.hooks import CadenceHooks
 
-__all__ = ["Observers", "ReporterHooks", "build_observers"]
+__all__ = ["HOOK_METHODS", "Observers", "ReporterHooks", "build_observers"]
 
 _log = logging.getLogger("cascadence.hooks")
-_METHODS = (
+HOOK_METHODS = (
     "before_cadence",
     "after_cadence",
     "before_note",
@@ -37,6 +37,7 @@ _METHODS = (
     "on_retry",
     "handle_event",
 )
+"""The methods a hooks object may define (any one of them makes an object hooks)."""
 
 
 def _make(*args: Any, **kwargs: Any) -> CadenceEvent:
@@ -76,7 +77,7 @@ class Observers:
         self.kind = kind
         self._by_method: dict[str, tuple[Callable[..., Any], ...]] = {
             method: tuple(fn for h in self.hooks if (fn := _overrides(h, method)) is not None)
-            for method in _METHODS
+            for method in HOOK_METHODS
         }
         self.wants_events = bool(self._by_method["handle_event"])
 
