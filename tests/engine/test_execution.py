@@ -464,3 +464,37 @@ async def test_retries_stop_when_the_global_deadline_would_pass_first() -> None:
         assert clock.sleeps == pytest.approx(expected_sleeps)
         assert len(attempts) == len(expected_sleeps) + 1
         assert not result["success"]
+
+
+async def test_a_stage_its_precondition_stopped_is_listed_as_skipped() -> None:
+    """A precondition that terminates keeps its stage from running, and says so."""
+    stop = {
+        "name": "closed",
+        "type": "precondition",
+        "condition": {"field": "closed", "operator": "==", "value": True},
+        "action": {"type": "terminate"},
+    }
+    engine = CascadeEngine(config({"A": {}, "B": {"routing_rules": [stop]}}))
+    engine.register_stages({"A": returning("a"), "B": returning("b")})
+    result = await engine.execute({"closed": True})
+    assert result["path"] == ["A"] and result["terminated_by"] == "closed"
+    assert result["skipped_stages"] == {"B": "stopped by precondition 'closed'"}
+
+
+async def test_cached_and_constant_results_are_never_changed_by_a_run() -> None:
+    """A cache hit is a copy (a caller changing its result changes no later hit), and a
+    handler returning the same result object every time keeps it unchanged."""
+    from cascadence.runtime.result import StageResult
+
+    constant = StageResult(result="ok", confidence=0.9, data={"tags": []})
+
+    async def fixed(_ctx: Any) -> StageResult:
+        return constant
+
+    engine = CascadeEngine(config({"A": {"cache_enabled": True}, "B": {}}))
+    engine.register_stages({"A": returning("a", 0.5, tags=[]), "B": fixed})
+    first = await engine.execute({"k": 1})
+    first["stage_results"]["A"]["data"]["tags"].append("changed by the caller")
+    second = await engine.execute({"k": 1})
+    assert second["stage_results"]["A"]["data"] == {"tags": []}
+    assert dict(constant) == {"result": "ok", "confidence": 0.9, "data": {"tags": []}}

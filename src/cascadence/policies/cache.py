@@ -6,6 +6,7 @@ a `CacheStore` (an in-process LRU by default). Expiry reads an injected `Clock`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections import OrderedDict
@@ -42,6 +43,17 @@ class CacheStore(Protocol):
     def clear(self) -> None:
         """Drop every entry."""
         ...
+
+
+def _private(value: Any) -> Any:
+    """A deep copy, so that what one execution does to a result never reaches the cache or
+    another execution; a value that cannot be copied (it holds a lock, say) is shared."""
+    if value is None or isinstance(value, (str, int, float, bool, bytes)):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
 
 
 class LRUCacheStore:
@@ -141,17 +153,17 @@ class ResultCache:
         return cache_key(data, self.key_fields)
 
     def get(self, key: Hashable) -> Any:
-        """The fresh value for `key`, or `MISS`."""
+        """A copy of the fresh value for `key` (callers may change it freely), or `MISS`."""
         value = self.store.get(key, self.clock.now())
         if value is MISS:
             self.misses += 1
-        else:
-            self.hits += 1
-        return value
+            return value
+        self.hits += 1
+        return _private(value)
 
     def set(self, key: Hashable, value: Any) -> None:
-        """Remember `value` for `ttl` seconds."""
-        self.store.set(key, value, self.clock.now() + self.ttl)
+        """Remember a copy of `value` for `ttl` seconds."""
+        self.store.set(key, _private(value), self.clock.now() + self.ttl)
 
     def clear(self) -> None:
         """Forget everything."""

@@ -212,6 +212,13 @@ class _Run:
             self.errors = []
         self.errors.append(record)
 
+    def stopped_before(self, st: StagePlan) -> None:
+        """Record that a precondition kept `st` from running (unless one said why already)."""
+        if self.skipped is None or st.name not in self.skipped:
+            last = self.decisions[-1] if self.decisions else None
+            by = f"precondition {last.name!r}" if isinstance(last, RulePlan) else "a precondition"
+            self.skip(st.name, f"stopped by {by}")
+
     def skip(self, stage: str, reason: str) -> None:
         """Record why a stage did not run."""
         if self.skipped is None:
@@ -345,6 +352,7 @@ class _Run:
                 and not nxt.deps_mask & ~self.ok
             ):
                 if nxt.pre_rules and not self.apply_rules(nxt, pre=True):
+                    self.stopped_before(nxt)
                     if self.terminated_by is not None or self.jump is not None:
                         break  # a terminal precondition: no further member starts
                     continue
@@ -681,6 +689,7 @@ async def run_cascade(
                 run.timed_out = True
             continue
         if st.pre_rules and not run.apply_rules(st, pre=True):
+            run.stopped_before(st)
             index = _after_jump(run, stages, index)
             continue
         if st.group is None:

@@ -31,11 +31,9 @@ class StageResult(dict[str, Any]):
 def as_stage_result(value: Any) -> StageResult:
     """Turn whatever a handler returned into a `StageResult`.
 
-    A dict keeps all its keys; a `StageResult` is used as is; any other value becomes the
+    A dict (a `StageResult` too) is copied with all its keys; any other value becomes the
     `result`, with no confidence.
     """
-    if type(value) is StageResult:
-        return value
-    if isinstance(value, dict):
+    if isinstance(value, dict):  # a copy: the engine adds time and cost to it
         return StageResult(value)
     return StageResult(result=value)
