@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cascadence.checkpoint.serde import register_type
-from cascadence.runtime.cascade_runner import decision_dicts, run_cascade
+from cascadence.runtime.cascade_result import decision_dicts
+from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.durable import durable_run, finish
 from cascadence.runtime.plan import CascadePlan
 from cascadence.runtime.result import StageResult

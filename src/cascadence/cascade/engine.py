@@ -24,7 +24,8 @@ from cascadence.cascade.config import CascadeConfig
 from cascadence.cascade.optimizer import ExecutionOptimizer
 from cascadence.errors import GlobalTimeoutError, PlanError, UnknownStageError, closest
 from cascadence.policies.stack import StepPolicy
-from cascadence.runtime.cascade_runner import StageStats, run_cascade
+from cascadence.runtime.cascade_result import StageStats
+from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.handlers import import_object
 from cascadence.runtime.invoke import AsyncHandler, to_async

@@ -15,46 +15,16 @@ from typing import Any
 
 from cascadence.errors import Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
+from cascadence.runtime.cascade_result import Decision, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.invoke import _Resume, call_step, gather_calls, resume_until
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result
 
-__all__ = ["Decision", "StageStats", "decision_dicts", "run_cascade"]
+__all__ = ["run_cascade"]
 
 _perf = time.perf_counter
-
-Decision = RulePlan | dict[str, Any]
-"""A routing decision taken: the rule, or the decision as the result shows it (restored from a
-checkpoint)."""
-
-
-class StageStats:
-    """Counters of one stage across executions (`CascadeEngine.get_statistics`)."""
-
-    __slots__ = ("cache_hits", "count", "errors", "timeouts", "total_cost", "total_time_ms")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total_time_ms = 0.0
-        self.errors = 0
-        self.timeouts = 0
-        self.total_cost = 0.0
-        self.cache_hits = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The counters, plus the derived average and success rate."""
-        count = self.count
-        return {
-            "count": count,
-            "total_time_ms": self.total_time_ms,
-            "avg_time_ms": self.total_time_ms / count if count else 0.0,
-            "errors": self.errors,
-            "timeouts": self.timeouts,
-            "success_rate": 100.0 * (count - self.errors) / count if count else 0.0,
-            "total_cost": self.total_cost,
-        }
 
 
 def _error_record(stage: str, exc: BaseException) -> dict[str, Any]:
@@ -390,7 +360,7 @@ class _Run:
 
     async def report_finished(self, obs: Observers) -> dict[str, Any]:
         """Build the result and tell the observers the run finished."""
-        result = _build_result(self, _perf() - self.t0)
+        result = build_result(self, _perf() - self.t0)
         error = (
             None
             if result["success"]
@@ -713,7 +683,7 @@ async def run_cascade(
             run.timed_out = True
     if obs is not None:
         return await run.report_finished(obs)
-    return _build_result(run, _perf() - t0)
+    return build_result(run, _perf() - t0)
 
 
 async def _after_stage(run: _Run, termination: tuple[RulePlan, ...], obs: Observers | None) -> None:
@@ -766,97 +736,6 @@ def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
     if not st.deps_mask & run.results_mask(failed=True):
         run.forced = st
     return pos
-
-
-def _build_result(run: _Run, elapsed: float) -> dict[str, Any]:
-    ctx = run.ctx
-    t0 = run.t0
-    results = ctx.stage_results
-    path = run.path
-    if path:
-        final_stage: str | None = path[-1]
-        last = results[path[-1]]
-        final_result, final_confidence = last.get("result"), last.get("confidence")
-    else:
-        final_stage = final_result = final_confidence = None
-    timeline = []
-    for name, start, end, failed in run.timeline:  # a loop: a comprehension is one more frame
-        timeline.append(
-            {
-                "stage": name,
-                "start_ms": (start - t0) * 1000.0,
-                "end_ms": (end - t0) * 1000.0,
-                "status": "error" if failed else "ok",
-            }
-        )
-    decisions: list[dict[str, Any]] = []
-    for taken in run.decisions:  # `decision_dicts`, inlined
-        if type(taken) is RulePlan:
-            shown: dict[str, Any] = {
-                "stage": taken.owner,
-                "rule": taken.name,
-                "type": taken.type,
-                "action": taken.action,
-            }
-            if taken.reason is not None:
-                shown["reason"] = taken.reason
-            decisions.append(shown)
-        else:
-            decisions.append(dict(taken))  # type: ignore[arg-type]
-    errors = run.errors
-    terminated_by = run.terminated_by
-    timed_out = run.timed_out
-    warnings = ctx.warnings
-    plan = run.plan
-    result: dict[str, Any] = {
-        "success": not errors and not timed_out,
-        "execution_time_ms": elapsed * 1000.0,
-        "stages_executed": len(path),
-        "stage_results": results,
-        "path": path,
-        "final_stage": final_stage,
-        "final_result": final_result,
-        "final_confidence": final_confidence,
-        "terminated": terminated_by is not None,
-        "terminated_by": terminated_by,
-        "timed_out": timed_out,
-        "cost": run.cost,
-        "errors": errors if errors is not None else [],
-        "routing_decisions": decisions,
-        "skipped_stages": run.skipped if run.skipped is not None else {},
-        "timeline": timeline,
-        "warnings": [_warning(w) for w in warnings] if warnings else warnings,  # the run's own
-        "cascade": plan.name,
-        "version": plan.version,
-        "run_id": run.run_id,
-    }
-    if run.explain is not None:
-        result["explanation"] = run.explain
-    if ctx._owned is not None:
-        result["data"] = ctx.data
-    return result
-
-
-def decision_dicts(decisions: list[Decision]) -> list[dict[str, Any]]:
-    """The routing decisions of a run as the result shows them."""
-    shown = []
-    for taken in decisions:
-        if not isinstance(taken, RulePlan):
-            shown.append(dict(taken))
-            continue
-        decision = {"stage": taken.owner, "rule": taken.name, "type": taken.type}
-        decision["action"] = taken.action
-        if taken.reason is not None:
-            decision["reason"] = taken.reason
-        shown.append(decision)
-    return shown
-
-
-def _warning(w: Any) -> Any:
-    path = getattr(w, "path", None)
-    if path is not None:
-        return {"path": path, "message": getattr(w, "message", str(w))}
-    return str(w)
 
 
 def _restore(run: _Run, state: dict[str, Any]) -> int:
