@@ -111,3 +111,22 @@ async def test_update_config_with_an_unimportable_handler_keeps_the_running_vers
     assert engine.config.version == "1"
     result = await engine.execute({})
     assert result["success"] and result["version"] == "1" and result["path"] == ["A"]
+
+
+async def test_update_config_registers_the_new_stages_handlers_in_the_same_step() -> None:
+    """A version adding stage B can bring B's handler along; a wrong name in `handlers`
+    refuses the whole version."""
+    from cascadence import PlanError
+
+    async def b(_ctx: Any) -> dict[str, Any]:
+        return {"result": "b"}
+
+    engine = CascadeEngine({"name": "c", "version": "1", "stages": {"A": {}}})
+    engine.register_stage("A", _a)
+    two = {"name": "c", "version": "2", "stages": {"A": {}, "B": {}}}
+    with pytest.raises(PlanError, match="'C'"):
+        engine.update_config(two, handlers={"C": b})
+    assert engine.config.version == "1"
+    engine.update_config(two, handlers={"B": b})
+    result = await engine.execute({})
+    assert result["version"] == "2" and result["path"] == ["A", "B"]

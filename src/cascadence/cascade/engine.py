@@ -124,16 +124,21 @@ class CascadeEngine:
                 self.register_stage(name, handler)
 
     def update_config(
-        self, new_config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str]
+        self,
+        new_config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         """Hot-reload: new executions use `new_config`; executions in flight finish on the old.
 
         Handlers registered by name and statistics are kept. Stages the new config adds may
-        name handlers by import path.
+        name handlers by import path, or get them in `handlers`, registered in the same step
+        (no execution ever sees the new version without them).
 
         Raises:
             ConfigError: The new configuration is invalid (the running one stays in place).
-            PlanError: A handler import path of the new config cannot be imported.
+            PlanError: A handler import path of the new config cannot be imported, or a name in
+                `handlers` is not a stage of it (the running version stays in place).
         """
         config = _as_config(new_config)
         plan = self._compile(config)  # compile first: a failure leaves the running version
@@ -147,8 +152,10 @@ class CascadeEngine:
         self._config = config
         self._plan = plan
         try:
+            for name, handler in (handlers or {}).items():
+                self.register_stage(name, handler)
             self._register_paths(config)
-        except BaseException:  # a handler path that cannot be imported: keep the old version
+        except BaseException:  # a handler that cannot be bound: keep the old version
             self._config, self._plan = kept[0], kept[1]
             self._handlers, self._originals, self._policies = kept[2], kept[3], kept[4]
             raise
