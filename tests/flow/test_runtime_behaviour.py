@@ -656,3 +656,25 @@ async def test_with_checkpoint_takes_a_store_url(tmp_path: Any) -> None:
     flow = Cadence("u", S()).with_checkpoint(url, run_id="r").then("work", work)
     assert (await flow.run(S())).n == 1
     assert (await flow.run(S())).n == 1  # finished: the stored score, not a second run
+
+
+async def test_resilience_decorators_work_on_any_signature() -> None:
+    """A decorated function with no arguments, or several and keywords, keeps its policy when
+    called directly."""
+    from cascadence import fallback, retry
+
+    attempts: list[int] = []
+
+    @retry(max_attempts=3, delay=0.001)
+    async def ping() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("not yet")
+        return "pong"
+
+    @fallback(default=0)
+    async def divide(a: int, b: int = 1) -> float:
+        return a / b
+
+    assert await ping() == "pong" and len(attempts) == 3
+    assert await divide(6, b=3) == 2 and await divide(1, b=0) == 0

@@ -58,23 +58,27 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     name = getattr(raw, "__name__", "note")
     handler = to_async(raw)
 
-    async def wrapper(score: Any, *args: Any, **kwargs: Any) -> Any:
-        if args or kwargs:
-            # Called with extra arguments: not a note call; run the policy over a closure.
-            async def bound(s: Any) -> Any:
-                result = raw(s, *args, **kwargs)
-                if hasattr(result, "__await__"):
-                    return await result
-                return result
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs:  # a note call: fn(score)
+            return await call_step(name, handler, args[0], combined, assign=assign_field)
 
-            return await call_step(name, bound, score, combined, assign=assign_field)
-        return await call_step(name, handler, score, combined, assign=assign_field)
+        # Any other call (no arguments, several, keywords): the policy over a closure; a
+        # fallback field is written to the first argument when there is one.
+        async def bound(_: Any) -> Any:
+            result = raw(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                return await result
+            return result
+
+        first = args[0] if args else None
+        assign = assign_field if args else None
+        return await call_step(name, bound, first, combined, assign=assign)
 
     decorated: Callable[..., Any] = wrapper
     if not is_async_callable(raw):
 
-        def plain(score: Any, *args: Any, **kwargs: Any) -> Any:
-            return _run_blocking(wrapper(score, *args, **kwargs))
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            return _run_blocking(wrapper(*args, **kwargs))
 
         decorated = plain  # a plain function stays plain when called directly
     functools.update_wrapper(decorated, raw)
