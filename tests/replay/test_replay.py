@@ -230,3 +230,31 @@ def test_cli_replay_prints_the_comparison_and_json(
     doc = json.loads(as_json.output)
     assert doc["disagreement_count"] == 2
     assert [d["event_id"] for d in doc["disagreements"]] == ["e5", "e6"]
+
+
+async def test_a_decision_written_by_a_rule_is_the_decision_compared(
+    tmp_path: Path, versions: tuple[Path, Path]
+) -> None:
+    """A version whose rule decides early (writing `decision`, as learned rules do) agrees
+    with the version that asked the model, although its final stage's result differs."""
+    learned = tmp_path / "learned.yaml"
+    learned.write_text(
+        CASCADE.format(version="learned", threshold=0.95).replace(
+            "    routing_rules:\n",
+            "    routing_rules:\n"
+            "      - name: large_declined\n"
+            "        priority: 10\n"
+            "        condition: {field: amount, operator: '>=', value: 500}\n"
+            "        action: {type: set_field, field: decision, value: decline}\n"
+            "      - name: large_stop\n"
+            "        priority: 9\n"
+            "        condition: {field: amount, operator: '>=', value: 500}\n"
+            "        action: {type: terminate}\n",
+        )
+    )
+    report = await replay(versions[0], EVENTS, candidate=learned)
+    assert report.agreement == 1.0 and report.cost_change is not None
+    from cascadence.replay import final_result
+
+    strict = await replay(versions[0], EVENTS, candidate=learned, decision=final_result)
+    assert strict.disagreement_count == 1  # 700: the rules stage's own result is "review"

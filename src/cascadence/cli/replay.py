@@ -59,6 +59,13 @@ def replay(
     id_field: Annotated[
         str, typer.Option(help="Input field naming each event in the report.")
     ] = "id",
+    decision_field: Annotated[
+        str,
+        typer.Option(
+            help="The data field routing rules write a decision to (as learned rules do); "
+            "without it, a run's decision is its final stage's result."
+        ),
+    ] = "decision",
     show: Annotated[
         int, typer.Option(min=0, help="How many disagreements to list (all are counted).")
     ] = 20,
@@ -73,7 +80,12 @@ def replay(
     engine = _load_engine(config, explain=False)
     second = _load_engine(candidate, explain=False) if candidate is not None else None
     items = read_inputs(input_)
+    from functools import partial
+
+    from cascadence.learning.records import decision_of
+
     options: dict[str, Any] = {
+        "decision": partial(decision_of, decision_field=decision_field),
         "id_field": id_field,
         "concurrency": concurrency,
         "max_disagreements": max(show, 1000) if json_output else show,

@@ -15,6 +15,7 @@ from cascadence.replay.report import (
     Outcome,
     ReplayReport,
     VersionSummary,
+    final_decision,
     final_result,
     outcome_of,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Outcome",
     "ReplayReport",
     "VersionSummary",
+    "final_decision",
     "final_result",
     "outcome_of",
     "replay",

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from cascadence.replay.report import DecisionKey, ReplayReport, build_report, final_result
+from cascadence.replay.report import DecisionKey, ReplayReport, build_report, final_decision
 from cascadence.replay.run import (
     CascadeSource,
     Pair,
@@ -57,7 +57,7 @@ def replay_on_dask(
     client: Client,
     candidate: CascadeSource | None = None,
     partitions: int | None = None,
-    decision: DecisionKey = final_result,
+    decision: DecisionKey = final_decision,
     id_field: str | None = "id",
     concurrency: int = 64,
     max_disagreements: int = 1000,
@@ -71,7 +71,8 @@ def replay_on_dask(
         candidate: A version to compare with the baseline.
         partitions: How many slices to cut the events into (default: four per worker
             thread, so a slow slice does not hold the others up).
-        decision: Reads the decision out of a result (default: `final_result`).
+        decision: Reads the decision out of a result (default: `final_decision`, a decision a
+            rule wrote, else the final stage's result).
         id_field: The input field that identifies an event in the report.
         concurrency: How many events each task runs at once.
         max_disagreements: How many disagreements the report lists (all are counted).

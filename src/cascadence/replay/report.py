@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cascadence.learning.records import decision_of
+
 __all__ = [
     "DecisionKey",
     "Disagreement",
@@ -19,6 +21,7 @@ __all__ = [
     "ReplayReport",
     "VersionSummary",
     "build_report",
+    "final_decision",
     "final_result",
     "outcome_of",
 ]
@@ -28,8 +31,14 @@ DecisionKey = Callable[[dict[str, Any]], Any]
 
 
 def final_result(result: dict[str, Any]) -> Any:
-    """The default decision: the result of the stage the run ended on."""
+    """The result of the stage the run ended on (a decision key that ignores rule decisions)."""
     return result.get("final_result")
+
+
+def final_decision(result: dict[str, Any]) -> Any:
+    """The default decision: the value a routing rule wrote to `data.decision` during the run
+    (learned APLS rules decide that way), else the result of the stage the run ended on."""
+    return decision_of(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +79,7 @@ class Outcome:
         }
 
 
-def outcome_of(result: dict[str, Any], decision: DecisionKey = final_result) -> Outcome:
+def outcome_of(result: dict[str, Any], decision: DecisionKey = final_decision) -> Outcome:
     """Reduce a cascade result to its `Outcome`."""
     errors = result.get("errors") or ()
     return Outcome(

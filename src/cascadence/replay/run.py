@@ -27,7 +27,7 @@ from cascadence.replay.report import (
     Outcome,
     ReplayReport,
     build_report,
-    final_result,
+    final_decision,
     outcome_of,
 )
 
@@ -93,7 +93,7 @@ async def replay_events(
     candidate: CascadeEngine | None,
     events: Sequence[Any],
     *,
-    decision: DecisionKey = final_result,
+    decision: DecisionKey = final_decision,
     concurrency: int = 64,
 ) -> list[Pair]:
     """Run every event on `baseline` (and `candidate`), at most `concurrency` events at once.
@@ -132,7 +132,7 @@ async def replay(
     events: Iterable[Any],
     *,
     candidate: CascadeSource | None = None,
-    decision: DecisionKey = final_result,
+    decision: DecisionKey = final_decision,
     id_field: str | None = "id",
     concurrency: int = 64,
     max_disagreements: int = 1000,
@@ -143,8 +143,9 @@ async def replay(
         baseline: The version in use (an engine, a config, a config dict or a file path).
         events: The recorded inputs: dicts, or `EventWithContext` objects.
         candidate: A version to compare with the baseline, event by event.
-        decision: Reads the decision out of a result (default: `final_result`); the versions
-            agree on an event when the decisions are equal.
+        decision: Reads the decision out of a result (default: `final_decision`, a decision a
+            rule wrote, else the final stage's result); the versions agree on an event when
+            the decisions are equal.
         id_field: The input field that identifies an event in the report.
         concurrency: How many events run at once.
         max_disagreements: How many disagreements the report lists (all are counted).
@@ -180,7 +181,7 @@ def replay_partition(
     events: Sequence[Any],
     baseline: CascadeSource,
     candidate: CascadeSource | None = None,
-    decision: DecisionKey = final_result,
+    decision: DecisionKey = final_decision,
     concurrency: int = 64,
 ) -> list[Pair]:
     """Replay one slice of the events in a fresh event loop: what each Dask task runs.
