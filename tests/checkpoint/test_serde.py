@@ -353,3 +353,9 @@ values = st.recursive(
 def test_nested_structures_round_trip(value: Any) -> None:
     """Any nesting of supported values round-trips to an equal value of identical types."""
     assert same(roundtrip(value), value)
+
+
+def test_a_lone_surrogate_round_trips() -> None:
+    """A string holding a lone surrogate (invalid in UTF-8) is escaped and reads back exactly."""
+    value = {"text": "a\ud800b"}
+    assert loads(dumps(value)) == value

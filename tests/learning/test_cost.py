@@ -90,7 +90,8 @@ def test_roi_round_trips_and_checks_its_arguments() -> None:
     """`MigrationROI.from_dict(roi.to_dict())` equals `roi`; bad arguments are refused."""
     roi = CostAnalyzer().calculate_migration_roi(pattern())
     assert MigrationROI.from_dict(roi.to_dict()) == roi
-    with pytest.raises(ValueError, match="volume"):
-        CostAnalyzer().calculate_migration_roi(pattern(), volume=-1)
+    for bad in (-1, float("nan"), float("inf"), "100"):
+        with pytest.raises(ValueError, match="volume"):
+            CostAnalyzer().calculate_migration_roi(pattern(), volume=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reject_below"):
         CostAnalyzer(migrate_at=0.5, reject_below=0.9)

@@ -309,3 +309,21 @@ def test_nice_cut_lies_in_the_gap(low: float, width: float) -> None:
         return
     cut = nice_cut(low, high)
     assert low < cut <= high
+
+
+def test_behavioral_names_are_whole_words_of_the_field_name() -> None:
+    """`txn_count_24h` or `failed_logins` make a feature behavioral; `country`,
+    `account_age_days` and `discount` (which merely contain such letters) do not."""
+    rows = [
+        {
+            "txn_count_24h": i % 5,
+            "failed_logins": i % 3,
+            "country": ["NG", "US", "DE"][i % 3],
+            "account_age_days": i,
+            "discount": i / 10,
+        }
+        for i in range(60)
+    ]
+    families = {spec.path: spec.family for spec in infer_specs(rows)}
+    assert families["txn_count_24h"] == families["failed_logins"] == "behavioral"
+    assert families["country"] == families["account_age_days"] == families["discount"] == "plain"

@@ -149,8 +149,10 @@ def test_unknown_ids_and_statuses_suggest_the_closest() -> None:
         assert isinstance(caught.value, KeyError)
         with pytest.raises(ValueError, match="did you mean 'TESTING'"):
             manager.proposals("TESTNG")
-        with pytest.raises(ValueError, match="actor"):
-            manager.approve("prop_00000000aa", reviewer=" ")
+        for nobody in (" ", "", None):
+            with pytest.raises(ValueError, match="needs the reviewer who signs it off"):
+                manager.approve("prop_00000000aa", reviewer=nobody)  # type: ignore[arg-type]
+        assert manager.get("prop_00000000aa").status.value == "PENDING_REVIEW"
 
 
 def test_activation_can_require_a_passed_shadow_test() -> None:
@@ -187,3 +189,43 @@ def test_spec_shortcut_approve_then_activate() -> None:
         manager.deprecate(proposal.proposal_id, reason="fraud pattern changed")
         assert manager.get_active_rules() == []
         assert manager.get_testing_rules() == []
+
+
+@pytest.mark.parametrize("decision", [("decline", 2), 1.5, None, {"route": "manual"}])
+def test_a_stored_proposal_keeps_its_decision_exactly(tmp_path: Path, decision: object) -> None:
+    """A decision that is not a plain string comes back from the SQLite store with its type."""
+    from dataclasses import replace
+
+    path = tmp_path / "proposals.db"
+    with ProposalManager(path) as manager:
+        proposal_id = manager.create_proposal(replace(RULE, decision=decision)).proposal_id
+    with ProposalManager(path) as reopened:
+        assert reopened.get(proposal_id).rule.decision == decision
+        assert type(reopened.get(proposal_id).rule.decision) is type(decision)
+
+
+def test_replicas_proposing_the_same_rule_at_once_share_one_proposal(tmp_path: Path) -> None:
+    """Eight managers on one SQLite file create the same rule at the same moment: each gets
+    the one open proposal, none an error."""
+    import threading
+
+    path = tmp_path / "shared.db"
+    ProposalManager(path).close()  # the tables, once
+    barrier = threading.Barrier(8)
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def replica() -> None:
+        with ProposalManager(path) as manager:
+            barrier.wait()
+            try:
+                got.append(manager.create_proposal(RULE).proposal_id)
+            except BaseException as exc:  # collected for the assertion
+                errors.append(exc)
+
+    threads = [threading.Thread(target=replica) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(got)) == 1 and len(got) == 8

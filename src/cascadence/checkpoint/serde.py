@@ -474,7 +474,11 @@ def dumps(value: Any, *, root: str = "$") -> bytes:
             _type_name(type(value)),
             "value nests too deeply or refers to itself; checkpointed values must be finite trees",
         ) from None
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped, it reads back exactly
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 # --------------------------------------------------------------------------- decoding

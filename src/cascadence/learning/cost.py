@@ -140,8 +140,10 @@ class CostAnalyzer:
         Raises:
             ValueError: `volume` is negative.
         """
-        if volume < 0:
-            raise ValueError(f"volume must be zero or more, got {volume!r}")
+        if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not volume >= 0:
+            raise ValueError(f"volume must be a number of runs, zero or more, got {volume!r}")
+        if volume == float("inf"):
+            raise ValueError("volume must be a finite number of runs, got inf")
         target = target_stage or pattern.target_stage
         costs = {
             name: self.stage_cost(name, pattern)

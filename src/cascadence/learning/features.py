@@ -55,11 +55,13 @@ TEMPORAL_NAMES = re.compile(
 """Last path segments that make a feature temporal (besides ISO timestamps)."""
 
 BEHAVIORAL_NAMES = re.compile(
-    r"velocity|attempt|frequency|freq|count|_last_|^last_|per_hour|per_day|per_minute|"
-    r"_\d+[mhd]$|_\d+min$|recent|previous|prior_|history|retries|retry|failed|failure|sequence|"
-    r"streak|repeat"
+    r"(?:^|_)(?:velocity|attempts?|frequency|freq|counts?|last|per_hour|per_day|per_minute|"
+    r"recent|previous|prior|history|retries|retry|failed|failures?|sequence|streak|repeats?|"
+    r"repeated)(?:_|$)|_\d+[mhd]$|_\d+min$"
 )
-"""Pattern searched in the last path segment that makes a feature behavioral (plus lists)."""
+"""Words (between underscores) of the last path segment that make a feature behavioral
+(plus lists): `txn_count_24h`, `failed_logins`, `attempts_1h`, but not `country` or
+`account_age_days`."""
 
 REASONING_FIELDS: tuple[str, ...] = ("reasoning", "explanation", "rationale", "reason", "reasons")
 """Keys of a stage's `data` read as free-text reasoning."""

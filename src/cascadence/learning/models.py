@@ -26,6 +26,7 @@ __all__ = [
     "InvalidTransitionError",
     "Proposal",
     "ProposalError",
+    "ProposalExistsError",
     "ProposalNotFoundError",
     "ProposalStatus",
     "ShadowStats",
@@ -65,6 +66,10 @@ TRANSITIONS: Mapping[ProposalStatus, frozenset[ProposalStatus]] = {
 
 class ProposalError(CascadenceError):
     """A proposal operation failed."""
+
+
+class ProposalExistsError(ProposalError, ValueError):
+    """A proposal with that id is stored already (another process may just have created it)."""
 
 
 class InvalidTransitionError(ProposalError, ValueError):

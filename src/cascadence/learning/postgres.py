@@ -17,7 +17,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from cascadence.learning.models import Proposal, ProposalStatus, ShadowStats
+from cascadence.learning.models import Proposal, ProposalExistsError, ProposalStatus, ShadowStats
 from cascadence.learning.store import proposal_row, row_to_proposal, transition_row
 
 __all__ = ["PostgresProposalStore"]
@@ -131,7 +131,9 @@ class PostgresProposalStore:
         try:
             self._call(add())
         except asyncpg.UniqueViolationError:
-            raise ValueError(f"a proposal {proposal.proposal_id!r} exists already") from None
+            raise ProposalExistsError(
+                f"a proposal {proposal.proposal_id!r} exists already"
+            ) from None
 
     async def _load(self, rows: list[Any]) -> list[Proposal]:
         out = []

@@ -18,6 +18,7 @@ rule must have agreed with the cascade on at least that share of the runs it wou
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +28,7 @@ from cascadence.learning.models import (
     TRANSITIONS,
     InvalidTransitionError,
     Proposal,
+    ProposalExistsError,
     ProposalNotFoundError,
     ProposalStatus,
     ShadowStats,
@@ -57,7 +59,7 @@ class ProposalManager:
 
     def __init__(
         self,
-        store: ProposalStore | str | None = None,
+        store: ProposalStore | str | os.PathLike[str] | None = None,
         *,
         db_path: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -67,6 +69,8 @@ class ProposalManager:
     ) -> None:
         if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
             raise ValueError(f"min_agreement must be in [0, 1], got {min_agreement!r}")
+        if isinstance(store, os.PathLike):
+            store = os.fspath(store)
         if isinstance(store, str):
             store = store_from_url(store)
         elif store is None:
@@ -131,22 +135,26 @@ class ProposalManager:
         returns that proposal unchanged, so learning again does not flood the queue.
         """
         base = "prop_" + rule.rule_id.split("_", 1)[-1]
-        existing = {p.proposal_id: p for p in self.store.list()}
-        for proposal in existing.values():
-            if proposal.rule.rule_id == rule.rule_id and TRANSITIONS[proposal.status]:
-                return proposal
-        proposal_id, n = base, 1
-        while proposal_id in existing:
-            n += 1
-            proposal_id = f"{base}_{n}"
-        now = self.clock.time()
         why = reason
         if why is None and roi is not None:
             why = f"{roi.recommendation}: {roi.rationale}"
-        first = Transition(None, _S.PENDING_REVIEW, actor or self.system_actor, now, why)
-        proposal = Proposal(proposal_id, rule, roi, _S.PENDING_REVIEW, now, now, (first,))
-        self.store.add(proposal)
-        return proposal
+        while True:  # until this call adds it, or finds it open (another replica may race us)
+            existing = {p.proposal_id: p for p in self.store.list()}
+            for proposal in existing.values():
+                if proposal.rule.rule_id == rule.rule_id and TRANSITIONS[proposal.status]:
+                    return proposal
+            proposal_id, n = base, 1
+            while proposal_id in existing:
+                n += 1
+                proposal_id = f"{base}_{n}"
+            now = self.clock.time()
+            first = Transition(None, _S.PENDING_REVIEW, actor or self.system_actor, now, why)
+            proposal = Proposal(proposal_id, rule, roi, _S.PENDING_REVIEW, now, now, (first,))
+            try:
+                self.store.add(proposal)
+            except ProposalExistsError:
+                continue  # created meanwhile: read again
+            return proposal
 
     # -- moving ------------------------------------------------------------------------------
     def _move(
@@ -187,7 +195,16 @@ class ProposalManager:
         return moved
 
     def approve(self, proposal_id: str, reviewer: str, reason: str | None = None) -> Proposal:
-        """PENDING_REVIEW -> APPROVED, by `reviewer`."""
+        """PENDING_REVIEW -> APPROVED, by `reviewer`.
+
+        Raises:
+            ValueError: No reviewer named: approval is a person's sign-off, never the system's.
+        """
+        if not isinstance(reviewer, str) or not reviewer.strip():
+            raise ValueError(
+                f"approving {proposal_id!r} needs the reviewer who signs it off, e.g. "
+                f"reviewer='admin@example.com'; got {reviewer!r}"
+            )
         return self._move(proposal_id, _S.APPROVED, reviewer, reason, reviewer=reviewer)
 
     def reject(

@@ -16,7 +16,14 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cascadence.learning.models import Proposal, ProposalStatus, ShadowStats, Transition
+from cascadence.checkpoint import serde
+from cascadence.learning.models import (
+    Proposal,
+    ProposalExistsError,
+    ProposalStatus,
+    ShadowStats,
+    Transition,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,7 +78,7 @@ def row_to_proposal(row: Sequence[Any], transitions: Sequence[Sequence[Any]]) ->
             "created_at": created_at,
             "updated_at": updated_at,
             "reviewer": reviewer,
-            "rule": json.loads(rule),
+            "rule": serde.loads(rule),  # plain JSON (older rows) reads the same
             "roi": json.loads(roi) if roi else None,
             "shadow": json.loads(shadow),
             "history": [
@@ -92,7 +99,8 @@ def proposal_row(proposal: Proposal) -> tuple[Any, ...]:
         proposal.created_at,
         proposal.updated_at,
         proposal.reviewer,
-        json.dumps(proposal.rule.to_dict(), default=str),
+        # exact types: a decision such as ("decline", 2) or Decimal("1.5") comes back as it was
+        serde.dumps(proposal.rule.to_dict(), root="rule").decode(),
         json.dumps(proposal.roi.to_dict()) if proposal.roi is not None else None,
         json.dumps(proposal.shadow.to_dict()),
     )
@@ -187,7 +195,9 @@ class SQLiteProposalStore:
                 )
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK")
-                raise ValueError(f"a proposal {proposal.proposal_id!r} exists already") from None
+                raise ProposalExistsError(
+                    f"a proposal {proposal.proposal_id!r} exists already"
+                ) from None
             self._db.execute("COMMIT")
 
     def _load(self, rows: list[Any]) -> list[Proposal]:
