@@ -42,7 +42,7 @@ async def check(context):
     if context.get("hang"):
         pathlib.Path("started").write_text("yes")
         await asyncio.sleep(60)
-    return {"result": context.get("answer", "yes"), "confidence": 0.9}
+    return {"result": context.get("answer", "yes"), "confidence": context.get("confidence", 0.9)}
 """
 
 
@@ -168,6 +168,18 @@ def test_failed_decisions_exit_3_and_are_summarised(cli: Cli, flaky: Path) -> No
     rows = [json.loads(line) for line in json_run.stdout.splitlines()]
     assert [r["success"] for r in rows] == [True, False, True]
     assert [r["final_result"] for r in rows] == ["yes", None, "no"]
+
+
+def test_json_output_is_strict_json_when_a_value_is_not_finite(cli: Cli, flaky: Path) -> None:
+    """A confidence of NaN is written as null: every line parses with a strict JSON parser."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    done = cli("run", str(flaky), "--input", "-", "--json", input='{"id": "n", "confidence": NaN}')
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line, parse_constant=refuse) for line in done.stdout.splitlines()]
+    assert row["final_confidence"] is None and row["stage_results"]["CHECK"]["confidence"] is None
 
 
 def test_details_and_explain_show_stages_and_rules(cli: Cli) -> None:

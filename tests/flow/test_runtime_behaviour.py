@@ -678,3 +678,22 @@ async def test_resilience_decorators_work_on_any_signature() -> None:
 
     assert await ping() == "pong" and len(attempts) == 3
     assert await divide(6, b=3) == 2 and await divide(1, b=0) == 0
+
+
+def test_a_note_breaker_from_a_dict_is_named_after_its_function() -> None:
+    """`@note(circuit_breaker={...})` gives each decorated function its own breaker, named
+    after it (in errors, 503 bodies and metrics)."""
+    guard = note(circuit_breaker={"failure_threshold": 1, "recovery_timeout": 60})
+
+    @guard
+    async def pay(score: S) -> None:
+        pass
+
+    @guard
+    async def ship(score: S) -> None:
+        pass
+
+    pay_breaker = pay.__cascadence_policy__.breaker  # type: ignore[attr-defined]
+    ship_breaker = ship.__cascadence_policy__.breaker  # type: ignore[attr-defined]
+    assert (pay_breaker.name, ship_breaker.name) == ("pay", "ship")
+    assert pay_breaker is not ship_breaker

@@ -315,6 +315,21 @@ def test_reporters_share_families_on_one_registry(registry: CollectorRegistry) -
     PrometheusReporter(prefix="other", registry=registry)  # another prefix is independent
 
 
+async def test_one_engine_instrumented_by_two_reporters_counts_each_run_once(
+    registry: CollectorRegistry,
+) -> None:
+    """Two reporters on one registry (two apps serving one engine) attach to it once."""
+    engine = CascadeEngine(cascade({"A": {}}))
+    engine.register_stage("A", handler_ok)
+    PrometheusReporter(registry=registry).instrument(engine)
+    PrometheusReporter(registry=registry).instrument(engine)
+    await engine.execute({})
+    assert (
+        value(registry, "cascadence_runs_total", kind="cascade", name="risk", outcome="completed")
+        == 1
+    )
+
+
 def test_foreign_metric_with_same_name_is_a_clear_error(registry: CollectorRegistry) -> None:
     """A registry that already has a metric named like ours gets an error naming the prefix."""
     Counter("mine_runs_total", "not ours", registry=registry)

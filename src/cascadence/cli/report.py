@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from cascadence.integrations._decision import encode_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,7 +44,7 @@ class JsonPrinter:
         while self._next in self._ready:
             n = self._next
             row = {"index": n, "id": self._ids[n], **self._ready.pop(n)}
-            write(json.dumps(row, default=str) + "\n")
+            write(encode_json(row).decode() + "\n")  # strict JSON: NaN and infinities are null
             self._next += 1
         sys.stdout.flush()
 

@@ -16,6 +16,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar, overload
 
 from cascadence.errors import Skip
@@ -167,6 +168,9 @@ def note(
         if policy == StepPolicy() and getattr(f, POLICY_ATTR, None) is None:
             setattr(f, "__cascadence_note__", True)  # noqa: B010 - marker on plain notes
             return f
+        if fn is None and isinstance(circuit_breaker, dict):
+            # `@note(circuit_breaker={...})`: one breaker per decorated function, named after it
+            return _attach(f, replace(policy, breaker=_breaker_from(circuit_breaker, f)))
         return _attach(f, policy)
 
     return decorate(fn) if fn is not None else decorate

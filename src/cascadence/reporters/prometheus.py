@@ -165,6 +165,9 @@ class _Metrics:
         self.run_series: dict[tuple[str, str], _RunSeries] = {}
         self.step_series: dict[tuple[str, str, str], _StepSeries] = {}
         self.children: dict[tuple[Any, ...], Any] = {}
+        # engines and flows reporting into these families: each is attached once, by whichever
+        # reporter of this prefix and registry comes first (two apps serving one engine)
+        self.instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class _RunSeries:
@@ -251,7 +254,6 @@ class PrometheusReporter:
         self._m = _bundle(self.registry, prefix, buckets)
         self._watched: set[str] = set()
         self._inferred: dict[tuple[str, str], str] = {}
-        self._instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
         self._dispatch: dict[str, Callable[[CadenceEvent], None]] = {
             NOTE_COMPLETED: self._step_completed,
             NOTE_FAILED: self._step_failed,
@@ -369,11 +371,14 @@ class PrometheusReporter:
         breaker.add_state_listener(on_change)
 
     def instrument(self, target: Any) -> Any:
-        """Attach this reporter to a `CascadeEngine` or a `Cadence` (once) and return it.
+        """Attach this reporter to a `CascadeEngine` or a `Cadence` and return it.
+
+        At most once per metric families: a second reporter on the same registry and prefix
+        (another app serving the same engine) does not count its runs again.
 
         For an engine, its stages' circuit breakers are watched too (`watch_breaker`).
         """
-        if target in self._instrumented:
+        if target in self._m.instrumented:
             return target
         add_reporter = getattr(target, "add_reporter", None)
         if add_reporter is not None:
@@ -389,7 +394,7 @@ class PrometheusReporter:
             raise TypeError(
                 f"instrument() expects a CascadeEngine or a Cadence, got {type(target).__name__}"
             )
-        self._instrumented.add(target)
+        self._m.instrumented.add(target)
         return target
 
     # -- HTTP -----------------------------------------------------------------------------
