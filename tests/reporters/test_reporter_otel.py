@@ -197,6 +197,36 @@ async def test_cascade_stages_routing_and_results(spans: Spans) -> None:
     assert spans.parent_of(spans.one("model-call")) is spans.one("stage DEEP")
 
 
+async def test_a_failed_cascade_run_span_names_the_stage_error(spans: Spans) -> None:
+    """The run span of a cascade whose stage raised carries that exception's class; one cut
+    by the global timeout is a timeout."""
+    rep = reporter_for(spans)
+
+    async def down(ctx: Any) -> dict[str, Any]:
+        raise ConnectionError("review service down")
+
+    engine = CascadeEngine(
+        CascadeConfig.from_dict({"name": "pay", "stages": {"A": {}}}), reporters=[rep]
+    )
+    engine.register_stage("A", down)
+    assert not (await engine.execute({}))["success"]
+    run = spans.one("cascade pay")
+    assert run.status.status_code is StatusCode.ERROR
+    assert spans.attrs(run)["cascadence.error_type"] == "ConnectionError"
+
+    async def slow(ctx: Any) -> dict[str, Any]:
+        await asyncio.sleep(1)
+        return {"result": 1}
+
+    late = CascadeEngine(
+        CascadeConfig.from_dict({"name": "late", "global_timeout_ms": 10, "stages": {"A": {}}}),
+        reporters=[rep],
+    )
+    late.register_stage("A", slow)
+    assert (await late.execute({}))["timed_out"]
+    assert spans.attrs(spans.one("cascade late"))["cascadence.outcome"] == "timeout"
+
+
 async def test_report_only_skips_results(spans: Spans) -> None:
     """Attached as `reporter.report`, spans still get confidence and cost but no result."""
     rep = reporter_for(spans)

@@ -314,6 +314,8 @@ class OpenTelemetryReporter(CadenceHooks):
             attrs["cascadence.routing.rule"], attrs["cascadence.routing.action"] = routing[-1]
         if event.duration is not None:
             attrs["cascadence.duration_ms"] = event.duration * 1000.0
+        if event.type == CADENCE_FAILED:
+            attrs["cascadence.outcome"] = failure_kind(event.error)
         span.set_attributes(attrs)
         if event.type == CADENCE_FAILED:
             self._fail(span, event.error)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cascadence.errors import Skip
+from cascadence.errors import GlobalTimeoutError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
@@ -57,6 +57,7 @@ class _Run:
         "enabled",
         "errors",
         "explain",
+        "first_error",
         "forced",
         "index",
         "jump",
@@ -168,6 +169,8 @@ class _Run:
         )
 
     def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
+        if self.obs is not None and getattr(self, "first_error", None) is None:
+            self.first_error = exc  # kept for the observers only (set only with them)
         if isinstance(exc, StepTimeoutError):
             if self.deadline is not None and _perf() >= self.deadline:
                 self.timed_out = True
@@ -361,11 +364,13 @@ class _Run:
     async def report_finished(self, obs: Observers) -> dict[str, Any]:
         """Build the result and tell the observers the run finished."""
         result = build_result(self, _perf() - self.t0)
-        error = (
-            None
-            if result["success"]
-            else RuntimeError("; ".join(e["error"] for e in self.errors or ()) or "timed out")
-        )
+        error: BaseException | None = None
+        if not result["success"]:  # the first exception a stage raised, as reporters expect
+            error = getattr(self, "first_error", None)
+            if error is None and self.timed_out:
+                error = GlobalTimeoutError(self.plan.name, self.plan.global_timeout or 0.0)
+            elif error is None:  # an error returned by a handler, or a routing error
+                error = RuntimeError("; ".join(e["error"] for e in self.errors or ()))
         await obs.run_finished(self.plan.name, self.run_id, self.ctx, _perf() - self.t0, error)
         return result
 
