@@ -335,3 +335,12 @@ def test_run_module_entry_point_matches_the_console_script(tmp_path: Path) -> No
         outputs.append(json.loads(done.stdout)["final_result"])
     assert outputs == ["pass", "pass"]
     assert os.access(script, os.X_OK)
+
+
+def test_a_checkpoint_store_that_cannot_be_used_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
+    """A --checkpoint whose folder does not exist fails before any decision runs (exit 2)."""
+    url = f"sqlite:///{tmp_path / 'missing' / 'runs.db'}"
+    done = cli("run", QUICKSTART, "--checkpoint", url, input=json.dumps(EVENTS))
+    assert done.returncode == ExitCode.INVALID
+    assert "the store cannot be used" in done.stderr
+    assert done.stdout == ""

@@ -189,6 +189,18 @@ def _load_engine(config_path: str, explain: bool) -> CascadeEngine:
     return engine
 
 
+async def _check_store(store: CheckpointStore, url: str) -> None:
+    """Reach the store once before any decision runs: a store that cannot be used is a usage
+    error (exit 2), not a failure of every decision."""
+    from cascadence.errors import CheckpointError
+
+    try:
+        await store.load("cascadence-cli-probe")
+    except (CheckpointError, OSError) as exc:
+        await store.close()
+        fail(f"--checkpoint {url}: the store cannot be used: {exc}")
+
+
 def _open_store(url: str) -> CheckpointStore:
     from cascadence.checkpoint import store_from_url
 
@@ -319,6 +331,8 @@ def _execute(
         run_ids = [i if i is not None else f"{engine.plan.name}-{n}" for n, i in enumerate(ids)]
 
     async def main() -> list[dict[str, Any]]:
+        if store is not None:
+            await _check_store(store, checkpoint or "")
         with report.progress_bar(progress_console, len(items), label) as advance:
 
             def on_result(index: int, result: dict[str, Any]) -> None:
