@@ -109,3 +109,45 @@ def test_the_cache_is_bounded() -> None:
     assert evaluator.evaluate("x > 0", {"x": 5})
     evaluator.clear()
     assert len(evaluator) == 0
+
+
+def test_true_and_one_are_different_conditions_in_the_cache() -> None:
+    """`flag == true` and `flag == 1` (and `IN [false]` / `IN [0]`) are compiled apart: the
+    language tells booleans from numbers, although Python's `True == 1`."""
+    evaluator = ConditionEvaluator()
+    assert evaluator.evaluate("flag == true", {"flag": True})
+    assert evaluator.evaluate("flag == 1", {"flag": 1})
+    assert not evaluator.evaluate("flag == 1", {"flag": True})
+    assert evaluator.evaluate({"field": "f", "operator": "IN", "value": [0]}, {"f": 0})
+    assert not evaluator.evaluate({"field": "f", "operator": "IN", "value": [False]}, {"f": 0})
+
+
+async def test_an_engine_with_both_spellings_routes_each_by_its_own() -> None:
+    """Rules on `flag == true` and on `flag == 1` in one cascade each act on their own values."""
+    from cascadence import CascadeEngine
+
+    def rule(name: str, condition: str, target: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "condition": condition,
+            "action": {"type": "enable_stages", "stages": [target]},
+        }
+
+    engine = CascadeEngine(
+        {
+            "name": "flags",
+            "stages": {
+                "A": {"routing_rules": [rule("is_true", "flag == true", "B")]},
+                "B": {"enabled": False},
+                "C": {"routing_rules": [rule("is_one", "flag == 1", "D")]},
+                "D": {"enabled": False},
+            },
+        }
+    )
+
+    async def ok(_ctx: Any) -> dict[str, Any]:
+        return {"result": "ok"}
+
+    engine.register_stages(dict.fromkeys("ABCD", ok))
+    assert (await engine.execute({"flag": 1}))["path"] == ["A", "C", "D"]
+    assert (await engine.execute({"flag": True}))["path"] == ["A", "B", "C"]

@@ -69,7 +69,8 @@ class ConditionEvaluator:
             raise ValueError(f"max_cached must be at least 1, got {max_cached}")
         self.max_cached = max_cached
         self._by_text: dict[str, CompiledCondition] = {}
-        self._by_tree: dict[Node, CompiledCondition] = {}
+        # keyed by the tree's repr: trees compare `True == 1`, which the language tells apart
+        self._by_tree: dict[str, CompiledCondition] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -95,13 +96,14 @@ class ConditionEvaluator:
 
         node = parse_condition(source)
         written: Mapping[str, Any] | str = to_dict(node) if isinstance(source, Node) else source
+        key = repr(node)
         with self._lock:
-            compiled = self._by_tree.get(node)
+            compiled = self._by_tree.get(key)
             if compiled is None:
                 compiled = CompiledCondition.from_node(node, written)
                 if len(self._by_tree) >= self.max_cached:
                     self._evict()
-                self._by_tree[node] = compiled
+                self._by_tree[key] = compiled
             elif compiled.source is not written and compiled.source != written:
                 # the same condition spelled another way: share the closure, keep the spelling
                 fields, refs, fn = compiled.fields, compiled.stage_refs, compiled.fn
@@ -115,7 +117,7 @@ class ConditionEvaluator:
     def _evict(self) -> None:
         oldest = next(iter(self._by_tree))
         del self._by_tree[oldest]
-        for text in [t for t, c in self._by_text.items() if c.node == oldest]:
+        for text in [t for t, c in self._by_text.items() if repr(c.node) == oldest]:
             del self._by_text[text]
 
     def evaluate(
