@@ -80,6 +80,8 @@ def test_re2_accepts_what_the_guard_refuses(pattern: str) -> None:
         ".*@trusted-domain\\.com$",
         "(a+)?",
         "(\\d+)",
+        "^(\\d{1,3}\\.){3}\\d{1,3}$",
+        "(ab|cd){2,4}",
     ],
 )
 def test_guard_accepts_ordinary_patterns(pattern: str) -> None:
@@ -89,9 +91,21 @@ def test_guard_accepts_ordinary_patterns(pattern: str) -> None:
     assert compiled.limit == MAX_SUBJECT_LENGTH
 
 
-@pytest.mark.parametrize("pattern", ["(?i)(a|Aa)+$", "(a|a?)+", "(?:a|)+", "((a+)b)+"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(?i)(a|Aa)+$",
+        "(a|a?)+",
+        "(?:a|)+",
+        "((a+)b)+",
+        "(?:a|a){1,1000}b",
+        "^(a{1,10}){1,10}b",
+        "(a{0,2}){0,1000}b",
+    ],
+)
 def test_guard_rejects_overlapping_or_nested_shapes(pattern: str) -> None:
-    """Case-folded overlaps, empty alternatives and repeats nested at depth are refused."""
+    """Case-folded overlaps, empty alternatives, repeats nested at depth, and the same shapes
+    under a bounded repeat that may run many times are refused."""
     with pytest.raises(RegexRejected):
         compile_pattern(pattern, use_re2=False)
 

@@ -188,11 +188,16 @@ def _guarded_re_search(pattern: str) -> Callable[[str], object]:
 # --- catastrophic-backtracking check over the sre parse tree -------------------------------
 
 
+_MANY: Final = 10
+"""A repeat that may run this many times or more is checked like an unbounded one."""
+
+
 def _danger(sub: Any, ignore_case: bool, outer: int = 0) -> str | None:
     """Return why `sub` is unsafe for a backtracking engine, or None.
 
     `outer` is 0 outside any repeat, 1 inside a bounded repeat that can run more than once and
-    2 inside an unbounded one.
+    2 inside an unbounded one, or one bounded at `_MANY` times or more (`{1,1000}` backtracks
+    like `+`: `(a{1,10}){1,10}b` has 10^10 ways to fail).
     """
     for op, av in sub:
         if op in _REPEATS:
@@ -203,8 +208,8 @@ def _danger(sub: Any, ignore_case: bool, outer: int = 0) -> str | None:
                 return "a repeat inside a repeated group (like '(a+)+')"
             inner = outer
             if high > 1:
-                inner = 2 if high == _MAXREPEAT else max(outer, 1)
-            if high == _MAXREPEAT:
+                inner = 2 if high >= _MANY else max(outer, 1)
+            if high >= _MANY:
                 overlap = _overlapping_branch(body, ignore_case)
                 if overlap:
                     return overlap
