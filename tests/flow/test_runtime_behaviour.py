@@ -416,6 +416,49 @@ def test_flow_diagram_shows_parallel_groups_and_children() -> None:
     assert 'label="sequence: prepare"' in to_dot(named)
 
 
+def test_diagram_ids_are_distinct_safe_and_labels_escaped() -> None:
+    """Stage names that clash after sanitising, name a keyword of either language or the
+    start/end nodes, or start with a digit get distinct plain ids; labels keep their text."""
+    import re
+
+    names = ["end", "begin", "a-b", "a_b", "node", "1st", "graph"]
+    stages: dict[str, Any] = {
+        n: {"parallel_group": "a_b", "can_run_parallel": True} for n in names[2:4]
+    }
+    stages.update({n: {} for n in names if n not in stages})
+    stages["end"]["routing_rules"] = [
+        {
+            "name": 'r<b>|"x"#1;',
+            "type": "routing",
+            "condition": {"field": "s", "operator": "==", "value": 1},
+            "action": {"type": "skip_to", "target": "node"},
+        }
+    ]
+    config = CascadeConfig.from_dict(
+        {"name": "multi\nline", "stages": stages, "execution_order": names}
+    )
+    mermaid = to_mermaid(config)
+    ids = re.findall(r"^\s+(\w+)[\[(]", mermaid, re.MULTILINE)
+    ids += re.findall(r"^\s+subgraph (\w+)\[", mermaid, re.MULTILINE)
+    assert len(ids) == len(set(ids)) == len(names) + 3  # start, end, the group's cluster
+    keywords = {"end", "graph", "node", "subgraph", "digraph", "edge", "strict"}
+    assert not {i.lower() for i in ids} & keywords
+    assert all(re.fullmatch(r"[A-Za-z_]\w*", i) for i in ids)
+    assert "%% multi line" in mermaid
+    assert '"r#lt;b>#124;#quot;x#quot;#35;1;: skip_to node"' in mermaid
+    dot = to_dot(config)
+    assert 'digraph "multi\\nline" {' in dot
+    assert 'label="r<b>|\\"x\\"#1;: skip_to node"' in dot
+    dot_ids = re.findall(r"^\s+(\w+) \[label", dot, re.MULTILINE)
+    assert len(dot_ids) == len(set(dot_ids)) == len(names) + 2
+
+    flow = Cadence("f", S()).then("end", tagger("x")).sync("end_1", [tagger("y")])
+    drawn = to_mermaid(flow)
+    assert re.search(r"^\s+end\W", drawn.replace("    end\n", ""), re.MULTILINE) is None
+    flow_ids = re.findall(r"^\s+(\w+)[\[(]", drawn, re.MULTILINE)
+    assert len(flow_ids) == len(set(flow_ids)) == 6  # start, end, the step, fork, task, merge
+
+
 async def test_a_child_flow_runs_as_it_is_when_the_parent_runs() -> None:
     """Steps added to a child after `.child(...)` run too; a flow cannot contain itself."""
     child = Cadence("pay", S()).then("charge", tagger("charge"))

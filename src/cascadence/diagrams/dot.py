@@ -12,7 +12,11 @@ _SHAPES = {"box": "box", "round": "box", "diamond": "diamond", "circle": "circle
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n") + '"'
+    """A DOT string: backslashes and quotes escaped; the graph model's `\\n` and real line
+    breaks become DOT's centred line break."""
+    lines = text.replace("\r\n", "\n").replace("\\n", "\n").split("\n")
+    body = "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"') for line in lines)
+    return '"' + body + '"'
 
 
 def _node(node: Node) -> str:

@@ -52,8 +52,34 @@ class Graph:
     clusters: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
 
-def _ident(text: str) -> str:
-    return re.sub(r"\W", "_", text)
+# words Mermaid or Graphviz read as syntax, and the ids of the start and end nodes
+_RESERVED = frozenset(
+    {"begin", "finish", "end", "graph", "subgraph", "digraph", "strict", "node", "edge"}
+    | {"flowchart", "direction", "style", "class", "classdef", "click", "linkstyle", "default"}
+    | {"call", "href"}
+)
+
+
+class _Ids:
+    """Hands out node and cluster ids that both renderers accept unquoted: ASCII letters,
+    digits and underscores, not starting with a digit, not a keyword of either language, and
+    distinct even when two names differ only in characters that were replaced."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = {"begin", "finish"}
+
+    def __call__(self, text: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", text) or "n"
+        if base[0].isdigit():
+            base = "n_" + base
+        if base.lower() in _RESERVED:
+            base += "_"
+        ident, n = base, 1
+        while ident.lower() in self.taken:
+            n += 1
+            ident = f"{base}_{n}"
+        self.taken.add(ident.lower())
+        return ident
 
 
 def plan_of(target: Any) -> CascadePlan | FlowPlan:
@@ -79,33 +105,41 @@ def _cascade(plan: CascadePlan) -> Graph:
     g = Graph(plan.name)
     g.nodes.append(Node("begin", "start", "circle"))
     g.nodes.append(Node("finish", "end", "circle"))
+    new_id = _Ids()
+    ids = {st.name: new_id(st.name) for st in plan.stages}
+    groups: dict[str, str] = {}
     for st in plan.stages:
         label = f"{st.name}\\ncost {st.cost:g}"
-        g.nodes.append(Node(_ident(st.name), label, "box", "solid" if st.enabled else "dashed"))
+        g.nodes.append(Node(ids[st.name], label, "box", "solid" if st.enabled else "dashed"))
         if st.group is not None:
-            g.clusters.setdefault(_ident(st.group), (f"parallel: {st.group}", []))[1].append(
-                _ident(st.name)
-            )
+            if st.group not in groups:
+                groups[st.group] = new_id(st.group)
+                g.clusters[groups[st.group]] = (f"parallel: {st.group}", [])
+            g.clusters[groups[st.group]][1].append(ids[st.name])
+
+    def ident(name: str) -> str:  # a rule may name a stage the plan does not hold
+        return ids.get(name) or ids.setdefault(name, new_id(name))
+
     if plan.stages:
-        g.edges.append(Edge("begin", _ident(plan.stages[0].name)))
+        g.edges.append(Edge("begin", ident(plan.stages[0].name)))
     for prev, nxt in zip(plan.stages, plan.stages[1:]):
-        g.edges.append(Edge(_ident(prev.name), _ident(nxt.name), "next", "dotted"))
+        g.edges.append(Edge(ident(prev.name), ident(nxt.name), "next", "dotted"))
     if plan.stages:
-        g.edges.append(Edge(_ident(plan.stages[-1].name), "finish", "", "dotted"))
+        g.edges.append(Edge(ident(plan.stages[-1].name), "finish", "", "dotted"))
     for st in plan.stages:
         for rule in st.pre_rules + st.post_rules:
             label = f"{rule.name}: {rule.describe()}"
-            src = _ident(st.name)
+            src = ident(st.name)
             if rule.action == "terminate":
                 g.edges.append(Edge(src, "finish", label))
             elif rule.action == "skip_to" and rule.target:
-                g.edges.append(Edge(src, _ident(rule.target), label))
+                g.edges.append(Edge(src, ident(rule.target), label))
             elif rule.action == "enable_stages":
                 for target in rule.stages:
-                    g.edges.append(Edge(src, _ident(target), f"{rule.name}: enable"))
+                    g.edges.append(Edge(src, ident(target), f"{rule.name}: enable"))
             elif rule.action == "disable_stages":
                 for target in rule.stages:
-                    g.edges.append(Edge(src, _ident(target), f"{rule.name}: disable", "dashed"))
+                    g.edges.append(Edge(src, ident(target), f"{rule.name}: disable", "dashed"))
     for rule in plan.termination:
         g.edges.append(Edge("begin", "finish", f"{rule.name}: terminate", "dashed"))
     return g
@@ -115,10 +149,11 @@ class _FlowBuilder:
     def __init__(self, plan: FlowPlan) -> None:
         self.g = Graph(plan.name)
         self.counter = 0
+        self.ids = _Ids()
 
     def fresh(self, base: str) -> str:
         self.counter += 1
-        return f"{_ident(base)}_{self.counter}"
+        return self.ids(f"{base}_{self.counter}")
 
     def nodes(
         self, nodes: tuple[FlowNode, ...], entry: list[str], cluster: str | None

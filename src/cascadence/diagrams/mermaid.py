@@ -17,8 +17,14 @@ _SHAPES = {
 }
 
 
+_ENTITIES = str.maketrans({'"': "#quot;", "<": "#lt;", "|": "#124;", "#": "#35;"})
+
+
 def _text(label: str) -> str:
-    return '"' + label.replace('"', "#quot;").replace("\\n", "<br/>") + '"'
+    """A quoted Mermaid label: quotes, `<`, bars and `#` as entity codes (so a name such as
+    `<b>` or `a|b` is shown as written, not read as syntax or HTML), line breaks as `<br/>`."""
+    lines = label.replace("\r\n", "\n").replace("\\n", "\n").split("\n")
+    return '"' + "<br/>".join(line.translate(_ENTITIES) for line in lines) + '"'
 
 
 def _node(node: Node) -> str:
@@ -28,7 +34,8 @@ def _node(node: Node) -> str:
 
 def render_mermaid(graph: Graph) -> str:
     """Mermaid `flowchart TD` text of `graph`."""
-    lines = ["flowchart TD", f"    %% {graph.title}"]
+    title = " ".join(graph.title.split())  # a comment ends at the line's end
+    lines = ["flowchart TD", f"    %% {title}"]
     clustered = {nid for _, members in graph.clusters.values() for nid in members}
     for node in graph.nodes:
         if node.id not in clustered:
