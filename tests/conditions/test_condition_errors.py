@@ -263,6 +263,20 @@ EXPRESSION_ERRORS = [
     ("", 1, "expected a condition at the end of the expression", None),
     ("a > 1 and", 10, "expected a condition at the end", None),
     ("x == 'a' or or", 13, "expected a condition, got 'or'", None),
+    # spellings from other languages get the condition language's own
+    ("a <> 1", 3, "unexpected '<>'", "!="),
+    ("a === 1", 3, "unexpected '==='", "=="),
+    ("a !== 1", 3, "unexpected '!=='", "!="),
+    ("a > 1 andd b < 2", 7, "unexpected 'andd'", "and"),
+    ("a > 1 orr b < 2", 7, "unexpected 'orr'", "or"),
+    ("a == None", 6, "expected a value after '==', got 'None'", "null"),
+    ("a != nil", 6, "expected a value after '!=', got 'nil'", "null"),
+    ("a == Tru", 6, "expected a value after '==', got 'Tru'", "true"),
+    ("a is none", 6, "expected 'null' after 'is'", "null"),
+    ("a not_in [1]", 3, "expected an operator after 'a'", "not in"),
+    ("a gte 3", 3, "expected an operator after 'a'", ">="),
+    ("a between 1 and 2", 3, "expected an operator after 'a'", "a >= low and a <= high"),
+    ("len(a) > 1", 1, "unknown function 'len'", "count"),
 ]
 
 

@@ -77,6 +77,32 @@ _SYMBOLS = ("==", "!=", ">=", "<=", "&&", "||", ">", "<", "!", "(", ")", "[", "]
 _TESTS = "==, !=, >, >=, <, <=, in, not in, contains, matches, is null, is not null"
 _OPERATOR_WORDS = ("in", "not", "contains", "matches", "is")
 _MISTYPED = {"=": "==", "=>": ">=", "=<": "<=", "<>": "!=", "&": "&&", "|": "||"}
+_MISTYPED_LONG = {"===": "==", "!==": "!=", "<>": "!="}
+"""Spellings from other languages that begin with a valid symbol, checked before symbols."""
+_OPERATOR_ALIASES = {
+    "like": "matches",
+    "has": "contains",
+    "eq": "==",
+    "ne": "!=",
+    "neq": "!=",
+    "gt": ">",
+    "ge": ">=",
+    "gte": ">=",
+    "lt": "<",
+    "le": "<=",
+    "lte": "<=",
+    "not_in": "not in",
+    "notin": "not in",
+    "nin": "not in",
+    "isnull": "is null",
+    "is_null": "is null",
+    "startswith": "matches '^...'",
+    "starts_with": "matches '^...'",
+    "endswith": "matches '...$'",
+    "ends_with": "matches '...$'",
+}
+_NULL_SPELLINGS = frozenset(("none", "nil", "undefined", "nan"))
+_FUNCTION_ALIASES = {"len": "count", "length": "count", "mean": "avg", "average": "avg"}
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t"}
 _MAX_DEPTH: Final = 100
 
@@ -159,6 +185,9 @@ def _tokenize(source: str) -> list[_Token]:
             tokens.append(_Token("item", ".", column, ""))
             pos += 1
             continue
+        for wrong, right in _MISTYPED_LONG.items():
+            if source.startswith(wrong, pos):
+                raise ExpressionError(f"unexpected {wrong!r}", column, suggestion=right)
         for symbol in _SYMBOLS:
             if source.startswith(symbol, pos):
                 break
@@ -281,9 +310,13 @@ class _Parser:
         if token.kind != "end":
             if token.kind == "sym" and token.text == ")":
                 raise self.error("unmatched ')'")
+            suggestion = None
+            if token.kind in ("path", "word"):
+                suggestion = closest(token.text.lower(), ("and", "or"))
             raise self.error(
                 f"unexpected {_describe(token)}",
                 expected="'and', 'or' or the end of the expression",
+                suggestion=suggestion,
             )
         return node
 
@@ -376,14 +409,18 @@ class _Parser:
             return {"true": True, "false": False, "null": None}[token.text], token
         if token.kind == "end":
             raise self.error(f"expected a value after {after!r}")
-        hint = None
-        if token.kind == "path":
+        hint = suggestion = None
+        if token.kind == "path" and token.text.lower() in _NULL_SPELLINGS:
+            hint, suggestion = "a number, a quoted string, true, false or null", "null"
+        elif token.kind == "path":
             hint = "a literal: comparing two fields is not supported"
+            suggestion = closest(token.text.lower(), ("true", "false", "null"))
         elif token.kind == "sym" and token.text == "[":
             hint = "a single value: lists go after 'in' / 'not in'"
         raise self.error(
             f"expected a value after {after!r}, got {_describe(token)}",
             expected=hint or "a number, a quoted string, true, false or null",
+            suggestion=suggestion,
         )
 
     def ordered(self, op: str, value: Scalar, token: _Token) -> Scalar:
@@ -459,15 +496,18 @@ class _Parser:
             if not (self.token.kind == "word" and self.token.text == "null"):
                 raise self.error(
                     f"expected 'null' after 'is{' not' if negated else ''}', "
-                    f"got {_describe(self.token)}"
+                    f"got {_describe(self.token)}",
+                    expected=f"{field} is{' not' if negated else ''} null",
+                    suggestion="null" if self.token.text.lower() in _NULL_SPELLINGS else None,
                 )
             self.advance()
             return Exists(field, "EXISTS" if negated else "IS_NULL")
         suggestion = None
         if token.kind in ("path", "word"):
             lowered = token.text.lower()
-            suggestion = {"like": "matches", "has": "contains", "eq": "=="}.get(lowered)
-            suggestion = suggestion or closest(lowered, _OPERATOR_WORDS)
+            suggestion = _OPERATOR_ALIASES.get(lowered) or closest(lowered, _OPERATOR_WORDS)
+            if lowered == "between":
+                suggestion = f"{field} >= low and {field} <= high"
         raise self.error(
             f"expected an operator after {start.text!r}, got {_describe(token)}",
             expected=_TESTS,
@@ -482,7 +522,7 @@ class _Parser:
                 f"unknown function {name_token.text!r}",
                 name_token,
                 expected=", ".join(f"{f}()" for f in FUNCTIONS),
-                suggestion=closest(name, FUNCTIONS),
+                suggestion=_FUNCTION_ALIASES.get(name) or closest(name, FUNCTIONS),
             )
         self.advance()  # "("
         if name in ("exists", "is_null"):
