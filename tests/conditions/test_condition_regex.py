@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from cascadence.conditions import EvalWarning, compile_condition, regex
-from cascadence.conditions.regex import MAX_SUBJECT_LENGTH, RegexRejected, compile_pattern
+from cascadence.conditions.regex import (
+    MAX_SUBJECT_LENGTH,
+    RegexRejected,
+    compile_pattern,
+    subject_limit,
+)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +93,47 @@ def test_guard_accepts_ordinary_patterns(pattern: str) -> None:
     """Common, safe patterns pass the backtracking check."""
     compiled = compile_pattern(pattern, use_re2=False)
     assert compiled.engine == "re"
-    assert compiled.limit == MAX_SUBJECT_LENGTH
+    assert compiled.limit == subject_limit(pattern) >= 4000
+
+
+@pytest.mark.parametrize(
+    ("pattern", "limit"),
+    [
+        ("^(\\d{1,3}\\.){3}\\d{1,3}$", MAX_SUBJECT_LENGTH),  # no unbounded repeat
+        ("^\\w+@", MAX_SUBJECT_LENGTH),  # one repeat, anchored
+        ("b", MAX_SUBJECT_LENGTH),
+        ("\\w+@\\w+", 4000),  # searched from every start: quadratic
+        ("\\w+\\s+\\w+", 4000),  # the two \\w+ cannot share a split: \\s+ is in between
+        ("\\d+\\D+\\d+", 4000),
+        ("a.*b", 4000),
+        ("foo.*bar.*baz", 251),  # cubic: '.*' and '.*' can split a run of any characters
+        (".*a.*b", 251),
+        ("a*a*b", 251),
+        ("[a-z]+[0-9]*[a-z]+!", 251),  # the optional [0-9]* does not separate them
+        ("(?i)[A-Z]+[a-z]+!", 251),  # nor does case
+        ("[ā-ž]+\\w+x", 251),  # letters above U+00FF are word characters
+        ("\\d+\\w+x", 251),
+        ("a*a*a*b", 63),
+        (".*.*.*=", 63),
+    ],
+)
+def test_subject_cap_follows_the_backtracking_degree(pattern: str, limit: int) -> None:
+    """Unbounded repeats in a row over shared characters backtrack polynomially: the cap on
+    subject length shrinks with the degree, so the worst case stays bounded."""
+    assert subject_limit(pattern) == limit
+    assert compile_pattern(pattern, use_re2=False).limit == limit
+
+
+def test_a_cubic_pattern_past_its_cap(engine: str) -> None:
+    """Past a polynomial pattern's cap the subject goes to re2, or (without it) does not match
+    and a warning says why."""
+    condition = compile_condition({"field": "s", "operator": "MATCHES", "value": "foo.*bar.*baz"})
+    text = "foo" + "x" * 1000 + "bar" + "y" * 1000 + "baz"
+    warnings: list[EvalWarning] = []
+    expected = engine == "re2"
+    assert condition({"s": text}, None, warnings) is expected
+    assert len(warnings) == (0 if expected else 1)
+    assert condition({"s": "foo bar baz"}) is True
 
 
 @pytest.mark.parametrize(

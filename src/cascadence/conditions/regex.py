@@ -8,8 +8,10 @@ Two engines:
   (backreferences, lookaround). Before such a pattern is accepted, its parse tree is checked for
   the shapes that make a backtracking engine take exponential time (a repeated group that itself
   contains a variable repeat, like `(a+)+`, or a repeated alternation whose branches can start
-  with the same character, like `(a|aa)+`), and at evaluation a subject longer than
-  `MAX_SUBJECT_LENGTH` characters does not match (and a warning is recorded).
+  with the same character, like `(a|aa)+`). Patterns whose worst case still grows as a power of
+  the subject's length (`foo.*bar.*baz` searched anywhere is cubic) get a cap on subject
+  length that bounds that worst case (`subject_limit`): a longer subject goes to re2 when it
+  is installed, and otherwise does not match (and a warning is recorded).
 
 Both engines give `re.search` semantics: the pattern may match anywhere; anchor it with `^`/`$`.
 """
@@ -31,10 +33,12 @@ __all__ = [
     "RegexRejected",
     "USE_RE2",
     "compile_pattern",
+    "subject_limit",
 ]
 
 MAX_SUBJECT_LENGTH: Final = 10_000
-"""Strings longer than this never match a pattern run by the guarded `re` engine."""
+"""Strings longer than this never match a pattern run by the guarded `re` engine (patterns
+whose backtracking grows faster with the subject have lower caps: see `subject_limit`)."""
 
 HAVE_RE2: Final = importlib.util.find_spec("re2") is not None
 """Whether the `google-re2` package is installed (it is imported on first use)."""
@@ -121,7 +125,7 @@ def _compile(pattern: str, use_re2: bool) -> CompiledPattern:
                 return CompiledPattern(searcher, "re2", None)
         raise
     long_search = _re2_searcher(re2, pattern) if re2 is not None else None
-    return CompiledPattern(search, "re", MAX_SUBJECT_LENGTH, long_search)
+    return CompiledPattern(search, "re", subject_limit(pattern), long_search)
 
 
 @functools.lru_cache(maxsize=1)
@@ -164,6 +168,29 @@ def _re2_searcher(_re2: Any, pattern: str) -> Callable[[str], bool] | None:
         return bool(match(unanchored, data, 0, len(data))[0][0] != no_match)
 
     return search_re2
+
+
+_WORK_BUDGET: Final = 16_000_000
+"""Backtracking steps a subject may cost in the worst case (about a tenth of a second)."""
+_MIN_LIMIT: Final = 32
+
+
+def subject_limit(pattern: str) -> int:
+    """The longest subject the guarded `re` engine runs `pattern` on.
+
+    A pattern without nested repeats still backtracks polynomially when unbounded repeats
+    follow one another over characters they share: `a.*a.*b` tries every way of splitting a
+    run of `a`s among its two `.*`s, from every start position, so a string of 10,000 `a`s costs
+    10^12 steps. The worst case is about n**degree steps (see `_degree`), so the cap keeps it
+    near `_WORK_BUDGET`: `MAX_SUBJECT_LENGTH` characters at degree 1 (no repeat, or one in a
+    pattern anchored with `^`), 4,000 at degree 2 (`\\w+@` searched anywhere), 251 at degree 3
+    (`foo.*bar.*baz`), 63 at degree 4. Longer subjects go to re2 when it is installed.
+    """
+    parsed = _sre.parse(pattern)
+    degree = _degree(parsed, bool(parsed.state.flags & re.IGNORECASE))
+    if degree <= 1:
+        return MAX_SUBJECT_LENGTH
+    return max(_MIN_LIMIT, min(MAX_SUBJECT_LENGTH, int(_WORK_BUDGET ** (1 / degree))))
 
 
 def _guarded_re_search(pattern: str) -> Callable[[str], object]:
@@ -289,6 +316,215 @@ def _fold(chars: frozenset[int], ignore_case: bool) -> frozenset[int]:
         return chars
     folded: set[int] = set()
     for code in chars:
+        if code < 0:  # `_HIGH`
+            folded.add(code)
+            continue
         char = chr(code)
         folded.update(ord(c) for c in (char.lower(), char.upper()) if len(c) == 1)
     return frozenset(folded)
+
+
+# --- polynomial backtracking: chains of repeats that share characters ------------------------
+
+
+class _Item:
+    """One element of a flattened sequence: its characters, whether it can match nothing, and
+    whether it is a repeat that can run unboundedly often."""
+
+    __slots__ = ("chars", "empty", "unbounded")
+
+    def __init__(self, chars: frozenset[int], empty: bool, unbounded: bool) -> None:
+        self.chars = chars
+        self.empty = empty
+        self.unbounded = unbounded
+
+
+def _degree(sub: Any, ignore_case: bool) -> int:
+    """Estimate the exponent of a pattern's worst-case backtracking time.
+
+    It is the longest chain of unbounded repeats in one sequence where each next repeat shares
+    characters with the previous one and everything between them could be made of those
+    characters (or match nothing), plus one for the start positions an unanchored search tries.
+    Nested repeats are `_danger`'s business. The estimate errs on the high side.
+    """
+    items = _flatten(sub, ignore_case)
+    first = sub.data[0] if sub.data else None
+    anchored = (
+        first is not None
+        and first[0] is _c.AT
+        and first[1] in _STARTS
+        # with MULTILINE, `^` matches at the start of every line
+        and (first[1] is not _c.AT_BEGINNING or not sub.state.flags & re.MULTILINE)
+    )
+    longest = [0] * len(items)
+    best = 0
+    for i, item in enumerate(items):
+        if not item.unbounded:
+            continue
+        longest[i] = 1
+        for j in range(i - 1, -1, -1):
+            earlier = items[j]
+            if not earlier.unbounded or not longest[j]:
+                continue
+            shared = _meet(earlier.chars, item.chars)
+            if not shared:
+                continue
+            if all(
+                between.empty or _overlaps(between.chars, shared) for between in items[j + 1 : i]
+            ):
+                longest[i] = max(longest[i], longest[j] + 1)
+        best = max(best, longest[i])
+    return best + (0 if anchored else 1)
+
+
+_STARTS: Final = frozenset(
+    at
+    for at in (getattr(_c, "AT_BEGINNING", None), getattr(_c, "AT_BEGINNING_STRING", None))
+    if at is not None
+)
+
+
+def _flatten(sub: Any, ignore_case: bool) -> list[_Item]:
+    """The elements of a sequence, with plain groups opened up and every other compound
+    element summarised as one item (an alternation takes its worst branch's chain length as
+    unbounded when any branch has an unbounded repeat)."""
+    items: list[_Item] = []
+    for op, av in sub:
+        if op in _REPEATS:
+            low, high, body = av
+            variable = high >= _MANY and body.getwidth()[1] > 0
+            items.append(_Item(_chars(body, ignore_case), low == 0, variable))
+        elif op is _c.SUBPATTERN:
+            items.extend(_flatten(av[-1], ignore_case))
+        elif op is _c.AT:
+            continue  # zero-width: neither matches characters nor separates repeats
+        elif op is _c.BRANCH:
+            branches = [_flatten(alt, ignore_case) for alt in av[1]]
+            items.append(
+                _Item(
+                    _union([_chars(alt, ignore_case) for alt in av[1]]),
+                    any(all(i.empty for i in b) for b in branches),
+                    any(i.unbounded for b in branches for i in b),
+                )
+            )
+        else:
+            low, _high = sub.__class__(sub.state, [(op, av)]).getwidth()
+            items.append(_Item(_chars([(op, av)], ignore_case), low == 0, False))
+    return items
+
+
+_LOW: Final = range(256)
+
+# Characters above U+00FF are not listed one by one: a set holds a negative marker standing
+# for "those of them that pass this test" instead.
+_HIGH: Final = -1
+_HIGH_TESTS: Final[dict[int, Callable[[str], bool]]] = {
+    _HIGH: lambda c: True,
+    -2: str.isdecimal,
+    -3: lambda c: c.isalnum() or c == "_",
+    -4: str.isspace,
+    -5: lambda c: not c.isdecimal(),
+    -6: lambda c: not (c.isalnum() or c == "_"),
+    -7: lambda c: not c.isspace(),
+}
+_HIGH_SAMPLE: Final = "".join(map(chr, range(256, 0x3001)))
+"""Where two markers are checked for a shared character: the scripts and spaces in common use."""
+
+
+@functools.cache
+def _markers_meet(a: int, b: int) -> bool:
+    test_a, test_b = _HIGH_TESTS[a], _HIGH_TESTS[b]
+    return any(test_a(c) and test_b(c) for c in _HIGH_SAMPLE)
+
+
+_CATEGORY_MARKERS: Final = (("digit", -2), ("word", -3), ("space", -4))
+
+
+def _category(code: Any) -> frozenset[int]:
+    """A `\\d`, `\\w` or `\\s` class (or its negation): its Latin-1 members and a marker."""
+    name = str(code).lower()
+    marker = next((m for word, m in _CATEGORY_MARKERS if word in name), None)
+    if marker is None:
+        return frozenset(_LOW) | {_HIGH}
+    test = _HIGH_TESTS[marker]
+    members = {c for c in _LOW if test(chr(c))}
+    if "not" in name:
+        return frozenset(set(_LOW) - members) | {marker - 3}
+    return frozenset(members) | {marker}
+
+
+def _chars(sub: Any, ignore_case: bool) -> frozenset[int]:
+    """The characters `sub` can match: exact below U+0100 and for listed characters, with
+    `_HIGH` standing for any others above U+00FF (so overlaps are never missed)."""
+    found: set[int] = set()
+    for op, av in sub:
+        if op is _c.LITERAL:
+            found.add(av)
+        elif op is _c.NOT_LITERAL or op is _c.ANY:
+            found.update(c for c in _LOW if c != (av if op is _c.NOT_LITERAL else 10))
+            found.add(_HIGH)
+        elif op is _c.IN:
+            found.update(_class(av))
+        elif op in _REPEATS:
+            found.update(_chars(av[2], ignore_case))
+        elif op is _c.SUBPATTERN:
+            found.update(_chars(av[-1], ignore_case))
+        elif op is _c.BRANCH:
+            for alt in av[1]:
+                found.update(_chars(alt, ignore_case))
+        elif op is _c.AT:
+            continue
+        else:  # backreferences, lookaround, conditionals: anything
+            found.update(_LOW)
+            found.add(_HIGH)
+    return _fold(frozenset(found), ignore_case)
+
+
+def _class(items: Any) -> set[int]:
+    found: set[int] = set()
+    negate = False
+    for item_op, item in items:
+        if item_op is _c.NEGATE:
+            negate = True
+        elif item_op is _c.LITERAL:
+            found.add(item)
+        elif item_op is _c.RANGE:
+            low, high = item
+            found.update(range(low, min(high, 255) + 1))
+            if high > 255:
+                found.add(_HIGH)
+                found.update(range(max(low, 256), min(high, low + 256) + 1))
+        elif item_op is _c.CATEGORY:
+            found.update(_category(item))
+        else:
+            found.update(_LOW)
+            found.add(_HIGH)
+    if negate:
+        return {c for c in _LOW if c not in found} | {_HIGH}
+    return found
+
+
+def _union(sets: list[frozenset[int]]) -> frozenset[int]:
+    return frozenset().union(*sets)
+
+
+def _meet(a: frozenset[int], b: frozenset[int]) -> frozenset[int]:
+    """Characters both sets may hold (a character above U+00FF that one set lists is shared
+    when it passes a marker of the other; two markers share theirs when their tests agree on
+    some character)."""
+    shared = {c for c in a & b if c >= 0}
+    marks_a = [m for m in a if m < 0]
+    marks_b = [m for m in b if m < 0]
+    for marks, other in ((marks_a, b), (marks_b, a)):
+        for m in marks:
+            test = _HIGH_TESTS[m]
+            shared.update(c for c in other if c > 255 and test(chr(c)))
+    for ma in marks_a:
+        for mb in marks_b:
+            if _markers_meet(ma, mb):
+                shared.add(ma if mb == _HIGH else mb)
+    return frozenset(shared)
+
+
+def _overlaps(a: frozenset[int], b: frozenset[int]) -> bool:
+    return bool(_meet(a, b))
