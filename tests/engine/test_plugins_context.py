@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -164,3 +165,36 @@ async def test_decorated_note_as_stage_applies_its_policy_once() -> None:
     result = await engine.execute({})
     assert attempts == 3
     assert result["stage_results"]["A"]["error_type"] == "RetryExhaustedError"
+
+
+async def test_breaker_and_metrics_plugins_count_a_stage_timeout_as_a_failure() -> None:
+    """A handler the stage's `timeout_ms` (or the global timeout) stops is a failure to the
+    plugins wrapping it: the breaker opens on a hanging service; a cancellation from outside
+    (the caller gave up) is not a failure."""
+    from cascadence.cascade.plugins import CircuitBreakerPlugin, MetricsPlugin
+
+    async def hang(_ctx: Any) -> None:
+        await asyncio.sleep(5)
+
+    breaker = CircuitBreakerPlugin(hang, failure_threshold=2, reset_timeout_seconds=60)
+    engine = CascadeEngine({"name": "t", "stages": {"A": {"timeout_ms": 20}}})
+    engine.register_stage("A", breaker)
+    errors = [(await engine.execute({}))["stage_results"]["A"]["error_type"] for _ in range(3)]
+    assert errors == ["TimeoutError", "TimeoutError", "CircuitOpenError"]
+    assert breaker.state == "open"
+
+    metrics = MetricsPlugin(hang)
+    engine = CascadeEngine({"name": "t", "global_timeout_ms": 20, "stages": {"A": {}}})
+    engine.register_stage("A", metrics)
+    assert (await engine.execute({}))["timed_out"] is True
+    assert metrics.metrics["errors"] == 1 and metrics.metrics["success_rate"] == 0.0
+
+    outside = CircuitBreakerPlugin(hang, failure_threshold=1, reset_timeout_seconds=60)
+    engine = CascadeEngine({"name": "t", "stages": {"A": {}}})
+    engine.register_stage("A", outside)
+    task = asyncio.ensure_future(engine.execute({}))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert outside.state == "closed"

@@ -130,3 +130,139 @@ async def test_update_config_registers_the_new_stages_handlers_in_the_same_step(
     engine.update_config(two, handlers={"B": b})
     result = await engine.execute({})
     assert result["version"] == "2" and result["path"] == ["A", "B"]
+
+
+@pytest.mark.parametrize("use_watchfiles", [False, True])
+async def test_saves_by_rename_are_seen_every_time(tmp_path: Path, use_watchfiles: bool) -> None:
+    """Editors and deploy tools save by writing a temporary file and renaming it over the
+    old one: every such save is picked up, and so is a plain write after them."""
+    import os
+
+    path = tmp_path / "cascade.yaml"
+    path.write_text(V1)
+    engine = _engine(path)
+
+    async def until(version: str) -> None:
+        for _ in range(400):
+            if engine.config.version == version:
+                return
+            await asyncio.sleep(0.02)
+
+    async with ConfigWatcher(engine, path, poll_interval=0.05, use_watchfiles=use_watchfiles):
+        await asyncio.sleep(0.2)
+        for version in ("2", "3", "4"):
+            temporary = tmp_path / "cascade.yaml.tmp"
+            temporary.write_text(V1.replace('version: "1"', f'version: "{version}"'))
+            os.replace(temporary, path)
+            await until(version)
+            assert engine.config.version == version
+        _write(path, V1.replace('version: "1"', 'version: "5"'))
+        await until("5")
+    assert engine.config.version == "5"
+
+
+def test_a_version_with_a_stage_lacking_a_handler_is_kept_out(tmp_path: Path) -> None:
+    """The watcher refuses a file adding a stage nobody can run: executions would all fail."""
+    path = tmp_path / "cascade.yaml"
+    path.write_text(V1)
+    engine = _engine(path)
+    errors: list[BaseException] = []
+    watcher = ConfigWatcher(engine, path, on_error=errors.append, use_watchfiles=False)
+    _write(path, V2 + "  B: {}\n")
+    assert watcher.check() is False
+    assert engine.config.version == "1"
+    assert "no handler for stage(s) B" in str(errors[0])
+    assert list(engine.config.stages) == ["A"]
+
+
+def _handler_module(tmp_path: Path) -> None:
+    (tmp_path / "reload_handlers_mod.py").write_text(
+        "def v1(ctx):\n    return {'result': 'v1'}\n\ndef v2(ctx):\n    return {'result': 'v2'}\n"
+    )
+
+
+async def test_a_changed_import_path_takes_the_new_handler(tmp_path: Path) -> None:
+    """A reload that points a stage at another function runs that function; a handler
+    registered in code is kept whatever the file says."""
+    _handler_module(tmp_path)
+    one = tmp_path / "one.yaml"
+    two = tmp_path / "two.yaml"
+    text = "name: h\nversion: '{v}'\nstages:\n  A:\n    handler: reload_handlers_mod:{fn}\n"
+    one.write_text(text.format(v=1, fn="v1"))
+    two.write_text(text.format(v=2, fn="v2"))
+    engine = CascadeEngine(CascadeConfig.from_file(one))
+    assert (await engine.execute({}))["final_result"] == "v1"
+    engine.update_config(CascadeConfig.from_file(two))
+    assert (await engine.execute({}))["final_result"] == "v2"
+    engine.register_stage("A", lambda ctx: {"result": "code"})
+    engine.update_config(CascadeConfig.from_file(one))
+    assert (await engine.execute({}))["final_result"] == "code"
+
+
+async def test_a_replaced_handler_does_not_serve_the_old_ones_cached_results() -> None:
+    """Cached results belong to the handler that made them: replacing it, by registration or
+    in a reload, starts from an empty cache; a reload that keeps it keeps the cache."""
+    config = {"name": "c", "version": "1", "stages": {"A": {"cache_enabled": True}}}
+    engine = CascadeEngine(config)
+    calls: list[str] = []
+
+    def make(tag: str) -> Any:
+        def handler(_ctx: Any) -> dict[str, Any]:
+            calls.append(tag)
+            return {"result": tag}
+
+        return handler
+
+    engine.register_stage("A", make("v1"))
+    assert (await engine.execute({"u": 1}))["final_result"] == "v1"
+    assert (await engine.execute({"u": 1}))["final_result"] == "v1"
+    assert calls == ["v1"]
+    engine.register_stage("A", make("v2"))
+    assert (await engine.execute({"u": 1}))["final_result"] == "v2"
+    engine.update_config({**config, "version": "2"})  # same handler: cache kept
+    assert (await engine.execute({"u": 1}))["final_result"] == "v2"
+    assert calls == ["v1", "v2"]
+    engine.update_config({**config, "version": "3"}, handlers={"A": make("v3")})
+    assert (await engine.execute({"u": 1}))["final_result"] == "v3"
+
+
+async def test_breaker_lookup_follows_the_running_version() -> None:
+    """After a reload that changes a stage's breaker settings, `breaker(stage)` is the one
+    new executions use, and the old one is let go."""
+
+    def config(threshold: int) -> dict[str, Any]:
+        breaker = {"failure_threshold": threshold, "reset_timeout_seconds": 60}
+        return {"name": "b", "stages": {"A": {"circuit_breaker": breaker}}}
+
+    def fail(_ctx: Any) -> None:
+        raise RuntimeError("down")
+
+    engine = CascadeEngine(config(2))
+    engine.register_stage("A", fail)
+    for _ in range(2):
+        await engine.execute({})
+    assert engine.breaker("A").state.value == "open"
+    engine.update_config(config(5))
+    fresh = engine.breaker("A")
+    assert fresh.state.value == "closed" and fresh.failure_threshold == 5
+    assert len([slot for slot in engine._state if slot[1].startswith("breaker:")]) == 1
+
+
+def test_an_engine_with_max_in_flight_serves_one_event_loop_after_another() -> None:
+    """A bounded engine works under `asyncio.run` twice (a semaphore per loop)."""
+    engine = CascadeEngine({"name": "m", "stages": {"A": {}}}, max_in_flight=1)
+
+    async def slow(_ctx: Any) -> dict[str, Any]:
+        await asyncio.sleep(0.001)
+        return {"result": "ok"}
+
+    engine.register_stage("A", slow)
+
+    async def burst() -> list[bool]:
+        results = await asyncio.gather(*(engine.execute({"i": i}) for i in range(3)))
+        return [r["success"] for r in results]
+
+    assert asyncio.run(burst()) == [True, True, True]
+    assert asyncio.run(burst()) == [True, True, True]
+    with pytest.raises(ValueError, match="at least 1"):
+        CascadeEngine({"name": "m", "stages": {"A": {}}}, max_in_flight=0)

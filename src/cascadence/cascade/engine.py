@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,9 +81,21 @@ class CascadeEngine:
         self._originals: dict[str, Handler] = {}
         self._policies: dict[str, StepPolicy] = {}
         self._state: dict[tuple[str, str], Any] = {}
+        self._used: set[tuple[str, str]] = set()  # the slots of `_state` the last plan took
+        self._from_path: dict[str, str] = {}  # stage -> the import path its handler came from
         self._stats: dict[str, StageStats] = {}
         self._executions = 0
-        self._limit = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        if max_in_flight is not None and (
+            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
+        ):
+            raise TypeError(f"max_in_flight must be an int or None, got {max_in_flight!r}")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self._limit = max_in_flight or None
+        # one semaphore per event loop: an engine may serve several loops one after another
+        # (asyncio.run per batch, a test loop per test), and a semaphore binds to one
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._limits = weakref.WeakKeyDictionary()
         self.max_in_flight = max_in_flight
         self.optimizer = ExecutionOptimizer()
         """Builds the plans this engine runs (conditions compiled once, kept across reloads)."""
@@ -102,11 +115,13 @@ class CascadeEngine:
 
     def _keep(self, stage: str, key: str, factory: Callable[[], Any]) -> Any:
         slot = (stage, key)
+        self._used.add(slot)
         if slot not in self._state:
             self._state[slot] = factory()
         return self._state[slot]
 
     def _compile(self, config: CascadeConfig) -> CascadePlan:
+        self._used = set()
         return self.optimizer.plan(
             config,
             self._handlers,
@@ -116,49 +131,85 @@ class CascadeEngine:
             breaker_store=self.breaker_store,
         )
 
+    def _prune_state(self) -> None:
+        """Drop the caches and breakers no stage of the current plan uses (executions in flight
+        on an older plan keep theirs through it)."""
+        for slot in [slot for slot in self._state if slot not in self._used]:
+            del self._state[slot]
+
+    def _drop_cached_results(self, stage: str) -> None:
+        """Forget a stage's cached results: they came from a handler that was replaced."""
+        for slot in [slot for slot in self._state if slot[0] == stage]:
+            if slot[1].startswith("cache:"):
+                del self._state[slot]
+
     def _register_paths(self, config: CascadeConfig) -> None:
+        """Import the handlers the config names by path: for stages without one, and for
+        stages whose path changed since their handler was imported (a handler registered in
+        code is kept)."""
         search = [str(Path(config.source_file).resolve().parent)] if config.source_file else []
         for name, stage in config.stages.items():
-            if stage.handler and name not in self._originals:
-                handler = import_object(stage.handler, what=f"handler of {name}", search=search)
-                self.register_stage(name, handler)
+            if not stage.handler:
+                continue
+            if name in self._originals and self._from_path.get(name) in (None, stage.handler):
+                continue
+            handler = import_object(stage.handler, what=f"handler of {name}", search=search)
+            self.register_stage(name, handler)
+            self._from_path[name] = stage.handler
 
     def update_config(
         self,
         new_config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str],
         *,
         handlers: Mapping[str, Handler] | None = None,
+        require_handlers: bool = False,
     ) -> None:
         """Hot-reload: new executions use `new_config`; executions in flight finish on the old.
 
         Handlers registered by name and statistics are kept. Stages the new config adds may
         name handlers by import path, or get them in `handlers`, registered in the same step
-        (no execution ever sees the new version without them).
+        (no execution ever sees the new version without them). A stage whose import path
+        changed gets the handler at the new path. Result caches and circuit breakers of stages
+        whose settings are unchanged carry over; a replaced handler's cached results do not.
+
+        Args:
+            new_config: The new version (a `CascadeConfig`, a mapping or a file path).
+            handlers: Handlers for stages of the new version, registered in the same step.
+            require_handlers: Refuse a version in which some stage would have no handler
+                (`ConfigWatcher` sets it: executions would otherwise fail until one is
+                registered).
 
         Raises:
             ConfigError: The new configuration is invalid (the running one stays in place).
-            PlanError: A handler import path of the new config cannot be imported, or a name in
-                `handlers` is not a stage of it (the running version stays in place).
+            PlanError: A handler import path of the new config cannot be imported, a name in
+                `handlers` is not a stage of it, or (with `require_handlers`) a stage has no
+                handler; the running version stays in place.
         """
         config = _as_config(new_config)
-        plan = self._compile(config)  # compile first: a failure leaves the running version
         kept = (
             self._config,
             self._plan,
             dict(self._handlers),
             dict(self._originals),
             dict(self._policies),
+            dict(self._from_path),
+            dict(self._state),
+            set(self._used),
         )
-        self._config = config
-        self._plan = plan
         try:
+            self._plan = self._compile(config)  # a failure here leaves the running version
+            self._config = config
             for name, handler in (handlers or {}).items():
                 self.register_stage(name, handler)
             self._register_paths(config)
+            if require_handlers:
+                self._check_ready(self._plan)
         except BaseException:  # a handler that cannot be bound: keep the old version
             self._config, self._plan = kept[0], kept[1]
             self._handlers, self._originals, self._policies = kept[2], kept[3], kept[4]
+            self._from_path, self._state, self._used = kept[5], kept[6], kept[7]
             raise
+        self._prune_state()
 
     # -- handlers -------------------------------------------------------------------------
     def register_stage(self, name: str, handler: Handler, *, in_thread: bool | None = None) -> None:
@@ -196,8 +247,12 @@ class CascadeEngine:
         else:
             self._policies.pop(name, None)
         thread = self.sync_in_thread if in_thread is None else in_thread
+        replaced = name in self._originals and self._originals[name] is not handler
         self._originals[name] = handler
+        self._from_path.pop(name, None)
         self._handlers[name] = to_async(fn, in_thread=thread)
+        if replaced:
+            self._drop_cached_results(name)
         self._plan = self._compile(self._config)
 
     def register_stages(self, handlers: Mapping[str, Handler]) -> None:
@@ -295,7 +350,7 @@ class CascadeEngine:
                 plan, data, self._stats, self._observers, want_explain, run_id
             )
         else:
-            async with self._limit:
+            async with self._in_flight_limit():
                 result = await run_cascade(
                     plan,
                     data,
@@ -309,6 +364,14 @@ class CascadeEngine:
             timeout = plan.global_timeout or 0.0
             raise GlobalTimeoutError(plan.name, timeout, partial_result=result)
         return result
+
+    def _in_flight_limit(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        limit = self._limits.get(loop)
+        if limit is None:
+            assert self._limit is not None
+            limit = self._limits[loop] = asyncio.Semaphore(self._limit)
+        return limit
 
     def execute_sync(self, data: Any, **options: Any) -> dict[str, Any]:
         """`execute` from synchronous code (refuses to run inside a running event loop)."""

@@ -9,6 +9,7 @@ the process-wide registry.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from cascadence.policies.cache import ResultCache
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.cancel import is_timeout_cancel
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.handlers import import_object
 from cascadence.runtime.invoke import AsyncHandler, call_step, to_async
@@ -158,6 +160,10 @@ class MetricsPlugin:
             return await self._fn(context)
         except Exception:
             self._errors += 1
+            raise
+        except asyncio.CancelledError as cancelled:
+            if is_timeout_cancel(cancelled):  # the stage's timeout stopped the handler
+                self._errors += 1
             raise
         finally:
             self._count += 1

@@ -10,8 +10,13 @@ await watcher.stop()
 A change that loads and compiles is applied with `engine.update_config` (executions in flight
 finish on their version). A change that fails validation leaves the running version in place;
 the error (a `ConfigError` naming file, line and path) goes to `on_error` and is kept in
-`last_error`. Changes are detected with `watchfiles` when it is installed, else by polling the
-file's modification time and size.
+`last_error`; so does a version in which a stage would have no handler.
+
+Changes are detected with `watchfiles` when it is installed, else by polling. The watch is on
+the file's directory, not the file itself, so a save that writes a temporary file and renames
+it over the old one (editors, `sed -i`, configuration management, Kubernetes ConfigMaps) is
+seen every time; each event, and each `poll_interval` without one, compares the file's
+identity, modification time and size with the last version read.
 """
 
 from __future__ import annotations
@@ -69,12 +74,12 @@ class ConfigWatcher:
         self._task: asyncio.Task[None] | None = None
         self._stamp = self._signature()
 
-    def _signature(self) -> tuple[int, int] | None:
+    def _signature(self) -> tuple[int, int, int, int] | None:
         try:
-            stat = self.path.stat()
+            stat = self.path.stat()  # follows symbolic links (a ConfigMap's `..data` swap)
         except OSError:
             return None
-        return (stat.st_mtime_ns, stat.st_size)
+        return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     def check(self) -> bool:
         """Reload now if the file changed since the last check.
@@ -97,7 +102,7 @@ class ConfigWatcher:
         """
         try:
             config = CascadeConfig.from_file(self.path)
-            self.engine.update_config(config)
+            self.engine.update_config(config, require_handlers=True)
         except (CascadenceError, ValueError, OSError) as exc:
             self.last_error = exc
             _log.error("kept cascade version %s: %s", self.engine.config.version, exc)
@@ -119,7 +124,18 @@ class ConfigWatcher:
     async def _watch(self) -> None:
         import watchfiles
 
-        async for _changes in watchfiles.awatch(self.path, debounce=100, step=20):
+        # The directory, not the file: a watch on the file follows its inode, and a save by
+        # rename replaces the inode, after which nothing more would be reported. A timeout
+        # without events also checks, as a safety net for file systems that report nothing.
+        directory = self.path.absolute().parent  # not resolved: a symlink swap happens here
+        async for _changes in watchfiles.awatch(
+            directory,
+            debounce=100,
+            step=20,
+            recursive=False,
+            rust_timeout=max(int(self.poll_interval * 1000), 50),
+            yield_on_timeout=True,
+        ):
             self.check()
 
     def _wants_watchfiles(self) -> bool:

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Literal, Protocol
 
 from cascadence.errors import CircuitOpenError
+from cascadence.runtime.cancel import is_timeout_cancel
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
@@ -276,8 +277,11 @@ class CircuitBreaker:
         except Exception:
             await self.record_failure()
             raise
-        except asyncio.CancelledError:  # no outcome
-            await asyncio.shield(self.release())
+        except asyncio.CancelledError as cancelled:
+            if is_timeout_cancel(cancelled):  # an enclosing timeout: the call was too slow
+                await asyncio.shield(self.record_failure())
+            else:  # cancelled from outside: no outcome
+                await asyncio.shield(self.release())
             raise
         await self.record_success()
         return result

@@ -23,6 +23,7 @@ from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.policies.cache import MISS
 from cascadence.policies.stack import StepPolicy
+from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
 
 __all__ = [
@@ -156,7 +157,7 @@ class _ResumeUntil:
         loop = task.get_loop()
         if self._limit <= loop.time():
             self._expired = True
-            task.cancel()
+            task.cancel(TIMEOUT_CANCEL)
         else:
             self._handle = loop.call_at(self._limit, self)  # no bound method to keep
         coro = self._coro
@@ -195,7 +196,7 @@ class _ResumeUntil:
             return
         self._handle = None
         self._expired = True
-        task.cancel()
+        task.cancel(TIMEOUT_CANCEL)
 
     def _disarm(self) -> None:
         handle = self._handle
@@ -321,9 +322,12 @@ async def call_step(
                 if breaker is not None and not isinstance(exc, Skip):
                     await breaker.record_failure()
                 raise
-            except asyncio.CancelledError:  # the call had no outcome
+            except asyncio.CancelledError as cancelled:
                 if breaker is not None:
-                    await asyncio.shield(breaker.release())
+                    if is_timeout_cancel(cancelled):  # an enclosing timeout: the call was slow
+                        await asyncio.shield(breaker.record_failure())
+                    else:  # cancelled from outside: the call had no outcome
+                        await asyncio.shield(breaker.release())
                 raise
         except Skip:
             raise
