@@ -26,7 +26,11 @@ JSON = st.recursive(
     max_leaves=8,
 )
 NUMBER = st.integers(-1000, 1000) | st.floats(-1e6, 1e6, allow_nan=False)
-FIELD = st.lists(IDENT, min_size=1, max_size=3).map(".".join)
+FIELD = (
+    st.lists(IDENT, min_size=1, max_size=3)
+    .map(".".join)
+    .filter(lambda f: not f.startswith("stages"))
+)
 
 
 def leaf(stages: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
@@ -118,7 +122,7 @@ def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> d
     if earlier:
         optional(draw, out, "depends_on", st.lists(st.sampled_from(earlier), unique=True))
     optional(draw, out, "cache_enabled", st.booleans())
-    optional(draw, out, "cache_ttl_seconds", st.integers(0, 10**6))
+    optional(draw, out, "cache_ttl_seconds", st.integers(1, 10**6))
     optional(draw, out, "cache_key_fields", st.none() | st.lists(FIELD, max_size=3))
     optional(
         draw,
@@ -140,12 +144,16 @@ def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> d
     rule_names = draw(st.lists(IDENT, unique=True, max_size=3))
     rules: list[dict[str, Any]] = []
     for rule_name in rule_names:
+        kind = draw(st.sampled_from([None, "precondition", "routing", "postcondition"]))
+        # a precondition runs before its stage: it cannot read that stage's own result
+        readable = tuple(n for n in names if kind != "precondition" or n != name)
         rule: dict[str, Any] = {
             "name": rule_name,
-            "condition": draw(condition(tuple(names))),
+            "condition": draw(condition(readable)),
             "action": draw(action(names, later)),
         }
-        optional(draw, rule, "type", st.sampled_from(["precondition", "routing", "postcondition"]))
+        if kind is not None:
+            rule["type"] = kind
         optional(draw, rule, "priority", st.integers(-100, 100))
         optional(draw, rule, "enabled", st.booleans())
         optional(draw, rule, "description", st.none() | TEXT)

@@ -989,3 +989,37 @@ def test_values_that_would_be_silently_misread_are_refused(
     issue = issue_at(error, f"stages.A.{where}")
     assert message in issue.message
     assert issue.line == 3
+
+
+def test_configs_that_could_never_work_as_written(tmp_path: Path) -> None:
+    """A dotted stage name, a zero cache TTL, a precondition reading its own stage and a
+    set_field into a stage result are load errors, not silent no-ops."""
+    error, path = load_error(
+        tmp_path,
+        """
+        name: t
+        stages:
+          A.B:
+            cache_enabled: true
+          C:
+            cache_enabled: true
+            cache_ttl_seconds: 0
+            routing_rules:
+              - name: pre
+                type: precondition
+                condition: "stages.C.confidence > 0.5"
+                action: {type: terminate}
+              - name: write
+                condition: "amount > 1"
+                action: {type: set_field, field: stages.C.result, value: 1}
+        """,
+    )
+    assert len(error.issues) == 4
+    dotted = issue_at(error, "stages['A.B']")
+    assert "contains '.'" in dotted.message and "'A_B'" in str(dotted.expected)
+    assert issue_at(error, "stages.C.cache_ttl_seconds").line == line_of(path, "cache_ttl")
+    precondition = issue_at(error, "stages.C.routing_rules[0].condition")
+    assert "a precondition runs before stage 'C'" in precondition.message
+    assert precondition.line == line_of(path, "stages.C.confidence")
+    written = issue_at(error, "stages.C.routing_rules[1].action.field")
+    assert "names a stage result" in written.message

@@ -498,3 +498,16 @@ async def test_cached_and_constant_results_are_never_changed_by_a_run() -> None:
     second = await engine.execute({"k": 1})
     assert second["stage_results"]["A"]["data"] == {"tags": []}
     assert dict(constant) == {"result": "ok", "confidence": 0.9, "data": {"tags": []}}
+
+
+@pytest.mark.parametrize("data", [None, 5, "text", [1, 2]])
+async def test_execute_refuses_input_that_is_not_a_mapping(data: Any) -> None:
+    """The input is a dict (or any mapping, or an event): anything else is a TypeError up
+    front, not a run on nothing."""
+    engine = CascadeEngine({"name": "t", "stages": {"A": {}}})
+    engine.register_stage("A", lambda ctx: {"result": "ok"})
+    with pytest.raises(TypeError, match="takes the input as a dict"):
+        await engine.execute(data)
+    from types import MappingProxyType
+
+    assert (await engine.execute(MappingProxyType({"a": 1})))["success"]

@@ -323,6 +323,7 @@ class CascadeEngine:
 
         Raises:
             PlanError: A stage has no handler.
+            TypeError: `data` is neither a mapping nor an event with `to_flat_dict()`.
             GlobalTimeoutError: With `raise_on_timeout`, when the global timeout fired.
         """
         plan = self._plan
@@ -332,6 +333,11 @@ class CascadeEngine:
             to_flat = getattr(data, "to_flat_dict", None)
             if to_flat is not None:
                 data = to_flat()
+            elif not isinstance(data, Mapping):
+                raise TypeError(
+                    "execute() takes the input as a dict (or an EventWithContext), got "
+                    f"{type(data).__name__}: {data!r:.80}"
+                )
         want_explain = self.explain if explain is None else explain
         if checkpoint is not None:
             from cascadence.cascade.durable import execute_durable

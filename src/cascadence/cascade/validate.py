@@ -165,6 +165,13 @@ class _Checker:
 
     def check_stage(self, name: str, stage: Mapping[str, Any]) -> None:
         loc: Loc = ("stages", name)
+        if "." in name:
+            self.add(
+                loc,
+                f"stage name {name!r} contains '.', which separates the parts of a path "
+                f"(stages.{name}.confidence could not name it)",
+                "a name without '.', such as " + repr(name.replace(".", "_")),
+            )
         depends_on = stage.get("depends_on")
         if isinstance(depends_on, list):
             for index, dep in enumerate(depends_on):
@@ -188,13 +195,29 @@ class _Checker:
                     )
                 else:
                     seen[rule_name] = index
-            self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
+            refs = self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
+            if rule.get("type") == "precondition" and name in refs:
+                self.add(
+                    (*rule_loc, "condition"),
+                    f"a precondition runs before stage {name!r}, so stages.{name} is never "
+                    "there when it is evaluated",
+                    "a field of the input or an earlier stage's result; or type: routing, "
+                    "to decide after the stage ran",
+                )
             action = rule.get("action")
             if isinstance(action, Mapping):
                 self.check_action(name, action, (*rule_loc, "action"))
 
     def check_action(self, stage: str, action: Mapping[str, Any], loc: Loc) -> None:
         kind = action.get("type")
+        field = action.get("field")
+        if kind == "set_field" and isinstance(field, str) and field.split(".")[0] == "stages":
+            self.add(
+                (*loc, "field"),
+                f"set_field writes the input data; {field!r} names a stage result, which "
+                "rules read but cannot write",
+                "a field of the input, such as 'review.required'",
+            )
         if kind == "skip_to":
             target = action.get("target")
             if self.unknown_stage((*loc, "target"), target, "skip_to target") and isinstance(
@@ -226,9 +249,10 @@ class _Checker:
                 "a stage that runs later",
             )
 
-    def check_condition(self, raw: Any, loc: Loc) -> None:
+    def check_condition(self, raw: Any, loc: Loc) -> frozenset[str]:
+        """Check one condition; return the stages it reads (empty when it does not compile)."""
         if not isinstance(raw, (str, Mapping)) or _under(loc, self.known):
-            return
+            return frozenset()
         try:
             compiled = compile_condition(raw if isinstance(raw, str) else dict(raw))
         except ConditionSyntaxError as exc:
@@ -243,7 +267,7 @@ class _Checker:
                         source_line=issue.source if issue.column is not None else None,
                     )
                 )
-            return
+            return frozenset()
         for ref in sorted(compiled.stage_refs):
             if ref in self.stages:
                 continue
@@ -272,6 +296,7 @@ class _Checker:
                     problem.suggestion,
                 )
             self.problems.append(problem)
+        return frozenset(compiled.stage_refs)
 
     def check_cycles(self) -> None:
         reported: set[tuple[str, ...]] = set()

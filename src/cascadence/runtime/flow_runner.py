@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from cascadence.errors import CadenceError, NoteError, ParallelNoteError, Skip
-from cascadence.runtime.invoke import Launched, call_step, gather_calls
+from cascadence.runtime.invoke import call_step, gather_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
     BranchNode,
@@ -180,35 +180,8 @@ class _FlowRun:
         return score
 
     async def parallel(self, node: ParallelNode, score: Any) -> Any:
-        if self.obs is None and node.bare:
-            # Tasks run inline, one after the other, each on its own snapshot and in its own
-            # context copy; a task that suspends gets a task of its own, as do those after it.
-            tasks = node.tasks
-            snaps = node.snapshots(score, len(tasks))
-            skip_rest = False
-            for index, task in enumerate(tasks):
-                snap = snaps[index]
-                context = _copy_context()
-                try:
-                    coro = task.fn(snap)
-                    yielded = context.run(coro.send, None)
-                except StopIteration as stop:
-                    value = stop.value
-                    if value is not None and value is not snap:
-                        snaps[index] = _adopt(snap, value)
-                    continue
-                except Skip as skip:
-                    skip_rest = skip_rest or skip.rest
-                    continue
-                except Exception as exc:
-                    raise _task_error(node, index, exc) from exc
-                return await self._parallel_rest(
-                    node, score, snaps, index, coro, yielded, context, skip_rest
-                )
-            merged = _merge(node, score, snaps)
-            if skip_rest:
-                raise _StopFlow(merged)
-            return merged
+        # Every task runs in a task of its own, on its own snapshot and in its own copy of the
+        # context, from its first step on (see `gather_calls`).
         snaps = node.snapshots(score, len(node.tasks))
         if self.obs is None and all(t.policy.is_plain for t in node.tasks):
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
@@ -216,30 +189,6 @@ class _FlowRun:
             calls = [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)]
         outcomes = await gather_calls(calls, fail_fast=True)
         return _merge_outcomes(node, score, snaps, outcomes)
-
-    async def _parallel_rest(
-        self,
-        node: ParallelNode,
-        score: Any,
-        snaps: list[Any],
-        index: int,
-        coro: Coroutine[Any, Any, Any],
-        yielded: Any,
-        context: contextvars.Context,
-        stop: bool,
-    ) -> Any:
-        """Finish a bare group whose task number `index` suspended on its first step (`stop`:
-        a task before it skipped the rest of the flow)."""
-        batch = Launched(len(node.tasks))
-        for done in range(index):
-            batch.out[done] = (True, snaps[done], 0.0)
-        batch.add_suspended(index, coro, yielded, context, node.tasks[index].name)
-        calls = [(t.fn, snaps[i], None, t.name) for i, t in enumerate(node.tasks) if i > index]
-        batch.launch(calls, index + 1, None, True)
-        merged = _merge_outcomes(node, score, snaps, await batch.collect(True))
-        if stop:
-            raise _StopFlow(merged)
-        return merged
 
     def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:
         async def run(snap: Any) -> Any:

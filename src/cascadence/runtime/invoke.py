@@ -370,16 +370,26 @@ Call = tuple[AsyncHandler, Any, "float | None", str]
 """(handler, argument, timeout in seconds or None, name) for `gather_calls`."""
 
 
-async def _finish(coro: Any, yielded: Any, limit: float | None, timeout: float, name: str) -> Any:
+async def _timed(fn: AsyncHandler, arg: Any, limit: float | None, timeout: float, name: str) -> Any:
+    """One concurrent call, in its own task: `fn(arg)`, cancelled at `limit` (loop time)."""
+    coro = fn(arg)
     if limit is None:
-        return await _Resume(coro, yielded)
+        return await coro
+    try:
+        yielded = coro.send(None)
+    except StopIteration as stop:  # finished without suspending: no timer armed
+        return stop.value
     return await resume_until(coro, yielded, limit, name, timeout)
 
 
 async def gather_calls(
     calls: list[Call], *, deadline: float | None = None, fail_fast: bool = False
 ) -> list[tuple[bool, Any, float]]:
-    """Run handler calls concurrently; only those that suspend get a task of their own.
+    """Run handler calls concurrently, each in a task of its own.
+
+    Every call gets its own task from its first step on, as `asyncio.gather` would give it:
+    code that looks at the current task (`asyncio.timeout`, `TaskGroup`, anyio cancel scopes
+    in HTTP clients, a step's own timeout) must see the call's task, not the caller's.
 
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
@@ -392,10 +402,7 @@ async def gather_calls(
 
 
 class Launched:
-    """Calls started by hand: outcomes of those that finished, tasks for those that suspended.
-
-    `launch` is synchronous, so a caller whose calls never suspend awaits nothing at all.
-    """
+    """Concurrent calls, one task each, and the outcomes of those that finished."""
 
     __slots__ = ("failed", "out", "tasks")
 
@@ -404,69 +411,41 @@ class Launched:
         self.tasks: dict[asyncio.Future[Any], int] = {}
         self.failed = False
 
-    def add_suspended(
-        self,
-        index: int,
-        coro: Coroutine[Any, Any, Any],
-        yielded: Any,
-        context: contextvars.Context,
-        name: str,
-        limit: float | None = None,
-        timeout: float = 0.0,
-    ) -> None:
-        """Give a call that suspended on its first step a task for the rest of its work."""
-        rest = _finish(coro, yielded, limit, timeout, name)
-        self.tasks[_task_in(asyncio.get_running_loop(), rest, context)] = index
-
     def launch(
         self, calls: Sequence[Call], first: int, deadline: float | None, fail_fast: bool
     ) -> None:
-        """Start `calls`, numbered from `first`, each up to its first suspension."""
+        """Start a task for each of `calls`, numbered from `first`; each runs in its own copy
+        of the current context."""
         loop = asyncio.get_running_loop()
-        out = self.out
-        perf = time.perf_counter
+        tasks = self.tasks
         for index, (fn, arg, timeout, name) in enumerate(calls, first):
-            if self.failed and fail_fast:
-                out[index] = (False, asyncio.CancelledError(), perf())
-                continue
             if timeout is None and deadline is None:
-                now = 0.0
                 limit = None
+                timeout_s = 0.0
             else:
                 now = loop.time()
                 limit = now + timeout if timeout is not None else deadline
                 if deadline is not None and limit is not None and deadline < limit:
                     limit = deadline
-            # Each call runs in its own copy of the context, as a task of its own would: its
-            # first step here, the rest (if it suspends) in a task created on that same context.
-            context = contextvars.copy_context()
-            try:
-                coro = fn(arg)
-                done, value = context.run(start, coro)
-            except Exception as exc:
-                out[index] = (False, exc, perf())
-                self.failed = self.failed or not isinstance(exc, Skip)  # a skip is no failure
-                continue
-            if done:
-                out[index] = (True, value, perf())
-            else:
                 timeout_s = (limit - now) if limit is not None else 0.0
-                self.add_suspended(index, coro, value, context, name, limit, timeout_s)
+            work = _timed(fn, arg, limit, timeout_s, name)
+            tasks[_task_in(loop, work, contextvars.copy_context())] = index
 
     async def collect(self, fail_fast: bool) -> list[tuple[bool, Any, float]]:
-        """Wait for the calls that suspended; return every outcome in call order."""
+        """Wait for every call; return every outcome in call order."""
         out = self.out
         tasks = self.tasks
         pending: set[asyncio.Future[Any]] = set(tasks)
-        if self.failed and fail_fast and pending:
-            await _cancel_started(pending)
         perf = time.perf_counter
         while pending:
             try:
                 done_set, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:
-                # the caller was cancelled: so is the work it started
-                await asyncio.shield(_cancel_started(pending))
+                # the caller was cancelled: so is the work it started, which gets to finish
+                # its cleanup (`finally`, `async with`) before the cancellation goes on
+                for task in pending:
+                    task.cancel()
+                await asyncio.shield(asyncio.wait(pending))
                 raise
             ended = perf()
             for task in done_set:
@@ -480,22 +459,10 @@ class Launched:
                 else:
                     out[index] = (False, error, ended)
                     if fail_fast and not isinstance(error, Skip):
+                        self.failed = True
                         for other in pending:
                             other.cancel()
         return out
-
-
-async def _cancel_started(tasks: set[asyncio.Future[Any]]) -> None:
-    """Cancel tasks that continue calls suspended by hand, once each has taken its first step.
-
-    A task cancelled before its first step never runs its coroutine, so the call it continues
-    would never see the cancellation: it would be dropped mid-`await` and closed later by the
-    garbage collector, with no chance to run its async cleanup (`async with`, `finally`). One
-    pass of the event loop lets every new task reach the point where it relays cancellation.
-    """
-    await asyncio.sleep(0)
-    for task in tasks:
-        task.cancel()
 
 
 def _task_in(

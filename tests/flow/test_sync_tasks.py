@@ -1,9 +1,10 @@
-"""`.sync` groups whose tasks run inline until one suspends: isolation, order, errors."""
+"""`.sync` groups: a task each from the first step, isolation, order, errors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ class Doc(Score):
 
 
 async def test_a_suspending_task_in_the_middle_overlaps_the_tasks_after_it() -> None:
-    """Task 0 finishes inline; task 1 suspends; task 2 starts while task 1 is still waiting."""
+    """Task 0 finishes at once; task 1 suspends; task 2 starts while task 1 is still waiting."""
     loop = asyncio.get_running_loop()
     spans: dict[str, tuple[float, float]] = {}
     gate = asyncio.Event()
@@ -49,7 +50,7 @@ async def test_a_suspending_task_in_the_middle_overlaps_the_tasks_after_it() -> 
     assert spans["last"][0] < spans["slow"][1]
 
 
-async def test_tasks_do_not_see_each_others_writes_when_run_inline() -> None:
+async def test_tasks_do_not_see_each_others_writes() -> None:
     async def writer(score: Doc) -> None:
         score.a = 10
         score.seen.append("w")
@@ -63,7 +64,7 @@ async def test_tasks_do_not_see_each_others_writes_when_run_inline() -> None:
     assert result.seen == ["w", "r"]
 
 
-async def test_a_failing_inline_task_stops_the_group_before_any_merge() -> None:
+async def test_a_failing_task_stops_the_group_before_any_merge() -> None:
     ran: list[str] = []
 
     async def ok(score: Doc) -> None:
@@ -82,7 +83,8 @@ async def test_a_failing_inline_task_stops_the_group_before_any_merge() -> None:
     err = info.value
     assert (err.note_name, err.task_index, err.group_name) == ("boom", 1, "grp")
     assert isinstance(err.original_error, ValueError)
-    assert ran == ["ok"]  # fail fast: the task after the failure never starts
+    assert sorted(ran) == ["after", "ok"]  # every task had started, as under asyncio.gather
+    assert base.a == 0  # nothing merged
     assert base.a == 0  # nothing merged
 
 
@@ -182,3 +184,121 @@ async def test_skip_rest_in_a_group_ends_the_flow_after_the_group(hooked: bool) 
         flow = flow.with_hooks(CadenceHooks())
     result = await flow.sync("g", [title, nothing_to_do]).then("after", after).run()
     assert result.a == 1
+
+
+@dataclass
+class RAG(Score):
+    query: str = "q"
+    context: list[Any] = field(default_factory=list)
+    web: list[Any] = field(default_factory=list)
+
+
+async def test_a_timed_out_note_in_a_group_falls_back_as_the_readme_shows() -> None:
+    """The code document's RAG example: a hanging web search times out inside `.sync` and its
+    fallback fills the field; the run goes on (before, the timeout cancelled the whole run)."""
+
+    async def retrieve(score: RAG) -> None:
+        score.context = ["doc"]
+
+    @note(fallback={"default": [], "field": "web"}, timeout=0.05)
+    async def web_search(score: RAG) -> None:
+        await asyncio.sleep(5)
+        score.web = ["late"]
+
+    attempts: list[int] = []
+
+    @note(retry={"max_attempts": 3, "delay": 0}, timeout=0.02)
+    async def flaky(score: RAG) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await asyncio.sleep(5)  # the first attempt hangs and times out
+        score.web = ["second try"]
+
+    result = await Cadence("rag", RAG()).sync("retrieve", [retrieve, web_search]).run(RAG())
+    assert (result.context, result.web) == (["doc"], [])
+    result = await Cadence("rag", RAG()).sync("r", [retrieve, flaky]).run(RAG())
+    assert (result.web, len(attempts)) == (["second try"], 2)
+
+
+NEEDS_311 = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="asyncio.timeout and TaskGroup are Python 3.11+"
+)
+
+
+@NEEDS_311
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_code_in_a_task_sees_its_own_task(hooked: bool) -> None:
+    """`asyncio.timeout`, `TaskGroup` and anyio cancel scopes entered before a task's first
+    `await` belong to that task: they time out and clean up inside it."""
+    import anyio
+
+    from cascadence import CadenceHooks
+
+    async def own_timeout(score: Doc) -> None:
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            score.a = 1
+
+    async def task_group(score: Doc) -> None:
+        async def bad() -> None:
+            raise KeyError("x")
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(bad())
+                await asyncio.sleep(5)
+        except Exception as group_error:  # an ExceptionGroup holding the KeyError
+            if isinstance(group_error.exceptions[0], KeyError):  # type: ignore[attr-defined]
+                score.b = 2
+
+    async def cancel_scope(score: Doc) -> None:
+        with anyio.move_on_after(0.01):
+            await anyio.sleep(5)
+        score.c = 3
+
+    def main_task(score: Doc) -> None:
+        score.seen.append(asyncio.current_task() is not outer)
+
+    async def note_task(score: Doc) -> None:
+        main_task(score)
+
+    outer = asyncio.current_task()
+    flow = Cadence("t", Doc()).sync("g", [own_timeout, task_group, cancel_scope, note_task])
+    if hooked:
+        flow = flow.with_hooks(CadenceHooks())
+    result = await flow.run(Doc())
+    assert (result.a, result.b, result.c, result.seen) == (1, 2, 3, [True])
+
+
+@NEEDS_311
+async def test_parallel_cascade_stages_run_in_tasks_of_their_own() -> None:
+    """The same for parallel cascade stages: a stage's own `asyncio.timeout` is its own."""
+    from cascadence import CascadeEngine
+
+    engine = CascadeEngine(
+        {
+            "name": "p",
+            "stages": {
+                name: {"parallel_group": "g", "can_run_parallel": True} for name in ("A", "B")
+            },
+        }
+    )
+
+    async def guarded(_ctx: Any) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return {"result": "gave up"}
+        return {"result": "slept"}
+
+    async def quick(_ctx: Any) -> dict[str, Any]:
+        return {"result": "quick"}
+
+    engine.register_stages({"A": guarded, "B": quick})
+    result = await engine.execute({})
+    assert result["success"]
+    assert result["stage_results"]["A"]["result"] == "gave up"
+    assert result["stage_results"]["B"]["result"] == "quick"
