@@ -432,36 +432,50 @@ class Launched:
             tasks[_task_in(loop, work, contextvars.copy_context())] = index
 
     async def collect(self, fail_fast: bool) -> list[tuple[bool, Any, float]]:
-        """Wait for every call; return every outcome in call order."""
+        """Wait for every call; return every outcome in call order.
+
+        Outcomes are recorded by the tasks' done callbacks, and the caller waits on one future
+        that the last of them completes: no `asyncio.wait` round per finished call. With
+        `fail_fast`, the first failure cancels the calls still running.
+        """
         out = self.out
         tasks = self.tasks
-        pending: set[asyncio.Future[Any]] = set(tasks)
+        left = len(tasks)
+        if not left:
+            return out
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         perf = time.perf_counter
-        while pending:
-            try:
-                done_set, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                # the caller was cancelled: so is the work it started, which gets to finish
-                # its cleanup (`finally`, `async with`) before the cancellation goes on
-                for task in pending:
-                    task.cancel()
-                await asyncio.shield(asyncio.wait(pending))
-                raise
-            ended = perf()
-            for task in done_set:
-                index = tasks[task]
-                if task.cancelled():
-                    out[index] = (False, asyncio.CancelledError(), ended)
-                    continue
+
+        def done(task: asyncio.Future[Any]) -> None:
+            nonlocal left
+            index = tasks[task]
+            if task.cancelled():
+                out[index] = (False, asyncio.CancelledError(), perf())
+            else:
                 error = task.exception()
                 if error is None:
-                    out[index] = (True, task.result(), ended)
+                    out[index] = (True, task.result(), perf())
                 else:
-                    out[index] = (False, error, ended)
-                    if fail_fast and not isinstance(error, Skip):
+                    out[index] = (False, error, perf())
+                    if fail_fast and not self.failed and not isinstance(error, Skip):
                         self.failed = True
-                        for other in pending:
-                            other.cancel()
+                        for other in tasks:
+                            other.cancel()  # no-op for those already done
+            left -= 1
+            if not left and not waiter.done():
+                waiter.set_result(None)
+
+        for task in tasks:
+            task.add_done_callback(done)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            # the caller was cancelled: so is the work it started, which gets to finish
+            # its cleanup (`finally`, `async with`) before the cancellation goes on
+            for task in tasks:
+                task.cancel()
+            await asyncio.shield(asyncio.wait(list(tasks)))
+            raise
         return out
 
 
