@@ -68,14 +68,25 @@ class LoggingHooks(CadenceHooks):
 
     Args:
         logger: A `logging.Logger` (default `cascadence`) or a structlog logger.
-        level: Level for start and completion lines; failures log at ERROR.
+        level: Level for start and completion lines (a number or a name such as "INFO");
+            failures log at ERROR.
         structured: Force structlog on (True) or off (False); None picks it when it is
             installed and configured, so `logging.basicConfig(...)` alone keeps working.
     """
 
     def __init__(
-        self, logger: Any = None, level: int = logging.INFO, structured: bool | None = None
+        self, logger: Any = None, level: int | str = logging.INFO, structured: bool | None = None
     ) -> None:
+        if isinstance(level, str):  # "INFO", "debug": the names logging knows
+            named = logging.getLevelName(level.upper())
+            if not isinstance(named, int):
+                raise ValueError(
+                    f"unknown log level {level!r}; expected DEBUG, INFO, WARNING, ERROR, "
+                    "CRITICAL or a number"
+                )
+            level = named
+        elif isinstance(level, bool) or not isinstance(level, int):
+            raise TypeError(f"level must be a logging level, got {level!r}")
         self.level = level
         self._struct = None
         if logger is not None and not isinstance(logger, logging.Logger):

@@ -740,3 +740,119 @@ def test_a_note_breaker_from_a_dict_is_named_after_its_function() -> None:
     ship_breaker = ship.__cascadence_policy__.breaker  # type: ignore[attr-defined]
     assert (pay_breaker.name, ship_breaker.name) == ("pay", "ship")
     assert pay_breaker is not ship_breaker
+
+
+async def test_decorated_methods_keep_their_object_in_a_flow_and_in_an_engine() -> None:
+    """`@note(...)`, `@timeout` on a plain method and `@fallback` on methods: the flow (and a
+    cascade stage) calls the method on its object, under its policy."""
+    from cascadence import CascadeEngine, fallback
+    from cascadence import note as note_
+
+    @dataclass
+    class Data(Score):
+        data: str = ""
+
+    class Service:
+        tag = "svc"
+
+        @note_(retry={"max_attempts": 2, "delay": 0})
+        async def fetch(self, score: Data) -> None:
+            score.data = self.tag
+
+        @note_(timeout=5)
+        def blocking(self, score: Data) -> None:
+            score.data = self.tag + "-blocking"
+
+        @fallback(default="fb", field="data")
+        async def guarded(self, score: Data) -> None:
+            score.data = self.tag + "-guarded"
+
+        @note_(retry=2)
+        async def stage(self, _ctx: Any) -> dict[str, Any]:
+            return {"result": self.tag}
+
+    svc = Service()
+    for method, expected in ((svc.fetch, "svc"), (svc.blocking, "svc-blocking")):
+        assert (await Cadence("c", Data()).then("m", method).run()).data == expected
+    assert (await Cadence("c", Data()).then("m", svc.guarded).run()).data == "svc-guarded"
+    engine = CascadeEngine({"name": "e", "stages": {"A": {}}})
+    engine.register_stage("A", svc.stage)
+    assert (await engine.execute({}))["final_result"] == "svc"
+
+
+async def test_a_users_own_wrapper_around_a_note_runs() -> None:
+    """A decorator of the application's, made with functools.wraps, around a decorated note
+    is called as it is: its code runs, and the note's policy still applies inside."""
+    import functools
+
+    @dataclass
+    class Log(Score):
+        log: list[str] = field(default_factory=list)
+
+    def audited(fn: Any) -> Any:
+        @functools.wraps(fn)
+        async def wrapper(score: Log) -> Any:
+            score.log.append("audit")
+            return await fn(score)
+
+        return wrapper
+
+    attempts: list[int] = []
+
+    @audited
+    @note(retry={"max_attempts": 2, "delay": 0})
+    async def work(score: Log) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("first attempt fails")
+        score.log.append("work")
+
+    assert (await Cadence("c", Log()).then("w", work).run()).log == ["audit", "work"]
+
+
+async def test_hooks_see_a_cancelled_sibling_end() -> None:
+    """A task cancelled because a sibling failed gets its after_note, with the cancellation."""
+    ends: list[tuple[str, str]] = []
+
+    class Ends(CadenceHooks):
+        async def after_note(
+            self, note_name: str, score: Any, duration: float, error: Any = None
+        ) -> None:
+            ends.append((note_name, type(error).__name__))
+
+    async def slow(_score: Any) -> None:
+        await asyncio.sleep(5)
+
+    async def bad(_score: Any) -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("bad")
+
+    with pytest.raises(ParallelNoteError):
+        await Cadence("c", S()).with_hooks(Ends()).sync("g", [slow, bad]).run(S())
+    assert sorted(ends) == [("bad", "NoteError"), ("slow", "CancelledError")]
+
+
+def test_builder_arguments_are_checked_when_the_flow_is_built() -> None:
+    """A misspelt fallback field, a reporter or child merge that is not callable, a name that
+    is not a string, and an unknown log level fail at once with what to fix."""
+    from cascadence import LoggingHooks
+
+    @dataclass
+    class Ctx(Score):
+        context: list[Any] = field(default_factory=list)
+
+    @note(fallback={"default": [], "field": "contxt"})
+    async def search(_score: Ctx) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="did you mean 'context'"):
+        Cadence("c", Ctx()).sync("g", [search])
+    with pytest.raises(TypeError, match="reporter is a callable"):
+        Cadence("c", Ctx()).with_reporter(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="merge must be a function"):
+        Cadence("c", Ctx()).child("k", Cadence("k", Ctx()), merge=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="non-empty string"):
+        Cadence(5, Ctx())  # type: ignore[arg-type]
+    assert LoggingHooks(level="debug").level == 10
+    with pytest.raises(ValueError, match="unknown log level"):
+        LoggingHooks(level="LOUD")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cascadence.cascade.config import CascadeConfig
 from cascadence.cascade.optimizer import ExecutionOptimizer
 from cascadence.errors import GlobalTimeoutError, PlanError, UnknownStageError, closest
-from cascadence.policies.stack import StepPolicy
+from cascadence.policies.stack import StepPolicy, note_parts
 from cascadence.runtime.cascade_result import StageStats
 from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
@@ -238,9 +238,8 @@ class CascadeEngine:
                 f"handler for stage {name!r} must be callable, got {type(handler).__name__}"
             )
         fn: Handler = handler
-        policy = getattr(handler, "__cascadence_policy__", None)
-        raw = getattr(handler, "__cascadence_raw__", None)
-        if isinstance(policy, StepPolicy) and raw is not None:
+        raw, policy = note_parts(handler)
+        if raw is not handler:
             # A decorated note: the engine applies its policy, so call the undecorated function.
             self._policies[name] = policy
             fn = raw

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from cascadence.errors import closest
 from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
 from cascadence.flow.score import snapshots
@@ -115,6 +116,8 @@ class Cadence(Generic[S]):
     """
 
     def __init__(self, name: str, score: S | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a Cadence's name comes first and is a non-empty string, got {name!r}")
         self.name = name
         self.score = score
         self._nodes: list[FlowNode] = []
@@ -142,10 +145,37 @@ class Cadence(Generic[S]):
                 f"flow {self.name!r} already has a step named {node.name!r}; step names are "
                 "unique (they key checkpoints and metrics)"
             )
+        self._check_fallback_fields(node)
         self._names.add(node.name)
         self._nodes.append(node)
         self._plan = None
         return self
+
+    def _check_fallback_fields(self, node: FlowNode) -> None:
+        """A fallback that writes a field the flow's score class does not have is a typo:
+        refuse it now rather than add a stray attribute to every score at run time."""
+        cls = type(self.score)
+        if self.score is None or not dataclasses.is_dataclass(cls):
+            return
+        names = [f.name for f in dataclasses.fields(cls)]
+        steps: list[FlowNode] = [node]
+        while steps:
+            step = steps.pop()
+            if isinstance(step, StepNode):
+                fallback = step.policy.fallback
+                wanted = fallback.field if fallback is not None else None
+                if wanted is not None and wanted not in names and not hasattr(cls, wanted):
+                    hint = closest(wanted, names)
+                    raise ValueError(
+                        f"step {step.name!r}: its fallback writes field {wanted!r}, which "
+                        f"{cls.__name__} does not have"
+                        + (f"; did you mean {hint!r}?" if hint else "")
+                        + f" (fields: {', '.join(names)})"
+                    )
+            elif isinstance(step, ParallelNode):
+                steps.extend(step.tasks)
+            elif isinstance(step, BranchNode):
+                steps.extend(step.if_true + step.if_false)
 
     def then(self, name: str, fn: NoteFn) -> Cadence[S]:
         """Run `fn(score)` next."""
@@ -231,6 +261,11 @@ class Cadence(Generic[S]):
                 f"child {name!r} needs a Cadence flow, got {type(cadence).__name__}; a function "
                 f"is a step: .then({name!r}, fn)"
             )
+        for what, value in (("merge", merge), ("score", score)):
+            if value is not None and not callable(value):
+                raise TypeError(
+                    f"child {name!r}: {what} must be a function, got {type(value).__name__}"
+                )
         template = cadence.score
         if score is not None:
             factory = score
@@ -323,6 +358,10 @@ class Cadence(Generic[S]):
 
     def with_reporter(self, reporter: Callable[[Any], Any]) -> Cadence[S]:
         """Attach a reporter callable that receives every `CadenceEvent`."""
+        if not callable(reporter):
+            raise TypeError(
+                f"a reporter is a callable taking each CadenceEvent, got {type(reporter).__name__}"
+            )
         self._reporters.append(reporter)
         self._observers = build_observers(self._hooks, self._reporters, "cadence")
         return self

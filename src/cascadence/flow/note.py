@@ -23,7 +23,7 @@ from cascadence.errors import Skip
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.fallback import Fallback, fallback_from
 from cascadence.policies.retry import RetryPolicy, retry_policy_from
-from cascadence.policies.stack import StepPolicy
+from cascadence.policies.stack import OWNER_ATTR, POLICY_ATTR, RAW_ATTR, StepPolicy, note_parts
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.flow_runner import assign_field
 from cascadence.runtime.invoke import call_step, is_async_callable, to_async
@@ -40,17 +40,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-POLICY_ATTR = "__cascadence_policy__"
-RAW_ATTR = "__cascadence_raw__"
-
-
-def note_parts(fn: Callable[..., Any]) -> tuple[Callable[..., Any], StepPolicy]:
-    """The original function and the policy attached to a (possibly decorated) note."""
-    policy = getattr(fn, POLICY_ATTR, None)
-    raw = getattr(fn, RAW_ATTR, None)
-    if isinstance(policy, StepPolicy) and raw is not None:
-        return raw, policy
-    return fn, StepPolicy()
 
 
 def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
@@ -85,6 +74,7 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     functools.update_wrapper(decorated, raw)
     setattr(decorated, POLICY_ATTR, combined)
     setattr(decorated, RAW_ATTR, raw)
+    setattr(decorated, OWNER_ATTR, decorated)
     return decorated
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import types
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,7 +14,16 @@ from cascadence.policies.fallback import Fallback
 from cascadence.policies.retry import RetryPolicy
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["StepPolicy"]
+__all__ = ["OWNER_ATTR", "POLICY_ATTR", "RAW_ATTR", "StepPolicy", "note_parts"]
+
+POLICY_ATTR = "__cascadence_policy__"
+"""On a decorated note: its `StepPolicy`."""
+RAW_ATTR = "__cascadence_raw__"
+"""On a decorated note: the undecorated function."""
+OWNER_ATTR = "__cascadence_decorated__"
+"""On a decorated note: the decorated function itself. `functools.wraps` in a user's own
+decorator copies the two attributes above onto the user's wrapper, but this one then names
+another function, so the wrapper is not mistaken for the note (its code would be skipped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +73,23 @@ class StepPolicy:
     def with_clock(self, clock: Clock) -> StepPolicy:
         """The same policy on another clock."""
         return replace(self, clock=clock)
+
+
+def note_parts(fn: Callable[..., Any]) -> tuple[Callable[..., Any], StepPolicy]:
+    """The original function and the policy of a note decorated with `@note` or the resilience
+    decorators, so that a runner applies the policy once around the original.
+
+    A bound method of a decorated method gives the original bound to the same object. Anything
+    else (a plain function, a user's own wrapper around a decorated note) is returned as it
+    is, with an empty policy: calling it runs whatever it does.
+    """
+    target = fn.__func__ if inspect.ismethod(fn) else fn
+    policy = getattr(target, POLICY_ATTR, None)
+    raw = getattr(target, RAW_ATTR, None)
+    if not isinstance(policy, StepPolicy) or raw is None:
+        return fn, StepPolicy()
+    if getattr(target, OWNER_ATTR, None) is not target:
+        return fn, StepPolicy()
+    if target is not fn:
+        raw = types.MethodType(raw, fn.__self__)  # type: ignore[attr-defined]
+    return raw, policy

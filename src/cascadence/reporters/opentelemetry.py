@@ -28,6 +28,7 @@ Attaching the reporter object (`reporters=[reporter]`, `hooks=[reporter]`,
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import weakref
@@ -412,6 +413,10 @@ class OpenTelemetryReporter(CadenceHooks):
     def _fail(self, span: Span, error: BaseException | None) -> None:
         if error is None:
             span.set_status(self._error)
+            return
+        if isinstance(error, asyncio.CancelledError):  # stopped from outside, not failed
+            span.set_attribute("cascadence.error_type", "CancelledError")
+            span.set_status(self._error, "cancelled")
             return
         span.record_exception(error)
         cause = root_error(error) or error

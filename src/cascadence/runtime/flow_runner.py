@@ -175,6 +175,15 @@ class _FlowRun:
             if error is exc:
                 raise
             raise error from exc
+        except asyncio.CancelledError as cancelled:
+            # stopped from outside (a sibling failed, the run was cancelled): hooks that saw
+            # the step start see it end, as a failure with the cancellation
+            await asyncio.shield(
+                obs.step_finished(
+                    self.root, self.run_id, node.name, score, _perf() - started, cancelled
+                )
+            )
+            raise
         score = _adopt(score, returned)
         await obs.step_finished(self.root, self.run_id, node.name, score, _perf() - started, None)
         return score
