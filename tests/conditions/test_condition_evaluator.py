@@ -151,3 +151,19 @@ async def test_an_engine_with_both_spellings_routes_each_by_its_own() -> None:
     engine.register_stages(dict.fromkeys("ABCD", ok))
     assert (await engine.execute({"flag": 1}))["path"] == ["A", "C", "D"]
     assert (await engine.execute({"flag": True}))["path"] == ["A", "B", "C"]
+
+
+def test_a_full_cache_stays_bounded_and_consistent() -> None:
+    """Past `max_cached`, the oldest conditions (and every spelling of them) are dropped, the
+    caches stay at the bound, and whatever is compiled again still answers correctly."""
+    evaluator = ConditionEvaluator(max_cached=20)
+    for i in range(200):
+        evaluator.compile(f"amount > {i}")
+        evaluator.compile({"field": "amount", "operator": ">", "value": i})
+        evaluator.compile(f"amount  >  {i}")  # another spelling of the same tree
+    assert len(evaluator) == 20
+    assert len(evaluator._by_text) <= 20 and len(evaluator._tree_of) == len(evaluator._by_text)
+    assert sum(map(len, evaluator._texts.values())) == len(evaluator._by_text)
+    for i in (0, 150, 199):
+        assert evaluator.evaluate(f"amount > {i}", {"amount": i + 1}) is True
+        assert evaluator.evaluate(f"amount > {i}", {"amount": i}) is False

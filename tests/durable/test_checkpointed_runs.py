@@ -238,3 +238,48 @@ async def test_a_flow_resumes_after_the_named_step_when_steps_were_added_before_
         await flow("fraud_check", "charge").run()
     await flow("fraud_check", "reserve", "charge").run()
     assert log == ["reserve", "charge", "charge"]
+
+
+async def test_cancelling_while_the_lease_is_taken_gives_it_back() -> None:
+    """A run cancelled after its lease was written but before the write returned (a client
+    gone at that moment) frees the run id: a retry works at once instead of being locked out
+    for the lease's duration."""
+
+    class SlowAcquire(InMemoryCheckpointStore):
+        async def acquire(self, *args: Any, **kwargs: Any) -> Any:
+            record = await super().acquire(*args, **kwargs)
+            await asyncio.sleep(0.05)  # the round trip back from a database
+            return record
+
+    engine = CascadeEngine({"name": "c", "stages": {"A": {}}})
+    engine.register_stage("A", lambda ctx: {"result": "done"})
+    store = SlowAcquire()
+    task = asyncio.ensure_future(engine.execute({}, run_id="r", checkpoint=store))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    result = await engine.execute({}, run_id="r", checkpoint=store)
+    assert result["final_result"] == "done"
+
+
+async def test_checkpointed_executions_respect_max_in_flight() -> None:
+    """Back-pressure applies to checkpointed executions too."""
+    engine = CascadeEngine({"name": "c", "stages": {"A": {}}}, max_in_flight=3)
+    running = [0]
+    peak = [0]
+
+    async def slow(_ctx: Any) -> dict[str, Any]:
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        await asyncio.sleep(0.005)
+        running[0] -= 1
+        return {"result": "ok"}
+
+    engine.register_stage("A", slow)
+    store = InMemoryCheckpointStore()
+    results = await asyncio.gather(
+        *(engine.execute({}, run_id=f"r{i}", checkpoint=store) for i in range(20))
+    )
+    assert all(r["success"] for r in results)
+    assert peak[0] == 3

@@ -65,3 +65,19 @@ def test_fallback_copies_mutable_defaults() -> None:
     assert nested is not None
     nested.value(RuntimeError())["docs"].append("alice's note")
     assert nested.value(RuntimeError()) == {"docs": []}  # nested containers are not shared
+
+
+async def test_expired_results_are_freed_without_being_asked_for_again() -> None:
+    """Results for keys that never come back are dropped once expired, as traffic goes on,
+    instead of filling the cache up to its size bound."""
+    clock = FakeClock()
+    cache = ResultCache(ttl=1, clock=clock)
+    policy = StepPolicy(cache=cache)
+
+    async def handler(arg: dict) -> int:
+        return arg["n"]
+
+    for n in range(1000):
+        await call_step("s", handler, {"n": n}, policy)
+        clock.advance(0.01)  # 100 results per second, each key used once
+    assert len(cache.store) <= 110  # about one second's worth, not a thousand

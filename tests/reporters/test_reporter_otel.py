@@ -367,3 +367,27 @@ async def test_handler_context_manager_across_await_in_flow_parallel(
         await flow.run(Doc())
     assert spans.parent_of(spans.one("inner-a")) is spans.one("note a")
     assert "Failed to detach context" not in caplog.text
+
+
+async def test_a_cancelled_cascade_execution_ends_its_spans(spans: Spans) -> None:
+    """An execution cancelled by its caller (a request deadline) ends its run and stage spans,
+    so the next execution's trace is not nested under a span that never ends."""
+    from cascadence import CascadeEngine
+
+    rep = reporter_for(spans)
+    engine = CascadeEngine({"name": "slowpoke", "stages": {"A": {}}})
+
+    async def slow(_ctx: Any) -> dict[str, Any]:
+        await asyncio.sleep(5)
+        return {"result": "late"}
+
+    engine.register_stage("A", slow)
+    rep.instrument(engine)
+    for _ in range(2):
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(engine.execute({}), 0.02)
+    runs = spans.named("cascade slowpoke")
+    stages = spans.named("stage A")
+    assert len(runs) == 2 and len(stages) == 2  # all ended
+    assert {span.status.description for span in runs + stages} == {"cancelled"}
+    assert runs[0].context.trace_id != runs[1].context.trace_id

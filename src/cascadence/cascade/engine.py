@@ -341,7 +341,7 @@ class CascadeEngine:
         if checkpoint is not None:
             from cascadence.cascade.durable import execute_durable
 
-            result = await execute_durable(
+            durable = execute_durable(
                 self,
                 plan,
                 data,
@@ -350,6 +350,11 @@ class CascadeEngine:
                 explain=want_explain,
                 lease_seconds=lease_seconds,
             )
+            if self._limit is None:
+                result = await durable
+            else:  # back-pressure holds for checkpointed runs too (each holds a connection)
+                async with self._in_flight_limit():
+                    result = await durable
         elif self._limit is None:
             result = await run_cascade(  # positional arguments: this is the hot path
                 plan, data, self._stats, self._observers, want_explain, run_id

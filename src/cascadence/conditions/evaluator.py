@@ -71,6 +71,10 @@ class ConditionEvaluator:
         self._by_text: dict[str, CompiledCondition] = {}
         # keyed by the tree's repr: trees compare `True == 1`, which the language tells apart
         self._by_tree: dict[str, CompiledCondition] = {}
+        # the texts cached for each tree (and each text's tree), so evicting either drops what
+        # goes with it without a scan
+        self._texts: dict[str, list[str]] = {}
+        self._tree_of: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -108,17 +112,30 @@ class ConditionEvaluator:
                 # the same condition spelled another way: share the closure, keep the spelling
                 fields, refs, fn = compiled.fields, compiled.stage_refs, compiled.fn
                 compiled = CompiledCondition(node, written, fields, refs, fn)
-            if isinstance(source, str):
+            if isinstance(source, str) and source not in self._by_text:
                 if len(self._by_text) >= self.max_cached:
-                    del self._by_text[next(iter(self._by_text))]
+                    text = next(iter(self._by_text))
+                    del self._by_text[text]
+                    self._forget_text(text)
                 self._by_text[source] = compiled
+                self._texts.setdefault(key, []).append(source)
+                self._tree_of[source] = key
         return compiled
+
+    def _forget_text(self, text: str) -> None:
+        key = self._tree_of.pop(text, None)
+        texts = self._texts.get(key) if key is not None else None
+        if texts is not None:
+            texts.remove(text)
+            if not texts:
+                del self._texts[key]  # type: ignore[arg-type]
 
     def _evict(self) -> None:
         oldest = next(iter(self._by_tree))
         del self._by_tree[oldest]
-        for text in [t for t, c in self._by_text.items() if repr(c.node) == oldest]:
-            del self._by_text[text]
+        for text in self._texts.pop(oldest, ()):
+            self._by_text.pop(text, None)
+            self._tree_of.pop(text, None)
 
     def evaluate(
         self,

@@ -266,6 +266,14 @@ class _Run:
         except Exception as exc:
             sr = self._record_error(st, exc)
             error = exc
+        except asyncio.CancelledError as cancelled:  # the execution itself was cancelled
+            if obs is not None:
+                await asyncio.shield(
+                    obs.step_finished(
+                        self.plan.name, self.run_id, st.name, ctx, _perf() - started, cancelled
+                    )
+                )
+            raise
         ended = _perf()
         self._finish(st, sr, started, ended)
         if obs is not None:
@@ -590,102 +598,109 @@ async def run_cascade(
     timeline = run.timeline
     warnings = ctx.warnings
     explained = run.explain is not None
-    while index < count and run.terminated_by is None and not run.timed_out:
-        st = stages[index]
-        index += 1
-        name = st.name
-        if not run.enabled & st.bit or name in results:
-            continue
-        if st.deps_mask & ~run.ok and st is not run.forced:
-            run.skip(name, _deps_met(st, results) or "a dependency did not finish")
-            continue
-        if st.simple and fast:
-            # The hot path, inlined: `_Run.call` and `_Run._finish` do the same with hooks,
-            # policies and preconditions.
-            started = _perf()
-            try:
-                coro = st.fn(ctx)  # type: ignore[misc]
+    try:
+        while index < count and run.terminated_by is None and not run.timed_out:
+            st = stages[index]
+            index += 1
+            name = st.name
+            if not run.enabled & st.bit or name in results:
+                continue
+            if st.deps_mask & ~run.ok and st is not run.forced:
+                run.skip(name, _deps_met(st, results) or "a dependency did not finish")
+                continue
+            if st.simple and fast:
+                # The hot path, inlined: `_Run.call` and `_Run._finish` do the same with hooks,
+                # policies and preconditions.
+                started = _perf()
                 try:
-                    yielded = coro.send(None)
-                except StopIteration as stop:
-                    raw = stop.value
-                else:
-                    raw = await run._slow(st, coro, yielded, started)
-                sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
-            except Skip as skip:
-                sr = StageResult(result=None, confidence=None, data={}, skipped_reason=skip.reason)
-            except Exception as exc:
-                sr = run._record_error(st, exc)
-            ended = _perf()
-            sr["time_ms"] = elapsed = (ended - started) * 1000.0
-            cost = sr.setdefault("cost", st.cost)
-            results[name] = sr
-            path.append(name)
-            try:
-                run.cost += cost
-            except TypeError:
-                cost = run.bad_cost(st, sr)
-            failed = sr.get("error") is not None
-            if failed:
-                run.returned_error(name, sr)
-            else:
-                run.ok |= st.bit
-            timeline.append((name, started, ended, failed))
-            if stats is not None:
-                counters = stats.get(name)
-                if counters is None:
-                    counters = stats[name] = StageStats()
-                counters.count += 1
-                counters.total_time_ms += elapsed
-                counters.total_cost += cost
+                    coro = st.fn(ctx)  # type: ignore[misc]
+                    try:
+                        yielded = coro.send(None)
+                    except StopIteration as stop:
+                        raw = stop.value
+                    else:
+                        raw = await run._slow(st, coro, yielded, started)
+                    sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
+                except Skip as skip:
+                    sr = StageResult(
+                        result=None, confidence=None, data={}, skipped_reason=skip.reason
+                    )
+                except Exception as exc:
+                    sr = run._record_error(st, exc)
+                ended = _perf()
+                sr["time_ms"] = elapsed = (ended - started) * 1000.0
+                cost = sr.setdefault("cost", st.cost)
+                results[name] = sr
+                path.append(name)
+                try:
+                    run.cost += cost
+                except TypeError:
+                    cost = run.bad_cost(st, sr)
+                failed = sr.get("error") is not None
                 if failed:
-                    counters.errors += 1
-            if failed and (st.stop_on_failure or stop_any):
-                run.terminated_by = f"failure of {name}"
-            elif st.post_tests:
-                if explained:
+                    run.returned_error(name, sr)
+                else:
+                    run.ok |= st.bit
+                timeline.append((name, started, ended, failed))
+                if stats is not None:
+                    counters = stats.get(name)
+                    if counters is None:
+                        counters = stats[name] = StageStats()
+                    counters.count += 1
+                    counters.total_time_ms += elapsed
+                    counters.total_cost += cost
+                    if failed:
+                        counters.errors += 1
+                if failed and (st.stop_on_failure or stop_any):
+                    run.terminated_by = f"failure of {name}"
+                elif st.post_tests:
+                    if explained:
+                        run.apply_rules(st)
+                    else:  # `_Run.apply_rules` inlined: most rules do not match
+                        found = st.post_scan(ctx.data, results, warnings)
+                        if found:
+                            if found == len(st.post_rules):  # the last rule: nothing else to scan
+                                run._act(name, st.post_rules[-1], False)
+                            else:
+                                run.after_match(st, found)
+                if run.jump is not None:
+                    index = _after_jump(run, stages, index)
+                if hooked:
+                    if on_stage is not None:
+                        run.index = index
+                        await on_stage(name, sr, run)
+                    await _after_stage(run, termination, obs)
+                # the stage's end reading stands in for the clock: rules take no measurable time
+                if deadline is not None and ended >= deadline:
+                    run.timed_out = True
+                continue
+            if st.pre_rules and not run.apply_rules(st, pre=True):
+                run.stopped_before(st)
+                index = _after_jump(run, stages, index)
+                continue
+            if st.group is None:
+                sr = await run.call(st)
+                if sr.get("error") is not None and (st.stop_on_failure or stop_any):
+                    run.terminated_by = f"failure of {name}"
+                elif st.post_rules:
                     run.apply_rules(st)
-                else:  # `_Run.apply_rules` inlined: most rules do not match
-                    found = st.post_scan(ctx.data, results, warnings)
-                    if found:
-                        if found == len(st.post_rules):  # the last rule: nothing else to scan
-                            run._act(name, st.post_rules[-1], False)
-                        else:
-                            run.after_match(st, found)
+                batch = None
+            else:
+                batch = await run.group(st, index)
             if run.jump is not None:
                 index = _after_jump(run, stages, index)
+            if on_stage is not None:  # after the jump: a resumed run continues where this one would
+                run.index = index
+                for done in batch or (st,):
+                    await on_stage(done.name, results[done.name], run)
             if hooked:
-                if on_stage is not None:
-                    run.index = index
-                    await on_stage(name, sr, run)
                 await _after_stage(run, termination, obs)
-            # the stage's end reading stands in for the clock: rules take no measurable time
-            if deadline is not None and ended >= deadline:
+            if deadline is not None and not run.timed_out and _perf() >= deadline:
                 run.timed_out = True
-            continue
-        if st.pre_rules and not run.apply_rules(st, pre=True):
-            run.stopped_before(st)
-            index = _after_jump(run, stages, index)
-            continue
-        if st.group is None:
-            sr = await run.call(st)
-            if sr.get("error") is not None and (st.stop_on_failure or stop_any):
-                run.terminated_by = f"failure of {name}"
-            elif st.post_rules:
-                run.apply_rules(st)
-            batch = None
-        else:
-            batch = await run.group(st, index)
-        if run.jump is not None:
-            index = _after_jump(run, stages, index)
-        if on_stage is not None:  # after the jump: a resumed run continues where this one would
-            run.index = index
-            for done in batch or (st,):
-                await on_stage(done.name, results[done.name], run)
-        if hooked:
-            await _after_stage(run, termination, obs)
-        if deadline is not None and not run.timed_out and _perf() >= deadline:
-            run.timed_out = True
+    except BaseException as exc:
+        if obs is not None:  # observers that saw the run start see it end
+            await asyncio.shield(obs.run_finished(plan.name, run_id, ctx, _perf() - t0, exc))
+        raise
     if obs is not None:
         return await run.report_finished(obs)
     return build_result(run, _perf() - t0)

@@ -77,9 +77,18 @@ async def durable_run(
     from cascadence.checkpoint.base import default_owner
 
     who = owner or default_owner()
-    record = await store.acquire(
-        run_id, owner=who, lease_seconds=lease_seconds, kind=kind, name=name, meta=meta
+    acquiring = asyncio.ensure_future(
+        store.acquire(
+            run_id, owner=who, lease_seconds=lease_seconds, kind=kind, name=name, meta=meta
+        )
     )
+    try:
+        record = await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        # Cancelled while the lease was being written: once the write is done, give the lease
+        # back, or a retry of this run id would be refused until it expires.
+        await asyncio.shield(_give_back(store, acquiring, run_id, who))
+        raise
     run = DurableRun(store, run_id, who, record, lease_seconds)
     if run.completed:
         yield run
@@ -99,6 +108,17 @@ async def durable_run(
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
+
+
+async def _give_back(
+    store: CheckpointStore, acquiring: asyncio.Future[Any], run_id: str, owner: str
+) -> None:
+    try:
+        await acquiring
+    except Exception:
+        return  # not acquired (locked by another owner, or the store failed)
+    with contextlib.suppress(Exception):
+        await store.release(run_id, owner=owner)
 
 
 async def finish(run: DurableRun, result: Any) -> None:
