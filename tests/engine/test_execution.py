@@ -511,3 +511,34 @@ async def test_execute_refuses_input_that_is_not_a_mapping(data: Any) -> None:
     from types import MappingProxyType
 
     assert (await engine.execute(MappingProxyType({"a": 1})))["success"]
+
+
+async def test_every_stage_result_has_result_confidence_and_data() -> None:
+    """A handler that returns a bare value, or a dict without some keys, still gives stage
+    results with `result`, `confidence` and `data`, as the result format promises."""
+    engine = CascadeEngine({"name": "t", "stages": {"A": {}, "B": {}, "C": {}}})
+    engine.register_stages(
+        {
+            "A": lambda ctx: "plain",
+            "B": lambda ctx: {"result": "partial"},
+            "C": lambda ctx: {"result": "full", "confidence": 0.9, "data": {"k": 1}},
+        }
+    )
+    stages = (await engine.execute({}))["stage_results"]
+    assert {k: stages["A"][k] for k in ("result", "confidence", "data")} == {
+        "result": "plain",
+        "confidence": None,
+        "data": {},
+    }
+    assert (stages["B"]["confidence"], stages["B"]["data"]) == (None, {})
+    assert (stages["C"]["confidence"], stages["C"]["data"]) == (0.9, {"k": 1})
+
+
+def test_status_enums_print_their_value() -> None:
+    """Proposal statuses, pattern types and breaker states print as their values."""
+    from cascadence.learning import PatternType, ProposalStatus
+    from cascadence.policies.circuit_breaker import BreakerState
+
+    assert f"{ProposalStatus.ACTIVE}" == str(ProposalStatus.ACTIVE) == "ACTIVE"
+    assert f"{PatternType.THRESHOLD:>10}" == " THRESHOLD"
+    assert f"{BreakerState.OPEN}" == "open"

@@ -38,6 +38,12 @@ __all__ = [
 class ProposalStatus(str, Enum):
     """Where a proposal is in its review workflow."""
 
+    def __str__(self) -> str:  # the value, as in f-strings and logs, on every Python version
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
     PENDING_REVIEW = "PENDING_REVIEW"
     """Created; waiting for a person to look at it."""
     APPROVED = "APPROVED"

@@ -47,6 +47,12 @@ _UNSET: Any = object()
 class PatternType(str, Enum):
     """What kind of regularity a pattern captures."""
 
+    def __str__(self) -> str:  # the value, as in f-strings and logs, on every Python version
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
     THRESHOLD = "THRESHOLD"
     """One feature against a cut point or a set of values (`amount >= 10000`)."""
     CORRELATION = "CORRELATION"

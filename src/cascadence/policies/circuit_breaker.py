@@ -40,6 +40,12 @@ Event = Literal["call", "success", "failure", "release"]
 class BreakerState(str, Enum):
     """The three states of a circuit breaker."""
 
+    def __str__(self) -> str:  # the value, as in f-strings and logs, on every Python version
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"

@@ -20,7 +20,7 @@ from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.invoke import _Resume, call_step, gather_calls, resume_until
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
-from cascadence.runtime.result import StageResult, as_stage_result
+from cascadence.runtime.result import StageResult, as_stage_result, complete
 
 __all__ = ["run_cascade"]
 
@@ -261,6 +261,8 @@ class _Run:
                     assign=_assign,
                 )
             sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
+            if "data" not in sr or "confidence" not in sr:
+                complete(sr)
         except Skip as skip:
             sr = StageResult(result=None, confidence=None, data={}, skipped_reason=skip.reason)
         except Exception as exc:
@@ -310,6 +312,8 @@ class _Run:
         for st, (ok, value, ended) in zip(batch, outcomes):
             if ok:
                 sr = StageResult(value) if type(value) is dict else as_stage_result(value)
+                if "data" not in sr or "confidence" not in sr:
+                    complete(sr)
             elif isinstance(value, Skip):
                 sr = StageResult(result=None, confidence=None, data={}, skipped_reason=value.reason)
             else:
@@ -621,6 +625,8 @@ async def run_cascade(
                     else:
                         raw = await run._slow(st, coro, yielded, started)
                     sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
+                    if "data" not in sr or "confidence" not in sr:
+                        complete(sr)
                 except Skip as skip:
                     sr = StageResult(
                         result=None, confidence=None, data={}, skipped_reason=skip.reason

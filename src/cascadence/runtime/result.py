@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["StageResult", "as_stage_result"]
+__all__ = ["StageResult", "as_stage_result", "complete"]
 
 
 class StageResult(dict[str, Any]):
@@ -32,8 +32,20 @@ def as_stage_result(value: Any) -> StageResult:
     """Turn whatever a handler returned into a `StageResult`.
 
     A dict (a `StageResult` too) is copied with all its keys; any other value becomes the
-    `result`, with no confidence.
+    `result`, with no confidence. Either way `result`, `confidence` and `data` are present.
     """
     if isinstance(value, dict):  # a copy: the engine adds time and cost to it
-        return StageResult(value)
-    return StageResult(result=value)
+        return complete(StageResult(value))
+    return StageResult(result=value, confidence=None, data={})
+
+
+def complete(sr: StageResult) -> StageResult:
+    """Give a stage result the keys every result has: `result`, `confidence` (None) and
+    `data` (empty) when the handler left them out."""
+    if "result" not in sr:
+        sr["result"] = None
+    if "confidence" not in sr:
+        sr["confidence"] = None
+    if "data" not in sr:
+        sr["data"] = {}
+    return sr
