@@ -167,3 +167,28 @@ def test_a_full_cache_stays_bounded_and_consistent() -> None:
     for i in (0, 150, 199):
         assert evaluator.evaluate(f"amount > {i}", {"amount": i + 1}) is True
         assert evaluator.evaluate(f"amount > {i}", {"amount": i}) is False
+
+
+@pytest.mark.parametrize(
+    ("operator", "values", "value", "expected", "warned"),
+    [
+        ("NOT_IN", ["1"], 1, False, True),  # as '!=' on a mismatch: false, with a warning
+        ("IN", ["1"], 1, False, True),
+        ("IN", [1, 2], "1", False, True),
+        ("NOT_IN", [1, 2], "x", False, True),
+        ("IN", ["a", 1], "b", False, False),  # a mixed list: simply not found
+        ("NOT_IN", ["a", 1], "b", True, False),
+        ("NOT_IN", ["a", "b"], "c", True, False),
+        ("IN", [1.5, 2], 2, True, False),
+    ],
+)
+def test_membership_follows_the_equality_rules(
+    operator: str, values: list[Any], value: Any, expected: bool, warned: bool
+) -> None:
+    """IN and NOT_IN treat a string against numbers (or the reverse) as '==' and '!=' do."""
+    from cascadence.conditions import compile_condition
+
+    condition = compile_condition({"field": "a", "operator": operator, "value": values})
+    warnings: list[Any] = []
+    assert condition({"a": value}, None, warnings) is expected
+    assert bool(warnings) is warned

@@ -141,6 +141,8 @@ def evaluate(c: dict[str, Any], data: Any, stages: Any) -> bool:
     if op in ("IN", "NOT_IN"):
         if isinstance(x, (list, dict)):
             return False
+        if v and all(mismatch(x, item) for item in v):
+            return False  # a string against only numbers (or the reverse): a type mismatch
         found = any(equal(x, item) for item in v)
         return found if op == "IN" else not found
     if op == "CONTAINS":

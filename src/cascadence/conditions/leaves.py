@@ -314,6 +314,16 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
     bools = frozenset(v for v in values if v is True or v is False)
     others = frozenset(v for v in values if not (v is True or v is False))
     name = "NOT_IN" if negate else "IN"
+    # Like '==' and '!=': a string against a list holding no string (or a number against one
+    # holding no number) is a type mismatch, false for IN and NOT_IN alike, with a warning.
+    text_mismatch = bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    )
+    number_mismatch = bool(values) and all(isinstance(v, str) for v in values)
+
+    def mismatch(x: Any, warnings: Warnings) -> bool:
+        listed = "numbers" if x.__class__ is str else "strings"
+        return warn(warnings, path, f"{name} looks for {_kind(x)} {x!r} in a list of {listed}")
 
     def slow(x: Any, warnings: Warnings) -> bool:
         if x is missing:
@@ -338,8 +348,10 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
                 else:
                     x = get(data, stages)
                 cls = x.__class__
-                if cls is str or cls is int or cls is float:
-                    return x not in others
+                if cls is str:
+                    return mismatch(x, warnings) if text_mismatch else x not in others
+                if cls is int or cls is float:
+                    return mismatch(x, warnings) if number_mismatch else x not in others
                 return slow(x, warnings)
             except Exception as exc:
                 return fail(warnings, path, exc)
@@ -357,7 +369,11 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
                 x = get(data, stages)
             cls = x.__class__
             if cls is str or cls is int or cls is float:
-                return x in others
+                if x in others:
+                    return True
+                if text_mismatch if cls is str else number_mismatch:
+                    return mismatch(x, warnings)
+                return False
             return slow(x, warnings)
         except Exception as exc:
             return fail(warnings, path, exc)
