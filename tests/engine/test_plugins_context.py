@@ -198,3 +198,29 @@ async def test_breaker_and_metrics_plugins_count_a_stage_timeout_as_a_failure() 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert outside.state == "closed"
+
+
+async def test_plugin_arguments_are_checked_up_front() -> None:
+    """A string for the plugin list, options for a plugin not in it, a handler that is not
+    callable and bad retry counts fail with what to write instead."""
+    from cascadence.cascade.plugins import (
+        CachePlugin,
+        MetricsPlugin,
+        PluginFactory,
+        RetryPlugin,
+    )
+
+    async def handler(_ctx: Any) -> str:
+        return "ok"
+
+    with pytest.raises(TypeError, match=r"write \['cache'\]"):
+        await PluginFactory.wrap_handler(handler, "cache")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not in plugins"):
+        await PluginFactory.wrap_handler(handler, ["cache"], {"retry": {"max_retries": 2}})
+    with pytest.raises(TypeError, match="wraps a handler function"):
+        CachePlugin("not callable")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="wraps a handler function"):
+        MetricsPlugin(None)  # type: ignore[arg-type]
+    for bad in (-1, "3", 1.5):
+        with pytest.raises(ValueError, match="max_retries must be a whole number"):
+            RetryPlugin(handler, max_retries=bad)  # type: ignore[arg-type]

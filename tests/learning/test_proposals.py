@@ -229,3 +229,9 @@ def test_replicas_proposing_the_same_rule_at_once_share_one_proposal(tmp_path: P
     for thread in threads:
         thread.join()
     assert errors == [] and len(set(got)) == 1 and len(got) == 8
+
+
+def test_create_proposal_needs_a_generated_rule() -> None:
+    """Passing a plain dict (or anything but a GeneratedRule) is a clear TypeError."""
+    with ProposalManager() as manager, pytest.raises(TypeError, match="takes a GeneratedRule"):
+        manager.create_proposal({"rule_id": "r1"})  # type: ignore[arg-type]

@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 
+def _check_handler(handler: Any, what: str) -> None:
+    if not callable(handler):
+        raise TypeError(f"{what} wraps a handler function, got {type(handler).__name__}")
+
+
 def _input_of(context: Any) -> Any:
     return getattr(context, "data", context)
 
@@ -46,6 +51,7 @@ class HandlerPlugin:
     policy: StepPolicy
 
     def __init__(self, wrapped_handler: Callable[[Any], Any], policy: StepPolicy) -> None:
+        _check_handler(wrapped_handler, type(self).__name__)
         self.wrapped_handler = wrapped_handler
         self._fn: AsyncHandler = to_async(wrapped_handler)
         self.policy = policy
@@ -96,6 +102,14 @@ class RetryPlugin(HandlerPlugin):
         backoff: str = "exponential",
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        if (
+            isinstance(delay_ms, bool)
+            or not isinstance(delay_ms, (int, float))
+            or not delay_ms >= 0
+        ):
+            raise ValueError(f"delay_ms must be a number >= 0, got {delay_ms!r}")
         self.max_retries = max_retries
         retry = RetryPolicy(
             max_attempts=max_retries + 1,
@@ -146,6 +160,7 @@ class MetricsPlugin:
     """Count calls, errors and time of a handler; read them from `metrics`."""
 
     def __init__(self, wrapped_handler: Callable[[Any], Any]) -> None:
+        _check_handler(wrapped_handler, "MetricsPlugin")
         self.wrapped_handler = wrapped_handler
         self._fn = to_async(wrapped_handler)
         self.__name__ = getattr(wrapped_handler, "__name__", "MetricsPlugin")
@@ -269,9 +284,21 @@ class PluginRegistry:
             ValueError: An unknown plugin name (with the closest known one), or options the
                 plugin does not take.
         """
+        if isinstance(plugins, str):
+            raise TypeError(
+                f"plugins is a list of plugin names, got the string {plugins!r}; "
+                f"write [{plugins!r}]"
+            )
+        _check_handler(handler, "PluginFactory.wrap_handler")
         config = config or {}
         for name in list(plugins) + list(config):
             self.plugin(name)
+        unused = [name for name in config if name not in plugins]
+        if unused:
+            raise ValueError(
+                f"options given for plugin(s) {', '.join(map(repr, unused))} that are not in "
+                f"plugins {list(plugins)!r}; add them to plugins or drop their options"
+            )
         wrapped: Callable[[Any], Any] = handler
         for name in reversed(list(plugins)):
             options = dict(config.get(name, {}))

@@ -134,6 +134,11 @@ class ProposalManager:
         Proposing a rule that already has an open proposal (not REJECTED nor DEPRECATED)
         returns that proposal unchanged, so learning again does not flood the queue.
         """
+        if not isinstance(rule, GeneratedRule):
+            raise TypeError(
+                "create_proposal takes a GeneratedRule (from RuleGenerator."
+                f"generate_from_pattern), got {type(rule).__name__}"
+            )
         base = "prop_" + rule.rule_id.split("_", 1)[-1]
         why = reason
         if why is None and roi is not None:
