@@ -224,3 +224,19 @@ async def test_plugin_arguments_are_checked_up_front() -> None:
     for bad in (-1, "3", 1.5):
         with pytest.raises(ValueError, match="max_retries must be a whole number"):
             RetryPlugin(handler, max_retries=bad)  # type: ignore[arg-type]
+
+
+def test_context_set_writes_through_list_indices_without_touching_the_input() -> None:
+    """`set` follows list indices as `get` reads them, copying what it writes into."""
+    data = {"items": [{"price": 1}, {"price": 2}], "pair": (1, 2)}
+    ctx = ExecutionContext(data)
+    ctx.set("items.0.flag", True)
+    ctx.set("items.-1.price", 9)
+    ctx.set("pair.0", 5)
+    assert ctx.get("items.0.flag") is True and ctx.get("items.1.price") == 9
+    assert ctx.get("pair") == [5, 2]
+    assert data == {"items": [{"price": 1}, {"price": 2}], "pair": (1, 2)}
+    with pytest.raises(TypeError, match="is not an index"):
+        ctx.set("items.first.flag", 1)
+    with pytest.raises(TypeError, match="out of range"):
+        ctx.set("items.5", 1)

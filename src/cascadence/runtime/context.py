@@ -97,7 +97,11 @@ class ExecutionContext:
         return self.get(path, _MISSING) is not _MISSING
 
     def set(self, path: str, value: Any) -> None:
-        """Write a dot path, creating intermediate dicts; the caller's input is not changed."""
+        """Write a dot path, creating intermediate dicts; the caller's input is not changed.
+
+        A segment that is an integer indexes a list on the way (`items.0.flag`, `items.-1`),
+        as it does when reading; the list is copied before it is written to.
+        """
         parts = split_path(path)
         owned = self._owned
         if owned is None:
@@ -109,23 +113,31 @@ class ExecutionContext:
                 )
             self.data = dict(self.data)
             owned.add(id(self.data))
-        container: dict[str, Any] = self.data
+        container: Any = self.data
         for part in parts[:-1]:
-            child = container.get(part)
-            if not isinstance(child, dict):
-                if child is not None and not isinstance(child, Mapping):
-                    raise TypeError(
-                        f"cannot set {path!r}: {part!r} holds a {type(child).__name__}, not a dict"
-                    )
-                child = dict(child) if child is not None else {}
-                container[part] = child
-                owned.add(id(child))
-            elif id(child) not in owned:
-                child = dict(child)
-                container[part] = child
-                owned.add(id(child))
+            key: Any = _index(container, part, path) if isinstance(container, list) else part
+            child = container[key] if isinstance(container, list) else container.get(part)
+            if child is None:
+                child = {}
+            elif isinstance(child, (list, tuple)):
+                if id(child) not in owned or isinstance(child, tuple):
+                    child = list(child)
+            elif isinstance(child, Mapping):
+                if id(child) not in owned or not isinstance(child, dict):
+                    child = dict(child)
+            else:
+                raise TypeError(
+                    f"cannot set {path!r}: {part!r} holds a {type(child).__name__}, not a dict "
+                    "or a list"
+                )
+            container[key] = child
+            owned.add(id(child))
             container = child
-        container[parts[-1]] = value
+        last = parts[-1]
+        if isinstance(container, list):
+            container[_index(container, last, path)] = value
+        else:
+            container[last] = value
 
     def get_stage_result(self, name: str) -> StageResult | None:
         """The result of stage `name`, or None if it has not run."""
@@ -133,3 +145,19 @@ class ExecutionContext:
 
     def __repr__(self) -> str:
         return f"ExecutionContext(stages={list(self.stage_results)})"
+
+
+def _index(items: list[Any], part: str, path: str) -> int:
+    """The list index a path segment names, or a TypeError that says what was expected."""
+    text = part[1:] if part.startswith("-") else part
+    if text.isdigit():
+        index = int(part)
+        if -len(items) <= index < len(items):
+            return index
+        raise TypeError(
+            f"cannot set {path!r}: index {index} is out of range for a list of {len(items)} items"
+        )
+    raise TypeError(
+        f"cannot set {path!r}: {part!r} is not an index into a list of {len(items)} items "
+        "(use a number, like items.0)"
+    )
