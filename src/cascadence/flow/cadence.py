@@ -154,28 +154,31 @@ class Cadence(Generic[S]):
     def _check_fallback_fields(self, node: FlowNode) -> None:
         """A fallback that writes a field the flow's score class does not have is a typo:
         refuse it now rather than add a stray attribute to every score at run time."""
-        cls = type(self.score)
-        if self.score is None or not dataclasses.is_dataclass(cls):
-            return
-        names = [f.name for f in dataclasses.fields(cls)]
+        wanted: list[tuple[str, str]] = []
         steps: list[FlowNode] = [node]
         while steps:
             step = steps.pop()
             if isinstance(step, StepNode):
                 fallback = step.policy.fallback
-                wanted = fallback.field if fallback is not None else None
-                if wanted is not None and wanted not in names and not hasattr(cls, wanted):
-                    hint = closest(wanted, names)
-                    raise ValueError(
-                        f"step {step.name!r}: its fallback writes field {wanted!r}, which "
-                        f"{cls.__name__} does not have"
-                        + (f"; did you mean {hint!r}?" if hint else "")
-                        + f" (fields: {', '.join(names)})"
-                    )
+                if fallback is not None and fallback.field is not None:
+                    wanted.append((step.name, fallback.field))
             elif isinstance(step, ParallelNode):
                 steps.extend(step.tasks)
             elif isinstance(step, BranchNode):
                 steps.extend(step.if_true + step.if_false)
+        cls = type(self.score)
+        if not wanted or self.score is None or not dataclasses.is_dataclass(cls):
+            return
+        names = [f.name for f in dataclasses.fields(cls)]
+        for step_name, field_name in wanted:
+            if field_name not in names and not hasattr(cls, field_name):
+                hint = closest(field_name, names)
+                raise ValueError(
+                    f"step {step_name!r}: its fallback writes field {field_name!r}, which "
+                    f"{cls.__name__} does not have"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                    + f" (fields: {', '.join(names)})"
+                )
 
     def then(self, name: str, fn: NoteFn) -> Cadence[S]:
         """Run `fn(score)` next."""
