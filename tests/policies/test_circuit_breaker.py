@@ -119,3 +119,22 @@ def test_state_change_callback() -> None:
     )
     asyncio.run(breaker.record_failure())
     assert seen == [("closed", "open")]
+
+
+async def test_a_breaker_that_opens_during_retries_raises_circuit_open() -> None:
+    """With retry and a breaker on one step, once the breaker opens the step fails with
+    `CircuitOpenError` (what `except CircuitOpenError` expects), not a retry exhaustion."""
+    from cascadence.policies import RetryPolicy
+
+    clock = FakeClock()
+    breaker = CircuitBreaker("svc", failure_threshold=2, recovery_timeout=60, clock=clock)
+    calls: list[int] = []
+
+    async def down(_arg: object) -> None:
+        calls.append(1)
+        raise ConnectionError("down")
+
+    policy = StepPolicy(retry=RetryPolicy(max_attempts=5, delay=0), breaker=breaker, clock=clock)
+    with pytest.raises(CircuitOpenError):
+        await call_step("fetch", down, None, policy)
+    assert len(calls) == 2  # the third attempt was refused by the open breaker

@@ -350,9 +350,9 @@ async def call_step(
                         if replaced is not None:  # a frozen score, copied with the field
                             return replaced
                     return value
-                if attempt > 1:
+                if attempt > 1 and not isinstance(exc, CircuitOpenError):
                     raise RetryExhaustedError(name, attempt, exc) from exc
-                raise
+                raise  # a breaker that opened during the retries refused: that is the error
             if on_retry is not None:
                 outcome = on_retry(attempt, exc, delay)
                 if outcome is not None and inspect.isawaitable(outcome):
