@@ -175,6 +175,26 @@ def _breaker_from(spec: Any, fn: Any) -> CircuitBreaker | None:
     raise TypeError(f"circuit_breaker= expects a CircuitBreaker or a dict, got {spec!r}")
 
 
+@overload
+def retry(fn: F, /) -> F: ...
+
+
+@overload
+def retry(
+    fn: None = None,
+    /,
+    *,
+    max_attempts: int = 3,
+    delay: float = 1.0,
+    backoff: str = "exponential",
+    multiplier: float = 2.0,
+    max_delay: float | None = None,
+    jitter: float = 0.0,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    clock: Clock | None = None,
+) -> Callable[[F], F]: ...
+
+
 def retry(
     fn: Callable[..., Any] | None = None,
     /,
