@@ -214,16 +214,24 @@ def test_new_cadence_writes_a_flow_that_runs_draws_and_validates(cli: Cli, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_new_note_prints_a_decorated_note(cli: Cli) -> None:
-    """`new note process-payment --retry 3 --timeout 30` prints @note(retry=3, timeout=30.0)."""
+def test_new_note_writes_and_prints_a_decorated_note(cli: Cli, tmp_path: Path) -> None:
+    """`new note process-payment --retry 3 --timeout 30` writes process_payment.py holding
+    @note(retry=3, timeout=30.0), as `new cadence` writes its file, and prints the source;
+    `-o -` only prints."""
     done = cli("new", "note", "process-payment", "--retry", "3", "--timeout", "30")
     assert done.returncode == 0, done.stderr
+    written = (tmp_path / "process_payment.py").read_text()
     assert "@note(retry=3, timeout=30.0)\nasync def process_payment(score: Score) -> None:" in (
-        done.stdout
+        written
     )
+    assert done.stdout == written
+    assert "created" in done.stderr
     compile(done.stdout, "note.py", "exec")
-    plain = cli("new", "note", "audit")
+    plain = cli("new", "note", "audit", "-o", "-")
     assert "@note\nasync def audit(" in plain.stdout
+    assert not (tmp_path / "audit.py").exists()
+    again = cli("new", "note", "process-payment")
+    assert again.returncode == ExitCode.INVALID  # an existing file needs --force
 
 
 def test_new_note_writes_an_importable_module(cli: Cli, tmp_path: Path) -> None:

@@ -164,21 +164,27 @@ def new_note(
         typer.Option(min=0.001, help="Seconds before an attempt is cancelled.", show_default=False),
     ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
             "-o",
-            help="Write to this file instead of printing.",
-            dir_okay=False,
+            help="The file to write (default: NAME.py in --directory); '-' only prints.",
             show_default=False,
         ),
     ] = None,
+    directory: Annotated[Path, _DIR] = Path("."),
     force: Annotated[bool, _FORCE] = False,
 ) -> None:
-    """Print (or write with --output) a note function with @note(retry=..., timeout=...)."""
+    """Write NAME.py holding a note function with @note(retry=..., timeout=...), and print it."""
     text = note_source(name, retry=retry, timeout=timeout)
-    if output is None:
+    if output == "-":
         typer.echo(text, nl=False)
         return
-    write_files({output: text}, force=force)
-    _written([output])
+    path = (
+        Path(output)
+        if output is not None
+        else directory / f"{_module_name(name, what='note name')}.py"
+    )
+    write_files({path: text}, force=force)
+    typer.echo(text, nl=False)  # the source on stdout, what was written on stderr
+    typer.secho(f"created {path}", fg="green", err=True)
