@@ -209,14 +209,17 @@ def test_learn_from_failure_records_and_returns_matching_pattern() -> None:
     )
     assert found is pattern
     low = {"amount": 20.0}
-    assert extractor.learn_from_failure(low, "RULES", stages["RULES"], decision="approve") is None
+    wrote = {"input": low, "stage_results": stages}
+    assert extractor.learn_from_failure(wrote, "RULES", stages["RULES"], decision="approve") is None
     assert len(extractor) == 5002
-    # the run's decision is unknown: nothing is recorded, and the caller is told why, once
-    with pytest.warns(UserWarning, match="final decision after 'RULES' is unknown"):
+    # no stage after RULES: nothing to learn (no decision to move, no cost to save); the
+    # caller is told why, once, with or without decision=
+    with pytest.warns(UserWarning, match="no result of a stage after 'RULES'"):
         assert extractor.learn_from_failure(low, "RULES", stages["RULES"]) is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert extractor.learn_from_failure(low, "RULES", stages["RULES"]) is None
+        assert extractor.learn_from_failure(low, "RULES", {}, decision="approve") is None
     assert len(extractor) == 5002
     # an execution result without its input: recorded without features, with a warning
     with pytest.warns(UserWarning, match="no input"):

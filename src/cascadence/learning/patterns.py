@@ -345,13 +345,13 @@ class PatternExtractor:
                 joined with its input (`{"input": ..., "stage_results": ...}`), or the input.
             stage_name: The stage that escalated.
             result: That stage's result.
-            decision: The run's final decision; by default the `result` of the last stage
-                that ran after `stage_name`.
+            decision: The run's final decision, when it is not the `result` of the last
+                stage that ran after `stage_name` (a field that stage wrote, say).
 
         Returns:
             The best pattern found so far (by the last `get_migration_candidates`) that
-            already covers this run, or None. Nothing is recorded when the final decision is
-            unknown (no stage ran after `stage_name` and no `decision` was given).
+            already covers this run, or None. Nothing is recorded (and a warning says so once)
+            when `context` holds no stage that ran after `stage_name`.
         """
         if isinstance(context, ExecutionContext):
             data: Any = context.data
@@ -379,18 +379,19 @@ class PatternExtractor:
         if stage_name not in ordered:
             ordered[stage_name] = result
         path = tuple(ordered)
+        later = path[path.index(stage_name) + 1 :]
+        if not later:
+            # A pattern says "decide here what a later stage decided": without the later stage
+            # there is neither a stage to move the decision from nor a cost to save.
+            self._warn_once(
+                "no_decision",
+                "learn_from_failure: nothing recorded: `context` holds no result of a stage "
+                f"after {stage_name!r}, so there is no later decision to learn; pass the run's "
+                "ExecutionContext, or {'input': data, 'stage_results': "
+                "execution_result['stage_results']}",
+            )
+            return None
         if decision is _UNSET:
-            later = path[path.index(stage_name) + 1 :]
-            if not later:
-                if not stages:
-                    self._warn_once(
-                        "no_decision",
-                        "learn_from_failure: nothing recorded: `context` holds no stage "
-                        f"results, so the final decision after {stage_name!r} is unknown; pass "
-                        "the run's ExecutionContext, {'input': data, 'stage_results': "
-                        "result['stage_results']}, or decision=...",
-                    )
-                return None
             decision = ordered[later[-1]].get("result")
         if decision is None or not isinstance(decision, Hashable) or not isinstance(data, Mapping):
             return None
