@@ -145,38 +145,58 @@ class LoggingHooks(CadenceHooks):
 class TimingHooks(CadenceHooks):
     """Record how long each step and run took.
 
+    Args:
+        max_samples: How many of the latest durations to keep per name (a long-running service
+            must not keep one per execution forever); `summary()` covers every execution.
+
     Attributes:
-        timings: Seconds per step name, one entry per execution.
-        run_timings: Seconds per run name.
+        timings: Seconds per step name, the latest `max_samples` executions.
+        run_timings: Seconds per run name, the latest `max_samples` runs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_samples: int = 10_000) -> None:
+        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+            raise ValueError(f"max_samples must be a whole number >= 1, got {max_samples!r}")
+        self.max_samples = max_samples
         self.timings: dict[str, list[float]] = defaultdict(list)
         self.run_timings: dict[str, list[float]] = defaultdict(list)
+        self._totals: dict[str, list[float]] = {}  # name -> [count, total, max]
+
+    def _keep(self, samples: list[float], value: float) -> None:
+        samples.append(value)
+        if len(samples) >= 2 * self.max_samples:  # trimmed in halves: amortised O(1)
+            del samples[: len(samples) - self.max_samples]
 
     async def after_note(
         self, note_name: str, score: Any, duration: float, error: BaseException | None = None
     ) -> None:
         """Record a step's duration."""
-        self.timings[note_name].append(duration)
+        samples = self.timings[note_name]
+        self._keep(samples, duration)
+        totals = self._totals.get(note_name)
+        if totals is None:
+            self._totals[note_name] = [1.0, duration, duration]
+        else:
+            totals[0] += 1
+            totals[1] += duration
+            totals[2] = max(totals[2], duration)
 
     async def after_cadence(
         self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
     ) -> None:
         """Record a run's duration."""
-        self.run_timings[cadence_name].append(duration)
+        self._keep(self.run_timings[cadence_name], duration)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """Count, total, mean and max seconds per step."""
+        """Count, total, mean and max seconds per step, over every execution recorded."""
         return {
             name: {
-                "count": len(values),
-                "total": sum(values),
-                "mean": sum(values) / len(values),
-                "max": max(values),
+                "count": int(count),
+                "total": total,
+                "mean": total / count,
+                "max": most,
             }
-            for name, values in self.timings.items()
-            if values
+            for name, (count, total, most) in self._totals.items()
         }
 
 
@@ -218,18 +238,26 @@ class MetricsHooks(CadenceHooks):
 class DebugHooks(CadenceHooks):
     """Log the score (or context) before and after every step, at DEBUG level."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(self, logger: logging.Logger | None = None, max_trace: int = 10_000) -> None:
         self.logger = logger or logging.getLogger("cascadence.debug")
+        self.max_trace = max_trace
         self.trace: list[tuple[str, str, float]] = []
+        """The latest `max_trace` (event, step, perf_counter time) entries."""
+
+    def _record(self, entry: tuple[str, str, float]) -> None:
+        trace = self.trace
+        trace.append(entry)
+        if len(trace) >= 2 * self.max_trace:
+            del trace[: len(trace) - self.max_trace]
 
     async def before_note(self, note_name: str, score: Any) -> None:
         """Log the state a step starts from."""
-        self.trace.append(("before", note_name, time.perf_counter()))
+        self._record(("before", note_name, time.perf_counter()))
         self.logger.debug("before %s: %r", note_name, score)
 
     async def after_note(
         self, note_name: str, score: Any, duration: float, error: BaseException | None = None
     ) -> None:
         """Log the state a step leaves."""
-        self.trace.append(("after", note_name, time.perf_counter()))
+        self._record(("after", note_name, time.perf_counter()))
         self.logger.debug("after %s (%.6fs, error=%r): %r", note_name, duration, error, score)

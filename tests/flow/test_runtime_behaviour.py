@@ -856,3 +856,25 @@ def test_builder_arguments_are_checked_when_the_flow_is_built() -> None:
     assert LoggingHooks(level="debug").level == 10
     with pytest.raises(ValueError, match="unknown log level"):
         LoggingHooks(level="LOUD")
+
+
+async def test_timing_and_debug_hooks_stay_bounded_over_many_runs() -> None:
+    """A long-running service keeps the latest samples only; the summary still counts all."""
+    from cascadence import DebugHooks, TimingHooks
+
+    timing = TimingHooks(max_samples=10)
+    debug = DebugHooks(max_trace=10)
+
+    async def step(score: S) -> None:
+        score.tags.append("x")
+
+    flow = Cadence("bounded", S()).with_hooks([timing, debug]).then("step", step)
+    for _ in range(100):
+        await flow.run(S())
+    assert 10 <= len(timing.timings["step"]) < 20
+    assert 10 <= len(timing.run_timings["bounded"]) < 20
+    assert 10 <= len(debug.trace) < 20
+    summary = timing.summary()["step"]
+    assert summary["count"] == 100 and summary["max"] >= summary["mean"] > 0
+    with pytest.raises(ValueError, match="max_samples"):
+        TimingHooks(max_samples=0)
