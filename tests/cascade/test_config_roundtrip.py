@@ -122,7 +122,7 @@ def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> d
     if earlier:
         optional(draw, out, "depends_on", st.lists(st.sampled_from(earlier), unique=True))
     optional(draw, out, "cache_enabled", st.booleans())
-    optional(draw, out, "cache_ttl_seconds", st.integers(1, 10**6))
+    optional(draw, out, "cache_ttl_seconds", st.integers(1, 10**6))  # 0 with a cache is refused
     optional(draw, out, "cache_key_fields", st.none() | st.lists(FIELD, max_size=3))
     optional(
         draw,

@@ -1017,9 +1017,16 @@ def test_configs_that_could_never_work_as_written(tmp_path: Path) -> None:
     assert len(error.issues) == 4
     dotted = issue_at(error, "stages['A.B']")
     assert "contains '.'" in dotted.message and "'A_B'" in str(dotted.expected)
-    assert issue_at(error, "stages.C.cache_ttl_seconds").line == line_of(path, "cache_ttl")
+    ttl = issue_at(error, "stages.C.cache_ttl_seconds")
+    assert ttl.line == line_of(path, "cache_ttl") and "never returns one" in ttl.message
     precondition = issue_at(error, "stages.C.routing_rules[0].condition")
     assert "a precondition runs before stage 'C'" in precondition.message
     assert precondition.line == line_of(path, "stages.C.confidence")
     written = issue_at(error, "stages.C.routing_rules[1].action.field")
     assert "names a stage result" in written.message
+
+
+def test_a_zero_ttl_is_fine_while_the_cache_is_off() -> None:
+    """`cache_ttl_seconds: 0` is only an error on a stage whose cache is on."""
+    config = CascadeConfig.from_dict({"name": "t", "stages": {"A": {"cache_ttl_seconds": 0}}})
+    assert config.stages["A"].cache_ttl_seconds == 0

@@ -240,3 +240,34 @@ def test_context_set_writes_through_list_indices_without_touching_the_input() ->
         ctx.set("items.first.flag", 1)
     with pytest.raises(TypeError, match="out of range"):
         ctx.set("items.5", 1)
+
+
+async def test_metrics_plugin_leaves_out_calls_cancelled_from_outside() -> None:
+    """A call its caller cancelled has no outcome: not counted as a success or a failure."""
+    from cascadence.cascade.plugins import MetricsPlugin
+
+    async def slow(_ctx: Any) -> str:
+        await asyncio.sleep(5)
+        return "late"
+
+    metrics = MetricsPlugin(slow)
+    task = asyncio.ensure_future(metrics({}))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert metrics.metrics["count"] == 0 and metrics.metrics["errors"] == 0
+
+
+def test_context_set_never_writes_into_the_callers_objects() -> None:
+    """Containers the context copied stay alive while it lives, so a freed copy's id cannot
+    be taken by a caller's dict that would then be written in place."""
+    for _ in range(200):
+        shared = {"k": 1}
+        ctx = ExecutionContext({"a": {"x": 0}})
+        ctx.set("a.x", 1)
+        ctx.set("a", 0)  # the copy of `a` is no longer referenced by the data
+        ctx.set("b", shared)
+        ctx.set("b.k", 2)
+        assert shared == {"k": 1}
+        assert ctx.get("b.k") == 2

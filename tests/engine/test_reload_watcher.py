@@ -266,3 +266,25 @@ def test_an_engine_with_max_in_flight_serves_one_event_loop_after_another() -> N
     assert asyncio.run(burst()) == [True, True, True]
     with pytest.raises(ValueError, match="at least 1"):
         CascadeEngine({"name": "m", "stages": {"A": {}}}, max_in_flight=0)
+
+
+def test_a_version_whose_handler_module_fails_to_import_is_reported_and_kept_out(
+    tmp_path: Path,
+) -> None:
+    """A handler module raising at import (or with a syntax error) is reported through
+    on_error like any bad version; the watcher goes on and applies the next good one."""
+    (tmp_path / "broken_at_import.py").write_text("raise RuntimeError('no config')\n")
+    (tmp_path / "bad_syntax.py").write_text("def f(:\n")
+    path = tmp_path / "cascade.yaml"
+    path.write_text(V1)
+    engine = _engine(path)
+    errors: list[BaseException] = []
+    watcher = ConfigWatcher(engine, path, on_error=errors.append, use_watchfiles=False)
+    for module in ("broken_at_import", "bad_syntax"):
+        _write(path, V2 + f"  B:\n    handler: {module}:f\n")
+        assert watcher.check() is False
+        assert engine.config.version == "1"
+    assert "RuntimeError: no config" in str(errors[0])
+    assert "SyntaxError" in str(errors[1]) and "bad_syntax.py:1" in str(errors[1])
+    _write(path, V2)
+    assert watcher.check() is True and engine.config.version == "2"

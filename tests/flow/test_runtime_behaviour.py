@@ -878,3 +878,24 @@ async def test_timing_and_debug_hooks_stay_bounded_over_many_runs() -> None:
     assert summary["count"] == 100 and summary["max"] >= summary["mean"] > 0
     with pytest.raises(ValueError, match="max_samples"):
         TimingHooks(max_samples=0)
+
+
+async def test_a_decorated_method_called_directly_writes_its_fallback_to_the_score() -> None:
+    """`await obj.method(score)` of a note with a fallback field writes the score's field, not
+    one of the object's attributes."""
+
+    @dataclass
+    class A(Score):
+        a: int = 0
+
+    class Service:
+        a = "service"
+
+        @note(timeout=0.02, fallback={"default": -1, "field": "a"})
+        async def slow(self, score: A) -> None:
+            await asyncio.sleep(1)
+
+    service = Service()
+    score = A()
+    await service.slow(score)
+    assert (score.a, service.a) == (-1, "service")

@@ -302,3 +302,61 @@ async def test_parallel_cascade_stages_run_in_tasks_of_their_own() -> None:
     assert result["success"]
     assert result["stage_results"]["A"]["result"] == "gave up"
     assert result["stage_results"]["B"]["result"] == "quick"
+
+
+async def test_a_breaker_shared_by_two_members_recovers() -> None:
+    """In half-open, one member probes and the other is refused; the refusal does not cancel
+    the probe, so the probe's success closes the circuit again."""
+    from cascadence import CircuitOpenError
+    from cascadence.policies import CircuitBreaker
+    from cascadence.testing import FakeClock
+
+    clock = FakeClock()
+    breaker = CircuitBreaker("payments", failure_threshold=1, recovery_timeout=5, clock=clock)
+    up = [False]
+
+    def member(name: str) -> Any:
+        @note(circuit_breaker=breaker)
+        async def call(score: Doc) -> None:
+            await asyncio.sleep(0.005)
+            if not up[0]:
+                raise ConnectionError("down")
+
+        call.__name__ = name
+        return call
+
+    flow = Cadence("f", Doc()).sync("fetch", [member("a"), member("b")])
+    with pytest.raises(ParallelNoteError):
+        await flow.run(Doc())
+    assert breaker.state.value == "open"
+    up[0] = True
+    clock.advance(6)
+    with pytest.raises(ParallelNoteError) as info:
+        await flow.run(Doc())  # one probe runs, its sibling is refused
+    assert isinstance(info.value.original_error, CircuitOpenError)
+    assert breaker.state.value == "closed"
+    await flow.run(Doc())
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_skip_rest_does_not_cancel_siblings_with_policies(hooked: bool) -> None:
+    """`Skip(rest=True)` in one member ends the flow after the group, whatever its siblings'
+    policies or hooks; the siblings finish and their writes are merged."""
+    from cascadence import CadenceHooks
+
+    async def stop_here(score: Doc) -> None:
+        raise Skip("enough", rest=True)
+
+    @note(retry=2)
+    async def slower(score: Doc) -> None:
+        await asyncio.sleep(0.02)
+        score.b = 2
+
+    async def after(score: Doc) -> None:
+        score.c = 3
+
+    flow = Cadence("f", Doc()).sync("g", [stop_here, slower]).then("after", after)
+    if hooked:
+        flow = flow.with_hooks(CadenceHooks())
+    result = await flow.run(Doc())
+    assert (result.b, result.c) == (2, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -391,3 +392,32 @@ async def test_a_cancelled_cascade_execution_ends_its_spans(spans: Spans) -> Non
     assert len(runs) == 2 and len(stages) == 2  # all ended
     assert {span.status.description for span in runs + stages} == {"cancelled"}
     assert runs[0].context.trace_id != runs[1].context.trace_id
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is Python 3.11+")
+async def test_executions_after_a_timed_out_one_in_the_same_task_start_new_traces(
+    spans: Spans,
+) -> None:
+    """A worker loop timing out an execution with asyncio.timeout, then running more in the
+    same task: the later executions are not nested under the cancelled one's spans."""
+    from cascadence import CascadeEngine
+
+    rep = reporter_for(spans)
+    engine = CascadeEngine({"name": "worker", "stages": {"A": {}}})
+
+    async def handler(ctx: Any) -> dict[str, Any]:
+        await asyncio.sleep(ctx.get("delay"))
+        return {"result": "ok"}
+
+    engine.register_stage("A", handler)
+    rep.instrument(engine)
+    for delay in (0.5, 0, 0):
+        try:  # in this task, as a worker loop with a per-request deadline does
+            async with asyncio.timeout(0.05):  # type: ignore[attr-defined,unused-ignore]
+                await engine.execute({"delay": delay})
+        except TimeoutError:
+            continue
+    runs = spans.named("cascade worker")
+    assert len(runs) == 3
+    assert all(spans.parent_of(run) is None for run in runs)
+    assert len({run.context.trace_id for run in runs}) == 3

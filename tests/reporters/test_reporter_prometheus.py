@@ -375,3 +375,40 @@ async def test_call_step_breaker_events_via_policy(registry: CollectorRegistry) 
     except Exception as exc:
         reporter.report(CadenceEvent(NOTE_FAILED, "n", "s", duration=0.0, error=exc))
     assert value(registry, "cascadence_circuit_state", name="n", breaker="b") == 2
+
+
+async def test_siblings_cancelled_by_a_failure_are_not_failures(
+    registry: CollectorRegistry,
+) -> None:
+    """Members of a group cancelled because another failed have no outcome: one failed step
+    is counted, not three, and on_error hooks hear of the one failure only."""
+    from cascadence import CadenceHooks
+
+    errors: list[str] = []
+
+    class OnError(CadenceHooks):
+        async def on_error(self, note_name: str, score: Any, error: BaseException) -> None:
+            errors.append(note_name)
+
+    async def slow(score: Order) -> None:
+        await asyncio.sleep(5)
+
+    async def slow2(score: Order) -> None:
+        await asyncio.sleep(5)
+
+    reporter = PrometheusReporter(registry=registry)
+    flow = (
+        Cadence("grp", Order())
+        .with_reporter(reporter.report)
+        .with_hooks(OnError())
+        .sync("g", [explode, slow, slow2])
+    )
+    with pytest.raises(Exception, match="card declined"):
+        await flow.run(Order())
+    labels = {"kind": "cadence", "name": "grp"}
+    failed = sum(
+        value(registry, "cascadence_steps_total", step=step, outcome="failed", **labels)
+        for step in ("explode", "slow", "slow2")
+    )
+    assert failed == 1
+    assert errors == ["explode"]

@@ -333,7 +333,7 @@ class StageConfig(_Model):
     cache_enabled: bool = False
     """Cache the stage's result per input."""
 
-    cache_ttl_seconds: Annotated[int, Number] = Field(default=3600, gt=0)
+    cache_ttl_seconds: Annotated[int, Number] = Field(default=3600, ge=0)
     """Seconds a cached result stays valid."""
 
     cache_key_fields: list[str] | None = None

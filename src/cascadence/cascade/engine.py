@@ -17,7 +17,7 @@ import asyncio
 import os
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,9 @@ class CascadeEngine:
         hooks: Hook objects (`CadenceHooks`, `EventEmitter`) that observe every stage.
         reporters: Reporter callables receiving `CadenceEvent`s (e.g. `PrometheusReporter.report`).
         explain: Record why each routing decision was taken, for every execution.
-        max_in_flight: Bound on concurrent executions; further calls wait (back-pressure).
+        max_in_flight: Bound on concurrent executions per event loop; further calls wait
+            (back-pressure). Each event loop the engine serves (one per `execute_sync` call from
+            another thread, say) has its own bound.
         sync_in_thread: Run plain-function handlers in a worker thread (the default, safe for
             blocking code) or inline on the event loop (faster for cheap pure functions).
         breaker_store: Shared state for the stages' circuit breakers (for example
@@ -341,20 +343,22 @@ class CascadeEngine:
         if checkpoint is not None:
             from cascadence.cascade.durable import execute_durable
 
-            durable = execute_durable(
-                self,
-                plan,
-                data,
-                store=checkpoint,
-                run_id=run_id,
-                explain=want_explain,
-                lease_seconds=lease_seconds,
-            )
+            def durable() -> Coroutine[Any, Any, dict[str, Any]]:
+                return execute_durable(
+                    self,
+                    plan,
+                    data,
+                    store=checkpoint,
+                    run_id=run_id,
+                    explain=want_explain,
+                    lease_seconds=lease_seconds,
+                )
+
             if self._limit is None:
-                result = await durable
+                result = await durable()
             else:  # back-pressure holds for checkpointed runs too (each holds a connection)
                 async with self._in_flight_limit():
-                    result = await durable
+                    result = await durable()
         elif self._limit is None:
             result = await run_cascade(  # positional arguments: this is the hot path
                 plan, data, self._stats, self._observers, want_explain, run_id

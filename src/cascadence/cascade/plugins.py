@@ -172,17 +172,21 @@ class MetricsPlugin:
         """Call the wrapped handler and record the outcome."""
         started = time.perf_counter()
         try:
-            return await self._fn(context)
+            result = await self._fn(context)
         except Exception:
-            self._errors += 1
+            self._record(started, failed=True)
             raise
         except asyncio.CancelledError as cancelled:
             if is_timeout_cancel(cancelled):  # the stage's timeout stopped the handler
-                self._errors += 1
-            raise
-        finally:
-            self._count += 1
-            self._total_ms += (time.perf_counter() - started) * 1000.0
+                self._record(started, failed=True)
+            raise  # cancelled from outside: no outcome, not counted
+        self._record(started, failed=False)
+        return result
+
+    def _record(self, started: float, *, failed: bool) -> None:
+        self._count += 1
+        self._errors += failed
+        self._total_ms += (time.perf_counter() - started) * 1000.0
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cascadence.cascade.config import CascadeConfig
-from cascadence.errors import CascadenceError
 
 if TYPE_CHECKING:
     from cascadence.cascade.engine import CascadeEngine
@@ -103,7 +102,7 @@ class ConfigWatcher:
         try:
             config = CascadeConfig.from_file(self.path)
             self.engine.update_config(config, require_handlers=True)
-        except (CascadenceError, ValueError, OSError) as exc:
+        except Exception as exc:  # whatever the new version does wrong, keep watching
             self.last_error = exc
             _log.error("kept cascade version %s: %s", self.engine.config.version, exc)
             if self.on_error is not None:

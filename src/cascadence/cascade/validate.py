@@ -172,6 +172,13 @@ class _Checker:
                 f"(stages.{name}.confidence could not name it)",
                 "a name without '.', such as " + repr(name.replace(".", "_")),
             )
+        ttl = stage.get("cache_ttl_seconds")
+        if stage.get("cache_enabled") is True and ttl == 0 and type(ttl) is int:
+            self.add(
+                (*loc, "cache_ttl_seconds"),
+                "a cache that keeps results for 0 seconds never returns one",
+                "a number of seconds > 0, or cache_enabled: false",
+            )
         depends_on = stage.get("depends_on")
         if isinstance(depends_on, list):
             for index, dep in enumerate(depends_on):

@@ -47,6 +47,12 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     combined = policy.merged(extra)
     name = getattr(raw, "__name__", "note")
     handler = to_async(raw)
+    try:
+        first_param = next(iter(inspect.signature(raw).parameters), None)
+    except (TypeError, ValueError):  # no signature (some builtins and C callables)
+        first_param = None
+    # A method called through its object gets (self, score): the score is the second argument
+    score_at = 1 if first_param in ("self", "cls") else 0
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs:  # a note call: fn(score)
@@ -60,8 +66,8 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
                 return await result
             return result
 
-        first = args[0] if args else None
-        assign = assign_field if args else None
+        first = args[score_at] if len(args) > score_at else None
+        assign = assign_field if len(args) > score_at else None
         return await call_step(name, bound, first, combined, assign=assign)
 
     decorated: Callable[..., Any] = wrapper

@@ -269,11 +269,9 @@ class _Run:
             sr = self._record_error(st, exc)
             error = exc
         except asyncio.CancelledError as cancelled:  # the execution itself was cancelled
-            if obs is not None:
-                await asyncio.shield(
-                    obs.step_finished(
-                        self.plan.name, self.run_id, st.name, ctx, _perf() - started, cancelled
-                    )
+            if obs is not None:  # awaited here, not shielded: reporters restore this context
+                await obs.step_finished(
+                    self.plan.name, self.run_id, st.name, ctx, _perf() - started, cancelled
                 )
             raise
         ended = _perf()
@@ -705,7 +703,7 @@ async def run_cascade(
                 run.timed_out = True
     except BaseException as exc:
         if obs is not None:  # observers that saw the run start see it end
-            await asyncio.shield(obs.run_finished(plan.name, run_id, ctx, _perf() - t0, exc))
+            await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, exc)
         raise
     if obs is not None:
         return await run.report_finished(obs)

@@ -64,7 +64,9 @@ class ExecutionContext:
         )
         self._metadata = metadata  # created on first use: most runs never touch it
         self.warnings: list[Any] = []
-        self._owned: set[int] | None = None
+        # containers this context copied (by id), kept alive so that an id cannot be reused
+        # by another object, which would then be written in place
+        self._owned: dict[int, Any] | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -105,14 +107,14 @@ class ExecutionContext:
         parts = split_path(path)
         owned = self._owned
         if owned is None:
-            owned = self._owned = set()
+            owned = self._owned = {}
         if id(self.data) not in owned:
             if not isinstance(self.data, Mapping):
                 raise TypeError(
                     f"cannot set {path!r}: the input is a {type(self.data).__name__}, not a dict"
                 )
             self.data = dict(self.data)
-            owned.add(id(self.data))
+            owned[id(self.data)] = self.data
         container: Any = self.data
         for part in parts[:-1]:
             key: Any = _index(container, part, path) if isinstance(container, list) else part
@@ -131,7 +133,7 @@ class ExecutionContext:
                     "or a list"
                 )
             container[key] = child
-            owned.add(id(child))
+            owned[id(child)] = child
             container = child
         last = parts[-1]
         if isinstance(container, list):

@@ -40,6 +40,8 @@ class _StopFlow(Exception):
     """`Skip(rest=True)`: end the run successfully; `score` is the run's score by then, when
     the step that stopped it made a new one (a parallel group's merge)."""
 
+    keeps_siblings = True  # like a skip, it does not cancel the other tasks of a group
+
     def __init__(self, score: Any = None) -> None:
         super().__init__()
         self.score = score
@@ -178,10 +180,8 @@ class _FlowRun:
         except asyncio.CancelledError as cancelled:
             # stopped from outside (a sibling failed, the run was cancelled): hooks that saw
             # the step start see it end, as a failure with the cancellation
-            await asyncio.shield(
-                obs.step_finished(
-                    self.root, self.run_id, node.name, score, _perf() - started, cancelled
-                )
+            await obs.step_finished(
+                self.root, self.run_id, node.name, score, _perf() - started, cancelled
             )
             raise
         score = _adopt(score, returned)

@@ -39,6 +39,14 @@ def import_object(path: str, *, what: str = "handler", search: Sequence[str] = (
             f"cannot import {what} {path!r}: module {exc.name!r} not found "
             "(is it installed, or is its folder on PYTHONPATH?)"
         ) from None
+    except Exception as exc:  # the module itself fails: a syntax error, an error at import
+        where = ""
+        if isinstance(exc, SyntaxError) and exc.filename:
+            where = f" ({exc.filename}:{exc.lineno})"
+        raise PlanError(
+            f"cannot import {what} {path!r}: importing {module_name!r} raised "
+            f"{type(exc).__name__}: {exc}{where}"
+        ) from exc
     finally:
         for d in added:
             sys.path.remove(d)

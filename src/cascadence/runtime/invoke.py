@@ -457,7 +457,7 @@ class Launched:
                     out[index] = (True, task.result(), perf())
                 else:
                     out[index] = (False, error, perf())
-                    if fail_fast and not self.failed and not isinstance(error, Skip):
+                    if fail_fast and not self.failed and not _lets_siblings_finish(error):
                         self.failed = True
                         for other in tasks:
                             other.cancel()  # no-op for those already done
@@ -477,6 +477,14 @@ class Launched:
             await asyncio.shield(asyncio.wait(list(tasks)))
             raise
         return out
+
+
+def _lets_siblings_finish(error: BaseException) -> bool:
+    """Failures that do not cancel the other members of a group: a skip (of the rest of the
+    flow too: `keeps_siblings` on the flow runner's stop signal), and a call an open circuit
+    refused. A refused sibling must not cancel the half-open probe that could close the
+    circuit: a breaker shared by two members would otherwise stay half-open for good."""
+    return isinstance(error, (Skip, CircuitOpenError)) or getattr(error, "keeps_siblings", False)
 
 
 def _task_in(

@@ -6,6 +6,7 @@ overrides are called, and a run with no observers pays nothing (the runtime chec
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Sequence
@@ -143,7 +144,21 @@ class Observers:
         error: BaseException | None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """A step ends; `error` is set when it failed for good."""
+        """A step ends; `error` is set when it failed for good.
+
+        A step cancelled from outside (a sibling failed, the caller gave up) has no outcome:
+        `after_note` hooks see it end with the `CancelledError`, so what they opened they can
+        close, but it is no failure: no `on_error`, no `NOTE_FAILED` event, no failure count.
+        """
+        if isinstance(error, asyncio.CancelledError):
+            for fn in self._by_method["after_note"]:
+                try:
+                    outcome = fn(step, arg, duration, error)
+                    if outcome is not None and inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:
+                    _log.exception("hook %r failed", fn)
+            return
         if error is not None:
             for fn in self._by_method["on_error"]:
                 try:
