@@ -83,9 +83,13 @@ class Observers:
         self.wants_events = bool(self._by_method["handle_event"])
 
     async def _event(self, event: CadenceEvent) -> None:
-        for fn in self._by_method["handle_event"]:
+        await self._hooks("handle_event", event)
+
+    async def _hooks(self, method: str, *args: Any) -> None:
+        """Call every hook's `method` with `args`; a failing hook is logged, never raised."""
+        for fn in self._by_method[method]:
             try:
-                outcome = fn(event)
+                outcome = fn(*args)
                 if outcome is not None and inspect.isawaitable(outcome):
                     await outcome
             except Exception:
@@ -93,13 +97,7 @@ class Observers:
 
     async def run_started(self, name: str, run_id: str | None, arg: Any) -> None:
         """A run begins."""
-        for fn in self._by_method["before_cadence"]:
-            try:
-                outcome = fn(name, arg)
-                if outcome is not None and inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                _log.exception("hook %r failed", fn)
+        await self._hooks("before_cadence", name, arg)
         if self.wants_events:
             await self._event(_make(CADENCE_STARTED, name, kind=self.kind, run_id=run_id))
 
@@ -107,13 +105,7 @@ class Observers:
         self, name: str, run_id: str | None, arg: Any, duration: float, error: BaseException | None
     ) -> None:
         """A run ends."""
-        for fn in self._by_method["after_cadence"]:
-            try:
-                outcome = fn(name, arg, duration, error)
-                if outcome is not None and inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                _log.exception("hook %r failed", fn)
+        await self._hooks("after_cadence", name, arg, duration, error)
         if self.wants_events:
             kind = CADENCE_COMPLETED if error is None else CADENCE_FAILED
             await self._event(
@@ -122,13 +114,7 @@ class Observers:
 
     async def step_started(self, run_name: str, run_id: str | None, step: str, arg: Any) -> None:
         """A step begins."""
-        for fn in self._by_method["before_note"]:
-            try:
-                outcome = fn(step, arg)
-                if outcome is not None and inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                _log.exception("hook %r failed", fn)
+        await self._hooks("before_note", step, arg)
         if self.wants_events:
             await self._event(
                 _make(NOTE_STARTED, run_name, note_name=step, kind=self.kind, run_id=run_id)
@@ -151,29 +137,11 @@ class Observers:
         close, but it is no failure: no `on_error`, no `NOTE_FAILED` event, no failure count.
         """
         if isinstance(error, asyncio.CancelledError):
-            for fn in self._by_method["after_note"]:
-                try:
-                    outcome = fn(step, arg, duration, error)
-                    if outcome is not None and inspect.isawaitable(outcome):
-                        await outcome
-                except Exception:
-                    _log.exception("hook %r failed", fn)
+            await self._hooks("after_note", step, arg, duration, error)
             return
         if error is not None:
-            for fn in self._by_method["on_error"]:
-                try:
-                    outcome = fn(step, arg, error)
-                    if outcome is not None and inspect.isawaitable(outcome):
-                        await outcome
-                except Exception:
-                    _log.exception("hook %r failed", fn)
-        for fn in self._by_method["after_note"]:
-            try:
-                outcome = fn(step, arg, duration, error)
-                if outcome is not None and inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                _log.exception("hook %r failed", fn)
+            await self._hooks("on_error", step, arg, error)
+        await self._hooks("after_note", step, arg, duration, error)
         if self.wants_events:
             kind = NOTE_COMPLETED if error is None else NOTE_FAILED
             await self._event(
@@ -202,13 +170,7 @@ class Observers:
             return None
 
         async def on_retry(attempt: int, error: BaseException, delay: float) -> None:
-            for fn in self._by_method["on_retry"]:
-                try:
-                    outcome = fn(step, arg, attempt, error, delay)
-                    if outcome is not None and inspect.isawaitable(outcome):
-                        await outcome
-                except Exception:
-                    _log.exception("hook %r failed", fn)
+            await self._hooks("on_retry", step, arg, attempt, error, delay)
             if self.wants_events:
                 await self._event(
                     _make(
