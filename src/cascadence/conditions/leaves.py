@@ -21,7 +21,7 @@ from typing import Any
 
 from cascadence.conditions.issues import EvalWarning
 from cascadence.conditions.paths import MISSING, Access
-from cascadence.conditions.regex import CompiledPattern
+from cascadence.conditions.regex import HAVE_RE2, CompiledPattern
 from cascadence.conditions.tree import Scalar
 
 __all__ = [
@@ -450,11 +450,16 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
     def too_long(text: str, warnings: Warnings) -> bool:
         if long_search is not None:  # linear-time re2 takes the subjects too long for re
             return bool(long_search(text))
+        fix = (
+            "re2 cannot run this pattern (a backreference or lookaround): simplify it"
+            if HAVE_RE2
+            else "install google-re2 (cascadence[re2]) to lift the limit"
+        )
         return warn(
             warnings,
             path,
             f"a string of {len(text)} characters is longer than the {limit} the re engine "
-            "matches (install google-re2 to lift the limit)",
+            f"matches with this pattern; {fix}",
         )
 
     if limit is None:

@@ -116,8 +116,11 @@ def _compile(pattern: str, use_re2: bool) -> CompiledPattern:
     # and it matches ~4x faster through its binding. A pattern the backtracking guard rejects
     # goes to re2 (linear time) when it is installed.
     re2 = _load_re2() if use_re2 else None
+    # Only a yes/no answer is needed, and `.*X` matches somewhere exactly when `X` does: a
+    # leading `.*` only multiplies the backtracking, so the re engine runs without it.
+    reduced = _LEADING_ANY.sub(r"\1", pattern, count=1)
     try:
-        search = _guarded_re_search(pattern)
+        search = _guarded_re_search(reduced, pattern)
     except RegexRejected:
         if re2 is not None:
             searcher = _re2_searcher(re2, pattern)
@@ -125,7 +128,11 @@ def _compile(pattern: str, use_re2: bool) -> CompiledPattern:
                 return CompiledPattern(searcher, "re2", None)
         raise
     long_search = _re2_searcher(re2, pattern) if re2 is not None else None
-    return CompiledPattern(search, "re", subject_limit(pattern), long_search)
+    return CompiledPattern(search, "re", subject_limit(reduced), long_search)
+
+
+_LEADING_ANY: Final = re.compile(r"^(\(\?[aiLmsux]+\))?\.\*\??(?![*+?{])")
+"""A leading `.*` or `.*?` (after inline flags), not made possessive or further repeated."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -187,13 +194,17 @@ def subject_limit(pattern: str) -> int:
     (`foo.*bar.*baz`), 63 at degree 4. Longer subjects go to re2 when it is installed.
     """
     parsed = _sre.parse(pattern)
-    degree = _degree(parsed, bool(parsed.state.flags & re.IGNORECASE))
+    degree, divisor = _cost(parsed, bool(parsed.state.flags & re.IGNORECASE))
     if degree <= 1:
         return MAX_SUBJECT_LENGTH
-    return max(_MIN_LIMIT, min(MAX_SUBJECT_LENGTH, int(_WORK_BUDGET ** (1 / degree))))
+    limit = int((_WORK_BUDGET * divisor) ** (1 / degree))
+    return max(_MIN_LIMIT, min(MAX_SUBJECT_LENGTH, limit))
 
 
-def _guarded_re_search(pattern: str) -> Callable[[str], object]:
+def _guarded_re_search(pattern: str, written: str | None = None) -> Callable[[str], object]:
+    """Check and compile `pattern` for the re engine (`written`: as the user wrote it, for
+    messages)."""
+    shown = pattern if written is None else written
     try:
         parsed = _sre.parse(pattern)
         compiled = re.compile(pattern)
@@ -208,7 +219,7 @@ def _guarded_re_search(pattern: str) -> Callable[[str], object]:
             "'(a|aa)+' -> 'a+'), or install google-re2 (cascadence[re2]), which runs any "
             "pattern it accepts in linear time"
         )
-        raise RegexRejected(f"pattern {pattern!r} can backtrack catastrophically: {reason}", hint)
+        raise RegexRejected(f"pattern {shown!r} can backtrack catastrophically: {reason}", hint)
     return compiled.search
 
 
@@ -219,23 +230,27 @@ _MANY: Final = 10
 """A repeat that may run this many times or more is checked like an unbounded one."""
 
 
-def _danger(sub: Any, ignore_case: bool, outer: int = 0) -> str | None:
+_FEW: Final = 4
+"""A variable repeat inside groups repeated this many times in all is refused: the ways to
+split a subject among the copies grow like a power of its length (`(?:.{0,9}){0,9}x`)."""
+
+
+def _danger(sub: Any, ignore_case: bool, outer: int = 1) -> str | None:
     """Return why `sub` is unsafe for a backtracking engine, or None.
 
-    `outer` is 0 outside any repeat, 1 inside a bounded repeat that can run more than once and
-    2 inside an unbounded one, or one bounded at `_MANY` times or more (`{1,1000}` backtracks
-    like `+`: `(a{1,10}){1,10}b` has 10^10 ways to fail).
+    `outer` is how many times the enclosing repeats may run in all (1 outside any repeat;
+    `_MANY` or more stands for "many"). A variable repeat is refused inside groups repeated
+    `_FEW` times or more, and an unbounded one (or one of `_MANY` or more) inside any group
+    that repeats (`{1,1000}` backtracks like `+`: `(a{1,10}){1,10}b` has 10^10 ways to fail).
     """
     for op, av in sub:
         if op in _REPEATS:
             low, high, body = av
             _width_low, width_high = body.getwidth()
             variable = high > low and width_high > 0
-            if outer and variable and (outer == 2 or high == _MAXREPEAT):
+            if outer > 1 and variable and (outer >= _FEW or high >= _MANY):
                 return "a repeat inside a repeated group (like '(a+)+')"
-            inner = outer
-            if high > 1:
-                inner = 2 if high >= _MANY else max(outer, 1)
+            inner = min(outer * max(high, 1), _MANY * _MANY)
             if high >= _MANY:
                 overlap = _overlapping_branch(body, ignore_case)
                 if overlap:
@@ -266,7 +281,7 @@ def _danger(sub: Any, ignore_case: bool, outer: int = 0) -> str | None:
             # These never give back what they matched, so an enclosing repeat cannot re-split
             # it; only what happens inside them matters.
             body = av[2] if op is _POSSESSIVE else av
-            reason = _danger(body, ignore_case, 0)
+            reason = _danger(body, ignore_case, 1)
             if reason:
                 return reason
     return None
@@ -331,23 +346,41 @@ class _Item:
     """One element of a flattened sequence: its characters, whether it can match nothing, and
     whether it is a repeat that can run unboundedly often."""
 
-    __slots__ = ("chars", "empty", "unbounded")
+    __slots__ = ("chars", "empty", "literal", "unbounded")
 
-    def __init__(self, chars: frozenset[int], empty: bool, unbounded: bool) -> None:
+    def __init__(
+        self, chars: frozenset[int], empty: bool, unbounded: bool, literal: int | None = None
+    ) -> None:
         self.chars = chars
         self.empty = empty
         self.unbounded = unbounded
+        self.literal = literal  # the one character a plain literal matches
 
 
 def _degree(sub: Any, ignore_case: bool) -> int:
+    return _cost(sub, ignore_case)[0]
+
+
+def _cost(sub: Any, ignore_case: bool) -> tuple[int, int]:
     """Estimate the exponent of a pattern's worst-case backtracking time.
 
     It is the longest chain of unbounded repeats in one sequence where each next repeat shares
     characters with the previous one and everything between them could be made of those
     characters (or match nothing), plus one for the start positions an unanchored search tries.
-    Nested repeats are `_danger`'s business. The estimate errs on the high side.
+    A repeat that ends the pattern does not count: nothing after it can fail and send the
+    engine back into it. Lookarounds count by their own chains, as they run at every position
+    the search tries. Nested repeats are `_danger`'s business. The estimate errs on the high
+    side.
+
+    Returns:
+        (degree, divisor): the worst case is about `n**degree / divisor` steps. Repeats linked
+        by a literal can only split where the literal occurs, at most every `period` characters
+        (its shortest repeat: 7 for `timeout`, 1 for `aaa`), which divides the count.
     """
-    items = _flatten(sub, ignore_case)
+    lookarounds: list[Any] = []
+    items = _flatten(sub, ignore_case, lookarounds)
+    if items and items[-1].unbounded:
+        items = items[:-1]
     first = sub.data[0] if sub.data else None
     anchored = (
         first is not None
@@ -356,25 +389,51 @@ def _degree(sub: Any, ignore_case: bool) -> int:
         # with MULTILINE, `^` matches at the start of every line
         and (first[1] is not _c.AT_BEGINNING or not sub.state.flags & re.MULTILINE)
     )
-    longest = [0] * len(items)
-    best = 0
+    best = _chain(items)
+    for body in lookarounds:
+        best = max(best, _chain(_flatten(body, ignore_case, lookarounds)), key=_worse)
+    return best[0] + (0 if anchored else 1), best[1]
+
+
+def _worse(cost: tuple[int, int]) -> tuple[int, int]:
+    return cost[0], -cost[1]
+
+
+def _chain(items: list[_Item]) -> tuple[int, int]:
+    """The longest chain of unbounded repeats that can share a split, and its divisor (see
+    `_cost`); of equally long chains, the one with the smallest divisor."""
+    longest: list[tuple[int, int]] = [(0, 1)] * len(items)
+    best = (0, 1)
     for i, item in enumerate(items):
         if not item.unbounded:
             continue
-        longest[i] = 1
+        longest[i] = (1, 1)
         for j in range(i - 1, -1, -1):
             earlier = items[j]
-            if not earlier.unbounded or not longest[j]:
+            if not earlier.unbounded or not longest[j][0]:
                 continue
             shared = _meet(earlier.chars, item.chars)
             if not shared:
                 continue
-            if all(
-                between.empty or _overlaps(between.chars, shared) for between in items[j + 1 : i]
-            ):
-                longest[i] = max(longest[i], longest[j] + 1)
-        best = max(best, longest[i])
-    return best + (0 if anchored else 1)
+            between = items[j + 1 : i]
+            if all(b.empty or _overlaps(b.chars, shared) for b in between):
+                link = (longest[j][0] + 1, longest[j][1] * _period(between))
+                longest[i] = max(longest[i], link, key=_worse)
+        best = max(best, longest[i], key=_worse)
+    return best
+
+
+def _period(items: list[_Item]) -> int:
+    """How far apart two occurrences of a run of plain literals can be at least: its shortest
+    period (`timeout`: 7, `abab`: 2, `aaa`: 1); 1 for anything but plain literals."""
+    codes = [item.literal for item in items]
+    if not codes or any(code is None for code in codes):
+        return 1
+    size = len(codes)
+    for period in range(1, size):
+        if all(codes[k] == codes[k + period] for k in range(size - period)):
+            return period
+    return size
 
 
 _STARTS: Final = frozenset(
@@ -384,22 +443,25 @@ _STARTS: Final = frozenset(
 )
 
 
-def _flatten(sub: Any, ignore_case: bool) -> list[_Item]:
+def _flatten(sub: Any, ignore_case: bool, lookarounds: list[Any]) -> list[_Item]:
     """The elements of a sequence, with plain groups opened up and every other compound
-    element summarised as one item (an alternation takes its worst branch's chain length as
-    unbounded when any branch has an unbounded repeat)."""
+    element summarised as one item (an alternation counts as unbounded when a branch has an
+    unbounded repeat). Lookaround bodies met on the way are added to `lookarounds`."""
     items: list[_Item] = []
     for op, av in sub:
         if op in _REPEATS:
             low, high, body = av
             variable = high >= _MANY and body.getwidth()[1] > 0
+            _collect_lookarounds(body, lookarounds)
             items.append(_Item(_chars(body, ignore_case), low == 0, variable))
         elif op is _c.SUBPATTERN:
-            items.extend(_flatten(av[-1], ignore_case))
+            items.extend(_flatten(av[-1], ignore_case, lookarounds))
         elif op is _c.AT:
             continue  # zero-width: neither matches characters nor separates repeats
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            lookarounds.append(av[1])  # zero-width here; its own chains count
         elif op is _c.BRANCH:
-            branches = [_flatten(alt, ignore_case) for alt in av[1]]
+            branches = [_flatten(alt, ignore_case, lookarounds) for alt in av[1]]
             items.append(
                 _Item(
                     _union([_chars(alt, ignore_case) for alt in av[1]]),
@@ -407,10 +469,25 @@ def _flatten(sub: Any, ignore_case: bool) -> list[_Item]:
                     any(i.unbounded for b in branches for i in b),
                 )
             )
+        elif op is _c.LITERAL and not ignore_case:
+            items.append(_Item(frozenset((av,)), False, False, av))
         else:
             low, _high = sub.__class__(sub.state, [(op, av)]).getwidth()
             items.append(_Item(_chars([(op, av)], ignore_case), low == 0, False))
     return items
+
+
+def _collect_lookarounds(sub: Any, found: list[Any]) -> None:
+    for op, av in sub:
+        if op in (_c.ASSERT, _c.ASSERT_NOT):
+            found.append(av[1])
+        elif op is _c.SUBPATTERN:
+            _collect_lookarounds(av[-1], found)
+        elif op in _REPEATS:
+            _collect_lookarounds(av[2], found)
+        elif op is _c.BRANCH:
+            for alt in av[1]:
+                _collect_lookarounds(alt, found)
 
 
 _LOW: Final = range(256)
@@ -460,8 +537,11 @@ def _chars(sub: Any, ignore_case: bool) -> frozenset[int]:
     for op, av in sub:
         if op is _c.LITERAL:
             found.add(av)
-        elif op is _c.NOT_LITERAL or op is _c.ANY:
-            found.update(c for c in _LOW if c != (av if op is _c.NOT_LITERAL else 10))
+        elif op is _c.NOT_LITERAL:
+            found.update(c for c in _LOW if c != av)
+            found.add(_HIGH)
+        elif op is _c.ANY:  # with or without DOTALL: a newline counts, to err on the safe side
+            found.update(_LOW)
             found.add(_HIGH)
         elif op is _c.IN:
             found.update(_class(av))
