@@ -85,3 +85,17 @@ async def test_concurrent_failures_are_all_counted() -> None:
         await stores[0].reset("svc")
         for s in stores:
             await s.close()
+
+
+def test_a_store_from_a_url_serves_one_event_loop_after_another() -> None:
+    """`execute_sync` runs each call on a new event loop: the store gives each loop its own
+    client, so the second call still reaches Redis (it used to fail: 'Event loop is closed')."""
+    prefix = f"test-breaker-{uuid.uuid4().hex[:8]}:"
+    store = RedisBreakerStore(prefix=prefix)
+    engine = CascadeEngine(_config(), breaker_store=store)
+    engine.register_stage("SCORE", _broken)
+    for _ in range(3):
+        result = engine.execute_sync({})
+        assert result["stage_results"]["SCORE"]["error_type"] == "ConnectionError"
+    refused = engine.execute_sync({})
+    assert refused["stage_results"]["SCORE"]["error_type"] == "CircuitOpenError"

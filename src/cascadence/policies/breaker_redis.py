@@ -7,8 +7,10 @@ written in `circuit_breaker.py`.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from cascadence.policies.circuit_breaker import BreakerSnapshot, BreakerState
@@ -49,15 +51,57 @@ class RedisBreakerStore:
     ) -> None:
         if client is None:
             try:
-                import redis.asyncio as redis_asyncio
+                import redis.asyncio  # noqa: F401
             except ImportError as exc:  # pragma: no cover - depends on installed extras
                 raise ImportError(
                     "RedisBreakerStore needs redis: pip install 'cascadence[redis]'"
                 ) from exc
-            client = redis_asyncio.Redis.from_url(url)
-        self.client = client
+        self._given = client
+        self.url = url
+        # A client made from the URL belongs to the event loop it first ran on: one per loop,
+        # so an engine used through `execute_sync` (a new loop per call) keeps working.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._outside: Any = None
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
+
+    @property
+    def client(self) -> Any:
+        """The Redis client: the one given, or this event loop's client for `url`."""
+        if self._given is not None:
+            return self._given
+        import redis.asyncio as redis_asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # read outside a loop
+            if self._outside is None:
+                self._outside = redis_asyncio.Redis.from_url(self.url)
+            return self._outside
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = redis_asyncio.Redis.from_url(self.url)
+        return client
+
+    async def _loop_client(self) -> Any:
+        """`client`, and for a client made here, its closing when the loop shuts down: an
+        async generator parked in the loop is closed by `asyncio.run` before the loop ends,
+        and closes the connections it guards."""
+        if self._given is not None:
+            return self._given
+        loop = asyncio.get_running_loop()
+        fresh = loop not in self._clients
+        client = self.client
+        if fresh:
+            closer = _close_at_shutdown(client)
+            await closer.__anext__()
+            self._closers[loop] = closer
+        return client
 
     async def apply(
         self, name: str, fn: Callable[[BreakerSnapshot], tuple[BreakerSnapshot, bool]]
@@ -66,7 +110,8 @@ class RedisBreakerStore:
         from redis.exceptions import WatchError
 
         key = self.prefix + name
-        async with self.client.pipeline(transaction=True) as pipe:
+        client = await self._loop_client()
+        async with client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(key)
@@ -84,8 +129,21 @@ class RedisBreakerStore:
 
     async def reset(self, name: str) -> None:
         """Forget the shared state of `name` (the circuit closes)."""
-        await self.client.delete(self.prefix + name)
+        await (await self._loop_client()).delete(self.prefix + name)
 
     async def close(self) -> None:
-        """Close the Redis connection."""
+        """Close the Redis connection (this event loop's, for a store made from a URL)."""
         await self.client.aclose()
+        if self._given is None:
+            loop = asyncio.get_running_loop()
+            self._clients.pop(loop, None)
+            closer = self._closers.pop(loop, None)
+            if closer is not None:
+                await closer.aclose()
+
+
+async def _close_at_shutdown(client: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
