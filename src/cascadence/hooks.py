@@ -7,6 +7,7 @@ For a cascade, `score` is the stage's `ExecutionContext` and `note_name` the sta
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -217,8 +218,8 @@ class MetricsHooks(CadenceHooks):
         """Count a step execution."""
         self.calls[note_name] += 1
         self.total_time[note_name] += duration
-        if error is not None:
-            self.errors[note_name] += 1
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self.errors[note_name] += 1  # a step cancelled from outside did not fail
 
     async def on_retry(
         self, note_name: str, score: Any, attempt: int, error: BaseException, delay: float

@@ -123,6 +123,15 @@ def test_guard_accepts_ordinary_patterns(pattern: str) -> None:
         (".*a.*b", 251, 4000),
         (".*.*.*=", 63, 251),
         ("(?i).*error.*timeout.*", 251, 4000),  # a final .* cannot fail: it does not count
+        # ... but one followed by `$` can: cubic, 19 s on 4,000 characters before
+        ("^\\S+@\\S+\\.\\S+$", 251, 251),
+        ("\\w+.*$", 251, 251),
+        ("\\w+\\w+\\w+$", 63, 63),
+        # repeats inside optional or atomic groups, and bounded ones, take part in chains
+        ("(?:.*,)?(?:.*,)?.*;", 63, 63),
+        ("(?>x.*x.*x.*y)", 63, 63),
+        (".{0,9}.{0,9}.{0,9}.{0,9}.{0,9}.{0,9}x", 32, 32),
+        ("^[a-z]+(-[a-z]+)*$", 4000, 4000),  # delimited copies: accepted
     ],
 )
 def test_subject_cap_follows_the_backtracking_degree(
@@ -153,6 +162,13 @@ def test_dropping_a_leading_any_keeps_the_answer(pattern: str, text: str, expect
 
     assert bool(re.search(pattern, text)) is expected
     assert compile_pattern(pattern, use_re2=False).matches(text) is expected
+
+
+def test_global_flags_must_be_at_the_start_as_written() -> None:
+    """Dropping a leading .* never makes a pattern re refuses valid: flags stay where written."""
+    for pattern in (".*(?i)abc", ".*?(?s)a.b"):
+        with pytest.raises(RegexRejected, match="global flags"):
+            compile_pattern(pattern, use_re2=False)
 
 
 def test_a_nested_bounded_repeat_is_refused() -> None:

@@ -360,3 +360,54 @@ async def test_skip_rest_does_not_cancel_siblings_with_policies(hooked: bool) ->
         flow = flow.with_hooks(CadenceHooks())
     result = await flow.run(Doc())
     assert (result.b, result.c) == (2, 0)
+
+
+async def test_an_open_circuit_still_fails_a_group_fast() -> None:
+    """A member refused by its own open breaker cancels the group at once (only a breaker
+    shared by members lets the others finish, for the half-open probe)."""
+    from cascadence import CircuitOpenError
+    from cascadence.policies import CircuitBreaker
+
+    breaker = CircuitBreaker("alone", failure_threshold=1, recovery_timeout=60)
+
+    @note(circuit_breaker=breaker)
+    async def guarded(score: Doc) -> None:
+        raise ConnectionError("down")
+
+    async def forever(score: Doc) -> None:
+        await asyncio.Event().wait()
+
+    flow = Cadence("f", Doc()).sync("g", [guarded, forever])
+    with pytest.raises(ParallelNoteError):
+        await asyncio.wait_for(flow.run(Doc()), 2)
+    with pytest.raises(ParallelNoteError) as info:
+        await asyncio.wait_for(flow.run(Doc()), 2)  # refused: still fails at once
+    assert isinstance(info.value.original_error, CircuitOpenError)
+
+
+async def test_a_cancelled_member_ends_with_an_event() -> None:
+    """Every NOTE_STARTED has its end: a member cancelled by a failing sibling gets a
+    NOTE_FAILED carrying the CancelledError (reporters count it as cancelled)."""
+    from cascadence.events import EventEmitter
+
+    seen: list[tuple[str, str, str]] = []
+    emitter = EventEmitter()
+    emitter.on(
+        "*",
+        lambda event: seen.append((event.type, event.note_name or "", type(event.error).__name__)),
+    )
+
+    async def slow(score: Doc) -> None:
+        await asyncio.sleep(5)
+
+    async def boom(score: Doc) -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("boom")
+
+    with pytest.raises(ParallelNoteError):
+        await Cadence("f", Doc()).with_hooks(emitter).sync("g", [slow, boom]).run(Doc())
+    ends = {(kind, name, error) for kind, name, error in seen if kind.startswith("note.")}
+    assert ("note.failed", "slow", "CancelledError") in ends
+    assert ("note.failed", "boom", "NoteError") in ends
+    starts = [name for kind, name, _ in seen if kind == "note.started"]
+    assert sorted(starts) == ["boom", "slow"]

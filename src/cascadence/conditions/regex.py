@@ -206,6 +206,8 @@ def _guarded_re_search(pattern: str, written: str | None = None) -> Callable[[st
     messages)."""
     shown = pattern if written is None else written
     try:
+        if written is not None and written != pattern:
+            re.compile(written)  # the pattern as written must be valid (flags placement too)
         parsed = _sre.parse(pattern)
         compiled = re.compile(pattern)
     except re.error as exc:
@@ -251,6 +253,8 @@ def _danger(sub: Any, ignore_case: bool, outer: int = 1) -> str | None:
             if outer > 1 and variable and (outer >= _FEW or high >= _MANY):
                 return "a repeat inside a repeated group (like '(a+)+')"
             inner = min(outer * max(high, 1), _MANY * _MANY)
+            if _delimited(body, ignore_case):
+                inner = outer  # each copy starts with a character nothing else in it matches
             if high >= _MANY:
                 overlap = _overlapping_branch(body, ignore_case)
                 if overlap:
@@ -285,6 +289,20 @@ def _danger(sub: Any, ignore_case: bool, outer: int = 1) -> str | None:
             if reason:
                 return reason
     return None
+
+
+def _delimited(body: Any, ignore_case: bool) -> bool:
+    """Whether each copy of a repeated group must start with a character that nothing else in
+    the group can match (`(-[a-z]+)*`, `(,\\d+)*`): the copies then split a subject one way
+    only, however variable their insides."""
+    items = list(body)
+    while len(items) == 1 and items[0][0] is _c.SUBPATTERN:
+        items = list(items[0][1][-1])
+    if len(items) < 2 or items[0][0] not in (_c.LITERAL, _c.IN):
+        return False
+    head = _chars(items[:1], ignore_case)
+    rest = _chars(items[1:], ignore_case)
+    return not _overlaps(head, rest)
 
 
 def _overlapping_branch(sub: Any, ignore_case: bool) -> str | None:
@@ -379,8 +397,8 @@ def _cost(sub: Any, ignore_case: bool) -> tuple[int, int]:
     """
     lookarounds: list[Any] = []
     items = _flatten(sub, ignore_case, lookarounds)
-    if items and items[-1].unbounded:
-        items = items[:-1]
+    if items and items[-1].unbounded and sub.data and sub.data[-1][0] in _REPEATS:
+        items = items[:-1]  # nothing follows it, not even `$`: it cannot be made to fail
     first = sub.data[0] if sub.data else None
     anchored = (
         first is not None
@@ -449,11 +467,24 @@ def _flatten(sub: Any, ignore_case: bool, lookarounds: list[Any]) -> list[_Item]
     unbounded repeat). Lookaround bodies met on the way are added to `lookarounds`."""
     items: list[_Item] = []
     for op, av in sub:
-        if op in _REPEATS:
+        if op in _REPEATS or op is _POSSESSIVE:
             low, high, body = av
-            variable = high >= _MANY and body.getwidth()[1] > 0
+            width_low, width_high = body.getwidth()
+            if width_high > 1 and high < _MANY:
+                # a group repeated a few times (or optional): its elements, copied out, so
+                # that repeats inside it take part in chains (`(?:.*,)?(?:.*,)?.*;`)
+                for copy in range(high):
+                    for item in _flatten(body, ignore_case, lookarounds):
+                        if copy >= low:
+                            item = _Item(item.chars, True, item.unbounded)
+                        items.append(item)
+                continue
+            # a variable repeat splits its characters with its neighbours (`.{0,9}.{0,9}x`)
+            variable = high > low and high >= 2 and width_high > 0
             _collect_lookarounds(body, lookarounds)
-            items.append(_Item(_chars(body, ignore_case), low == 0, variable))
+            items.append(_Item(_chars(body, ignore_case), low == 0 or width_low == 0, variable))
+        elif op is _ATOMIC:  # backtracking still happens inside the group
+            items.extend(_flatten(av, ignore_case, lookarounds))
         elif op is _c.SUBPATTERN:
             items.extend(_flatten(av[-1], ignore_case, lookarounds))
         elif op is _c.AT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 
 from cascadence.errors import CircuitOpenError, NoteError
@@ -21,7 +22,10 @@ def find_error(error: BaseException | None, kind: type[BaseException]) -> BaseEx
 
 
 def failure_kind(error: BaseException | None) -> str:
-    """`circuit_open`, `timeout` or `failed`: what stopped a step, looking through wrappers."""
+    """`cancelled`, `circuit_open`, `timeout` or `failed`: what stopped a step, looking
+    through wrappers. `cancelled` is no failure: the step was stopped from outside."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
     if find_error(error, CircuitOpenError) is not None:
         return "circuit_open"
     if find_error(error, builtins.TimeoutError) is not None:

@@ -14,7 +14,8 @@ cascades; `name` is the flow or cascade name; `step` the note or stage name):
 - `{prefix}_runs_total{kind, name, outcome}`: finished runs; outcome `completed`, `failed`.
 - `{prefix}_run_duration_seconds{kind, name}`: histogram.
 - `{prefix}_steps_total{kind, name, step, outcome}`: finished steps; outcome `completed`,
-  `failed`, `timeout` or `circuit_open`.
+  `failed`, `timeout`, `circuit_open` or `cancelled` (stopped from outside: a sibling in a
+  group failed, or the caller gave up; not counted as an error).
 - `{prefix}_step_duration_seconds{kind, name, step}`: histogram, retries included.
 - `{prefix}_step_errors_total{kind, name, step, error}`: failures by exception class name.
 - `{prefix}_retries_total{kind, name, step}`, `{prefix}_timeouts_total{kind, name, step}`.
@@ -311,6 +312,10 @@ class PrometheusReporter:
         error = event.error
         outcome = failure_kind(error)
         self._child(m.steps, kind, name, step, outcome).inc()
+        if outcome == "cancelled":  # stopped from outside: counted and timed, not an error
+            if event.duration is not None:
+                series.duration.observe(event.duration)
+            return
         cause = root_error(error)
         self._child(m.errors, kind, name, step, type(cause).__name__ if cause else "unknown").inc()
         if event.duration is not None:

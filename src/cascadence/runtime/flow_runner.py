@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from cascadence.errors import CadenceError, NoteError, ParallelNoteError, Skip
+from cascadence.errors import CadenceError, CircuitOpenError, NoteError, ParallelNoteError, Skip
 from cascadence.runtime.invoke import call_step, gather_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
@@ -121,6 +121,22 @@ def _merge_outcomes(
     return merged
 
 
+def _shared_refusal(node: ParallelNode) -> Callable[[BaseException], bool] | None:
+    """For a group whose members share a circuit breaker: a refusal by that breaker does not
+    cancel the siblings. In half-open one member holds the probe and the others are refused;
+    cancelling the probe would give its slot back undecided, and the circuit would stay
+    half-open for good. Any other failure still cancels the group at once."""
+    names = [t.policy.breaker.name for t in node.tasks if t.policy.breaker is not None]
+    shared = {name for name in names if names.count(name) > 1}
+    if not shared:
+        return None
+
+    def spare(error: BaseException) -> bool:
+        return isinstance(error, CircuitOpenError) and error.breaker_name in shared
+
+    return spare
+
+
 class _FlowRun:
     __slots__ = ("obs", "plan", "root", "run_id")
 
@@ -196,7 +212,7 @@ class _FlowRun:
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
         else:
             calls = [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)]
-        outcomes = await gather_calls(calls, fail_fast=True)
+        outcomes = await gather_calls(calls, fail_fast=True, spare=_shared_refusal(node))
         return _merge_outcomes(node, score, snaps, outcomes)
 
     def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:

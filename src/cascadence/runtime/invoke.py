@@ -383,7 +383,11 @@ async def _timed(fn: AsyncHandler, arg: Any, limit: float | None, timeout: float
 
 
 async def gather_calls(
-    calls: list[Call], *, deadline: float | None = None, fail_fast: bool = False
+    calls: list[Call],
+    *,
+    deadline: float | None = None,
+    fail_fast: bool = False,
+    spare: Callable[[BaseException], bool] | None = None,
 ) -> list[tuple[bool, Any, float]]:
     """Run handler calls concurrently, each in a task of its own.
 
@@ -394,11 +398,11 @@ async def gather_calls(
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
         With `fail_fast`, the first failure cancels the calls still running (they report
-        `CancelledError`).
+        `CancelledError`), unless it is a skip or `spare(error)` is true.
     """
     batch = Launched(len(calls))
     batch.launch(calls, 0, deadline, fail_fast)
-    return await batch.collect(fail_fast)
+    return await batch.collect(fail_fast, spare)
 
 
 class Launched:
@@ -431,7 +435,9 @@ class Launched:
             work = _timed(fn, arg, limit, timeout_s, name)
             tasks[_task_in(loop, work, contextvars.copy_context())] = index
 
-    async def collect(self, fail_fast: bool) -> list[tuple[bool, Any, float]]:
+    async def collect(
+        self, fail_fast: bool, spare: Callable[[BaseException], bool] | None = None
+    ) -> list[tuple[bool, Any, float]]:
         """Wait for every call; return every outcome in call order.
 
         Outcomes are recorded by the tasks' done callbacks, and the caller waits on one future
@@ -457,7 +463,12 @@ class Launched:
                     out[index] = (True, task.result(), perf())
                 else:
                     out[index] = (False, error, perf())
-                    if fail_fast and not self.failed and not _lets_siblings_finish(error):
+                    if (
+                        fail_fast
+                        and not self.failed
+                        and not _lets_siblings_finish(error)
+                        and not (spare is not None and spare(error))
+                    ):
                         self.failed = True
                         for other in tasks:
                             other.cancel()  # no-op for those already done
@@ -481,10 +492,8 @@ class Launched:
 
 def _lets_siblings_finish(error: BaseException) -> bool:
     """Failures that do not cancel the other members of a group: a skip (of the rest of the
-    flow too: `keeps_siblings` on the flow runner's stop signal), and a call an open circuit
-    refused. A refused sibling must not cancel the half-open probe that could close the
-    circuit: a breaker shared by two members would otherwise stay half-open for good."""
-    return isinstance(error, (Skip, CircuitOpenError)) or getattr(error, "keeps_siblings", False)
+    flow too: `keeps_siblings` on the flow runner's stop signal)."""
+    return isinstance(error, Skip) or getattr(error, "keeps_siblings", False)
 
 
 def _task_in(

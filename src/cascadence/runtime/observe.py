@@ -132,14 +132,13 @@ class Observers:
     ) -> None:
         """A step ends; `error` is set when it failed for good.
 
-        A step cancelled from outside (a sibling failed, the caller gave up) has no outcome:
-        `after_note` hooks see it end with the `CancelledError`, so what they opened they can
-        close, but it is no failure: no `on_error`, no `NOTE_FAILED` event, no failure count.
+        A step cancelled from outside (a sibling failed, the caller gave up) has no outcome of
+        its own: `after_note` hooks see it end with the `CancelledError`, and `NOTE_FAILED`
+        carries it so that listeners can close what they opened (reporters count it as
+        `cancelled`), but it is no failure: `on_error` hooks are not called.
         """
-        if isinstance(error, asyncio.CancelledError):
-            await self._hooks("after_note", step, arg, duration, error)
-            return
-        if error is not None:
+        cancelled = isinstance(error, asyncio.CancelledError)
+        if error is not None and not cancelled:
             await self._hooks("on_error", step, arg, error)
         await self._hooks("after_note", step, arg, duration, error)
         if self.wants_events:
