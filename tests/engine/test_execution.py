@@ -542,3 +542,28 @@ def test_status_enums_print_their_value() -> None:
     assert f"{ProposalStatus.ACTIVE}" == str(ProposalStatus.ACTIVE) == "ACTIVE"
     assert f"{PatternType.THRESHOLD:>10}" == " THRESHOLD"
     assert f"{BreakerState.OPEN}" == "open"
+
+
+async def test_a_cache_hit_or_a_refused_call_spends_nothing() -> None:
+    """A result served from the stage's cache costs 0 and says `cached`; so does a call an
+    open circuit refused: the cost reported is what was spent."""
+    engine = CascadeEngine({"name": "c", "stages": {"A": {"cost": 5, "cache_enabled": True}}})
+    engine.register_stage("A", lambda ctx: {"result": "x", "confidence": 0.9})
+    first = await engine.execute({"u": 1})
+    again = await engine.execute({"u": 1})
+    assert (first["cost"], first["stage_results"]["A"].get("cached")) == (5, None)
+    assert (again["cost"], again["stage_results"]["A"]["cached"]) == (0, True)
+    assert again["stage_results"]["A"]["result"] == "x"
+    assert engine.get_statistics()["A"]["total_cost"] == 5
+
+    breaker = {"failure_threshold": 1, "reset_timeout_seconds": 60}
+    engine = CascadeEngine({"name": "b", "stages": {"A": {"cost": 7, "circuit_breaker": breaker}}})
+
+    def down(_ctx: Any) -> None:
+        raise ConnectionError("down")
+
+    engine.register_stage("A", down)
+    assert (await engine.execute({}))["cost"] == 7
+    refused = await engine.execute({})
+    assert refused["stage_results"]["A"]["error_type"] == "CircuitOpenError"
+    assert refused["cost"] == 0

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cascadence.errors import GlobalTimeoutError, Skip
+from cascadence.errors import CircuitOpenError, GlobalTimeoutError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
@@ -177,7 +177,10 @@ class _Run:
             if self.stats is not None:
                 self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.error(_error_record(st.name, exc))
-        return _failed(exc)
+        failed = _failed(exc)
+        if isinstance(exc, CircuitOpenError):  # refused: the handler was not called
+            failed["cost"] = 0
+        return failed
 
     def error(self, record: dict[str, Any]) -> None:
         """Record an error of the run."""
@@ -250,6 +253,7 @@ class _Run:
                     if obs is None
                     else obs.retry_listener(self.plan.name, self.run_id, st.name, ctx)
                 )
+                hits: list[Any] | None = [] if st.policy.cache is not None else None
                 raw = await call_step(
                     st.name,
                     fn,
@@ -259,7 +263,12 @@ class _Run:
                     deadline=self.loop_deadline(),
                     on_retry=retry,
                     assign=_assign,
+                    hits=hits,
                 )
+                if hits:  # served from the cache: nothing was spent
+                    raw = StageResult(raw) if isinstance(raw, dict) else as_stage_result(raw)
+                    raw["cost"] = 0
+                    raw["cached"] = True
             sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
             if "data" not in sr or "confidence" not in sr:
                 complete(sr)

@@ -277,6 +277,7 @@ async def call_step(
     deadline: float | None = None,
     on_retry: RetryListener | None = None,
     assign: Callable[[Any, str, Any], Any] | None = None,
+    hits: list[Any] | None = None,
 ) -> Any:
     """Call a step's handler under every part of its policy (see `StepPolicy`).
 
@@ -289,6 +290,7 @@ async def call_step(
         deadline: Event-loop time by which the whole run must end.
         on_retry: Told about each retry before its backoff sleep.
         assign: Writes a fallback value into `arg` when the fallback names a field.
+        hits: Told of a cache hit (the key is appended), for callers that report it.
 
     Raises:
         cascadence.errors.RetryExhaustedError: Every attempt of a retried step failed.
@@ -303,6 +305,8 @@ async def call_step(
         key = cache.key_for(cache_input if cache_input is not None else arg)
         hit = cache.get(key)
         if hit is not MISS:
+            if hits is not None:
+                hits.append(key)
             return hit
     retry = policy.retry
     breaker = policy.breaker
