@@ -344,3 +344,16 @@ def test_a_checkpoint_store_that_cannot_be_used_is_a_usage_error(cli: Cli, tmp_p
     assert done.returncode == ExitCode.INVALID
     assert "the store cannot be used" in done.stderr
     assert done.stdout == ""
+
+
+def test_inputs_sharing_an_id_share_one_run(cli: Cli, tmp_path: Path) -> None:
+    """Two inputs with one id under --checkpoint share one run, also when they are taken up
+    at the same time: the second gets the first one's result, not a RunLockedError."""
+    (tmp_path / "dups.jsonl").write_text(
+        jsonl([{**EVENTS[0], "id": "same"}, {**EVENTS[1], "id": "same"}, EVENTS[1]])
+    )
+    done = cli("run", QUICKSTART, "-i", "dups.jsonl", "--json", "--checkpoint", "sqlite:///dups.db")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["run_id"] for r in rows][:2] == ["same", "same"]
+    assert rows[0]["stage_results"] == rows[1]["stage_results"]

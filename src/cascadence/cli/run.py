@@ -136,14 +136,35 @@ async def execute_all(
 
     results: list[dict[str, Any]] = [{}] * len(items)
     indices = iter(range(len(items)))
+    # Inputs sharing a run id share one run: a later one waits for the first one's result
+    # instead of racing it for the run's lease (which this very process holds).
+    runs: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def decide(index: int, run_id: str | None) -> dict[str, Any]:
+        if run_id is None or store is None:
+            return await engine.execute(items[index], explain=explain, run_id=run_id)
+        first = runs.get(run_id)
+        if first is not None:
+            return await asyncio.shield(first)
+        runs[run_id] = shared = asyncio.get_running_loop().create_future()
+        try:
+            result = await engine.execute(
+                items[index], explain=explain, run_id=run_id, checkpoint=store
+            )
+        except CheckpointError as exc:
+            result = _failed(exc, engine, run_id)
+        except BaseException as exc:
+            shared.set_exception(exc)
+            shared.exception()  # retrieved here: the waiters, if any, re-raise it
+            raise
+        shared.set_result(result)
+        return result
 
     async def worker() -> None:
         for index in indices:  # shared by the workers: each takes the next input
             run_id = run_ids[index] if run_ids is not None else None
             try:
-                result = await engine.execute(
-                    items[index], explain=explain, run_id=run_id, checkpoint=store
-                )
+                result = await decide(index, run_id)
             except CheckpointError as exc:
                 result = _failed(exc, engine, run_id)
             results[index] = result
