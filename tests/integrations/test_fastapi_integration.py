@@ -274,3 +274,23 @@ def test_create_app_without_metrics_and_bad_arguments() -> None:
         create_app(decision_engine(), metrics="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="tracing= expects"):
         create_app(decision_engine(), metrics=False, tracing="yes")
+
+
+@pytest.mark.parametrize("expose", [False, True])
+def test_decision_error_messages_follow_expose_errors(expose: bool) -> None:
+    """A stage's error message (which may carry hosts, paths or secrets) reaches the client
+    only with expose_errors; otherwise the result names the error type."""
+    engine = CascadeEngine({"name": "leaky", "stages": {"S": {}}})
+
+    def boom(_ctx: Any) -> None:
+        raise RuntimeError("password=hunter2 at /srv/internal")
+
+    engine.register_stage("S", boom)
+    app = create_app(engine, expose_errors=expose, metrics=False)
+    with TestClient(app) as client:
+        body = client.post("/decide", json={}).json()
+    assert ("hunter2" in str(body)) is expose
+    assert body["stage_results"]["S"]["error_type"] == "RuntimeError"
+    assert body["errors"][0]["type"] == "RuntimeError"
+    if not expose:
+        assert body["stage_results"]["S"]["error"] == "RuntimeError"

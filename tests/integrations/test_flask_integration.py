@@ -265,3 +265,24 @@ def test_blueprint_health_routes(model: Any) -> None:
     client = app.test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/metrics").status_code == 404
+
+
+def test_a_body_nested_too_deeply_is_422() -> None:
+    """JSON nested past what the decoder handles is a 422, not a 500 with a traceback."""
+    engine = CascadeEngine({"name": "deep", "stages": {"S": {}}})
+    engine.register_stage("S", lambda ctx: {"result": "ok"})
+    app = create_app(engine, metrics=False)
+    body = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    answer = app.test_client().post("/decide", data=body, content_type="application/json")
+    assert answer.status_code == 422
+    assert answer.get_json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_a_malformed_or_non_object_json_body_is_422_for_a_flow_route() -> None:
+    """`cadence_route` answers a broken JSON body (or an array) as FastAPI does."""
+    client = spec_app().test_client()
+    broken = client.post("/orders/", data="{bad", content_type="application/json")
+    array = client.post("/orders/", data="[1]", content_type="application/json")
+    assert broken.status_code == array.status_code == 422
+    assert broken.get_json()["detail"][0]["type"] == "json_invalid"
+    assert array.get_json()["detail"][0]["type"] == "dict_type"

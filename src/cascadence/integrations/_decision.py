@@ -213,9 +213,40 @@ def refused_stage(engine: Any, result: Mapping[str, Any]) -> str | None:
     return None
 
 
-def decision_outcome(engine: Any, result: dict[str, Any], run_id: str) -> Outcome:
-    """The response for one engine execution (see the module docstring for the statuses)."""
+def _scrubbed(result: dict[str, Any]) -> dict[str, Any]:
+    """The result with every error message replaced by its error type: messages can carry
+    internal details (hosts, paths, credentials) that must not reach clients."""
+    out = dict(result)
+    stages = result.get("stage_results")
+    if isinstance(stages, dict):
+        out["stage_results"] = {
+            name: {**sr, "error": sr.get("error_type") or "error"}
+            if isinstance(sr, dict) and sr.get("error") is not None
+            else sr
+            for name, sr in stages.items()
+        }
+    errors = result.get("errors")
+    if isinstance(errors, list):
+        out["errors"] = [
+            {**e, "error": e.get("type") or e.get("error_type") or "error"}
+            if isinstance(e, dict) and "error" in e
+            else e
+            for e in errors
+        ]
+    return out
+
+
+def decision_outcome(
+    engine: Any, result: dict[str, Any], run_id: str, *, expose_errors: bool = False
+) -> Outcome:
+    """The response for one engine execution (see the module docstring for the statuses).
+
+    Without `expose_errors`, the error messages in the result are replaced by their error
+    types (the result still says which stage failed and how).
+    """
     headers = {RUN_ID_HEADER: run_id}
+    if not expose_errors and (result.get("errors") or not result.get("success", True)):
+        result = _scrubbed(result)
     if result.get("timed_out"):
         body = dict(result)
         body["error"] = {
@@ -290,6 +321,10 @@ def parse_input(raw: bytes, validator: Any = None) -> Any:
     except ValueError as exc:
         raise InputError(
             [{"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}]
+        ) from None
+    except RecursionError:  # nested deeper than the decoder goes
+        raise InputError(
+            [{"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply"}]
         ) from None
     if validator is None:
         if not isinstance(value, dict):

@@ -179,7 +179,7 @@ class CadenceRouter(APIRouter):
         async def decide(payload: Any) -> Response:
             run_id = engine.new_run_id()
             result = await engine.execute(engine_input(payload), run_id=run_id, explain=explain)
-            outcome = decision_outcome(engine, result, run_id)
+            outcome = decision_outcome(engine, result, run_id, expose_errors=self.expose_errors)
             return _response(outcome.status, outcome.body, outcome.headers)
 
         decide.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

@@ -153,7 +153,10 @@ class _ViewArgs:
 
         values: dict[str, Any] = {}
         source: dict[str, str] = {}
-        body = request.get_json(silent=True) if request.is_json else None
+        body = None
+        raw = request.get_data(cache=True) if request.is_json else b""
+        if raw.strip():  # a JSON body is parsed as FastAPI does: malformed or not an object is 422
+            body = parse_input(raw)
         is_json = isinstance(body, dict)
         for name in self.names:
             if name in url_values:
@@ -172,6 +175,8 @@ class _ViewArgs:
                 name = str(err["loc"][0]) if err["loc"] else ""
                 where = source.get(name, "body" if request.is_json else "query")
                 item = {"type": err["type"], "loc": [where, *err["loc"]], "msg": err["msg"]}
+                if "input" in err:
+                    item["input"] = err["input"]
                 errors.append(item)
             raise InputError(errors) from None
         return {name: getattr(parsed, name) for name in self.names}
@@ -289,7 +294,7 @@ class CadenceBlueprint(Blueprint):
                 return _response(outcome.status, outcome.body, outcome.headers)
             run_id = engine.new_run_id()
             result = runner(engine.execute(engine_input(value), run_id=run_id, explain=explain))
-            outcome = decision_outcome(engine, result, run_id)
+            outcome = decision_outcome(engine, result, run_id, expose_errors=self.expose_errors)
             return _response(outcome.status, outcome.body, outcome.headers)
 
         options.setdefault("endpoint", f"decide_{engine.plan.name}")
