@@ -117,6 +117,11 @@ def _on_dask(
         client = Client() if address == "local" else Client(address, timeout=10)  # type: ignore[no-untyped-call]
     except OSError as exc:
         fail(f"--dask {address}: cannot reach the scheduler ({exc})")
+    except (ValueError, TypeError) as exc:  # not an address at all
+        fail(
+            f"--dask {address}: not a scheduler address ({exc}); expected host:port, "
+            "tcp://host:port or local"
+        )
     with client:
         return replay_on_dask(baseline, items, client=client, candidate=candidate, **options)
 
