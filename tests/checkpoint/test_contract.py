@@ -341,6 +341,12 @@ async def test_delete(store: BaseCheckpointStore) -> None:
     assert (await start(store, owner="b")).steps == []
 
 
+async def test_expire_refuses_a_negative_age(store: BaseCheckpointStore) -> None:
+    """A negative age would delete runs that just finished: refused."""
+    with pytest.raises(ValueError, match="older_than_seconds"):
+        await store.expire(older_than_seconds=-1)
+
+
 async def test_expire_finished_runs(store: BaseCheckpointStore, clock: FakeClock) -> None:
     """expire deletes finished runs idle longer than the cutoff and leaves the rest."""
     for rid in ("done", "failed", "active"):

@@ -283,3 +283,34 @@ async def test_checkpointed_executions_respect_max_in_flight() -> None:
     )
     assert all(r["success"] for r in results)
     assert peak[0] == 3
+
+
+async def test_a_failed_cascade_run_resumes_from_before_its_failure(tmp_path: Path) -> None:
+    """A checkpointed cascade whose stage failed (or whose time ran out) is not stored as
+    finished: running its id again resumes after the last stage that succeeded, so the
+    failed stage runs again and the ones before it do not."""
+    calls: list[str] = []
+    broken = [True]
+
+    async def a(_ctx: Any) -> dict[str, Any]:
+        calls.append("A")
+        return {"result": "a"}
+
+    async def b(_ctx: Any) -> dict[str, Any]:
+        calls.append("B")
+        if broken[0]:
+            raise ConnectionError("model down")
+        return {"result": "b"}
+
+    engine = CascadeEngine({"name": "r", "stages": {"A": {}, "B": {"depends_on": ["A"]}}})
+    engine.register_stages({"A": a, "B": b})
+    async with SQLiteCheckpointStore(str(tmp_path / "runs.db")) as store:
+        first = await engine.execute({}, run_id="r1", checkpoint=store)
+        assert first["success"] is False
+        assert (await store.load("r1")).status is RunStatus.FAILED  # type: ignore[union-attr]
+        broken[0] = False
+        again = await engine.execute({}, run_id="r1", checkpoint=store)
+        assert again["success"] is True and again["final_result"] == "b"
+        assert calls == ["A", "B", "B"]
+        stored = await engine.execute({}, run_id="r1", checkpoint=store)
+        assert stored["final_result"] == "b" and calls == ["A", "B", "B"]

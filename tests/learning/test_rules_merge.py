@@ -163,3 +163,12 @@ def test_rule_name_prefix_is_checked() -> None:
     """A prefix that cannot start a rule name is refused."""
     with pytest.raises(ValueError, match="prefix"):
         RuleGenerator(prefix="no spaces")
+
+
+def test_merging_nothing_keeps_the_version() -> None:
+    """No rules and no earlier learned rules: the same config comes back, version unchanged."""
+    from cascadence import CascadeConfig
+    from cascadence.learning import merge_rules
+
+    config = CascadeConfig.from_dict({"name": "m", "version": "1.0", "stages": {"A": {}}})
+    assert merge_rules(config, []) is config

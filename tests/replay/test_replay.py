@@ -258,3 +258,20 @@ async def test_a_decision_written_by_a_rule_is_the_decision_compared(
 
     strict = await replay(versions[0], EVENTS, candidate=learned, decision=final_result)
     assert strict.disagreement_count == 1  # 700: the rules stage's own result is "review"
+
+
+async def test_an_event_both_versions_fail_on_is_no_agreement() -> None:
+    """Two versions that both fail an event did not agree on it: it is a disagreement, so a
+    candidate failing where the baseline fails does not look perfect."""
+
+    def needs_amount(ctx: Any) -> dict[str, Any]:
+        return {"result": "ok" if ctx.get("amount") is not None else 1 / 0}
+
+    engines = []
+    for version in ("1", "2"):
+        engine = CascadeEngine({"name": "f", "version": version, "stages": {"A": {}}})
+        engine.register_stage("A", needs_amount)
+        engines.append(engine)
+    report = await replay(engines[0], [{"amount": 1}, {}], candidate=engines[1])
+    assert report.disagreement_count == 1
+    assert report.agreement == 0.5

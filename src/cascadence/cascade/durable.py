@@ -66,7 +66,7 @@ async def execute_durable(
         if run.completed:
             stored: dict[str, Any] = run.record.result
             return stored
-        restore = run.record.steps[-1].payload if run.record.steps else None
+        restore = _last_clean_step(run.record.steps)
         if restore is not None:
             data = restore["data"]
 
@@ -83,5 +83,20 @@ async def execute_durable(
             on_stage=checkpoint,
             restore=restore,
         )
-        await finish(run, result)
+        if result.get("success", True) and not result.get("timed_out"):
+            await finish(run, result)
+        else:  # a stage failed or time ran out: resumable, from before the first failure
+            reason = "timed out" if result.get("timed_out") else "a stage failed"
+            await run.store.fail(run_id, f"cascade {reason}", owner=run.owner)
         return result
+
+
+def _last_clean_step(steps: Any) -> dict[str, Any] | None:
+    """The latest checkpoint taken before any stage failed: a run that stopped on a failure
+    (or ran out of time) resumes from there, and the failed stages run again."""
+    for step in reversed(list(steps or ())):
+        payload = step.payload
+        results = payload.get("stage_results", {}) if isinstance(payload, dict) else {}
+        if not any(r.get("error") is not None for r in results.values()):
+            return payload  # type: ignore[no-any-return]
+    return None

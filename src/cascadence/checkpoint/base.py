@@ -636,3 +636,13 @@ def make_record(row: tuple[Any, ...] | Any, steps: list[StepRecord] | None = Non
         meta=loads(meta) if meta else {},
         state=None if state is None else loads(state),
     )
+
+
+def check_age(older_than_seconds: float) -> float:
+    """`expire`'s age: a number of seconds >= 0 (a negative age would delete runs that just
+    finished)."""
+    if isinstance(older_than_seconds, bool) or not isinstance(older_than_seconds, (int, float)):
+        raise TypeError(f"older_than_seconds must be a number, got {older_than_seconds!r}")
+    if not older_than_seconds >= 0:
+        raise ValueError(f"older_than_seconds must be >= 0, got {older_than_seconds!r}")
+    return float(older_than_seconds)

@@ -23,6 +23,7 @@ from cascadence.checkpoint.base import (
     RunStatus,
     StepRecord,
     check_acquire_args,
+    check_age,
     check_key,
     check_lease,
     check_writable,
@@ -245,6 +246,7 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
         self, *, older_than_seconds: float, statuses: Iterable[RunStatus] = FINISHED
     ) -> int:
         """Delete finished runs not updated for `older_than_seconds`."""
+        older_than_seconds = check_age(older_than_seconds)
         cutoff = self.clock.time() - older_than_seconds
         wanted = frozenset(RunStatus(s) for s in statuses)
         doomed = [

@@ -29,6 +29,7 @@ from cascadence.checkpoint.base import (
     RunStatus,
     StepRecord,
     check_acquire_args,
+    check_age,
     check_key,
     check_lease,
     decide_acquire,
@@ -369,6 +370,7 @@ class PostgresCheckpointStore(BaseCheckpointStore):
         self, *, older_than_seconds: float, statuses: Iterable[RunStatus] = FINISHED
     ) -> int:
         """Delete finished runs not updated for `older_than_seconds`."""
+        older_than_seconds = check_age(older_than_seconds)
         wanted = sorted({RunStatus(s).value for s in statuses})
         sql = self._sql["expire"]
         cutoff = self.clock.time() - older_than_seconds

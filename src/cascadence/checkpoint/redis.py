@@ -25,6 +25,7 @@ from cascadence.checkpoint.base import (
     RunStatus,
     StepRecord,
     check_acquire_args,
+    check_age,
     check_key,
     check_lease,
     check_writable,
@@ -419,6 +420,7 @@ class RedisCheckpointStore(BaseCheckpointStore):
         self, *, older_than_seconds: float, statuses: Iterable[RunStatus] = FINISHED
     ) -> int:
         """Delete finished runs not updated for `older_than_seconds`."""
+        older_than_seconds = check_age(older_than_seconds)
         wanted = sorted({RunStatus(s).value for s in statuses})
         if not wanted:
             return 0

@@ -28,6 +28,7 @@ from cascadence.checkpoint.base import (
     RunStatus,
     StepRecord,
     check_acquire_args,
+    check_age,
     check_key,
     check_lease,
     decide_acquire,
@@ -357,6 +358,7 @@ class SQLiteCheckpointStore(BaseCheckpointStore):
         self, *, older_than_seconds: float, statuses: Iterable[RunStatus] = FINISHED
     ) -> int:
         """Delete finished runs not updated for `older_than_seconds`."""
+        older_than_seconds = check_age(older_than_seconds)
         wanted = sorted({RunStatus(s).value for s in statuses})
         return await self._run(self._expire, older_than_seconds, wanted)
 

@@ -65,6 +65,10 @@ def merge_rules(
         version: Version of the new config; `next_version(config.version)` by default.
         replace: Drop the learned rules an earlier merge added before adding these.
 
+    Returns:
+        The new config; `config` itself when there is nothing to merge (no rules, and no
+        earlier learned rules to replace).
+
     Raises:
         ConfigError: A rule names a stage the cascade does not have (with the closest one),
             or the merged config does not validate.
@@ -82,6 +86,8 @@ def merge_rules(
     chosen: dict[str, GeneratedRule] = {}
     for rule in rules:
         chosen.setdefault(rule.rule_id, rule)
+    if not chosen and not earlier:
+        return config  # nothing to add, nothing to take out: the same version
     issues = [
         ConfigIssue(
             path=f"stages.{rule.stage}",

@@ -250,8 +250,8 @@ def build_report(
     kept: list[Disagreement] = []
     count = 0
     for index, (b, c) in enumerate(pairs):
-        if c is None or _same(b.decision, c.decision):
-            continue
+        if c is None or (_decided(b) and _decided(c) and _same(b.decision, c.decision)):
+            continue  # an event neither version decided is no agreement
         count += 1
         if len(kept) < max_disagreements:
             kept.append(Disagreement(index, event_ids[index], b, c))
@@ -280,6 +280,10 @@ def _percentile(ordered: Sequence[float], q: float) -> float:
         return 0.0
     rank = max(1, math.ceil(q * len(ordered)))
     return ordered[rank - 1]
+
+
+def _decided(outcome: Outcome) -> bool:
+    return bool(outcome.success) and not outcome.timed_out
 
 
 def _same(a: Any, b: Any) -> bool:
