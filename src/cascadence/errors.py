@@ -100,7 +100,7 @@ class ConfigIssue:
 
     def format(self) -> str:
         """Render the issue as a human-readable, multi-line message."""
-        text = f"{self.location()}: {self.path}: {self.message}"
+        text = f"{self.location()}: {self.path + ': ' if self.path else ''}{self.message}"
         if self.expected:
             text += f"\n    expected: {self.expected}"
         if self.suggestion:
