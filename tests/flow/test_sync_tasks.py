@@ -1,4 +1,5 @@
-"""`.sync` groups: a task each from the first step, isolation, order, errors."""
+"""`.sync` groups: eager start, a task for every member after the first that suspends,
+isolation, order, errors, cancellation."""
 
 from __future__ import annotations
 
@@ -411,3 +412,157 @@ async def test_a_cancelled_member_ends_with_an_event() -> None:
     assert ("note.failed", "boom", "NoteError") in ends
     starts = [name for kind, name, _ in seen if kind == "note.started"]
     assert sorted(starts) == ["boom", "slow"]
+
+
+@NEEDS_311
+async def test_members_that_never_suspend_create_no_task() -> None:
+    loop = asyncio.get_running_loop()
+    created: list[Any] = []
+    default = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def a(score: Doc) -> None:
+        score.a = 1
+
+    async def b(score: Doc) -> None:
+        score.b = 2
+
+    flow = Cadence("g", Doc()).sync("ab", [a, note(timeout=1.0)(b)])
+    loop.set_task_factory(counting)
+    try:
+        result = await flow.run(Doc())
+    finally:
+        loop.set_task_factory(default)
+    assert (result.a, result.b) == (1, 2)
+    assert created == []
+
+
+async def test_the_run_goes_on_after_a_group_whose_member_was_cancelled() -> None:
+    """The first member to suspend goes on where it started; when a sibling fails, it is
+    cancelled, and that cancellation is over once the group ends: a note after the group
+    (reached through `on_error(stop=False)`) sleeps undisturbed."""
+    log: list[str] = []
+
+    async def slow(score: Doc) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            log.append("slow cancelled")
+            raise
+
+    async def boom(score: Doc) -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    async def handle(score: Doc, error: Exception) -> None:
+        log.append(type(error).__name__)
+
+    async def after(score: Doc) -> None:
+        await asyncio.sleep(0.01)
+        task = asyncio.current_task()
+        assert task is not None
+        log.append(f"after, cancelling={task.cancelling()}")  # type: ignore[attr-defined,unused-ignore]
+
+    flow = (
+        Cadence("f", Doc())
+        .sync("g", [slow, boom])
+        .on_error(handle, stop=False)
+        .then("after", after)
+    )
+    await flow.run(Doc())
+    assert log == ["slow cancelled", "ParallelNoteError", "after, cancelling=0"]
+
+
+async def test_a_member_that_swallows_the_cancellation_keeps_its_result() -> None:
+    async def stubborn(score: Doc) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            score.a = 7  # gives up waiting, but finishes normally
+
+    async def boom(score: Doc) -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("f", Doc()).sync("g", [stubborn, boom]).run(Doc())
+    assert info.value.note_name == "boom"
+    await asyncio.sleep(0.01)  # the caller's task carries no cancellation on
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # type: ignore[attr-defined,unused-ignore]
+
+
+async def test_cancelling_the_run_cancels_every_member_into_its_cleanup() -> None:
+    log: list[str] = []
+    both_waiting = asyncio.Event()
+    waiting = 0
+
+    def sleeper(name: str) -> Any:
+        async def fn(score: Doc) -> None:
+            nonlocal waiting
+            waiting += 1
+            if waiting == 2:
+                both_waiting.set()
+            try:
+                await asyncio.sleep(5)
+            finally:
+                await asyncio.sleep(0)  # async cleanup
+                log.append(f"{name} cleaned up")
+
+        fn.__name__ = name
+        return fn
+
+    run = asyncio.ensure_future(
+        Cadence("f", Doc()).sync("g", [sleeper("first"), sleeper("second")]).run(Doc())
+    )
+    await both_waiting.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert sorted(log) == ["first cleaned up", "second cleaned up"]
+
+
+async def test_a_failure_before_a_member_suspends_still_starts_it_then_cancels_it() -> None:
+    """As under a task group: every member takes its first step; one that then waits is
+    cancelled because an earlier sibling failed."""
+    log: list[str] = []
+
+    async def boom(score: Doc) -> None:
+        raise ValueError("boom")
+
+    async def waiter(score: Doc) -> None:
+        log.append("started")
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            raise
+
+    async def last(score: Doc) -> None:
+        log.append("last started")
+        await asyncio.sleep(5)
+
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("f", Doc()).sync("g", [boom, waiter, last]).run(Doc())
+    assert info.value.task_index == 0
+    assert log == ["started", "last started", "cancelled"]
+
+
+async def test_a_suspending_member_keeps_its_own_context_across_awaits() -> None:
+    seen: list[str] = []
+
+    async def first(score: Doc) -> None:
+        VAR.set("first")
+        await asyncio.sleep(0.001)
+        seen.append(VAR.get())
+
+    async def second(score: Doc) -> None:
+        await asyncio.sleep(0)
+        seen.append(VAR.get())
+
+    await Cadence("g", Doc()).sync("g", [first, second]).run(Doc())
+    assert sorted(seen) == ["first", "outer"]
+    assert VAR.get() == "outer"

@@ -272,7 +272,7 @@ class OpenTelemetryReporter(CadenceHooks):
             if owner is not None and owner.children is not None:
                 owner.children.discard(frame)
         # Restore by value, not by token: a step may end in a task other than the one that
-        # opened it (a parallel task that suspended is resumed in a task of its own).
+        # opened it.
         self._var.set(parent)
         self._ctx.attach(parent.ctx if parent is not None and parent.open else frame.outer)
 

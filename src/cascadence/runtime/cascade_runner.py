@@ -298,7 +298,8 @@ class _Run:
         return sr
 
     async def call_batch(self, batch: list[StagePlan]) -> None:
-        """Run a parallel group; only stages that suspend get a task of their own."""
+        """Run a parallel group: stages start in order; a stage that finishes without
+        suspending costs no task (see `gather_calls`)."""
         if (
             self.obs is not None
             or len(batch) > self.plan.max_parallel

@@ -126,8 +126,7 @@ def _shared_refusal(node: ParallelNode) -> Callable[[BaseException], bool] | Non
     cancel the siblings. In half-open one member holds the probe and the others are refused;
     cancelling the probe would give its slot back undecided, and the circuit would stay
     half-open for good. Any other failure still cancels the group at once."""
-    names = [t.policy.breaker.name for t in node.tasks if t.policy.breaker is not None]
-    shared = {name for name in names if names.count(name) > 1}
+    shared = node.shared_breakers
     if not shared:
         return None
 
@@ -205,10 +204,10 @@ class _FlowRun:
         return score
 
     async def parallel(self, node: ParallelNode, score: Any) -> Any:
-        # Every task runs in a task of its own, on its own snapshot and in its own copy of the
-        # context, from its first step on (see `gather_calls`).
+        # Every task runs on its own snapshot and in its own copy of the context; one that
+        # suspends is never moved to another task (see `gather_calls`).
         snaps = node.snapshots(score, len(node.tasks))
-        if self.obs is None and all(t.policy.is_plain for t in node.tasks):
+        if self.obs is None and node.plain:
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
         else:
             calls = [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)]

@@ -23,7 +23,7 @@ from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.policies.cache import MISS
 from cascadence.policies.stack import StepPolicy
-from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
+from cascadence.runtime.cancel import SIBLING_CANCEL, TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
 
 __all__ = [
@@ -50,17 +50,30 @@ class _Resume:
 
     `first` is what the coroutine yielded on its first step (a pending future, or None for a
     bare yield). Awaiting this object hands that value to the current task, then relays every
-    send and throw to the coroutine, exactly as `await coro` would have done from the start.
+    send and throw to the coroutine, exactly as `await coro` would have done from the start;
+    with `context`, every step of the coroutine runs inside that context.
     """
 
-    __slots__ = ("_coro", "_first")
+    __slots__ = ("_context", "_coro", "_first")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        first: Any,
+        context: contextvars.Context | None = None,
+    ) -> None:
         self._coro = coro
         self._first = first
+        self._context = context
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self._coro
+        send: Callable[[Any], Any] = coro.send
+        throw: Callable[[BaseException], Any] = coro.throw
+        context = self._context
+        if context is not None:
+            send = functools.partial(context.run, coro.send)  # type: ignore[call-arg]
+            throw = functools.partial(context.run, coro.throw)  # type: ignore[arg-type]
         value = self._first
         while True:
             try:
@@ -70,12 +83,12 @@ class _Resume:
                 raise
             except BaseException as exc:  # relay cancellation and errors into the handler
                 try:
-                    value = coro.throw(exc)
+                    value = throw(exc)
                 except StopIteration as stop:
                     return stop.value
             else:
                 try:
-                    value = coro.send(sent)
+                    value = send(sent)
                 except StopIteration as stop:
                     return stop.value
 
@@ -386,38 +399,137 @@ async def _timed(fn: AsyncHandler, arg: Any, limit: float | None, timeout: float
     return await resume_until(coro, yielded, limit, name, timeout)
 
 
-async def gather_calls(
+def gather_calls(
     calls: list[Call],
     *,
     deadline: float | None = None,
     fail_fast: bool = False,
     spare: Callable[[BaseException], bool] | None = None,
-) -> list[tuple[bool, Any, float]]:
-    """Run handler calls concurrently, each in a task of its own.
+) -> Awaitable[list[tuple[bool, Any, float]]]:
+    """Run handler calls concurrently, each in its own copy of the context.
 
-    Every call gets its own task from its first step on, as `asyncio.gather` would give it:
-    code that looks at the current task (`asyncio.timeout`, `TaskGroup`, anyio cancel scopes
-    in HTTP clients, a step's own timeout) must see the call's task, not the caller's.
+    Code that looks at the current task (`asyncio.timeout`, `TaskGroup`, anyio cancel scopes
+    in HTTP clients, a step's own timeout) must be bound to the task that runs the rest of the
+    call. So calls are started eagerly, in order, on the caller's task, and a call that
+    finishes without suspending never costs a task. The first call that suspends goes on
+    running on the caller's task, where it started (the foreground call); every call after it
+    gets a task of its own from its first step on. No call is ever moved between tasks.
 
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
         With `fail_fast`, the first failure cancels the calls still running (they report
-        `CancelledError`), unless it is a skip or `spare(error)` is true.
+        `CancelledError`), unless it is a skip or `spare(error)` is true. As under
+        `asyncio.gather` or a task group, every call takes its first step before a failure
+        cancels the others.
     """
-    batch = Launched(len(calls))
+    if sys.version_info >= (3, 11):
+        return _gather_eager(calls, deadline, fail_fast, spare)
+    return _gather_tasks(calls, deadline, fail_fast, spare)
+
+
+async def _gather_tasks(
+    calls: list[Call],
+    deadline: float | None,
+    fail_fast: bool,
+    spare: Callable[[BaseException], bool] | None,
+) -> list[tuple[bool, Any, float]]:
+    """Python 3.10 has no `Task.uncancel`: every call runs in a task of its own."""
+    batch = Launched([None] * len(calls))
     batch.launch(calls, 0, deadline, fail_fast)
     return await batch.collect(fail_fast, spare)
 
 
+async def _gather_eager(
+    calls: list[Call],
+    deadline: float | None,
+    fail_fast: bool,
+    spare: Callable[[BaseException], bool] | None,
+) -> list[tuple[bool, Any, float]]:
+    out: list[Any] = [None] * len(calls)
+    perf = time.perf_counter
+    copy = contextvars.copy_context
+    loop: asyncio.AbstractEventLoop | None = None
+    failed = False
+    for index, (fn, arg, timeout, name) in enumerate(calls):
+        context = copy()
+        try:
+            if timeout is None and deadline is None:
+                work = context.run(fn, arg)
+            else:
+                if loop is None:
+                    loop = asyncio.get_running_loop()
+                limit, timeout_s = _limit(loop, timeout, deadline)
+                work = _timed(fn, arg, limit, timeout_s, name)
+            yielded = context.run(work.send, None)
+        except StopIteration as stop:
+            out[index] = (True, stop.value, perf())
+            continue
+        except (Exception, asyncio.CancelledError) as exc:
+            out[index] = (False, exc, perf())
+            failed = failed or _stops_siblings(exc, fail_fast, spare)
+            continue
+        batch = Launched(out)
+        batch.launch(calls[index + 1 :], index + 1, deadline, fail_fast)
+        if failed:
+            # As in a task group, every call starts before a failure cancels the others: the
+            # launched tasks take their first step before this runs.
+            asyncio.get_running_loop().call_soon(batch.cancel_all)
+        return await batch.foreground(index, work, yielded, context, fail_fast, spare)
+    return out
+
+
+def _limit(
+    loop: asyncio.AbstractEventLoop, timeout: float | None, deadline: float | None
+) -> tuple[float | None, float]:
+    """The loop time a call must end by, and the timeout that stands for, or (None, 0)."""
+    if timeout is None and deadline is None:
+        return None, 0.0
+    now = loop.time()
+    limit = now + timeout if timeout is not None else deadline
+    if deadline is not None and limit is not None and deadline < limit:
+        limit = deadline
+    assert limit is not None
+    return limit, limit - now
+
+
+def _stops_siblings(
+    error: BaseException, fail_fast: bool, spare: Callable[[BaseException], bool] | None
+) -> bool:
+    return (
+        fail_fast and not _lets_siblings_finish(error) and not (spare is not None and spare(error))
+    )
+
+
 class Launched:
-    """Concurrent calls, one task each, and the outcomes of those that finished."""
+    """Concurrent calls, one task each (and at most one foreground call on the caller's
+    task), and the outcomes of those that finished.
 
-    __slots__ = ("failed", "out", "tasks")
+    Outcomes are recorded by the tasks' done callbacks, and the caller waits on one future
+    that the last of them completes: no `asyncio.wait` round per finished call.
+    """
 
-    def __init__(self, size: int) -> None:
-        self.out: list[Any] = [None] * size
+    __slots__ = (
+        "fail_fast",
+        "failed",
+        "host",
+        "host_cancelled",
+        "left",
+        "out",
+        "spare",
+        "tasks",
+        "waiter",
+    )
+
+    def __init__(self, out: list[Any]) -> None:
+        self.out = out
         self.tasks: dict[asyncio.Future[Any], int] = {}
         self.failed = False
+        self.fail_fast = False
+        self.spare: Callable[[BaseException], bool] | None = None
+        self.left = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.host: asyncio.Task[Any] | None = None
+        self.host_cancelled = False
 
     def launch(
         self, calls: Sequence[Call], first: int, deadline: float | None, fail_fast: bool
@@ -427,71 +539,121 @@ class Launched:
         loop = asyncio.get_running_loop()
         tasks = self.tasks
         for index, (fn, arg, timeout, name) in enumerate(calls, first):
-            if timeout is None and deadline is None:
-                limit = None
-                timeout_s = 0.0
-            else:
-                now = loop.time()
-                limit = now + timeout if timeout is not None else deadline
-                if deadline is not None and limit is not None and deadline < limit:
-                    limit = deadline
-                timeout_s = (limit - now) if limit is not None else 0.0
+            limit, timeout_s = _limit(loop, timeout, deadline)
             work = _timed(fn, arg, limit, timeout_s, name)
             tasks[_task_in(loop, work, contextvars.copy_context())] = index
+
+    def _watch(self, fail_fast: bool, spare: Callable[[BaseException], bool] | None) -> None:
+        self.fail_fast = fail_fast
+        self.spare = spare
+        self.left = len(self.tasks)
+        for task in self.tasks:
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        index = self.tasks[task]
+        ended = time.perf_counter()
+        if task.cancelled():
+            self.out[index] = (False, asyncio.CancelledError(), ended)
+        else:
+            error = task.exception()
+            if error is None:
+                self.out[index] = (True, task.result(), ended)
+            else:
+                self.out[index] = (False, error, ended)
+                if not self.failed and _stops_siblings(error, self.fail_fast, self.spare):
+                    self.cancel_all()
+        self.left -= 1
+        waiter = self.waiter
+        if not self.left and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def cancel_all(self) -> None:
+        """A call failed: cancel the others (a no-op for those already done)."""
+        self.failed = True
+        for task in self.tasks:
+            task.cancel()
+        host = self.host
+        if host is not None:  # the foreground call runs on the caller's task
+            self.host = None
+            self.host_cancelled = True
+            host.cancel(SIBLING_CANCEL)
+
+    async def _wait_tasks(self) -> None:
+        if not self.left:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiter = waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            await self._abandon()
+            raise
+
+    async def _abandon(self) -> None:
+        """The caller was cancelled: so is the work it started, which gets to finish its
+        cleanup (`finally`, `async with`) before the cancellation goes on."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.shield(asyncio.wait(tasks))
 
     async def collect(
         self, fail_fast: bool, spare: Callable[[BaseException], bool] | None = None
     ) -> list[tuple[bool, Any, float]]:
-        """Wait for every call; return every outcome in call order.
+        """Wait for every call; return every outcome in call order. With `fail_fast`, the
+        first failure cancels the calls still running."""
+        self._watch(fail_fast, spare)
+        await self._wait_tasks()
+        return self.out
 
-        Outcomes are recorded by the tasks' done callbacks, and the caller waits on one future
-        that the last of them completes: no `asyncio.wait` round per finished call. With
-        `fail_fast`, the first failure cancels the calls still running.
+    async def foreground(
+        self,
+        index: int,
+        work: Coroutine[Any, Any, Any],
+        yielded: Any,
+        context: contextvars.Context,
+        fail_fast: bool,
+        spare: Callable[[BaseException], bool] | None,
+    ) -> list[tuple[bool, Any, float]]:
+        """Run the rest of call `index` (started by hand, suspended at `yielded`) on the
+        caller's task, in its own context, while the launched tasks run; then wait for them.
+
+        A failing task cancels the foreground call by cancelling the caller's task with
+        `SIBLING_CANCEL`; that cancellation is taken back (`Task.uncancel`) once the call has
+        ended, so the caller goes on. A cancellation of the caller from outside goes on.
         """
-        out = self.out
-        tasks = self.tasks
-        left = len(tasks)
-        if not left:
-            return out
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        perf = time.perf_counter
-
-        def done(task: asyncio.Future[Any]) -> None:
-            nonlocal left
-            index = tasks[task]
-            if task.cancelled():
-                out[index] = (False, asyncio.CancelledError(), perf())
-            else:
-                error = task.exception()
-                if error is None:
-                    out[index] = (True, task.result(), perf())
-                else:
-                    out[index] = (False, error, perf())
-                    if (
-                        fail_fast
-                        and not self.failed
-                        and not _lets_siblings_finish(error)
-                        and not (spare is not None and spare(error))
-                    ):
-                        self.failed = True
-                        for other in tasks:
-                            other.cancel()  # no-op for those already done
-            left -= 1
-            if not left and not waiter.done():
-                waiter.set_result(None)
-
-        for task in tasks:
-            task.add_done_callback(done)
+        host = asyncio.current_task()
+        assert host is not None
+        self._watch(fail_fast, spare)
+        baseline = host.cancelling()  # type: ignore[attr-defined,unused-ignore]
+        self.host = host
+        outcome: tuple[bool, Any, float]
         try:
-            await waiter
-        except asyncio.CancelledError:
-            # the caller was cancelled: so is the work it started, which gets to finish
-            # its cleanup (`finally`, `async with`) before the cancellation goes on
-            for task in tasks:
+            result = await _Resume(work, yielded, context)
+        except (Exception, asyncio.CancelledError) as exc:
+            outcome = (False, exc, time.perf_counter())
+        except BaseException:  # KeyboardInterrupt, SystemExit: stop everything
+            self.host = None
+            for task in self.tasks:
                 task.cancel()
-            await asyncio.shield(asyncio.wait(list(tasks)))
             raise
-        return out
+        else:
+            outcome = (True, result, time.perf_counter())
+        self.host = None
+        self.out[index] = outcome
+        error = outcome[1]
+        if isinstance(error, asyncio.CancelledError):
+            if not self.host_cancelled or host.uncancel() > baseline:  # type: ignore[attr-defined,unused-ignore]
+                await self._abandon()
+                raise error
+        elif self.host_cancelled:
+            host.uncancel()  # type: ignore[attr-defined,unused-ignore]
+        if not outcome[0] and not self.failed and _stops_siblings(error, fail_fast, spare):
+            self.cancel_all()
+        await self._wait_tasks()
+        return self.out
 
 
 def _lets_siblings_finish(error: BaseException) -> bool:

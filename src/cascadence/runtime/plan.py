@@ -219,10 +219,18 @@ class ParallelNode:
     merge: Callable[[Any, list[Any]], Any]
     merge_label: str = "smart"
     bare: bool = field(init=False)
-    """True when every task is bare: the group runs its tasks inline until one suspends."""
+    """True when every task is bare: simply awaited, with no policy and no timeout."""
+    plain: bool = field(init=False)
+    """True when no task has a policy other than a timeout."""
+    shared_breakers: frozenset[str] = field(init=False)
+    """Circuit breakers that more than one task of the group uses."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bare", all(task.bare for task in self.tasks))
+        object.__setattr__(self, "plain", all(task.policy.is_plain for task in self.tasks))
+        names = [t.policy.breaker.name for t in self.tasks if t.policy.breaker is not None]
+        shared = frozenset(name for name in names if names.count(name) > 1)
+        object.__setattr__(self, "shared_breakers", shared)
 
 
 @dataclass(frozen=True, slots=True)
