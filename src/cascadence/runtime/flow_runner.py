@@ -95,6 +95,11 @@ def _merge_outcomes(
     A task that raised `Skip` contributes its snapshot as it was left. Tasks cancelled because
     a sibling failed are not reported as the cause.
     """
+    for ok, value, _ended in outcomes:
+        if not ok or value is not None:
+            break
+    else:  # the common case: every task finished and returned nothing
+        return _merge(node, score, snaps)
     results: list[Any] = []
     first_error: tuple[int, BaseException] | None = None
     cancelled: tuple[int, BaseException] | None = None
