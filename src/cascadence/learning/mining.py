@@ -16,8 +16,10 @@ when it matches at least `min_samples` runs in all (training and held-out, of wh
 held-out), its held-out precision is at least `min_confidence`, and that precision is
 significantly above the decision's base rate: the Wilson lower bound at level `significance`
 (Bonferroni-corrected over the picks) must exceed the share of that decision in the held-out
-population. Without the last test, a condition on pure noise would pass whenever one decision
-dominates.
+population. Without that test, a condition on pure noise would pass whenever one decision
+dominates. When every held-out run reaches the same decision (every run escalated past a stage
+ends in "reject", say), no condition can beat that base rate, and a pattern is kept when its
+lower bound is at least `min_confidence`.
 """
 
 from __future__ import annotations
@@ -465,7 +467,7 @@ def _validate(
             cand.cover + support < settings.min_samples
             or support < min(_MIN_HOLDOUT, settings.min_samples)
             or correct < settings.min_confidence * support
-            or lower <= base_rate
+            or (lower <= base_rate and not (base_rate == 1.0 and lower >= settings.min_confidence))
         ):
             continue
         mined.append(

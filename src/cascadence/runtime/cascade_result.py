@@ -111,6 +111,7 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     result["warnings"] = [_warning(w) for w in warnings] if warnings else warnings  # the run's
     result["cascade"] = plan.name
     result["version"] = plan.version
+    result["input"] = run.input
     if run.run_id is not None:
         result["run_id"] = run.run_id
     if run.explain is not None:
@@ -140,6 +141,7 @@ _TEMPLATE: dict[str, Any] = {
     "warnings": None,
     "cascade": None,
     "version": None,
+    "input": None,
     "run_id": None,
 }
 """The keys of a result, in order; `build_result` fills a copy."""

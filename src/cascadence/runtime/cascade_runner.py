@@ -60,6 +60,7 @@ class _Run:
         "first_error",
         "forced",
         "index",
+        "input",
         "jump",
         "obs",
         "ok",
@@ -85,6 +86,7 @@ class _Run:
     ) -> None:
         self.plan = plan
         self.ctx = ctx
+        self.input = ctx.data  # the input as given: the context copies it on its first write
         self.stats = stats
         self.obs = obs
         self.explain: list[dict[str, Any]] | None = [] if explain else None
