@@ -899,3 +899,95 @@ async def test_a_decorated_method_called_directly_writes_its_fallback_to_the_sco
     score = A()
     await service.slow(score)
     assert (score.a, service.a) == (-1, "service")
+
+
+async def test_a_retried_task_of_a_group_reports_its_own_error() -> None:
+    """`ParallelNoteError.original_error` is what the note raised, as `original_error` is for a
+    note outside a group, also when the note was retried."""
+    clock = FakeClock()
+
+    @note(retry={"max_attempts": 2, "delay": 0.5}, clock=clock)
+    async def lookup(score: S) -> None:
+        raise KeyError("sku")
+
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("p", S()).sync("grp", [tagger("ok"), lookup]).run()
+    assert isinstance(info.value.original_error, KeyError)
+    assert info.value.task_index == 1
+    with pytest.raises(RetryExhaustedError) as alone:
+        await Cadence("p", S()).then("lookup", lookup).run()
+    assert isinstance(alone.value.original_error, KeyError)
+
+
+async def test_retry_takes_an_attempt_count_or_a_dict_as_note_does() -> None:
+    from cascadence import retry
+
+    clock = FakeClock()
+    calls: list[int] = []
+
+    @retry(3, clock=clock)
+    async def flaky(score: S) -> None:
+        calls.append(1)
+        raise ConnectionError("down")
+
+    with pytest.raises(RetryExhaustedError) as info:
+        await flaky(S())
+    assert (info.value.attempts, len(calls)) == (3, 3)
+
+    @retry({"max_attempts": 2, "delay": 0.25}, clock=clock)
+    async def twice(score: S) -> None:
+        calls.append(2)
+        raise ConnectionError("down")
+
+    clock.sleeps.clear()
+    with pytest.raises(RetryExhaustedError):
+        await twice(S())
+    assert calls.count(2) == 2 and clock.sleeps == [0.25]
+    with pytest.raises(TypeError, match="retry= expects"):
+        retry("three")  # type: ignore[call-overload]
+
+
+async def test_timeout_above_retry_limits_all_attempts_together() -> None:
+    """Stacked decorators keep their order where it means something: `@timeout` above
+    `@retry` bounds the whole retry loop; below it, each attempt."""
+    from cascadence import retry, timeout
+
+    attempts: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    @timeout(0.05)
+    @retry(max_attempts=50, delay=0.001, backoff="fixed")
+    async def hanging(score: S) -> None:
+        attempts.append(loop.time())
+        await asyncio.sleep(10)
+
+    with pytest.raises(CadenceTimeout) as info:
+        await Cadence("t", S()).then("hanging", hanging).run()
+    assert info.value.timeout == pytest.approx(0.05)
+    assert len(attempts) == 1  # the one attempt was cancelled when the time was up
+
+    failures: list[int] = []
+
+    @timeout(0.05)
+    @retry(max_attempts=1000, delay=0.002, backoff="fixed")
+    async def failing(score: S) -> None:
+        failures.append(1)
+        raise ConnectionError("down")
+
+    with pytest.raises(CadenceTimeout) as stopped:
+        await failing(S())
+    assert isinstance(stopped.value.__cause__, ConnectionError)
+    assert 1 < len(failures) < 1000
+
+    per_attempt: list[int] = []
+
+    @retry(max_attempts=3, delay=0.001, backoff="fixed")
+    @timeout(0.01)
+    async def slow(score: S) -> None:
+        per_attempt.append(1)
+        await asyncio.sleep(10)
+
+    with pytest.raises(RetryExhaustedError) as each:
+        await slow(S())
+    assert len(per_attempt) == 3
+    assert isinstance(each.value.last_error, CadenceTimeout)

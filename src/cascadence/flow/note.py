@@ -5,7 +5,9 @@ Each decorator only builds a `StepPolicy` and attaches it to the function. The d
 still works when called directly (the policy applies through the same runtime call a flow
 uses; a decorated `async def` is awaited, a decorated plain function returns its result); inside
 a flow the runtime reads the policy and calls the original function, so nothing is applied
-twice. Decorators stack in any order; the outermost setting wins on a clash.
+twice. Decorators stack in any order; the outermost setting wins on a clash. Order matters
+where it means something: `@timeout` above `@retry` limits all attempts together, below it
+(or in one `@note(retry=..., timeout=...)`) each attempt.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ T = TypeVar("T")
 
 def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     raw, policy = note_parts(fn)
+    if extra.timeout is not None and extra.retry is None and policy.retry is not None:
+        # `@timeout` stacked above `@retry`: the time limit covers every attempt together
+        extra = replace(extra, timeout=None, total_timeout=extra.timeout)
     combined = policy.merged(extra)
     name = getattr(raw, "__name__", "note")
     handler = to_async(raw)
@@ -187,6 +192,15 @@ def retry(fn: F, /) -> F: ...
 
 @overload
 def retry(
+    fn: int | dict[str, Any] | RetryPolicy,
+    /,
+    *,
+    clock: Clock | None = None,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def retry(
     fn: None = None,
     /,
     *,
@@ -202,7 +216,7 @@ def retry(
 
 
 def retry(
-    fn: Callable[..., Any] | None = None,
+    fn: Callable[..., Any] | int | dict[str, Any] | RetryPolicy | None = None,
     /,
     *,
     max_attempts: int = 3,
@@ -214,9 +228,11 @@ def retry(
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     clock: Clock | None = None,
 ) -> Any:
-    """Retry a failing note or function (`@retry` or `@retry(max_attempts=5, delay=0.2)`)."""
-    policy = StepPolicy(
-        retry=RetryPolicy(
+    """Retry a failing note or function: `@retry`, `@retry(max_attempts=5, delay=0.2)`, or,
+    as `@note(retry=...)` takes them, `@retry(3)` and `@retry({"max_attempts": 3, ...})`."""
+    spec: RetryPolicy | None
+    if fn is None or callable(fn):
+        spec = RetryPolicy(
             max_attempts=max_attempts,
             delay=delay,
             backoff=backoff,  # type: ignore[arg-type]
@@ -224,9 +240,11 @@ def retry(
             max_delay=max_delay,
             jitter=jitter,
             retry_on=retry_on,
-        ),
-        clock=clock or SYSTEM_CLOCK,
-    )
+        )
+    else:
+        spec = retry_policy_from(fn)  # an attempt count, a dict or a RetryPolicy
+        fn = None
+    policy = StepPolicy(retry=spec, clock=clock or SYSTEM_CLOCK)
     if fn is not None:
         return _attach(fn, policy)
     return lambda f: _attach(f, policy)

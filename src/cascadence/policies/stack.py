@@ -30,11 +30,14 @@ another function, so the wrapper is not mistaken for the note (its code would be
 class StepPolicy:
     """Timeout, retry, fallback, circuit breaker and cache for one step.
 
-    They apply in this order, outermost first: cache lookup, retry loop (each attempt checks
-    the breaker and runs under the timeout), then the fallback once every attempt has failed.
+    They apply in this order, outermost first: cache lookup, the overall time limit, retry loop
+    (each attempt checks the breaker and runs under the timeout), then the fallback once every
+    attempt has failed or the time is up.
 
     Args:
         timeout: Seconds one attempt may run before it is cancelled (None: no limit).
+        total_timeout: Seconds all attempts and the sleeps between them may take together
+            (`@timeout` stacked above `@retry`); None: no limit.
         retry: When and how to try again.
         fallback: The value used when the step fails for good.
         breaker: A circuit breaker consulted before each attempt.
@@ -48,6 +51,7 @@ class StepPolicy:
     breaker: CircuitBreaker | None = None
     cache: ResultCache | None = None
     clock: Clock = SYSTEM_CLOCK
+    total_timeout: float | None = None
 
     @property
     def is_plain(self) -> bool:
@@ -56,13 +60,14 @@ class StepPolicy:
             self.retry is None
             and self.fallback is None
             and self.breaker is None
-            and (self.cache is None)
+            and self.cache is None
+            and self.total_timeout is None
         )
 
     def merged(self, other: StepPolicy) -> StepPolicy:
         """Combine two policies; settings of `other` win where both set one."""
         changes: dict[str, Any] = {}
-        for name in ("timeout", "retry", "fallback", "breaker", "cache"):
+        for name in ("timeout", "retry", "fallback", "breaker", "cache", "total_timeout"):
             value = getattr(other, name)
             if value is not None:
                 changes[name] = value

@@ -16,7 +16,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from cascadence.errors import CadenceError, CircuitOpenError, NoteError, ParallelNoteError, Skip
+from cascadence.errors import (
+    CadenceError,
+    CircuitOpenError,
+    NoteError,
+    ParallelNoteError,
+    RetryExhaustedError,
+    Skip,
+)
 from cascadence.runtime.invoke import call_step, gather_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
@@ -83,7 +90,12 @@ def _merge(node: ParallelNode, score: Any, snaps: list[Any]) -> Any:
 
 
 def _task_error(node: ParallelNode, index: int, exc: BaseException) -> ParallelNoteError:
-    original = exc.original_error if type(exc) is NoteError else exc
+    # what the note raised: a plain `NoteError` is the runner's wrapper, and a retried note's
+    # error is its last attempt's (as `original_error` of the error outside a group); a step
+    # timeout stays itself
+    original = (
+        exc.original_error if type(exc) is NoteError or type(exc) is RetryExhaustedError else exc
+    )
     return ParallelNoteError(node.tasks[index].name, index, node.name, original)
 
 

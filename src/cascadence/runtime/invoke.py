@@ -323,6 +323,12 @@ async def call_step(
             return hit
     retry = policy.retry
     breaker = policy.breaker
+    total = policy.total_timeout
+    own_limit: float | None = None
+    if total is not None:  # one time limit over every attempt and every backoff sleep
+        own_limit = asyncio.get_running_loop().time() + total
+        if deadline is None or own_limit < deadline:
+            deadline = own_limit
     attempt = 0
     while True:
         attempt += 1
@@ -350,6 +356,7 @@ async def call_step(
             raise
         except Exception as exc:
             delay = None
+            out_of_time = False
             if retry is not None and not isinstance(exc, CircuitOpenError):
                 delay = retry.next_delay(attempt, exc)
                 if (
@@ -357,7 +364,13 @@ async def call_step(
                     and deadline is not None
                     and asyncio.get_running_loop().time() + delay >= deadline
                 ):
-                    delay = None  # the run's deadline comes first: no attempt would finish
+                    delay = None  # the deadline comes first: no attempt would finish
+                    out_of_time = True
+            if own_limit is not None and not out_of_time:
+                # a timer may fire up to the loop's clock resolution early
+                out_of_time = isinstance(exc, StepTimeoutError) and (
+                    asyncio.get_running_loop().time() >= own_limit - 0.001
+                )
             if delay is None:
                 fallback = policy.fallback
                 if fallback is not None and fallback.applies_to(exc):
@@ -367,6 +380,9 @@ async def call_step(
                         if replaced is not None:  # a frozen score, copied with the field
                             return replaced
                     return value
+                if out_of_time and own_limit is not None and deadline == own_limit:
+                    assert total is not None
+                    raise StepTimeoutError(name, total) from exc
                 if attempt > 1 and not isinstance(exc, CircuitOpenError):
                     raise RetryExhaustedError(name, attempt, exc) from exc
                 raise  # a breaker that opened during the retries refused: that is the error
