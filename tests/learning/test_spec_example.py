@@ -132,3 +132,34 @@ async def test_spec_apls_example(capsys: pytest.CaptureFixture[str]) -> None:
     merged = merge_rules(engine.config, active_rules)
     assert CascadeConfig.from_yaml(merged.to_yaml()) == merged
     manager.close()
+
+
+@pytest.mark.parametrize("with_input", [False, True])
+async def test_the_execution_result_itself_serves_as_the_context(with_input: bool) -> None:
+    """The spec leaves `context` undefined; the execution result in scope works, since it
+    carries its input. Every escalated run here ends in the same decision: no condition beats
+    that 100% base rate, and the pattern is still found."""
+    engine = CascadeEngine(CascadeConfig.from_dict(SPEC_CASCADE))
+
+    def always_decline(ctx: Any) -> dict[str, Any]:
+        return {"result": "decline", "confidence": 0.97}
+
+    engine.register_stages({"RULES": rules_stage, "STATISTICAL_ML": always_decline})
+    engine.register_stage("SINGLE_AI", llm)
+    rng = random.Random(3)
+
+    from cascadence.learning import PatternExtractor
+
+    extractor = PatternExtractor()
+    for _ in range(600):
+        data = {"amount": round(rng.uniform(10, 1000), 2), "country": rng.choice("ABC")}
+        execution_result = await engine.execute(data)
+        assert execution_result["input"] is data
+        context = {"input": data, **execution_result} if with_input else execution_result
+        for stage_name, result in execution_result["stage_results"].items():
+            if result.get("escalated"):
+                extractor.learn_from_failure(context, stage_name, result)
+    assert len(extractor) == 600
+    candidates = extractor.get_migration_candidates(min_confidence=0.8, min_samples=100)
+    assert [(p.target_stage, p.decision) for p in candidates] == [("RULES", "decline")]
+    assert candidates[0].confidence == 1.0

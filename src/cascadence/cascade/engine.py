@@ -320,7 +320,9 @@ class CascadeEngine:
             `success`, `execution_time_ms`, `stages_executed`, `stage_results` (each with
             `result`, `confidence`, `data`, `time_ms`, `cost` and `error` when it failed),
             `path`, `final_result`, `terminated`, `terminated_by`, `timed_out`, `cost`,
-            `errors`, `routing_decisions`, `skipped_stages`, `timeline`, `warnings`.
+            `errors`, `routing_decisions`, `skipped_stages`, `timeline`, `warnings`,
+            `input` (the input as given), and `data` (the input with the fields the run set)
+            when the run set any.
 
         Raises:
             PlanError: A stage has no handler.
