@@ -54,12 +54,17 @@ async def hand_written(score: Any) -> Any:
 
 
 async def per_call_us(fn: Any, n: int) -> float:
+    """Best of 5 rounds of `n` calls, in microseconds per call. The event loop gets a turn
+    every 100 calls, as it does between requests in a service (work a call left for the loop,
+    such as the last step of a task, is then done and counted)."""
     best = float("inf")
     for _ in range(5):
         gc.collect()
         t = time.perf_counter()
-        for _ in range(n):
+        for i in range(n):
             await fn()
+            if i % 100 == 99:
+                await asyncio.sleep(0)
         best = min(best, (time.perf_counter() - t) / n * 1e6)
     return best
 

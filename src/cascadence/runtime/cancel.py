@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-__all__ = ["SIBLING_CANCEL", "TIMEOUT_CANCEL", "is_timeout_cancel"]
+__all__ = ["TIMEOUT_CANCEL", "is_timeout_cancel"]
 
 TIMEOUT_CANCEL: Final = "cascadence: the step's time ran out"
 """The message of the cancellation a step timeout (a stage's `timeout_ms`, the global
 timeout, a note's `timeout=`) sends into the work it stops."""
-
-SIBLING_CANCEL: Final = "cascadence: another member of the group failed"
-"""The message of the cancellation that stops a group member because a sibling failed."""
 
 
 def is_timeout_cancel(exc: BaseException) -> bool:

@@ -300,8 +300,8 @@ class _Run:
         return sr
 
     async def call_batch(self, batch: list[StagePlan]) -> None:
-        """Run a parallel group: stages start in order; a stage that finishes without
-        suspending costs no task (see `gather_calls`)."""
+        """Run a parallel group: each stage in a task of its own, whose first step runs at
+        once; the group waits only for stages that suspended (see `gather_calls`)."""
         if (
             self.obs is not None
             or len(batch) > self.plan.max_parallel

@@ -16,14 +16,15 @@ import functools
 import inspect
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from asyncio.tasks import _enter_task, _leave_task
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.policies.cache import MISS
 from cascadence.policies.stack import StepPolicy
-from cascadence.runtime.cancel import SIBLING_CANCEL, TIMEOUT_CANCEL, is_timeout_cancel
+from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
 
 __all__ = [
@@ -50,30 +51,17 @@ class _Resume:
 
     `first` is what the coroutine yielded on its first step (a pending future, or None for a
     bare yield). Awaiting this object hands that value to the current task, then relays every
-    send and throw to the coroutine, exactly as `await coro` would have done from the start;
-    with `context`, every step of the coroutine runs inside that context.
+    send and throw to the coroutine, exactly as `await coro` would have done from the start.
     """
 
-    __slots__ = ("_context", "_coro", "_first")
+    __slots__ = ("_coro", "_first")
 
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        first: Any,
-        context: contextvars.Context | None = None,
-    ) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
         self._coro = coro
         self._first = first
-        self._context = context
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self._coro
-        send: Callable[[Any], Any] = coro.send
-        throw: Callable[[BaseException], Any] = coro.throw
-        context = self._context
-        if context is not None:
-            send = functools.partial(context.run, coro.send)  # type: ignore[call-arg]
-            throw = functools.partial(context.run, coro.throw)  # type: ignore[arg-type]
         value = self._first
         while True:
             try:
@@ -83,12 +71,12 @@ class _Resume:
                 raise
             except BaseException as exc:  # relay cancellation and errors into the handler
                 try:
-                    value = throw(exc)
+                    value = coro.throw(exc)
                 except StopIteration as stop:
                     return stop.value
             else:
                 try:
-                    value = send(sent)
+                    value = coro.send(sent)
                 except StopIteration as stop:
                     return stop.value
 
@@ -422,14 +410,15 @@ def gather_calls(
     fail_fast: bool = False,
     spare: Callable[[BaseException], bool] | None = None,
 ) -> Awaitable[list[tuple[bool, Any, float]]]:
-    """Run handler calls concurrently, each in its own copy of the context.
+    """Run handler calls concurrently, each in an asyncio task and a copy of the context of
+    its own, as `asyncio.gather` would.
 
     Code that looks at the current task (`asyncio.timeout`, `TaskGroup`, anyio cancel scopes
-    in HTTP clients, a step's own timeout) must be bound to the task that runs the rest of the
-    call. So calls are started eagerly, in order, on the caller's task, and a call that
-    finishes without suspending never costs a task. The first call that suspends goes on
-    running on the caller's task, where it started (the foreground call); every call after it
-    gets a task of its own from its first step on. No call is ever moved between tasks.
+    in HTTP clients, a step's own timeout) sees the call's own task from its first line on.
+    Each call's first step runs at once, in order, in the name of its task (as Python 3.12's
+    eager tasks do): a call that finishes without suspending is done before this returns, and
+    the caller waits on the event loop only for calls that suspended, which their tasks then
+    carry on.
 
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
@@ -438,60 +427,122 @@ def gather_calls(
         `asyncio.gather` or a task group, every call takes its first step before a failure
         cancels the others.
     """
-    if sys.version_info >= (3, 11):
-        return _gather_eager(calls, deadline, fail_fast, spare)
-    return _gather_tasks(calls, deadline, fail_fast, spare)
+    return _gather(calls, deadline, fail_fast, spare)
 
 
-async def _gather_tasks(
+async def _gather(
     calls: list[Call],
     deadline: float | None,
     fail_fast: bool,
     spare: Callable[[BaseException], bool] | None,
 ) -> list[tuple[bool, Any, float]]:
-    """Python 3.10 has no `Task.uncancel`: every call runs in a task of its own."""
-    batch = Launched([None] * len(calls))
-    batch.launch(calls, 0, deadline, fail_fast)
+    loop = asyncio.get_running_loop()
+    host = asyncio.current_task(loop)
+    out: list[Any] = [None] * len(calls)
+    batch: Launched | None = None
+    failed = False
+    for index, (fn, arg, timeout, name) in enumerate(calls):
+        limit, timeout_s = _limit(loop, timeout, deadline)
+        context = contextvars.copy_context()
+        rest = _Rest()
+        task = _task_in(loop, rest, context)
+        outcome = _first_step(loop, host, task, rest, context, (fn, arg, limit, timeout_s, name))
+        if outcome is None:  # it suspended: its task carries on
+            if batch is None:
+                batch = Launched(out)
+            batch.tasks[task] = index
+        else:
+            out[index] = outcome
+            failed = failed or (not outcome[0] and _stops_siblings(outcome[1], fail_fast, spare))
+    if batch is None:
+        return out
+    if failed:  # every call has started; those still running are cancelled into their cleanup
+        batch.cancel_all()
     return await batch.collect(fail_fast, spare)
 
 
-async def _gather_eager(
-    calls: list[Call],
-    deadline: float | None,
-    fail_fast: bool,
-    spare: Callable[[BaseException], bool] | None,
-) -> list[tuple[bool, Any, float]]:
-    out: list[Any] = [None] * len(calls)
-    perf = time.perf_counter
-    copy = contextvars.copy_context
-    loop: asyncio.AbstractEventLoop | None = None
-    failed = False
-    for index, (fn, arg, timeout, name) in enumerate(calls):
-        context = copy()
-        try:
-            if timeout is None and deadline is None:
-                work = context.run(fn, arg)
-            else:
-                if loop is None:
-                    loop = asyncio.get_running_loop()
-                limit, timeout_s = _limit(loop, timeout, deadline)
-                work = _timed(fn, arg, limit, timeout_s, name)
-            yielded = context.run(work.send, None)
-        except StopIteration as stop:
-            out[index] = (True, stop.value, perf())
-            continue
-        except (Exception, asyncio.CancelledError) as exc:
-            out[index] = (False, exc, perf())
-            failed = failed or _stops_siblings(exc, fail_fast, spare)
-            continue
-        batch = Launched(out)
-        batch.launch(calls[index + 1 :], index + 1, deadline, fail_fast)
-        if failed:
-            # As in a task group, every call starts before a failure cancels the others: the
-            # launched tasks take their first step before this runs.
-            asyncio.get_running_loop().call_soon(batch.cancel_all)
-        return await batch.foreground(index, work, yielded, context, fail_fast, spare)
-    return out
+def _first_step(
+    loop: asyncio.AbstractEventLoop,
+    host: asyncio.Task[Any] | None,
+    task: asyncio.Task[Any],
+    rest: _Rest,
+    context: contextvars.Context,
+    call: tuple[AsyncHandler, Any, float | None, float, str],
+) -> tuple[bool, Any, float] | None:
+    """Run a call's first step now, with `task` as the current task; return its outcome, or
+    None when it suspended (then `rest` hands the rest to `task`)."""
+    fn, arg, limit, timeout_s, name = call
+    if host is not None:
+        _leave_task(loop, host)
+    _enter_task(loop, task)
+    try:
+        work = context.run(fn, arg) if limit is None else _timed(fn, arg, limit, timeout_s, name)
+        yielded = context.run(work.send, None)
+    except StopIteration as stop:
+        return (True, stop.value, time.perf_counter())
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # as a task records it
+        return (False, exc, time.perf_counter())
+    finally:
+        _leave_task(loop, task)
+        if host is not None:
+            _enter_task(loop, host)
+    rest.hand_over(work, yielded)
+    return None
+
+
+class _Rest(Coroutine[Any, Any, Any]):
+    """What a call's task runs: the rest of a call whose first step already ran.
+
+    Until `hand_over`, there is nothing to run, and the task ends at its first step (the call
+    finished in its first step; its outcome was taken there). After it, the task's first step
+    receives what the call waits for (`first`) and every later step is relayed to the call,
+    as if the task had run the call from the start; a cancellation that reaches the task
+    before its first step is delivered to the call at its `await`.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self) -> None:
+        self._coro: Coroutine[Any, Any, Any] | None = None
+        self._first: Any = _NOTHING
+
+    def hand_over(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def send(self, value: Any) -> Any:
+        coro = self._coro
+        if coro is None:
+            raise StopIteration
+        first = self._first
+        if first is not _NOTHING:
+            self._first = _NOTHING
+            return first
+        return coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        exc = typ if isinstance(typ, BaseException) else (typ() if val is None else val)
+        coro = self._coro
+        if coro is None:
+            raise exc
+        self._first = _NOTHING
+        return coro.throw(exc)
+
+    def close(self) -> None:
+        coro, self._coro = self._coro, None
+        if coro is not None:
+            coro.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self  # type: ignore[return-value]
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+
+_NOTHING: Any = object()
 
 
 def _limit(
@@ -517,24 +568,13 @@ def _stops_siblings(
 
 
 class Launched:
-    """Concurrent calls, one task each (and at most one foreground call on the caller's
-    task), and the outcomes of those that finished.
+    """The tasks of calls that suspended, and the outcomes of every call.
 
     Outcomes are recorded by the tasks' done callbacks, and the caller waits on one future
     that the last of them completes: no `asyncio.wait` round per finished call.
     """
 
-    __slots__ = (
-        "fail_fast",
-        "failed",
-        "host",
-        "host_cancelled",
-        "left",
-        "out",
-        "spare",
-        "tasks",
-        "waiter",
-    )
+    __slots__ = ("fail_fast", "failed", "left", "out", "spare", "tasks", "waiter")
 
     def __init__(self, out: list[Any]) -> None:
         self.out = out
@@ -544,27 +584,6 @@ class Launched:
         self.spare: Callable[[BaseException], bool] | None = None
         self.left = 0
         self.waiter: asyncio.Future[None] | None = None
-        self.host: asyncio.Task[Any] | None = None
-        self.host_cancelled = False
-
-    def launch(
-        self, calls: Sequence[Call], first: int, deadline: float | None, fail_fast: bool
-    ) -> None:
-        """Start a task for each of `calls`, numbered from `first`; each runs in its own copy
-        of the current context."""
-        loop = asyncio.get_running_loop()
-        tasks = self.tasks
-        for index, (fn, arg, timeout, name) in enumerate(calls, first):
-            limit, timeout_s = _limit(loop, timeout, deadline)
-            work = _timed(fn, arg, limit, timeout_s, name)
-            tasks[_task_in(loop, work, contextvars.copy_context())] = index
-
-    def _watch(self, fail_fast: bool, spare: Callable[[BaseException], bool] | None) -> None:
-        self.fail_fast = fail_fast
-        self.spare = spare
-        self.left = len(self.tasks)
-        for task in self.tasks:
-            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[Any]) -> None:
         index = self.tasks[task]
@@ -589,86 +608,34 @@ class Launched:
         self.failed = True
         for task in self.tasks:
             task.cancel()
-        host = self.host
-        if host is not None:  # the foreground call runs on the caller's task
-            self.host = None
-            self.host_cancelled = True
-            host.cancel(SIBLING_CANCEL)
 
-    async def _wait_tasks(self) -> None:
+    async def collect(
+        self, fail_fast: bool, spare: Callable[[BaseException], bool] | None = None
+    ) -> list[tuple[bool, Any, float]]:
+        """Wait for every task; return every outcome in call order. With `fail_fast`, the
+        first failure cancels the calls still running."""
+        self.fail_fast = fail_fast
+        self.spare = spare
+        self.left = len(self.tasks)
+        for task in self.tasks:
+            task.add_done_callback(self._done)
         if not self.left:
-            return
+            return self.out
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiter = waiter
         try:
             await waiter
         except asyncio.CancelledError:
-            await self._abandon()
-            raise
-
-    async def _abandon(self) -> None:
-        """The caller was cancelled: so is the work it started, which gets to finish its
-        cleanup (`finally`, `async with`) before the cancellation goes on."""
-        tasks = list(self.tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
+            # the caller was cancelled: so is the work it started, which gets to finish its
+            # cleanup (`finally`, `async with`) before the cancellation goes on; tasks that a
+            # failed sibling already cancelled are not cancelled again in their cleanup
+            tasks = list(self.tasks)
+            if not self.failed:
+                self.failed = True
+                for task in tasks:
+                    task.cancel()
             await asyncio.shield(asyncio.wait(tasks))
-
-    async def collect(
-        self, fail_fast: bool, spare: Callable[[BaseException], bool] | None = None
-    ) -> list[tuple[bool, Any, float]]:
-        """Wait for every call; return every outcome in call order. With `fail_fast`, the
-        first failure cancels the calls still running."""
-        self._watch(fail_fast, spare)
-        await self._wait_tasks()
-        return self.out
-
-    async def foreground(
-        self,
-        index: int,
-        work: Coroutine[Any, Any, Any],
-        yielded: Any,
-        context: contextvars.Context,
-        fail_fast: bool,
-        spare: Callable[[BaseException], bool] | None,
-    ) -> list[tuple[bool, Any, float]]:
-        """Run the rest of call `index` (started by hand, suspended at `yielded`) on the
-        caller's task, in its own context, while the launched tasks run; then wait for them.
-
-        A failing task cancels the foreground call by cancelling the caller's task with
-        `SIBLING_CANCEL`; that cancellation is taken back (`Task.uncancel`) once the call has
-        ended, so the caller goes on. A cancellation of the caller from outside goes on.
-        """
-        host = asyncio.current_task()
-        assert host is not None
-        self._watch(fail_fast, spare)
-        baseline = host.cancelling()  # type: ignore[attr-defined,unused-ignore]
-        self.host = host
-        outcome: tuple[bool, Any, float]
-        try:
-            result = await _Resume(work, yielded, context)
-        except (Exception, asyncio.CancelledError) as exc:
-            outcome = (False, exc, time.perf_counter())
-        except BaseException:  # KeyboardInterrupt, SystemExit: stop everything
-            self.host = None
-            for task in self.tasks:
-                task.cancel()
             raise
-        else:
-            outcome = (True, result, time.perf_counter())
-        self.host = None
-        self.out[index] = outcome
-        error = outcome[1]
-        if isinstance(error, asyncio.CancelledError):
-            if not self.host_cancelled or host.uncancel() > baseline:  # type: ignore[attr-defined,unused-ignore]
-                await self._abandon()
-                raise error
-        elif self.host_cancelled:
-            host.uncancel()  # type: ignore[attr-defined,unused-ignore]
-        if not outcome[0] and not self.failed and _stops_siblings(error, fail_fast, spare):
-            self.cancel_all()
-        await self._wait_tasks()
         return self.out
 
 
@@ -680,7 +647,7 @@ def _lets_siblings_finish(error: BaseException) -> bool:
 
 def _task_in(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], context: contextvars.Context
-) -> asyncio.Future[Any]:
+) -> asyncio.Task[Any]:
     if sys.version_info >= (3, 11):
         return loop.create_task(coro, context=context)
     return context.run(loop.create_task, coro)  # 3.10: the task copies the current context
