@@ -563,3 +563,83 @@ async def test_a_suspending_member_keeps_its_own_context_across_awaits() -> None
     await Cadence("g", Doc()).sync("g", [first, second]).run(Doc())
     assert sorted(seen) == ["first", "outer"]
     assert VAR.get() == "outer"
+
+
+@pytest.mark.parametrize("first", [True, False])
+async def test_a_member_that_raises_cancelled_error_itself_fails_the_group_not_the_run(
+    first: bool,
+) -> None:
+    """A member awaiting a shared future that someone else cancels ends with CancelledError;
+    the run was not cancelled, so the group fails with that member's error, wherever it is."""
+    shared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def waits_shared(score: Doc) -> None:
+        await shared
+
+    async def canceller(score: Doc) -> None:
+        await asyncio.sleep(0)
+        shared.cancel()
+        await asyncio.sleep(0.01)
+
+    async def suspends(score: Doc) -> None:
+        await asyncio.sleep(0.02)
+
+    members = [waits_shared, canceller] if first else [suspends, waits_shared, canceller]
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("f", Doc()).sync("g", members).run(Doc())
+    assert info.value.note_name == "waits_shared"
+    assert isinstance(info.value.original_error, asyncio.CancelledError)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # type: ignore[attr-defined,unused-ignore]
+
+
+async def test_a_cancellation_a_member_absorbs_still_cancels_the_run() -> None:
+    """Cancelling the run reaches every member; one that absorbs it does not keep the run
+    going, and an enclosing timeout still ends as TimeoutError."""
+    after: list[str] = []
+
+    async def stubborn(score: Doc) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            score.a = 1  # absorbs it and returns
+
+    async def later(score: Doc) -> None:
+        after.append("ran")
+
+    flow = Cadence("f", Doc()).sync("g", [stubborn]).then("later", later)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.02):
+            await flow.run(Doc())
+    assert after == []
+
+
+@NEEDS_311
+async def test_a_task_group_inside_a_member_leaves_nothing_on_the_run() -> None:
+    """On Python 3.11 a TaskGroup whose child fails while it waits may leave a cancellation
+    count on its task; that task is the member's own, not the run's."""
+
+    async def fetch_all(score: Doc) -> None:
+        async def bad() -> None:
+            await asyncio.sleep(0.001)
+            raise KeyError("one request failed")
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(bad())
+                group.create_task(asyncio.sleep(0.002))
+        except Exception:
+            score.a = -1  # tolerates the partial failure
+        await asyncio.sleep(0.01)
+
+    async def fails_later(score: Doc) -> None:
+        await asyncio.sleep(0.005)
+        raise ValueError("real failure")
+
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("f", Doc()).sync("g", [fetch_all, fails_later]).run(Doc())
+    assert info.value.note_name == "fails_later"
+    result = await Cadence("f", Doc()).sync("g", [fetch_all]).run(Doc())
+    assert result.a == -1
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # type: ignore[attr-defined,unused-ignore]
