@@ -314,3 +314,48 @@ async def test_a_failed_cascade_run_resumes_from_before_its_failure(tmp_path: Pa
         assert calls == ["A", "B", "B"]
         stored = await engine.execute({}, run_id="r1", checkpoint=store)
         assert stored["final_result"] == "b" and calls == ["A", "B", "B"]
+
+
+async def test_a_resumed_run_reports_its_input_and_the_fields_set_before_the_failure(
+    tmp_path: Path,
+) -> None:
+    """A run that failed after a rule set a field resumes with that field, and its result
+    says the same as an uninterrupted run: `input` as given, `data` with the field."""
+    from cascadence.learning import decision_of
+
+    config = CascadeConfig.from_dict(
+        {
+            "name": "c",
+            "stages": {
+                "A": {
+                    "routing_rules": [
+                        {
+                            "name": "mark",
+                            "condition": "stages.A.confidence > 0.1",
+                            "action": {"type": "set_field", "field": "decision", "value": "no"},
+                        }
+                    ]
+                },
+                "B": {"depends_on": ["A"]},
+            },
+        }
+    )
+    down = [True]
+
+    def stage_b(ctx: Any) -> dict[str, Any]:
+        if down[0]:
+            raise ConnectionError("B down")
+        return {"result": "logged", "confidence": 1.0}
+
+    engine = CascadeEngine(config)
+    engine.register_stages({"A": lambda ctx: {"result": "r", "confidence": 0.5}, "B": stage_b})
+    async with SQLiteCheckpointStore(str(tmp_path / "runs.db")) as store:
+        first = await engine.execute({"user": "u"}, run_id="r1", checkpoint=store)
+        assert not first["success"]
+        down[0] = False
+        data = {"user": "u"}
+        resumed = await engine.execute(data, run_id="r1", checkpoint=store)
+    assert resumed["success"] and resumed["path"] == ["A", "B"]
+    assert resumed["input"] is data and data == {"user": "u"}
+    assert resumed["data"] == {"user": "u", "decision": "no"}
+    assert decision_of(resumed) == "no"

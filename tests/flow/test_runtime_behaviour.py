@@ -925,7 +925,7 @@ async def test_retry_takes_an_attempt_count_or_a_dict_as_note_does() -> None:
     clock = FakeClock()
     calls: list[int] = []
 
-    @retry(3, clock=clock)
+    @retry(3, delay=0.1, backoff="fixed", clock=clock)
     async def flaky(score: S) -> None:
         calls.append(1)
         raise ConnectionError("down")
@@ -933,6 +933,7 @@ async def test_retry_takes_an_attempt_count_or_a_dict_as_note_does() -> None:
     with pytest.raises(RetryExhaustedError) as info:
         await flaky(S())
     assert (info.value.attempts, len(calls)) == (3, 3)
+    assert clock.sleeps == [0.1, 0.1]  # the keywords apply along with the count
 
     @retry({"max_attempts": 2, "delay": 0.25}, clock=clock)
     async def twice(score: S) -> None:
@@ -945,6 +946,8 @@ async def test_retry_takes_an_attempt_count_or_a_dict_as_note_does() -> None:
     assert calls.count(2) == 2 and clock.sleeps == [0.25]
     with pytest.raises(TypeError, match="retry= expects"):
         retry("three")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="not both"):
+        retry({"max_attempts": 2}, delay=0.5)  # type: ignore[call-overload]
 
 
 async def test_timeout_above_retry_limits_all_attempts_together() -> None:
@@ -974,10 +977,23 @@ async def test_timeout_above_retry_limits_all_attempts_together() -> None:
         failures.append(1)
         raise ConnectionError("down")
 
-    with pytest.raises(CadenceTimeout) as stopped:
-        await failing(S())
-    assert isinstance(stopped.value.__cause__, ConnectionError)
+    with pytest.raises(RetryExhaustedError) as stopped:  # no attempt was cut off: the
+        await failing(S())  # retries stopped when the next sleep no longer fitted
+    assert isinstance(stopped.value.last_error, ConnectionError)
     assert 1 < len(failures) < 1000
+
+    clock = FakeClock()  # backoff on an injected clock counts against the limit too
+    counted: list[int] = []
+
+    @timeout(1.0)
+    @retry(max_attempts=10, delay=0.3, backoff="fixed", clock=clock)
+    async def fails_fast(score: S) -> None:
+        counted.append(1)
+        raise ConnectionError("down")
+
+    with pytest.raises(RetryExhaustedError) as fake:
+        await fails_fast(S())
+    assert (fake.value.attempts, clock.sleeps) == (4, [0.3, 0.3, 0.3])
 
     per_attempt: list[int] = []
 

@@ -66,9 +66,9 @@ async def execute_durable(
         if run.completed:
             stored: dict[str, Any] = run.record.result
             return stored
+        # a resumed run continues on the fields its finished stages set (`restore["data"]`);
+        # its `input` stays the input as given
         restore = _last_clean_step(run.record.steps)
-        if restore is not None:
-            data = restore["data"]
 
         async def checkpoint(name: str, _result: Any, state: Any) -> None:
             await run.save_step(f"{len(state.path)}:{name}", _state(state))

@@ -192,7 +192,22 @@ def retry(fn: F, /) -> F: ...
 
 @overload
 def retry(
-    fn: int | dict[str, Any] | RetryPolicy,
+    fn: int,
+    /,
+    *,
+    delay: float = 1.0,
+    backoff: str = "exponential",
+    multiplier: float = 2.0,
+    max_delay: float | None = None,
+    jitter: float = 0.0,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    clock: Clock | None = None,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def retry(
+    fn: dict[str, Any] | RetryPolicy,
     /,
     *,
     clock: Clock | None = None,
@@ -230,24 +245,44 @@ def retry(
 ) -> Any:
     """Retry a failing note or function: `@retry`, `@retry(max_attempts=5, delay=0.2)`, or,
     as `@note(retry=...)` takes them, `@retry(3)` and `@retry({"max_attempts": 3, ...})`."""
+    options: dict[str, Any] = {
+        "delay": delay,
+        "backoff": backoff,
+        "multiplier": multiplier,
+        "max_delay": max_delay,
+        "jitter": jitter,
+        "retry_on": retry_on,
+    }
     spec: RetryPolicy | None
     if fn is None or callable(fn):
-        spec = RetryPolicy(
-            max_attempts=max_attempts,
-            delay=delay,
-            backoff=backoff,  # type: ignore[arg-type]
-            multiplier=multiplier,
-            max_delay=max_delay,
-            jitter=jitter,
-            retry_on=retry_on,
-        )
-    else:
-        spec = retry_policy_from(fn)  # an attempt count, a dict or a RetryPolicy
+        spec = RetryPolicy(max_attempts=max_attempts, **options)
+    elif isinstance(fn, int) and not isinstance(fn, bool):  # `@retry(3, delay=0.5)`
+        if fn < 0:
+            raise ValueError(f"retry takes the number of attempts (0 or 1: no retry), got {fn}")
+        spec = RetryPolicy(max_attempts=fn, **options) if fn > 1 else None
+        fn = None
+    else:  # a dict or a RetryPolicy holds every option itself
+        if max_attempts != 3 or options != _RETRY_DEFAULTS:
+            raise TypeError(
+                "retry() takes its options in the dict (or RetryPolicy) or as keywords, "
+                f"not both: got {fn!r} and keywords"
+            )
+        spec = retry_policy_from(fn)
         fn = None
     policy = StepPolicy(retry=spec, clock=clock or SYSTEM_CLOCK)
     if fn is not None:
         return _attach(fn, policy)
     return lambda f: _attach(f, policy)
+
+
+_RETRY_DEFAULTS: dict[str, Any] = {
+    "delay": 1.0,
+    "backoff": "exponential",
+    "multiplier": 2.0,
+    "max_delay": None,
+    "jitter": 0.0,
+    "retry_on": (Exception,),
+}
 
 
 def _seconds(value: Any) -> float:

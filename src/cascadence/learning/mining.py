@@ -17,9 +17,9 @@ held-out), its held-out precision is at least `min_confidence`, and that precisi
 significantly above the decision's base rate: the Wilson lower bound at level `significance`
 (Bonferroni-corrected over the picks) must exceed the share of that decision in the held-out
 population. Without that test, a condition on pure noise would pass whenever one decision
-dominates. When every held-out run reaches the same decision (every run escalated past a stage
-ends in "reject", say), no condition can beat that base rate, and a pattern is kept when its
-lower bound is at least `min_confidence`.
+dominates. When every recorded run reaching the stage has the same decision (every run escalated
+past the stage ends in "reject", say), no condition can beat that base rate, and a pattern is
+kept when its lower bound is at least `min_confidence`.
 """
 
 from __future__ import annotations
@@ -437,7 +437,8 @@ def mine_stage(
             added = added or len(selected) > before
         if not added:
             break
-    return _validate(selected, held, stage, settings)
+    one_decision = len({r.decision for r in population}) == 1
+    return _validate(selected, held, stage, settings, one_decision)
 
 
 def _validate(
@@ -445,6 +446,7 @@ def _validate(
     held: Sequence[ExecutionRecord],
     stage: str,
     settings: MiningSettings,
+    one_decision: bool = False,
 ) -> list[MinedRule]:
     if not selected:
         return []
@@ -467,7 +469,7 @@ def _validate(
             cand.cover + support < settings.min_samples
             or support < min(_MIN_HOLDOUT, settings.min_samples)
             or correct < settings.min_confidence * support
-            or (lower <= base_rate and not (base_rate == 1.0 and lower >= settings.min_confidence))
+            or (lower <= base_rate and not (one_decision and lower >= settings.min_confidence))
         ):
             continue
         mined.append(

@@ -35,7 +35,7 @@ from cascadence.learning.mining import (
     stage_order,
     stage_shares,
 )
-from cascadence.learning.records import DEFAULT_DECISION_FIELD, ExecutionRecord
+from cascadence.learning.records import DEFAULT_DECISION_FIELD, ExecutionRecord, decision_of
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.context import ExecutionContext
 
@@ -346,7 +346,8 @@ class PatternExtractor:
             stage_name: The stage that escalated.
             result: That stage's result.
             decision: The run's final decision, when it is not the `result` of the last
-                stage that ran after `stage_name` (a field that stage wrote, say).
+                stage that ran after `stage_name` (a field that stage wrote, say). For an
+                execution result, `decision_of(result)` (a learned rule's decision included).
 
         Returns:
             The best pattern found so far (by the last `get_migration_candidates`) that
@@ -392,7 +393,10 @@ class PatternExtractor:
             )
             return None
         if decision is _UNSET:
-            decision = ordered[later[-1]].get("result")
+            if isinstance(context, Mapping) and "final_result" in context:
+                decision = decision_of(context, self.decision_field)  # an execution result
+            else:
+                decision = ordered[later[-1]].get("result")
         if decision is None or not isinstance(decision, Hashable) or not isinstance(data, Mapping):
             return None
         record = self._add(ExecutionRecord(data, ordered, path, decision, frozenset({stage_name})))

@@ -116,8 +116,9 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         result["run_id"] = run.run_id
     if run.explain is not None:
         result["explanation"] = run.explain
-    if ctx._owned is not None:
-        result["data"] = ctx.data
+    data = ctx.data
+    if ctx._owned is not None or (data is not run.input and data != run.input):
+        result["data"] = data  # the run set fields (a resumed run: restored with them)
     return result
 
 

@@ -312,14 +312,17 @@ async def call_step(
     retry = policy.retry
     breaker = policy.breaker
     total = policy.total_timeout
-    own_limit: float | None = None
-    if total is not None:  # one time limit over every attempt and every backoff sleep
-        own_limit = asyncio.get_running_loop().time() + total
-        if deadline is None or own_limit < deadline:
-            deadline = own_limit
+    loop = asyncio.get_running_loop()
+    own_limit: float | None = None  # one time limit over every attempt and backoff sleep
+    ahead = 0.0  # backoff the policy's clock slept in less real time (a test's fake clock)
+    if total is not None:
+        own_limit = loop.time() + total
     attempt = 0
     while True:
         attempt += 1
+        limit = deadline
+        if own_limit is not None and (limit is None or own_limit - ahead < limit):
+            limit = own_limit - ahead
         try:
             if breaker is not None:
                 try:
@@ -328,7 +331,7 @@ async def call_step(
                     refused.note_name = name  # the step refused; `breaker_name` says by whom
                     raise
             try:
-                result = await call_with_deadline(fn, arg, policy.timeout, name, deadline)
+                result = await call_with_deadline(fn, arg, policy.timeout, name, limit)
             except Exception as exc:
                 if breaker is not None and not isinstance(exc, Skip):
                     await breaker.record_failure()
@@ -344,21 +347,10 @@ async def call_step(
             raise
         except Exception as exc:
             delay = None
-            out_of_time = False
             if retry is not None and not isinstance(exc, CircuitOpenError):
                 delay = retry.next_delay(attempt, exc)
-                if (
-                    delay is not None
-                    and deadline is not None
-                    and asyncio.get_running_loop().time() + delay >= deadline
-                ):
-                    delay = None  # the deadline comes first: no attempt would finish
-                    out_of_time = True
-            if own_limit is not None and not out_of_time:
-                # a timer may fire up to the loop's clock resolution early
-                out_of_time = isinstance(exc, StepTimeoutError) and (
-                    asyncio.get_running_loop().time() >= own_limit - 0.001
-                )
+                if delay is not None and limit is not None and loop.time() + delay >= limit:
+                    delay = None  # the time limit comes first: no attempt would finish
             if delay is None:
                 fallback = policy.fallback
                 if fallback is not None and fallback.applies_to(exc):
@@ -368,8 +360,13 @@ async def call_step(
                         if replaced is not None:  # a frozen score, copied with the field
                             return replaced
                     return value
-                if out_of_time and own_limit is not None and deadline == own_limit:
-                    assert total is not None
+                if (
+                    own_limit is not None
+                    and limit == own_limit - ahead
+                    and isinstance(exc, StepTimeoutError)
+                    and loop.time() >= limit - 0.001  # a timer may fire that much early
+                ):
+                    assert total is not None  # the limit over all attempts cut this one off
                     raise StepTimeoutError(name, total) from exc
                 if attempt > 1 and not isinstance(exc, CircuitOpenError):
                     raise RetryExhaustedError(name, attempt, exc) from exc
@@ -378,7 +375,10 @@ async def call_step(
                 outcome = on_retry(attempt, exc, delay)
                 if outcome is not None and inspect.isawaitable(outcome):
                     await outcome
+            slept_from = loop.time()
             await policy.clock.sleep(delay)
+            if own_limit is not None:
+                ahead += max(0.0, delay - (loop.time() - slept_from))
             continue
         if breaker is not None:
             await breaker.record_success()
