@@ -207,6 +207,21 @@ def test_new_cadence_writes_a_flow_that_runs_draws_and_validates(cli: Cli, tmp_p
         check=False,
     )
     assert ran.stdout.strip() == "ORD-1: confirmed, total 29.5"
+    as_documented = subprocess.run(  # `await checkout_cadence.run()` on its own score
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, checkout; s = asyncio.run(checkout.checkout_cadence.run()); "
+            "print(s.status)",
+        ],
+        cwd=module.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        check=False,
+    )
+    assert as_documented.stdout.strip() == "confirmed", as_documented.stderr
     done = cli("diagram", "checkout:checkout_cadence", "--format", "mermaid", cwd=module.parent)
     assert done.returncode == 0, done.stderr
     assert "flowchart TD" in done.stdout and "calculate_total" in done.stdout

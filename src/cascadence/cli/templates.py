@@ -158,7 +158,9 @@ async def confirm(score: $score) -> None:
 
 
 $var = (
-    Cadence("$name", $score())
+    # the score `run()` uses when given none (a sample order, changed in place by the run);
+    # pass a fresh score per run: `await $var.run($score(order_id=..., prices=[...]))`
+    Cadence("$name", $score(order_id="ORD-1", prices=[9.5, 20.0]))
     .then("check_items", check_items)
     .then("calculate_total", calculate_total)
     .then("confirm", confirm)
