@@ -643,3 +643,28 @@ async def test_a_task_group_inside_a_member_leaves_nothing_on_the_run() -> None:
     assert result.a == -1
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0  # type: ignore[attr-defined,unused-ignore]
+
+
+async def test_groups_run_with_plain_tasks_where_the_first_step_cannot_run_eagerly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On an interpreter without the task switch, every member simply runs in its task."""
+    from cascadence.runtime import invoke
+
+    monkeypatch.setattr(invoke, "_EAGER", False)
+
+    async def quick(score: Doc) -> None:
+        score.a = 1
+
+    async def slow(score: Doc) -> None:
+        await asyncio.sleep(0.001)
+        score.b = 2
+
+    async def boom(score: Doc) -> None:
+        raise ValueError("x")
+
+    result = await Cadence("g", Doc()).sync("g", [quick, slow]).run(Doc())
+    assert (result.a, result.b) == (1, 2)
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("g", Doc()).sync("g", [slow, boom]).run(Doc())
+    assert info.value.note_name == "boom"

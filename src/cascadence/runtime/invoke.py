@@ -16,7 +16,6 @@ import functools
 import inspect
 import sys
 import time
-from asyncio.tasks import _enter_task, _leave_task
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
@@ -26,6 +25,13 @@ from cascadence.policies.cache import MISS
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
+
+try:  # switching the current task for a call's first step, as eager tasks do (3.12+)
+    from asyncio.tasks import _enter_task, _leave_task
+
+    _EAGER = True
+except ImportError:  # pragma: no cover - an interpreter without them: plain tasks
+    _EAGER = False
 
 __all__ = [
     "AsyncHandler",
@@ -444,9 +450,14 @@ async def _gather(
     for index, (fn, arg, timeout, name) in enumerate(calls):
         limit, timeout_s = _limit(loop, timeout, deadline)
         context = contextvars.copy_context()
-        rest = _Rest()
-        task = _task_in(loop, rest, context)
-        outcome = _first_step(loop, host, task, rest, context, (fn, arg, limit, timeout_s, name))
+        if not _EAGER:  # pragma: no cover - no eager first step on this interpreter
+            task = _task_in(loop, _timed(fn, arg, limit, timeout_s, name), context)
+            outcome = None
+        else:
+            rest = _Rest()
+            task = _task_in(loop, rest, context)
+            call = (fn, arg, limit, timeout_s, name)
+            outcome = _first_step(loop, host, task, rest, context, call)
         if outcome is None:  # it suspended: its task carries on
             if batch is None:
                 batch = Launched(out)
