@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,3 +28,17 @@ def cli_env(**extra: str) -> dict[str, str]:
     env["QUICKSTART_FAST"] = "1"
     env.update(extra)
     return env
+
+
+def python_in(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGS` in `cwd` with the command-line tests' environment; never raises on
+    a failing exit code (the test asserts on it)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        check=False,
+    )

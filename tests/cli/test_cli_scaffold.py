@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli, cli_env
+from cli_helpers import Cli, cli_env, python_in
 
 from cascadence.cli import ExitCode
 
@@ -110,14 +110,8 @@ def test_init_project_passes_its_own_tests_and_runs(cli: Cli, tmp_path: Path) ->
     ]:
         assert (root / name).is_file(), name
 
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=cli_env(),
-        check=False,
+    tests = python_in(
+        root, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", timeout=120
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "5 passed" in tests.stdout
@@ -136,15 +130,7 @@ def test_init_project_passes_its_own_tests_and_runs(cli: Cli, tmp_path: Path) ->
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok demo_app.flows:checkout_cadence" in done.stdout
 
-    flow = subprocess.run(
-        [sys.executable, "-m", "demo_app.flows"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=cli_env(),
-        check=False,
-    )
+    flow = python_in(root, "-m", "demo_app.flows")
     assert flow.stdout.strip() == "ORD-1: confirmed, total 29.5"
 
 
@@ -197,30 +183,12 @@ def test_new_cadence_writes_a_flow_that_runs_draws_and_validates(cli: Cli, tmp_p
     assert cli("new", "cadence", "Checkout", "--dir", "flows").returncode == 0
     module = tmp_path / "flows" / "checkout.py"
     assert "class CheckoutScore(Score):" in module.read_text()
-    ran = subprocess.run(
-        [sys.executable, "-m", "checkout"],
-        cwd=module.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=cli_env(),
-        check=False,
-    )
+    ran = python_in(module.parent, "-m", "checkout")
     assert ran.stdout.strip() == "ORD-1: confirmed, total 29.5"
-    as_documented = subprocess.run(  # `await checkout_cadence.run()` on its own score
-        [
-            sys.executable,
-            "-c",
-            "import asyncio, checkout; s = asyncio.run(checkout.checkout_cadence.run()); "
-            "print(s.status)",
-        ],
-        cwd=module.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=cli_env(),
-        check=False,
+    run_code = (
+        "import asyncio, checkout; print(asyncio.run(checkout.checkout_cadence.run()).status)"
     )
+    as_documented = python_in(module.parent, "-c", run_code)  # on the flow's own score
     assert as_documented.stdout.strip() == "confirmed", as_documented.stderr
     done = cli("diagram", "checkout:checkout_cadence", "--format", "mermaid", cwd=module.parent)
     assert done.returncode == 0, done.stderr
@@ -252,14 +220,8 @@ def test_new_note_writes_and_prints_a_decorated_note(cli: Cli, tmp_path: Path) -
 def test_new_note_writes_an_importable_module(cli: Cli, tmp_path: Path) -> None:
     """`new note --output` writes a module whose note carries its retry policy."""
     assert cli("new", "note", "charge", "--retry", "2", "-o", "charge.py").returncode == 0
-    probe = subprocess.run(
-        [sys.executable, "-c", "import charge; print(charge.charge.__cascadence_policy__.retry)"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=cli_env(),
-        check=False,
+    probe = python_in(
+        tmp_path, "-c", "import charge; print(charge.charge.__cascadence_policy__.retry)"
     )
     assert "max_attempts=2" in probe.stdout, probe.stderr
     assert cli("new", "note", "charge", "-o", "charge.py").returncode == ExitCode.INVALID

@@ -262,7 +262,7 @@ def retry(
         spec = RetryPolicy(max_attempts=fn, **options) if fn > 1 else None
         fn = None
     else:  # a dict or a RetryPolicy holds every option itself
-        if max_attempts != 3 or options != _RETRY_DEFAULTS:
+        if RetryPolicy(max_attempts=max_attempts, **options) != RetryPolicy():
             raise TypeError(
                 "retry() takes its options in the dict (or RetryPolicy) or as keywords, "
                 f"not both: got {fn!r} and keywords"
@@ -273,16 +273,6 @@ def retry(
     if fn is not None:
         return _attach(fn, policy)
     return lambda f: _attach(f, policy)
-
-
-_RETRY_DEFAULTS: dict[str, Any] = {
-    "delay": 1.0,
-    "backoff": "exponential",
-    "multiplier": 2.0,
-    "max_delay": None,
-    "jitter": 0.0,
-    "retry_on": (Exception,),
-}
 
 
 def _seconds(value: Any) -> float:

@@ -409,13 +409,13 @@ async def _timed(fn: AsyncHandler, arg: Any, limit: float | None, timeout: float
     return await resume_until(coro, yielded, limit, name, timeout)
 
 
-def gather_calls(
+async def gather_calls(
     calls: list[Call],
     *,
     deadline: float | None = None,
     fail_fast: bool = False,
     spare: Callable[[BaseException], bool] | None = None,
-) -> Awaitable[list[tuple[bool, Any, float]]]:
+) -> list[tuple[bool, Any, float]]:
     """Run handler calls concurrently, each in an asyncio task and a copy of the context of
     its own, as `asyncio.gather` would.
 
@@ -433,15 +433,6 @@ def gather_calls(
         `asyncio.gather` or a task group, every call takes its first step before a failure
         cancels the others.
     """
-    return _gather(calls, deadline, fail_fast, spare)
-
-
-async def _gather(
-    calls: list[Call],
-    deadline: float | None,
-    fail_fast: bool,
-    spare: Callable[[BaseException], bool] | None,
-) -> list[tuple[bool, Any, float]]:
     loop = asyncio.get_running_loop()
     host = asyncio.current_task(loop)
     out: list[Any] = [None] * len(calls)
