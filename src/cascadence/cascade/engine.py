@@ -343,43 +343,50 @@ class CascadeEngine:
                 )
         want_explain = self.explain if explain is None else explain
         if checkpoint is not None:
-            from cascadence.cascade.durable import execute_durable
-
-            def durable() -> Coroutine[Any, Any, dict[str, Any]]:
-                return execute_durable(
-                    self,
-                    plan,
-                    data,
-                    store=checkpoint,
-                    run_id=run_id,
-                    explain=want_explain,
-                    lease_seconds=lease_seconds,
-                )
-
-            if self._limit is None:
-                result = await durable()
-            else:  # back-pressure holds for checkpointed runs too (each holds a connection)
-                async with self._in_flight_limit():
-                    result = await durable()
+            result = await self._execute_durable(
+                plan, data, checkpoint, run_id, want_explain, lease_seconds
+            )
         elif self._limit is None:
-            result = await run_cascade(  # positional arguments: this is the hot path
+            # the hot path: this frame holds no closure cells and little else while it waits
+            result = await run_cascade(
                 plan, data, self._stats, self._observers, want_explain, run_id
             )
         else:
             async with self._in_flight_limit():
                 result = await run_cascade(
-                    plan,
-                    data,
-                    stats=self._stats,
-                    observers=self._observers,
-                    explain=want_explain,
-                    run_id=run_id,
+                    plan, data, self._stats, self._observers, want_explain, run_id
                 )
         self._executions += 1
         if raise_on_timeout and result["timed_out"]:
-            timeout = plan.global_timeout or 0.0
-            raise GlobalTimeoutError(plan.name, timeout, partial_result=result)
+            raise GlobalTimeoutError(plan.name, plan.global_timeout or 0.0, partial_result=result)
         return result
+
+    async def _execute_durable(
+        self,
+        plan: CascadePlan,
+        data: Any,
+        store: CheckpointStore,
+        run_id: str | None,
+        explain: bool,
+        lease_seconds: float,
+    ) -> dict[str, Any]:
+        from cascadence.cascade.durable import execute_durable
+
+        def run() -> Coroutine[Any, Any, dict[str, Any]]:
+            return execute_durable(
+                self,
+                plan,
+                data,
+                store=store,
+                run_id=run_id,
+                explain=explain,
+                lease_seconds=lease_seconds,
+            )
+
+        if self._limit is None:
+            return await run()
+        async with self._in_flight_limit():  # back-pressure holds for checkpointed runs too
+            return await run()
 
     def _in_flight_limit(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

@@ -633,6 +633,7 @@ async def run_cascade(
                     except StopIteration as stop:
                         raw = stop.value
                     else:
+                        raw = None  # the last stage's raw result is not kept while this waits
                         raw = await run._slow(st, coro, yielded, started)
                     sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
                     if "data" not in sr or "confidence" not in sr:

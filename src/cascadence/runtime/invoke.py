@@ -15,6 +15,7 @@ import contextvars
 import functools
 import inspect
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
@@ -166,7 +167,8 @@ class _ResumeUntil:
             self._expired = True
             task.cancel(TIMEOUT_CANCEL)
         else:
-            self._handle = loop.call_at(self._limit, self)  # no bound method to keep
+            # no bound method to keep, and no copy of the context: the timer only cancels
+            self._handle = loop.call_at(self._limit, self, context=_timer_context())
         coro = self._coro
         value = self._waiting
         try:
@@ -199,7 +201,7 @@ class _ResumeUntil:
             # The handler's wait is over and its task is scheduled to resume: let it take that
             # step (the loop runs it before this second look), once.
             self._deferred = True
-            self._handle = task.get_loop().call_soon(self)
+            self._handle = task.get_loop().call_soon(self, context=_timer_context())
             return
         self._handle = None
         self._expired = True
@@ -221,6 +223,19 @@ class _ResumeUntil:
             if isinstance(exc, asyncio.CancelledError) and remaining <= self._cancelling:
                 return StepTimeoutError(self._name, self._timeout)
         return None
+
+
+_TIMER_CONTEXTS = threading.local()
+
+
+def _timer_context() -> contextvars.Context:
+    """An empty context for deadline timers, one per thread (a context runs one callback at a
+    time, and a thread's loop runs its callbacks one after another)."""
+    try:
+        context: contextvars.Context = _TIMER_CONTEXTS.context
+    except AttributeError:
+        context = _TIMER_CONTEXTS.context = contextvars.Context()
+    return context
 
 
 def resume_until(
