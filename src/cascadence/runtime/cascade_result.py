@@ -73,15 +73,7 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     decisions: list[dict[str, Any]] = []
     for taken in run.decisions:  # `decision_dicts`, inlined
         if type(taken) is RulePlan:
-            shown: dict[str, Any] = {
-                "stage": taken.owner,
-                "rule": taken.name,
-                "type": taken.type,
-                "action": taken.action,
-            }
-            if taken.reason is not None:
-                shown["reason"] = taken.reason
-            decisions.append(shown)
+            decisions.append(taken.shown.copy())
         else:
             decisions.append(dict(taken))  # type: ignore[arg-type]
     errors = run.errors
@@ -150,17 +142,9 @@ _TEMPLATE: dict[str, Any] = {
 
 def decision_dicts(decisions: list[Decision]) -> list[dict[str, Any]]:
     """The routing decisions of a run as the result shows them."""
-    shown = []
-    for taken in decisions:
-        if not isinstance(taken, RulePlan):
-            shown.append(dict(taken))
-            continue
-        decision = {"stage": taken.owner, "rule": taken.name, "type": taken.type}
-        decision["action"] = taken.action
-        if taken.reason is not None:
-            decision["reason"] = taken.reason
-        shown.append(decision)
-    return shown
+    return [
+        taken.shown.copy() if isinstance(taken, RulePlan) else dict(taken) for taken in decisions
+    ]
 
 
 def _warning(w: Any) -> Any:

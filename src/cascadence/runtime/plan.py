@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from cascadence.conditions.scan import Scan, compile_scan
@@ -61,6 +62,14 @@ class RulePlan:
     reason: str | None = None
     owner: str | None = None
     """The stage the rule belongs to (None for a global termination condition)."""
+    shown: dict[str, Any] = dataclass_field(init=False, repr=False, compare=False)
+    """How a result shows the rule's decision (each result gets a copy)."""
+
+    def __post_init__(self) -> None:
+        shown = {"stage": self.owner, "rule": self.name, "type": self.type, "action": self.action}
+        if self.reason is not None:
+            shown["reason"] = self.reason
+        object.__setattr__(self, "shown", shown)
 
     def describe(self) -> str:
         """A short label for diagrams and logs, e.g. `enable_stages MEDIUM_CHECK`."""
