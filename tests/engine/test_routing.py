@@ -596,3 +596,35 @@ async def test_a_parallel_group_records_plan_order_with_hooks_too() -> None:
         assert result["path"] == ["A", "B"] and result["final_result"] == "b"
         assert list(result["stage_results"]) == ["A", "B"]
         assert [t["stage"] for t in result["timeline"]] == ["A", "B"]
+
+
+async def test_each_result_has_decisions_of_its_own() -> None:
+    """A rule's decision is shown from one description built at compile time; every result
+    gets its own copy, so changing one result changes no other."""
+    engine = engine_for(
+        {
+            "A": {
+                "routing_rules": [
+                    {
+                        "name": "go_on",
+                        "condition": "amount > 1",
+                        "action": {
+                            "type": "enable_stages",
+                            "stages": ["B"],
+                            "reason": "big enough",
+                        },
+                    }
+                ]
+            },
+            "B": {"enabled": False},
+        },
+        {"A": returning(1), "B": returning(2)},
+        execution_order=["A", "B"],
+    )
+    first = await engine.execute({"amount": 5})
+    shown = {"stage": "A", "rule": "go_on", "type": "routing", "action": "enable_stages"}
+    assert first["routing_decisions"] == [{**shown, "reason": "big enough"}]
+    first["routing_decisions"][0]["rule"] = "edited"
+    first["routing_decisions"][0].pop("reason")
+    second = await engine.execute({"amount": 5})
+    assert second["routing_decisions"] == [{**shown, "reason": "big enough"}]
