@@ -251,3 +251,56 @@ async def test_workers_stay_healthy_and_injections_never_reach_later_calls(
     alive = {thread.ident for thread in threading.enumerate() if thread.is_alive()}
     assert workers <= alive
     assert not [r for r in caplog.records if r.name.startswith("concurrent.futures")]
+
+
+class Blocked:
+    """A plain function blocked in a C call (a lock wait) until the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.returned = threading.Event()
+        self.ended = threading.Event()
+
+    def __call__(self, *_: object) -> dict[str, Any]:
+        try:
+            self.release.wait(WAIT)
+            self.returned.set()  # never: the stop lands when the wait ends
+            return {"result": "late", "confidence": 1.0}
+        finally:
+            self.ended.set()
+
+    def stopped(self) -> bool:
+        """Release the call; true when it then ended without running on."""
+        self.release.set()
+        return self.ended.wait(WAIT) and not self.returned.is_set()
+
+
+def test_a_timed_out_plain_function_called_directly_returns_while_still_blocked() -> None:
+    """The synchronous entry points return at the timeout: they do not wait, as `asyncio.run`
+    would, for the worker thread still blocked in the abandoned call."""
+    blocked = Blocked()
+    slow = note(timeout=0.05)(blocked)
+    try:
+        with pytest.raises(CadenceTimeout):
+            slow(None)
+        assert not blocked.ended.is_set()  # it returned while the call was still blocked
+    finally:
+        assert blocked.stopped()
+
+
+def test_run_sync_and_execute_sync_return_while_a_timed_out_call_is_blocked() -> None:
+    flow_call = Blocked()
+    flow = Cadence("slow", S()).then("wait", note(timeout=0.05)(flow_call))
+    stage_call = Blocked()
+    engine = CascadeEngine(
+        CascadeConfig.from_dict({"name": "slow", "stages": {"WAIT": {"timeout_ms": 50}}})
+    )
+    engine.register_stage("WAIT", stage_call)
+    try:
+        with pytest.raises(CadenceTimeout):
+            flow.run_sync()
+        result = engine.execute_sync({})
+        assert result["stage_results"]["WAIT"]["error_type"] == "TimeoutError"
+        assert not flow_call.ended.is_set() and not stage_call.ended.is_set()
+    finally:
+        assert flow_call.stopped() and stage_call.stopped()

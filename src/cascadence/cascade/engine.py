@@ -32,6 +32,7 @@ from cascadence.runtime.handlers import import_object
 from cascadence.runtime.invoke import AsyncHandler, to_async
 from cascadence.runtime.observe import Observers, build_observers
 from cascadence.runtime.plan import CascadePlan
+from cascadence.runtime.threads import run_blocking
 
 if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
@@ -401,7 +402,7 @@ class CascadeEngine:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.execute(data, **options))
+            return run_blocking(self.execute(data, **options))
         raise RuntimeError(
             "execute_sync() cannot be called from a running event loop; "
             "use `await engine.execute()`"

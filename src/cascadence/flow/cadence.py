@@ -42,6 +42,7 @@ from cascadence.runtime.plan import (
     ParallelNode,
     StepNode,
 )
+from cascadence.runtime.threads import run_blocking
 
 if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
@@ -479,7 +480,7 @@ class Cadence(Generic[S]):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run(score, run_id=run_id))
+            return run_blocking(self.run(score, run_id=run_id))
         raise RuntimeError(
             "run_sync() cannot be called from a running event loop; use `await run()`"
         )

@@ -29,6 +29,7 @@ from cascadence.policies.stack import OWNER_ATTR, POLICY_ATTR, RAW_ATTR, StepPol
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.flow_runner import assign_field
 from cascadence.runtime.invoke import call_step, is_async_callable, to_async
+from cascadence.runtime.threads import run_blocking
 
 __all__ = [
     "Skip",
@@ -99,10 +100,10 @@ def _run_blocking(coro: Awaitable[T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return run_blocking(coro)  # type: ignore[arg-type]
     context = contextvars.copy_context()
     with ThreadPoolExecutor(1, thread_name_prefix="cascadence-note") as pool:
-        return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]
+        return pool.submit(context.run, run_blocking, coro).result()  # type: ignore[arg-type]
 
 
 @overload

@@ -22,6 +22,10 @@ marks itself finished under that lock and clears a still-pending injection befor
 
 Where `ctypes.pythonapi` is unavailable (not CPython), a running function is left to finish, as
 with `asyncio.to_thread`.
+
+`run_blocking` is `asyncio.run` for the synchronous entry points (`run_sync`, `execute_sync`, a
+decorated plain function called directly): a call that a timeout abandoned inside a blocking C
+call does not hold up the return, as `asyncio.run` would by joining the loop's worker threads.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
-__all__ = ["run_in_thread"]
+__all__ = ["run_blocking", "run_in_thread"]
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -134,3 +140,40 @@ async def run_in_thread(fn: Callable[[A], T], arg: A) -> T:
         if not future.done():
             future.cancel()  # a queued call leaves the executor's queue
         call.stop()  # a no-op once the call has finished
+
+
+class _DetachedPool(ThreadPoolExecutor):
+    """A loop's default executor whose shutdown does not wait for calls still running.
+
+    Such a call was abandoned by a timeout (its result is discarded, and it was told to stop:
+    see `run_in_thread`); it ends in the background, and the interpreter still waits for it
+    at exit, as for any worker thread.
+    """
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=cancel_futures)
+
+
+def run_blocking(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on a new event loop, as `asyncio.run` does, and return its result, without
+    waiting at the end for worker threads still blocked in calls that timed out."""
+    pool = _DetachedPool(thread_name_prefix="cascadence")
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner() as runner:
+            runner.get_loop().set_default_executor(pool)
+            return runner.run(main)
+    loop = asyncio.new_event_loop()  # pragma: no cover - 3.10: asyncio.run's steps
+    loop.set_default_executor(pool)
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
