@@ -89,6 +89,8 @@ async def test_circuit_breaker_plugin_opens() -> None:
     with pytest.raises(CircuitOpenError):
         await plugin(ExecutionContext({}))
     assert plugin.state == "open"
+    with pytest.raises(ValueError, match="reset_timeout_seconds must be >= 0"):
+        CircuitBreakerPlugin(wrapped_handler=broken, reset_timeout_seconds=-1)
 
 
 async def test_plugin_factory_composes_and_registers_on_engine() -> None:

@@ -60,6 +60,9 @@ async def test_low_confidence_escalates_through_every_stage() -> None:
     assert result["cost"] == 31
     rules = [d["rule"] for d in result["routing_decisions"]]
     assert rules == ["low_confidence_escalate", "still_uncertain"]
+    # the stages the run went on from are marked; the deciding stage is not
+    marks = {name: sr.get("escalated") for name, sr in result["stage_results"].items()}
+    assert marks == {"FAST_CHECK": True, "MEDIUM_CHECK": True, "EXPENSIVE_CHECK": None}
 
 
 async def test_confident_medium_stops_before_expensive() -> None:
@@ -68,6 +71,8 @@ async def test_confident_medium_stops_before_expensive() -> None:
     assert result["path"] == ["FAST_CHECK", "MEDIUM_CHECK"]
     assert result["final_result"] == "pass"
     assert result["cost"] == 6
+    assert result["stage_results"]["FAST_CHECK"]["escalated"] is True
+    assert "escalated" not in result["stage_results"]["MEDIUM_CHECK"]
 
 
 async def test_high_confidence_terminates_after_the_first_stage() -> None:
@@ -77,6 +82,7 @@ async def test_high_confidence_terminates_after_the_first_stage() -> None:
     assert result["terminated"] is True
     assert result["terminated_by"] == "high_confidence_terminate"
     assert result["cost"] == 1
+    assert result["stage_results"]["FAST_CHECK"].escalated is None  # it decided
 
 
 async def test_middle_confidence_runs_only_fast_check() -> None:

@@ -628,3 +628,23 @@ async def test_each_result_has_decisions_of_its_own() -> None:
     first["routing_decisions"][0].pop("reason")
     second = await engine.execute({"amount": 5})
     assert second["routing_decisions"] == [{**shown, "reason": "big enough"}]
+
+
+async def test_escalated_marks_skip_a_final_parallel_batch_and_keep_a_handlers_own() -> None:
+    """Every stage the run went on from is marked `escalated`, except where the handler said
+    otherwise; the stages of a final parallel batch decided together and get no mark."""
+    group = {"can_run_parallel": True, "parallel_group": "g"}
+    engine = engine_for(
+        {"A": {}, "B": {}, "C": {**group}, "D": {**group}},
+        {
+            "A": returning(1),
+            "B": lambda ctx: {"result": 2, "confidence": 0.5, "escalated": False},
+            "C": returning(3),
+            "D": returning(4),
+        },
+        execution_order=["A", "B", "C", "D"],
+    )
+    result = await engine.execute({})
+    assert result["path"] == ["A", "B", "C", "D"]
+    marks = {name: sr.get("escalated") for name, sr in result["stage_results"].items()}
+    assert marks == {"A": True, "B": False, "C": None, "D": None}

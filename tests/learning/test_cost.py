@@ -95,3 +95,11 @@ def test_roi_round_trips_and_checks_its_arguments() -> None:
             CostAnalyzer().calculate_migration_roi(pattern(), volume=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reject_below"):
         CostAnalyzer(migrate_at=0.5, reject_below=0.9)
+
+
+def test_an_unknown_target_stage_is_refused_with_the_closest_name() -> None:
+    """A target stage the pattern's runs never went through is a clear error, not a REJECT."""
+    with pytest.raises(ValueError, match=r"'RULE'.*did you mean 'RULES'"):
+        CostAnalyzer().calculate_migration_roi(pattern(), target_stage="RULE", volume=10_000)
+    with pytest.raises(ValueError, match="NOPE"):
+        CostAnalyzer().calculate_migration_roi(pattern(), "NOPE", 10_000)

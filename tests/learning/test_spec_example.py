@@ -220,3 +220,51 @@ async def test_an_execution_result_gives_its_decision_including_a_learned_rules(
     assert decision_of(result) == "decline" and result["final_result"] == "approve"
     extractor.learn_from_failure(result, "RULES", result["stage_results"]["RULES"])
     assert [r.decision for r in extractor.records] == ["decline"]
+
+
+async def test_the_spec_loop_learns_from_routing_alone() -> None:
+    """Handlers that say nothing about escalation: the engine marks each stage the run went
+    on from, so the spec's `if result.get("escalated")` loop finds what to learn from."""
+    config = CascadeConfig.from_dict(
+        {
+            "name": "by_confidence",
+            "stages": {
+                "RULES": {
+                    "cost": "RULES",
+                    "routing_rules": [
+                        {
+                            "name": "unsure",
+                            "condition": "stages.RULES.confidence < 0.8",
+                            "action": {"type": "enable_stages", "stages": ["SINGLE_AI"]},
+                        }
+                    ],
+                },
+                "SINGLE_AI": {"enabled": False, "cost": "SINGLE_AI"},
+            },
+        }
+    )
+    engine = CascadeEngine(config)
+
+    def rules(ctx: Any) -> dict[str, Any]:
+        small = ctx.data["amount"] < 10
+        return {"result": "approve" if small else "review", "confidence": 0.99 if small else 0.4}
+
+    engine.register_stages({"RULES": rules, "SINGLE_AI": llm})
+    rng = random.Random(7)
+
+    from cascadence.learning import PatternExtractor
+
+    extractor = PatternExtractor()
+    for _ in range(600):
+        execution_result = await engine.execute({"amount": round(rng.uniform(1, 1000), 2)})
+        context = execution_result
+        for stage_name, result in execution_result["stage_results"].items():
+            if result.get("escalated"):
+                extractor.learn_from_failure(context, stage_name, result)
+    assert 0 < len(extractor) < 600  # the runs RULES decided were not escalations
+    candidates = extractor.get_migration_candidates(min_confidence=0.8, min_samples=100)
+    # what SINGLE_AI decides on amount (approve under 400, decline above), learned for RULES
+    assert {(p.target_stage, p.decision) for p in candidates} == {
+        ("RULES", "approve"),
+        ("RULES", "decline"),
+    }

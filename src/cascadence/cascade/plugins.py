@@ -141,6 +141,9 @@ class CircuitBreakerPlugin(HandlerPlugin):
         clock: Clock = SYSTEM_CLOCK,
         store: Any = None,
     ) -> None:
+        # checked here too, so that the message names this plugin's own argument
+        if isinstance(reset_timeout_seconds, (int, float)) and reset_timeout_seconds < 0:
+            raise ValueError(f"reset_timeout_seconds must be >= 0, got {reset_timeout_seconds!r}")
         self.breaker = CircuitBreaker(
             name or str(getattr(wrapped_handler, "__name__", "circuit")),
             failure_threshold,

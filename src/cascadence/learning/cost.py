@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from cascadence.cascade.config import STAGE_COSTS
+from cascadence.errors import closest
 from cascadence.learning.patterns import Pattern
 
 __all__ = ["CostAnalyzer", "MigrationROI", "Recommendation"]
@@ -138,13 +139,21 @@ class CostAnalyzer:
             volume: Runs reaching the target stage in the period considered.
 
         Raises:
-            ValueError: `volume` is negative.
+            ValueError: `volume` is negative, or `target_stage` is not a stage the pattern's
+                runs went through (the message names the closest one).
         """
         if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not volume >= 0:
             raise ValueError(f"volume must be a number of runs, zero or more, got {volume!r}")
         if volume == float("inf"):
             raise ValueError("volume must be a finite number of runs, got inf")
         target = target_stage or pattern.target_stage
+        if target not in pattern.stage_order:
+            hint = closest(target, pattern.stage_order)
+            raise ValueError(
+                f"target_stage {target!r} is not a stage the pattern's runs went through "
+                f"({', '.join(pattern.stage_order)})"
+                + (f"; did you mean {hint!r}?" if hint else "")
+            )
         costs = {
             name: self.stage_cost(name, pattern)
             for name in set(pattern.stage_order)

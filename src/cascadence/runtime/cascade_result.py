@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cascadence.runtime.plan import RulePlan
+from cascadence.runtime.plan import CascadePlan, RulePlan
 
 if TYPE_CHECKING:
     from cascadence.runtime.cascade_runner import _Run
@@ -54,10 +54,14 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     t0 = run.t0
     results = ctx.stage_results
     path = run.path
+    # every stage the run went on from to a later one escalated (see `_escalated_count`)
+    escalated = 0
     if path:
         final_stage: str | None = path[-1]
         last = results[path[-1]]
         final_result, final_confidence = last.get("result"), last.get("confidence")
+        if len(path) > 1:
+            escalated = _escalated_count(run.plan, path)
     else:
         final_stage = final_result = final_confidence = None
     timeline = []
@@ -70,6 +74,11 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
                 "status": "error" if failed else "ok",
             }
         )
+        if escalated:  # the timeline is in path order
+            escalated -= 1
+            sr = results.get(name)
+            if sr is not None and "escalated" not in sr:  # a handler's own mark stands
+                sr["escalated"] = True
     decisions: list[dict[str, Any]] = []
     for taken in run.decisions:  # `decision_dicts`, inlined
         if type(taken) is RulePlan:
@@ -138,6 +147,19 @@ _TEMPLATE: dict[str, Any] = {
     "run_id": None,
 }
 """The keys of a result, in order; `build_result` fills a copy."""
+
+
+def _escalated_count(plan: CascadePlan, path: list[str]) -> int:
+    """How many stages at the start of `path` the run went on from to a later stage: all but
+    the stage that ended the run, or all but its final parallel batch. Those stage results
+    get `escalated: True`; the deciding stage gets no mark."""
+    final = len(path) - 1
+    group_of = plan.group_of
+    group = group_of.get(path[final])
+    if group is not None:  # the final batch: the group's stages at the end of the path
+        while final and group_of.get(path[final - 1]) == group:
+            final -= 1
+    return final
 
 
 def decision_dicts(decisions: list[Decision]) -> list[dict[str, Any]]:

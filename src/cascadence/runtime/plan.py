@@ -178,12 +178,15 @@ class CascadePlan:
     termination_scan: Scan = field(init=False, repr=False, compare=False)
     """Finds the first of `termination` whose condition holds (1 + its index, or 0)."""
     _bits: dict[str, int] = field(init=False, repr=False, compare=False)
+    group_of: dict[str, str | None] = field(init=False, repr=False, compare=False)
+    """Each stage's parallel group (None outside one)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "initially_enabled", frozenset(s.name for s in self.stages if s.enabled)
         )
         object.__setattr__(self, "_bits", {s.name: 1 << s.index for s in self.stages})
+        object.__setattr__(self, "group_of", {s.name: s.group for s in self.stages})
         object.__setattr__(self, "enabled_mask", self.mask(self.initially_enabled))
         object.__setattr__(self, "ready", all(s.fn is not None for s in self.stages))
         object.__setattr__(self, "termination_scan", scan_rules(self.termination))
