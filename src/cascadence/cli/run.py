@@ -163,10 +163,7 @@ async def execute_all(
     async def worker() -> None:
         for index in indices:  # shared by the workers: each takes the next input
             run_id = run_ids[index] if run_ids is not None else None
-            try:
-                result = await decide(index, run_id)
-            except CheckpointError as exc:
-                result = _failed(exc, engine, run_id)
+            result = await decide(index, run_id)  # a store's failure is a failed result
             results[index] = result
             if on_result is not None:
                 on_result(index, result)

@@ -276,17 +276,13 @@ async def call_with_deadline(
     coro = fn(arg)
     if timeout is None and deadline is None:
         return await coro
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    limit = now + timeout if timeout is not None else deadline
-    if deadline is not None and limit is not None and deadline < limit:
-        limit = deadline
+    limit, timeout_s = _limit(asyncio.get_running_loop(), timeout, deadline)
     assert limit is not None
     try:
         yielded = coro.send(None)
     except StopIteration as stop:
         return stop.value
-    return await resume_until(coro, yielded, limit, name, max(limit - now, 0.0))
+    return await resume_until(coro, yielded, limit, name, timeout_s)
 
 
 async def call_step(
@@ -573,7 +569,7 @@ def _limit(
     if deadline is not None and limit is not None and deadline < limit:
         limit = deadline
     assert limit is not None
-    return limit, limit - now
+    return limit, max(limit - now, 0.0)
 
 
 def _stops_siblings(
@@ -646,12 +642,9 @@ class Launched:
             # the caller was cancelled: so is the work it started, which gets to finish its
             # cleanup (`finally`, `async with`) before the cancellation goes on; tasks that a
             # failed sibling already cancelled are not cancelled again in their cleanup
-            tasks = list(self.tasks)
             if not self.failed:
-                self.failed = True
-                for task in tasks:
-                    task.cancel()
-            await asyncio.shield(asyncio.wait(tasks))
+                self.cancel_all()
+            await asyncio.shield(asyncio.wait(list(self.tasks)))
             raise
         return self.out
 
