@@ -567,3 +567,34 @@ async def test_a_cache_hit_or_a_refused_call_spends_nothing() -> None:
     refused = await engine.execute({})
     assert refused["stage_results"]["A"]["error_type"] == "CircuitOpenError"
     assert refused["cost"] == 0
+
+
+async def test_execute_is_a_coroutine_function_whichever_path_it_takes() -> None:
+    """`execute` hands the common call straight to the run (no frame of its own while the run
+    waits); it is still recognised as a coroutine function, every call returns an awaitable,
+    bad input fails when awaited, and every path counts its execution."""
+    import inspect
+    import sys
+
+    from cascadence.runtime.invoke import is_async_callable
+
+    engine = CascadeEngine(config({"A": {}}))
+    engine.register_stage("A", returning("a", 0.9))
+    assert asyncio.iscoroutinefunction(engine.execute)
+    assert is_async_callable(engine.execute)
+    if sys.version_info >= (3, 12):
+        assert inspect.iscoroutinefunction(engine.execute)
+    fast = engine.execute({"x": 1})
+    assert inspect.isawaitable(fast)
+    assert (await fast)["path"] == ["A"]
+    assert (await engine.execute({"x": 1}, raise_on_timeout=True))["path"] == ["A"]
+    bad = engine.execute(42)  # no error until awaited, as with any coroutine function
+    with pytest.raises(TypeError, match="takes the input as a dict"):
+        await bad
+    assert engine.executions == 2
+    bounded = CascadeEngine(config({"A": {}}), max_in_flight=2)
+    bounded.register_stage("A", returning("a", 0.9))
+    assert (await bounded.execute({}))["path"] == ["A"]
+    assert bounded.executions == 1
+    engine.reset_statistics()
+    assert engine.executions == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -109,7 +110,12 @@ class SQLiteCheckpointStore(BaseCheckpointStore):
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            # one worker thread uses the connection; `check_same_thread=False` only lets a store
+            # that was never closed have it closed when the store is garbage collected
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            weakref.finalize(self, conn.close)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")

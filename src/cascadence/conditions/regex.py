@@ -22,6 +22,8 @@ import functools
 import importlib
 import importlib.util
 import re
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -201,10 +203,27 @@ def subject_limit(pattern: str) -> int:
     return max(_MIN_LIMIT, min(MAX_SUBJECT_LENGTH, limit))
 
 
+def _refuse_misplaced_flags(pattern: str) -> None:
+    """Refuse global flags past the start, as Python 3.11+ does (3.10 warns and goes on)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            _sre.parse(pattern)
+        except DeprecationWarning as warning:
+            raise RegexRejected(
+                f"invalid regular expression: global flags not at the start of the "
+                f"expression ({warning})"
+            ) from None
+        except Exception:  # any other problem: reported by the compile that follows
+            return
+
+
 def _guarded_re_search(pattern: str, written: str | None = None) -> Callable[[str], object]:
     """Check and compile `pattern` for the re engine (`written`: as the user wrote it, for
     messages)."""
     shown = pattern if written is None else written
+    if sys.version_info < (3, 11):  # 3.10's re only warns about misplaced global flags
+        _refuse_misplaced_flags(shown)
     try:
         if written is not None and written != pattern:
             re.compile(written)  # the pattern as written must be valid (flags placement too)

@@ -21,6 +21,15 @@ Decision = RulePlan | dict[str, Any]
 checkpoint)."""
 
 
+class Executions:
+    """How many executions of an engine finished (`CascadeEngine.executions`)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class StageStats:
     """Counters of one stage across executions (`CascadeEngine.get_statistics`)."""
 
@@ -61,7 +70,9 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         last = results[path[-1]]
         final_result, final_confidence = last.get("result"), last.get("confidence")
         if len(path) > 1:
-            escalated = _escalated_count(run.plan, path)
+            escalated = len(path) - 1
+            if run.plan.group_of.get(path[-1]) is not None:  # it ended in a parallel batch
+                escalated = _escalated_count(run.plan, path)
     else:
         final_stage = final_result = final_confidence = None
     timeline = []

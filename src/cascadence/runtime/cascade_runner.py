@@ -15,7 +15,7 @@ from typing import Any
 
 from cascadence.errors import CircuitOpenError, GlobalTimeoutError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
-from cascadence.runtime.cascade_result import Decision, StageStats, build_result
+from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.invoke import _Resume, call_step, gather_calls, resume_until
 from cascadence.runtime.observe import Observers
@@ -435,8 +435,13 @@ class _Run:
         count = len(rules)
         name = st.name
         position = found - 1
+        fast = self.obs is None
         while True:
-            if self._act(name, rules[position], False) == _TERMINAL:
+            rule = rules[position]
+            if fast and rule.action == "enable_stages":  # `_act`, inlined: the common action
+                self.decisions.append(rule)
+                self.enabled |= rule.mask
+            elif self._act(name, rule, False) == _TERMINAL:
                 self._postconditions(name, rules, st.post_tests, position + 1)
                 return
             start = position + 1
@@ -582,6 +587,7 @@ async def run_cascade(
     observers: Observers | None = None,
     explain: bool = False,
     run_id: str | None = None,
+    finished: Executions | None = None,
     *,
     metadata: dict[str, Any] | None = None,
     on_stage: Callable[[str, StageResult, _Run], Any] | None = None,
@@ -677,7 +683,12 @@ async def run_cascade(
                         found = st.post_scan(ctx.data, results, warnings)
                         if found:
                             if found == len(st.post_rules):  # the last rule: nothing else to scan
-                                run._act(name, st.post_rules[-1], False)
+                                rule = st.post_rules[-1]
+                                if rule.action == "enable_stages":  # `_act`, inlined
+                                    run.decisions.append(rule)
+                                    run.enabled |= rule.mask
+                                else:
+                                    run._act(name, rule, False)
                             else:
                                 run.after_match(st, found)
                 if run.jump is not None:
@@ -718,6 +729,8 @@ async def run_cascade(
         if obs is not None:  # observers that saw the run start see it end
             await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, exc)
         raise
+    if finished is not None:
+        finished.count += 1
     if obs is not None:
         return await run.report_finished(obs)
     return build_result(run, _perf() - t0)

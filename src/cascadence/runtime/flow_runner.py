@@ -24,7 +24,7 @@ from cascadence.errors import (
     RetryExhaustedError,
     Skip,
 )
-from cascadence.runtime.invoke import call_step, gather_calls
+from cascadence.runtime.invoke import call_step, start_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
     BranchNode,
@@ -222,13 +222,16 @@ class _FlowRun:
 
     async def parallel(self, node: ParallelNode, score: Any) -> Any:
         # Every task runs on its own snapshot and in its own copy of the context; one that
-        # suspends is never moved to another task (see `gather_calls`).
+        # suspends is never moved to another task (see `invoke.gather_calls`).
         snaps = node.snapshots(score, len(node.tasks))
         if self.obs is None and node.plain:
             calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
         else:
             calls = [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)]
-        outcomes = await gather_calls(calls, fail_fast=True, spare=_shared_refusal(node))
+        spare = _shared_refusal(node)
+        outcomes, suspended = start_calls(calls, fail_fast=True, spare=spare)
+        if suspended is not None:  # wait only for tasks that suspended
+            outcomes = await suspended.collect(True, spare)
         return _merge_outcomes(node, score, snaps, outcomes)
 
     def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:

@@ -28,7 +28,7 @@ from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
 
 try:  # switching the current task for a call's first step, as eager tasks do (3.12+)
-    from asyncio.tasks import _enter_task, _leave_task
+    from asyncio.tasks import _enter_task, _leave_task, _register_task, _unregister_task
 
     _EAGER = True
 except ImportError:  # pragma: no cover - an interpreter without them: plain tasks
@@ -41,9 +41,11 @@ __all__ = [
     "call_step",
     "call_with_deadline",
     "gather_calls",
+    "mark_coroutine_function",
     "resume",
     "resume_until",
     "start",
+    "start_calls",
     "to_async",
 ]
 
@@ -254,12 +256,30 @@ def resume_until(
 async def _resume_until_310(
     coro: Coroutine[Any, Any, Any], yielded: Any, deadline: float, name: str, timeout: float
 ) -> Any:
-    loop = asyncio.get_running_loop()  # Python 3.10: no Task.uncancel, use a task
-    remaining = deadline - loop.time()
+    """Python 3.10 (no `Task.uncancel`): the timer cancels the current task, and a flag tells
+    that cancellation from any other. No task of its own, so the handler keeps running in
+    the caller's context (a context variable it set before suspending can still be reset)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    if task is None:
+        coro.close()
+        raise RuntimeError("a step with a timeout must be awaited inside a task")
+    fired = False
+
+    def expire() -> None:
+        nonlocal fired
+        fired = True
+        task.cancel(TIMEOUT_CANCEL)
+
+    handle = loop.call_at(deadline, expire, context=_timer_context())
     try:
-        return await asyncio.wait_for(resume(coro, yielded), max(remaining, 0.0))
-    except asyncio.TimeoutError:
-        raise StepTimeoutError(name, timeout) from None
+        return await _Resume(coro, yielded)
+    except asyncio.CancelledError:
+        if fired:
+            raise StepTimeoutError(name, timeout) from None
+        raise
+    finally:
+        handle.cancel()
 
 
 async def call_with_deadline(
@@ -431,11 +451,16 @@ async def gather_calls(
     its own, as `asyncio.gather` would.
 
     Code that looks at the current task (`asyncio.timeout`, `TaskGroup`, anyio cancel scopes
-    in HTTP clients, a step's own timeout) sees the call's own task from its first line on.
-    Each call's first step runs at once, in order, in the name of its task (as Python 3.12's
-    eager tasks do): a call that finishes without suspending is done before this returns, and
-    the caller waits on the event loop only for calls that suspended, which their tasks then
-    carry on.
+    in HTTP clients, a step's own timeout) sees the call's task from its first line on. Each
+    call's first step runs at once, in order, in the name of that task (as Python 3.12's eager
+    tasks do): a call that finishes without suspending is done before this returns, and the
+    caller waits on the event loop only for calls that suspended, which their tasks then carry
+    on. A call that finishes in its first step leaves its task unused, so the next call (of
+    this group or a later one on the same loop) takes its first step in the same task object:
+    a task is created only for a call that suspends, and calls that never suspend cost no
+    task at all. A call that left a cancellation on its task (`task.cancel()`, a count a
+    `TaskGroup` left) passes the task on to no one. What a finished call cannot do is keep
+    its task and cancel it later: by then the task may be running another call.
 
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
@@ -444,104 +469,186 @@ async def gather_calls(
         `asyncio.gather` or a task group, every call takes its first step before a failure
         cancels the others.
     """
+    out, batch = start_calls(calls, deadline=deadline, fail_fast=fail_fast, spare=spare)
+    if batch is None:
+        return out
+    return await batch.collect(fail_fast, spare)
+
+
+def start_calls(
+    calls: list[Call],
+    *,
+    deadline: float | None = None,
+    fail_fast: bool = False,
+    spare: Callable[[BaseException], bool] | None = None,
+) -> tuple[list[Any], Launched | None]:
+    """`gather_calls` up to its wait: every call's first step.
+
+    Returns:
+        The outcomes list (filled in for calls that finished) and, when some call suspended,
+        the `Launched` batch whose `collect(fail_fast, spare)` waits for the rest; None when
+        every call is done.
+    """
     loop = asyncio.get_running_loop()
+    if not _EAGER:  # an interpreter without the task switch
+        return _start_in_tasks(loop, calls, deadline)
     host = asyncio.current_task(loop)
     out: list[Any] = [None] * len(calls)
     batch: Launched | None = None
     failed = False
-    for index, (fn, arg, timeout, name) in enumerate(calls):
-        limit, timeout_s = _limit(loop, timeout, deadline)
-        context = contextvars.copy_context()
-        if not _EAGER:  # pragma: no cover - no eager first step on this interpreter
-            task = _task_in(loop, _timed(fn, arg, limit, timeout_s, name), context)
-            outcome = None
-        else:
-            rest = _Rest()
-            task = _task_in(loop, rest, context)
-            call = (fn, arg, limit, timeout_s, name)
-            outcome = _first_step(loop, host, task, rest, context, call)
-        if outcome is None:  # it suspended: its task carries on
-            if batch is None:
-                batch = Launched(out)
-            batch.tasks[task] = index
-        else:
-            out[index] = outcome
-            failed = failed or (not outcome[0] and _stops_siblings(outcome[1], fail_fast, spare))
-    if batch is None:
-        return out
-    if failed:  # every call has started; those still running are cancelled into their cleanup
-        batch.cancel_all()
-    return await batch.collect(fail_fast, spare)
-
-
-def _first_step(
-    loop: asyncio.AbstractEventLoop,
-    host: asyncio.Task[Any] | None,
-    task: asyncio.Task[Any],
-    rest: _Rest,
-    context: contextvars.Context,
-    call: tuple[AsyncHandler, Any, float | None, float, str],
-) -> tuple[bool, Any, float] | None:
-    """Run a call's first step now, with `task` as the current task; return its outcome, or
-    None when it suspended (then `rest` hands the rest to `task`)."""
-    fn, arg, limit, timeout_s, name = call
+    idle = _take_idle(loop)
+    task = idle.task
+    # the first steps run one after another with the idle task current; the host task is
+    # current again before anything else can run
     if host is not None:
         _leave_task(loop, host)
     _enter_task(loop, task)
     try:
-        work = context.run(fn, arg) if limit is None else _timed(fn, arg, limit, timeout_s, name)
-        yielded = context.run(work.send, None)
-    except StopIteration as stop:
-        return (True, stop.value, time.perf_counter())
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # as a task records it
-        return (False, exc, time.perf_counter())
+        for index, (fn, arg, timeout, name) in enumerate(calls):
+            context = _copy_context()
+            try:
+                if timeout is None and deadline is None:
+                    work = context.run(fn, arg)
+                else:
+                    limit, timeout_s = _limit(loop, timeout, deadline)
+                    work = _timed(fn, arg, limit, timeout_s, name)
+                yielded = context.run(work.send, None)
+            except StopIteration as stop:
+                out[index] = (True, stop.value, _perf())
+                if not (task._must_cancel or (_COUNTS and task.cancelling())):  # type: ignore[attr-defined]
+                    continue
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # as a task records it
+                out[index] = (False, exc, _perf())
+                failed = failed or _stops_siblings(exc, fail_fast, spare)
+                if not (task._must_cancel or (_COUNTS and task.cancelling())):  # type: ignore[attr-defined]
+                    continue
+            else:  # it suspended: the idle task is now its task and carries on the rest
+                idle.rest.hand_over(work, yielded, context)
+                _register_task(task)
+                if batch is None:
+                    batch = Launched(out)
+                batch.tasks[task] = index
+            # the task is the call's now, or the call that finished left a cancellation on
+            # it (`task.cancel()`, a count a TaskGroup left): the next call gets a fresh one
+            _leave_task(loop, task)
+            idle = _take_idle(loop)
+            task = idle.task
+            _enter_task(loop, task)
     finally:
         _leave_task(loop, task)
         if host is not None:
             _enter_task(loop, host)
-    rest.hand_over(work, yielded)
-    return None
+    _IDLE.tasks.append(idle)
+    if failed and batch is not None:  # every call has started: cancel those still running
+        batch.cancel_all()
+    return out, batch
+
+
+_copy_context = contextvars.copy_context
+_perf = time.perf_counter
+_COUNTS = sys.version_info >= (3, 11)
+"""Tasks count cancellation requests (`Task.cancelling`): Python 3.11+."""
+
+
+def _start_in_tasks(
+    loop: asyncio.AbstractEventLoop, calls: list[Call], deadline: float | None
+) -> tuple[list[Any], Launched]:
+    """`start_calls` with a plain task per call, started on the loop's next turn."""
+    out: list[Any] = [None] * len(calls)
+    batch = Launched(out)
+    for index, (fn, arg, timeout, name) in enumerate(calls):
+        limit, timeout_s = _limit(loop, timeout, deadline)
+        task = _task_in(loop, _timed(fn, arg, limit, timeout_s, name), _copy_context())
+        batch.tasks[task] = index
+    return out, batch
+
+
+class _Idle:
+    """A task with no work yet, and the relay it runs (`_Rest`)."""
+
+    __slots__ = ("loop", "rest", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.rest = _Rest(loop)
+        # its own empty context: an idle task holds none of its creator's context values;
+        # the call it is given runs in the call's context (see `_Rest`)
+        self.task = _task_in(loop, self.rest, contextvars.Context())
+        self.task._log_destroy_pending = False  # type: ignore[attr-defined]
+        _unregister_task(self.task)  # not in `asyncio.all_tasks()` until it has work
+
+
+class _IdleTasks(threading.local):
+    def __init__(self) -> None:
+        self.tasks: list[_Idle] = []
+
+
+_IDLE = _IdleTasks()
+"""Idle tasks per thread: taken for a group's first steps, given back while unused."""
+
+
+def _take_idle(loop: asyncio.AbstractEventLoop) -> _Idle:
+    tasks = _IDLE.tasks
+    while tasks:
+        idle = tasks.pop()
+        if idle.loop is loop and not idle.task.done():
+            return idle
+        if idle.loop is not loop:  # another loop ran on this thread before: forget its tasks
+            tasks.clear()
+    return _Idle(loop)
 
 
 class _Rest(Coroutine[Any, Any, Any]):
-    """What a call's task runs: the rest of a call whose first step already ran.
+    """What an idle task runs: the rest of a call whose first step already ran.
 
-    Until `hand_over`, there is nothing to run, and the task ends at its first step (the call
-    finished in its first step; its outcome was taken there). After it, the task's first step
-    receives what the call waits for (`first`) and every later step is relayed to the call,
-    as if the task had run the call from the start; a cancellation that reaches the task
-    before its first step is delivered to the call at its `await`.
+    Until `hand_over`, the task waits on a future of its own (it is idle). After it, the
+    task's next step receives what the call waits for (`first`) and every later step is
+    relayed to the call, in the call's context, as if the task had run the call from the
+    start; a cancellation that reaches the task before that step is delivered to the call at
+    its `await`.
     """
 
-    __slots__ = ("_coro", "_first")
+    __slots__ = ("_context", "_coro", "_first", "_loop", "_park")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._coro: Coroutine[Any, Any, Any] | None = None
         self._first: Any = _NOTHING
+        self._context: contextvars.Context | None = None
+        self._park: asyncio.Future[None] | None = None
 
-    def hand_over(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+    def hand_over(self, coro: Coroutine[Any, Any, Any], first: Any, context: Any) -> None:
         self._coro = coro
         self._first = first
+        self._context = context
+        park = self._park
+        if park is not None:  # the task is waiting for work: wake it
+            self._park = None
+            park.set_result(None)
 
     def send(self, value: Any) -> Any:
         coro = self._coro
-        if coro is None:
-            raise StopIteration
+        if coro is None:  # no work yet: wait for it
+            park: asyncio.Future[None] = self._loop.create_future()
+            park._asyncio_future_blocking = True  # as `await park` would yield it
+            self._park = park
+            return park
         first = self._first
         if first is not _NOTHING:
             self._first = _NOTHING
             return first
-        return coro.send(value)
+        return self._context.run(coro.send, value)  # type: ignore[union-attr]
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         exc = typ if isinstance(typ, BaseException) else (typ() if val is None else val)
         coro = self._coro
-        if coro is None:
+        if coro is None:  # cancelled while idle
+            self._park = None
             raise exc
         self._first = _NOTHING
-        return coro.throw(exc)
+        return self._context.run(coro.throw, exc)  # type: ignore[union-attr]
 
     def close(self) -> None:
         coro, self._coro = self._coro, None
@@ -663,13 +770,32 @@ def _task_in(
     return context.run(loop.create_task, coro)  # 3.10: the task copies the current context
 
 
+_ASYNC_MARK: Any = getattr(asyncio.coroutines, "_is_coroutine", None)
+
+
+def mark_coroutine_function(fn: T) -> T:
+    """Mark a plain function that returns a coroutine as a coroutine function, for
+    `inspect.iscoroutinefunction` on Python 3.12+ and `asyncio.iscoroutinefunction` before."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        return mark(fn)  # type: ignore[no-any-return]
+    fn._is_coroutine = _ASYNC_MARK  # type: ignore[attr-defined]
+    return fn
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    return _ASYNC_MARK is not None and getattr(fn, "_is_coroutine", None) is _ASYNC_MARK
+
+
 def is_async_callable(fn: Any) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
-    if inspect.iscoroutinefunction(fn):
+    if _is_coroutine_function(fn):
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    return call is not None and inspect.iscoroutinefunction(call)
+    return call is not None and _is_coroutine_function(call)
 
 
 def to_async(fn: Callable[..., Any], *, in_thread: bool = True) -> AsyncHandler:
