@@ -62,21 +62,24 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     ctx = run.ctx
     t0 = run.t0
     results = ctx.stage_results
-    path = run.path
+    entries = run.timeline  # the path is the names of its entries
     # every stage the run went on from to a later one escalated (see `_escalated_count`)
     escalated = 0
-    if path:
-        final_stage: str | None = path[-1]
-        last = results[path[-1]]
+    if entries:
+        final = entries[-1][0]
+        final_stage: str | None = final
+        last = results[final]
         final_result, final_confidence = last.get("result"), last.get("confidence")
-        if len(path) > 1:
-            escalated = len(path) - 1
-            if run.plan.group_of.get(path[-1]) is not None:  # it ended in a parallel batch
-                escalated = _escalated_count(run.plan, path)
+        if len(entries) > 1:
+            escalated = len(entries) - 1
+            if run.plan.group_of.get(final) is not None:  # it ended in a parallel batch
+                escalated = _escalated_count(run.plan, run.path)
     else:
         final_stage = final_result = final_confidence = None
-    timeline = []
-    for name, start, end, failed in run.timeline:  # a loop: a comprehension is one more frame
+    path: list[str] = []
+    timeline: list[dict[str, Any]] = []
+    for name, start, end, failed in entries:  # a loop: a comprehension is one more frame
+        path.append(name)
         timeline.append(
             {
                 "stage": name,

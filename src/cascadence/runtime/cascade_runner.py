@@ -64,7 +64,6 @@ class _Run:
         "jump",
         "obs",
         "ok",
-        "path",
         "plan",
         "run_id",
         "skipped",
@@ -97,8 +96,8 @@ class _Run:
         # the rules whose action was taken (a dict each in the result); a restored run's earlier
         # decisions are those dicts already
         self.decisions: list[Decision] = []
+        # (stage, started, ended, failed) per stage run, in order: the path is its names
         self.timeline: list[tuple[str, float, float, bool]] = []
-        self.path: list[str] = []
         self.skipped: dict[str, str] | None = None  # created on the first skip
         self.cost = 0.0
         self.terminated_by: str | None = None
@@ -110,13 +109,17 @@ class _Run:
         self.index = 0
         self._pending_routing: list[tuple[str, str, str]] | None = None
 
+    @property
+    def path(self) -> list[str]:
+        """The stages run so far, in order."""
+        return [entry[0] for entry in self.timeline]
+
     # -- stage execution -------------------------------------------------------------------
     def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
         sr["time_ms"] = elapsed = (ended - started) * 1000.0
         cost = sr.setdefault("cost", st.cost)
         name = st.name
         self.ctx.stage_results[name] = sr
-        self.path.append(name)
         try:
             self.cost += cost
         except TypeError:
@@ -228,7 +231,10 @@ class _Run:
         if deadline is not None and deadline < limit:
             limit = deadline
         loop_limit = asyncio.get_running_loop().time() + (limit - _perf())
-        return resume_until(coro, yielded, loop_limit, st.name, max(limit - started, 0.0))
+        # the timeout the error will name: the stage's own (no new float) unless the global
+        # deadline comes first
+        shown = timeout if timeout is not None and limit != deadline else max(limit - started, 0.0)
+        return resume_until(coro, yielded, loop_limit, st.name, shown)
 
     async def call(self, st: StagePlan) -> StageResult:
         """Run one stage through its policy; never raises (errors land on the result)."""
@@ -363,15 +369,11 @@ class _Run:
         return batch
 
     def _in_plan_order(self, batch: list[StagePlan]) -> None:
-        """Put the stages of a batch that finished in any order back in plan order in the path,
-        the timeline and the stage results, as the batch's inline path records them."""
+        """Put the stages of a batch that finished in any order back in plan order in the
+        timeline (the path) and the stage results, as the batch's inline path records them."""
         count = len(batch)
         position = {st.name: i for i, st in enumerate(batch)}
-        finished = sorted(
-            zip(self.path[-count:], self.timeline[-count:]), key=lambda item: position[item[0]]
-        )
-        self.path[-count:] = [name for name, _ in finished]
-        self.timeline[-count:] = [entry for _, entry in finished]
+        self.timeline[-count:] = sorted(self.timeline[-count:], key=lambda e: position[e[0]])
         results = self.ctx.stage_results
         for st in batch:
             results[st.name] = results.pop(st.name)
@@ -589,37 +591,29 @@ async def run_cascade(
     run_id: str | None = None,
     finished: Executions | None = None,
     *,
-    metadata: dict[str, Any] | None = None,
     on_stage: Callable[[str, StageResult, _Run], Any] | None = None,
     restore: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Execute `plan` on `data` and return the result dict (see `CascadeEngine.execute`)."""
-    ctx = ExecutionContext(data, None, metadata)
+    # An execution waiting in a handler holds this frame: it keeps few locals (values read
+    # once per stage come from `run`, `plan` or `ctx`), and exception names are shared.
+    ctx = ExecutionContext(data)
     run = _Run(plan, ctx, stats, observers, explain, run_id)
-    t0 = run.t0 = _perf()
+    run.t0 = _perf()
     if plan.global_timeout is not None:
-        run.deadline = t0 + plan.global_timeout
+        run.deadline = run.t0 + plan.global_timeout
     stages = plan.stages
     results = ctx.stage_results
     index = 0
     if restore is not None:
         index = _restore(run, restore)
-    count = len(stages)
-    obs = observers
-    if obs is not None:
-        await obs.run_started(plan.name, run_id, ctx)
-    fast = obs is None
-    deadline = run.deadline
-    termination = plan.termination
-    stop_any = plan.stop_on_failure
+    if observers is not None:
+        await observers.run_started(plan.name, run_id, ctx)
     # Work after a stage that most runs never need, checked with one test.
-    hooked = bool(termination) or obs is not None or on_stage is not None
-    path = run.path
-    timeline = run.timeline
-    warnings = ctx.warnings
-    explained = run.explain is not None
+    hooked = bool(plan.termination) or observers is not None or on_stage is not None
+    explain = run.explain is not None
     try:
-        while index < count and run.terminated_by is None and not run.timed_out:
+        while index < len(stages) and run.terminated_by is None and not run.timed_out:
             st = stages[index]
             index += 1
             name = st.name
@@ -628,33 +622,31 @@ async def run_cascade(
             if st.deps_mask & ~run.ok and st is not run.forced:
                 run.skip(name, _deps_met(st, results) or "a dependency did not finish")
                 continue
-            if st.simple and fast:
+            if st.simple and observers is None:
                 # The hot path, inlined: `_Run.call` and `_Run._finish` do the same with hooks,
                 # policies and preconditions.
                 started = _perf()
                 try:
                     coro = st.fn(ctx)  # type: ignore[misc]
                     try:
-                        yielded = coro.send(None)
-                    except StopIteration as stop:
-                        raw = stop.value
-                    else:
-                        raw = None  # the last stage's raw result is not kept while this waits
-                        raw = await run._slow(st, coro, yielded, started)
+                        raw = coro.send(None)
+                    except StopIteration as exc:
+                        raw = exc.value
+                    else:  # it suspended: `raw` is what it waits for, then its result
+                        raw = await run._slow(st, coro, raw, started)
                     sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
                     if "data" not in sr or "confidence" not in sr:
                         complete(sr)
-                except Skip as skip:
+                except Skip as exc:
                     sr = StageResult(
-                        result=None, confidence=None, data={}, skipped_reason=skip.reason
+                        result=None, confidence=None, data={}, skipped_reason=exc.reason
                     )
                 except Exception as exc:
                     sr = run._record_error(st, exc)
                 ended = _perf()
-                sr["time_ms"] = elapsed = (ended - started) * 1000.0
+                sr["time_ms"] = (ended - started) * 1000.0
                 cost = sr.setdefault("cost", st.cost)
                 results[name] = sr
-                path.append(name)
                 try:
                     run.cost += cost
                 except TypeError:
@@ -664,23 +656,23 @@ async def run_cascade(
                     run.returned_error(name, sr)
                 else:
                     run.ok |= st.bit
-                timeline.append((name, started, ended, failed))
+                run.timeline.append((name, started, ended, failed))
                 if stats is not None:
                     counters = stats.get(name)
                     if counters is None:
                         counters = stats[name] = StageStats()
                     counters.count += 1
-                    counters.total_time_ms += elapsed
+                    counters.total_time_ms += sr["time_ms"]
                     counters.total_cost += cost
                     if failed:
                         counters.errors += 1
-                if failed and (st.stop_on_failure or stop_any):
+                if failed and (st.stop_on_failure or plan.stop_on_failure):
                     run.terminated_by = f"failure of {name}"
                 elif st.post_tests:
-                    if explained:
+                    if explain:
                         run.apply_rules(st)
                     else:  # `_Run.apply_rules` inlined: most rules do not match
-                        found = st.post_scan(ctx.data, results, warnings)
+                        found = st.post_scan(ctx.data, results, ctx.warnings)
                         if found:
                             if found == len(st.post_rules):  # the last rule: nothing else to scan
                                 rule = st.post_rules[-1]
@@ -697,9 +689,9 @@ async def run_cascade(
                     if on_stage is not None:
                         run.index = index
                         await on_stage(name, sr, run)
-                    await _after_stage(run, termination, obs)
+                    await _after_stage(run, plan.termination, observers)
                 # the stage's end reading stands in for the clock: rules take no measurable time
-                if deadline is not None and ended >= deadline:
+                if run.deadline is not None and ended >= run.deadline:
                     run.timed_out = True
                 continue
             if st.pre_rules and not run.apply_rules(st, pre=True):
@@ -708,7 +700,7 @@ async def run_cascade(
                 continue
             if st.group is None:
                 sr = await run.call(st)
-                if sr.get("error") is not None and (st.stop_on_failure or stop_any):
+                if sr.get("error") is not None and (st.stop_on_failure or plan.stop_on_failure):
                     run.terminated_by = f"failure of {name}"
                 elif st.post_rules:
                     run.apply_rules(st)
@@ -719,21 +711,24 @@ async def run_cascade(
                 index = _after_jump(run, stages, index)
             if on_stage is not None:  # after the jump: a resumed run continues where this one would
                 run.index = index
-                for done in batch or (st,):
-                    await on_stage(done.name, results[done.name], run)
+                if batch is None:
+                    await on_stage(name, results[name], run)
+                else:
+                    for st in batch:
+                        await on_stage(st.name, results[st.name], run)
             if hooked:
-                await _after_stage(run, termination, obs)
-            if deadline is not None and not run.timed_out and _perf() >= deadline:
+                await _after_stage(run, plan.termination, observers)
+            if run.deadline is not None and not run.timed_out and _perf() >= run.deadline:
                 run.timed_out = True
     except BaseException as exc:
-        if obs is not None:  # observers that saw the run start see it end
-            await obs.run_finished(plan.name, run_id, ctx, _perf() - t0, exc)
+        if observers is not None:  # observers that saw the run start see it end
+            await observers.run_finished(plan.name, run_id, ctx, _perf() - run.t0, exc)
         raise
     if finished is not None:
         finished.count += 1
-    if obs is not None:
-        return await run.report_finished(obs)
-    return build_result(run, _perf() - t0)
+    if observers is not None:
+        return await run.report_finished(observers)
+    return build_result(run, _perf() - run.t0)
 
 
 async def _after_stage(run: _Run, termination: tuple[RulePlan, ...], obs: Observers | None) -> None:
@@ -798,7 +793,6 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     if "enabled" in state:
         run.enabled = run.plan.mask(state["enabled"])
     run.ok = run.results_mask(failed=False)
-    run.path = list(state.get("path", []))
     run.cost = float(state.get("cost", 0.0))
     run.errors = list(state.get("errors", []))
     run.decisions = [dict(d) for d in state.get("decisions", [])]
