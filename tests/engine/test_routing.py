@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from engine_helpers import config, returning
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cascadence import CascadeEngine
+from cascadence import CadenceHooks, CascadeEngine
 
 
 def engine_for(stages: dict[str, Any], handlers: dict[str, Any], **extra: Any) -> CascadeEngine:
@@ -648,3 +651,76 @@ async def test_escalated_marks_skip_a_final_parallel_batch_and_keep_a_handlers_o
     assert result["path"] == ["A", "B", "C", "D"]
     marks = {name: sr.get("escalated") for name, sr in result["stage_results"].items()}
     assert marks == {"A": True, "B": False, "C": None, "D": None}
+
+
+_TABLE_OPS = st.sampled_from(("<", "<=", ">", ">=", "==", "!="))
+_TABLE_LITERALS = st.one_of(st.integers(-2, 2), st.floats(-2, 2, allow_nan=False))
+_TABLE_VALUES = st.one_of(
+    st.integers(-2, 2),
+    st.floats(-2, 2, allow_nan=False),
+    st.none(),
+    st.text(max_size=2),
+    st.booleans(),
+    st.just("missing"),
+)
+_TABLE_ACTIONS = st.sampled_from(
+    (
+        {"type": "enable_stages", "stages": ["B"]},
+        {"type": "enable_stages", "stages": ["C"]},
+        {"type": "disable_stages", "stages": ["B"]},
+        {"type": "terminate"},
+        {"type": "skip_to", "target": "C"},
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rules=st.lists(st.tuples(_TABLE_OPS, _TABLE_LITERALS, _TABLE_ACTIONS), min_size=2, max_size=5),
+    value=_TABLE_VALUES,
+    staged=st.booleans(),
+)
+def test_rules_on_one_field_route_as_the_rules_one_by_one(
+    rules: list[tuple[str, float, dict[str, Any]]], value: Any, staged: bool
+) -> None:
+    """Several routing rules that compare one field are decided by one read of the field
+    (the stage's rule table); the run routes exactly as evaluating the rules one by one
+    (the `explain` path) does, including values the table does not decide."""
+    field = "stages.A.confidence" if staged else "score"
+    spec = {
+        "A": {
+            "routing_rules": [
+                {
+                    "name": f"r{i}",
+                    "type": "routing",
+                    "priority": 100 - i,
+                    "condition": {"field": field, "operator": op, "value": literal},
+                    "action": action,
+                }
+                for i, (op, literal, action) in enumerate(rules)
+            ]
+        },
+        "B": {"enabled": False},
+        "C": {"enabled": False},
+        "D": {},
+    }
+    engine = CascadeEngine(config(spec))
+    confidence = None if value == "missing" else value
+
+    async def stage_a(_ctx: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"result": "a", "data": {}}
+        if not (staged and value == "missing"):
+            result["confidence"] = confidence
+        return result
+
+    engine.register_stage("A", stage_a)
+    for name in "BCD":
+        engine.register_stage(name, returning(name, 0.5))
+    assert engine._plan.stages[0].post_table is not None  # the table is in use
+    data = {} if value == "missing" else {"score": value}
+    fast = asyncio.run(engine.execute(dict(data)))
+    slow = asyncio.run(engine.execute(dict(data), explain=True))
+    engine.add_hooks(CadenceHooks())  # stages observed: the table applies outside the hot path
+    hooked = asyncio.run(engine.execute(dict(data)))
+    for key in ("path", "routing_decisions", "terminated_by", "skipped_stages", "warnings"):
+        assert fast[key] == slow[key] == hooked[key], key

@@ -27,7 +27,7 @@ from cascadence.conditions.leaves import COMPARE_FUNCS, Fn, Warnings
 from cascadence.conditions.paths import MISSING, make_access
 from cascadence.conditions.tree import Compare, Node
 
-__all__ = ["Scan", "compile_scan"]
+__all__ = ["Check", "FieldTable", "Scan", "compile_scan", "field_table"]
 
 Scan = Callable[[Any, Any, Warnings], int]
 """`scan(data, stages, warnings) -> 1 + index of the first condition that holds, or 0`."""
@@ -53,6 +53,37 @@ def _comparison(node: Node | None) -> tuple[_Field, type, type] | None:
     if not access.fast:
         return None
     return (access.staged, access.k1, access.k2), *kinds
+
+
+Check = tuple[Callable[[Any, Any], Any], Any]
+"""(operator, literal): `operator(value, literal)` decides one condition."""
+FieldTable = tuple[bool, str, "str | None", type, type, tuple[Check, ...]]
+"""Conditions that all compare one field with literals of one kind: where the field is read
+(staged, first segment, second segment), the two value classes the comparisons decide, and
+(operator, literal) per condition, in order."""
+
+
+def field_table(nodes: Sequence[Node | None]) -> FieldTable | None:
+    """The `FieldTable` of `nodes`, or None unless every one is a comparison of the same field
+    with a literal of the same kind.
+
+    For a value of one of the table's classes read from a plain dict, `operator(value,
+    literal)` is exactly what each condition's closure returns (see the module docstring);
+    for anything else the closures decide.
+    """
+    key: tuple[_Field, type, type] | None = None
+    checks: list[Check] = []
+    for node in nodes:
+        found = _comparison(node)
+        if found is None or (key is not None and found != key):
+            return None
+        assert isinstance(node, Compare)
+        key = found
+        checks.append((COMPARE_FUNCS[node.op], node.value))
+    if key is None:
+        return None
+    (staged, k1, k2), kind1, kind2 = key
+    return staged, k1, k2, kind1, kind2, tuple(checks)
 
 
 def compile_scan(conditions: Sequence[tuple[Fn, Node | None]]) -> Scan:

@@ -13,13 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cascadence.conditions.paths import MISSING
 from cascadence.errors import CircuitOpenError, GlobalTimeoutError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.invoke import _Resume, call_step, gather_calls, resume_until
 from cascadence.runtime.observe import Observers
-from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
+from cascadence.runtime.plan import CascadePlan, RulePlan, RuleTable, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result, complete
 
 __all__ = ["run_cascade"]
@@ -417,6 +418,8 @@ class _Run:
         )
         if self.explain is not None:
             return self._explained(st.name, rules, pre)
+        if not pre and st.post_table is not None and self.route_by_table(st, st.post_table):
+            return True
         ctx = self.ctx
         found = scan(ctx.data, ctx.stage_results, ctx.warnings)
         if not found:
@@ -424,6 +427,30 @@ class _Run:
         if pre:
             return self._preconditions_from(st.name, rules, tests, found - 1)
         self.after_match(st, found)
+        return True
+
+    def route_by_table(self, st: StagePlan, table: RuleTable) -> bool:
+        """Apply the routing rules of `st` from its `post_table`: the field is read once and
+        every rule decided by one comparison. Returns False, having done nothing, when the
+        value read is not one the table decides (the rules' own conditions must then)."""
+        staged, k1, k2, kind1, kind2, rows = table
+        ctx = self.ctx
+        src = ctx.stage_results if staged else ctx.data
+        if src.__class__ is not dict:
+            return False
+        x = src.get(k1, MISSING)
+        if k2 is not None:
+            x = x.get(k2, MISSING) if isinstance(x, dict) else MISSING
+        cls = x.__class__
+        if cls is not kind1 and cls is not kind2:
+            return False
+        for compare, literal, rule in rows:
+            if compare(x, literal):
+                if rule.action == "enable_stages" and self.obs is None:  # `_act`, inlined
+                    self.decisions.append(rule)
+                    self.enabled |= rule.mask
+                elif self._act(st.name, rule, False) == _TERMINAL:
+                    return True
         return True
 
     def after_match(self, st: StagePlan, found: int) -> None:
@@ -671,6 +698,8 @@ async def run_cascade(
                 elif st.post_tests:
                     if explain:
                         run.apply_rules(st)
+                    elif st.post_table is not None and run.route_by_table(st, st.post_table):
+                        pass
                     else:  # `_Run.apply_rules` inlined: most rules do not match
                         found = st.post_scan(ctx.data, results, ctx.warnings)
                         if found:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from cascadence.conditions.scan import Scan, compile_scan
+from cascadence.conditions.scan import Scan, compile_scan, field_table
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.invoke import AsyncHandler
 
@@ -26,6 +26,7 @@ __all__ = [
     "RulePlan",
     "StagePlan",
     "StepNode",
+    "RuleTable",
     "scan_rules",
     "stage_mask",
 ]
@@ -122,6 +123,11 @@ class StagePlan:
     """`1 << index`: this stage's bit in a run's mask of enabled stages."""
     deps_mask: int = 0
     """The bits of the stages in `depends_on` (set when the plan is compiled)."""
+    post_table: RuleTable | None = field(init=False, repr=False, compare=False)
+    """When the stage has several routing rules that all compare one field with literals of
+    one kind and none sets a field: their table (see `field_table`). The rules' conditions
+    then all read the state as it was when the stage finished, so one read of the field
+    decides every rule."""
     _rest: list[Scan | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +140,15 @@ class StagePlan:
         object.__setattr__(self, "pre_scan", scan_rules(self.pre_rules))
         object.__setattr__(self, "post_scan", scan_rules(self.post_rules))
         object.__setattr__(self, "_rest", [None] * len(self.post_rules))
+        table: RuleTable | None = None
+        rules = self.post_rules
+        if len(rules) > 1 and all(r.type == "routing" and r.action != "set_field" for r in rules):
+            found = field_table([_tree(rule) for rule in rules])
+            if found is not None:
+                *where, checks = found
+                rows = tuple((op, literal, rule) for (op, literal), rule in zip(checks, rules))
+                table = (*where, rows)  # type: ignore[assignment]
+        object.__setattr__(self, "post_table", table)
 
     def rest_scan(self, start: int) -> Scan:
         """The scan of `post_rules[start:]` (built on first use: most runs never need one).
@@ -144,6 +159,13 @@ class StagePlan:
         if scan is None:
             scan = self._rest[start] = scan_rules(self.post_rules[start:])
         return scan
+
+
+RuleTable = tuple[
+    bool, str, "str | None", type, type, tuple[tuple[Callable[[Any, Any], Any], Any, RulePlan], ...]
+]
+"""A stage's `post_table`: a `cascadence.conditions.scan.FieldTable` whose rows also carry
+their rule: (operator, literal, rule)."""
 
 
 def scan_rules(rules: tuple[RulePlan, ...]) -> Scan:
