@@ -515,14 +515,14 @@ def start_calls(
                 yielded = context.run(work.send, None)
             except StopIteration as stop:
                 out[index] = (True, stop.value, _perf())
-                if not (task._must_cancel or (_COUNTS and task.cancelling())):  # type: ignore[attr-defined]
+                if not task._must_cancel:  # type: ignore[attr-defined]
                     continue
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:  # as a task records it
                 out[index] = (False, exc, _perf())
                 failed = failed or _stops_siblings(exc, fail_fast, spare)
-                if not (task._must_cancel or (_COUNTS and task.cancelling())):  # type: ignore[attr-defined]
+                if not task._must_cancel:  # type: ignore[attr-defined]
                     continue
             else:  # it suspended: the idle task is now its task and carries on the rest
                 idle.rest.hand_over(work, yielded, context)
@@ -530,8 +530,8 @@ def start_calls(
                 if batch is None:
                     batch = Launched(out)
                 batch.tasks[task] = index
-            # the task is the call's now, or the call that finished left a cancellation on
-            # it (`task.cancel()`, a count a TaskGroup left): the next call gets a fresh one
+            # the task is the call's now, or the call that finished cancelled it (a cancel in
+            # a first step always leaves `_must_cancel` set): the next call gets a fresh one
             _leave_task(loop, task)
             idle = _take_idle(loop)
             task = idle.task
@@ -540,7 +540,8 @@ def start_calls(
         _leave_task(loop, task)
         if host is not None:
             _enter_task(loop, host)
-    _IDLE.tasks.append(idle)
+    if not (_COUNTS and task.cancelling()):  # type: ignore[attr-defined,unused-ignore]
+        _IDLE.tasks.append(idle)
     if failed and batch is not None:  # every call has started: cancel those still running
         batch.cancel_all()
     return out, batch
