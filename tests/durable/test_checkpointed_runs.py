@@ -359,3 +359,27 @@ async def test_a_resumed_run_reports_its_input_and_the_fields_set_before_the_fai
     assert resumed["input"] is data and data == {"user": "u"}
     assert resumed["data"] == {"user": "u", "decision": "no"}
     assert decision_of(resumed) == "no"
+
+
+async def test_a_resumed_run_shows_the_stages_of_its_checkpoint_in_the_timeline() -> None:
+    """Restored stages keep their duration in the timeline: from a checkpoint as written now,
+    and from one written when the timeline kept end times instead of durations."""
+    from cascadence.runtime.cascade_runner import run_cascade
+
+    engine = CascadeEngine({"name": "t", "stages": {"A": {}, "B": {"depends_on": ["A"]}}})
+
+    async def a(_ctx: Any) -> dict[str, Any]:
+        return {"result": "a"}
+
+    engine.register_stages({"A": a, "B": a})
+    results = {"A": {"result": "a", "confidence": None, "data": {}, "time_ms": 2.5, "cost": 1.0}}
+    for state in (
+        {"timeline": [["A", 100.0, 2.5, False]], "timeline_format": 2},
+        {"timeline": [["A", 100.0, 100.0025, False]]},  # (stage, started, ended, failed)
+    ):
+        restore = {"index": 1, "stage_results": results, "enabled": ["A", "B"], **state}
+        result = await run_cascade(engine._plan, {}, restore=restore)
+        assert result["path"] == ["A", "B"]
+        first = result["timeline"][0]
+        assert first["stage"] == "A" and first["status"] == "ok"
+        assert first["end_ms"] - first["start_ms"] == pytest.approx(2.5)

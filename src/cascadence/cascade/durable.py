@@ -32,6 +32,7 @@ def _state(run: Any) -> dict[str, Any]:
         "decisions": decision_dicts(run.decisions),
         "skipped": dict(run.skipped or {}),
         "timeline": [list(item) for item in run.timeline],
+        "timeline_format": 2,  # (stage, started, time_ms, failed)
         "terminated_by": run.terminated_by,
     }
 

@@ -78,13 +78,14 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         final_stage = final_result = final_confidence = None
     path: list[str] = []
     timeline: list[dict[str, Any]] = []
-    for name, start, end, failed in entries:  # a loop: a comprehension is one more frame
+    for name, start, time_ms, failed in entries:  # a loop: a comprehension is one more frame
         path.append(name)
+        start_ms = (start - t0) * 1000.0
         timeline.append(
             {
                 "stage": name,
-                "start_ms": (start - t0) * 1000.0,
-                "end_ms": (end - t0) * 1000.0,
+                "start_ms": start_ms,
+                "end_ms": start_ms + time_ms,
                 "status": "error" if failed else "ok",
             }
         )

@@ -97,7 +97,8 @@ class _Run:
         # the rules whose action was taken (a dict each in the result); a restored run's earlier
         # decisions are those dicts already
         self.decisions: list[Decision] = []
-        # (stage, started, ended, failed) per stage run, in order: the path is its names
+        # (stage, started, time_ms, failed) per stage run, in order: the path is its names;
+        # `time_ms` is the stage result's own float (no end time is kept)
         self.timeline: list[tuple[str, float, float, bool]] = []
         self.skipped: dict[str, str] | None = None  # created on the first skip
         self.cost = 0.0
@@ -130,7 +131,7 @@ class _Run:
             self.returned_error(name, sr)
         else:
             self.ok |= st.bit
-        self.timeline.append((name, started, ended, failed))  # small while in flight
+        self.timeline.append((name, started, elapsed, failed))  # small while in flight
         stats = self.stats
         if stats is not None:
             s = stats.get(name)
@@ -636,11 +637,14 @@ async def run_cascade(
         index = _restore(run, restore)
     if observers is not None:
         await observers.run_started(plan.name, run_id, ctx)
+    count = len(stages)
+    deadline = run.deadline
+    timeline = run.timeline
     # Work after a stage that most runs never need, checked with one test.
     hooked = bool(plan.termination) or observers is not None or on_stage is not None
     explain = run.explain is not None
     try:
-        while index < len(stages) and run.terminated_by is None and not run.timed_out:
+        while index < count and run.terminated_by is None and not run.timed_out:
             st = stages[index]
             index += 1
             name = st.name
@@ -671,7 +675,7 @@ async def run_cascade(
                 except Exception as exc:
                     sr = run._record_error(st, exc)
                 ended = _perf()
-                sr["time_ms"] = (ended - started) * 1000.0
+                sr["time_ms"] = elapsed = (ended - started) * 1000.0
                 cost = sr.setdefault("cost", st.cost)
                 results[name] = sr
                 try:
@@ -683,13 +687,13 @@ async def run_cascade(
                     run.returned_error(name, sr)
                 else:
                     run.ok |= st.bit
-                run.timeline.append((name, started, ended, failed))
+                timeline.append((name, started, elapsed, failed))
                 if stats is not None:
                     counters = stats.get(name)
                     if counters is None:
                         counters = stats[name] = StageStats()
                     counters.count += 1
-                    counters.total_time_ms += sr["time_ms"]
+                    counters.total_time_ms += elapsed
                     counters.total_cost += cost
                     if failed:
                         counters.errors += 1
@@ -720,7 +724,7 @@ async def run_cascade(
                         await on_stage(name, sr, run)
                     await _after_stage(run, plan.termination, observers)
                 # the stage's end reading stands in for the clock: rules take no measurable time
-                if run.deadline is not None and ended >= run.deadline:
+                if deadline is not None and ended >= deadline:
                     run.timed_out = True
                 continue
             if st.pre_rules and not run.apply_rules(st, pre=True):
@@ -747,7 +751,7 @@ async def run_cascade(
                         await on_stage(st.name, results[st.name], run)
             if hooked:
                 await _after_stage(run, plan.termination, observers)
-            if run.deadline is not None and not run.timed_out and _perf() >= run.deadline:
+            if deadline is not None and not run.timed_out and _perf() >= deadline:
                 run.timed_out = True
     except BaseException as exc:
         if observers is not None:  # observers that saw the run start see it end
@@ -812,6 +816,13 @@ def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
     return pos
 
 
+def _entry(item: Any, durations: bool) -> tuple[str, float, float, bool]:
+    """A timeline entry from a checkpoint: (stage, started, time_ms, failed), or from a
+    checkpoint written before durations were kept, (stage, started, ended, failed)."""
+    name, started, third, failed = item
+    return name, started, third if durations else (third - started) * 1000.0, failed
+
+
 def _restore(run: _Run, state: dict[str, Any]) -> int:
     """Put a run back where a checkpoint left it; returns the next stage index."""
     ctx = run.ctx
@@ -826,6 +837,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     run.errors = list(state.get("errors", []))
     run.decisions = [dict(d) for d in state.get("decisions", [])]
     run.skipped = dict(state.get("skipped", {}))
-    run.timeline = [tuple(item) for item in state.get("timeline", [])]
+    durations = state.get("timeline_format") == 2
+    run.timeline = [_entry(item, durations) for item in state.get("timeline", [])]
     run.terminated_by = state.get("terminated_by")
     return int(state.get("index", 0))
