@@ -158,20 +158,8 @@ class _ResumeUntil:
         # step, and it finishes by returning. A Python-level `send` has to raise StopIteration,
         # and an exception leaving a Python frame makes CPython give the awaiting coroutine a
         # frame object (a copy of its whole frame) for as long as that coroutine lives.
-        task = asyncio.current_task()
-        if task is None:
-            self._coro.close()
-            raise RuntimeError("a step with a timeout must be awaited inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()  # type: ignore[attr-defined,unused-ignore]
-        loop = task.get_loop()
-        if self._limit <= loop.time():
-            self._expired = True
-            task.cancel(TIMEOUT_CANCEL)
-        else:
-            # no bound method to keep, and no copy of the context: the timer only cancels
-            self._handle = loop.call_at(self._limit, self, context=_timer_context())
-        coro = self._coro
+        # Few locals: the generator's frame is held for as long as the handler waits.
+        coro = self._arm()
         value = self._waiting
         try:
             while True:
@@ -185,14 +173,31 @@ class _ResumeUntil:
                 else:
                     value = coro.send(sent)
                 self._waiting = value  # what the handler waits for now (see `__call__`)
-        except StopIteration as stop:
-            self._finish(stop)
-            return stop.value
+        except StopIteration as exc:
+            self._finish(exc)
+            return exc.value
         except BaseException as exc:
-            timeout = self._finish(exc)
-            if timeout is None:
+            value = self._finish(exc)  # the step timeout the cancellation stands for, if any
+            if value is None:
                 raise
-            raise timeout from None
+            raise value from None
+
+    def _arm(self) -> Coroutine[Any, Any, Any]:
+        """Take the current task and arm the timer; returns the handler's coroutine."""
+        task = asyncio.current_task()
+        if task is None:
+            self._coro.close()
+            raise RuntimeError("a step with a timeout must be awaited inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()  # type: ignore[attr-defined,unused-ignore]
+        loop = task.get_loop()
+        if self._limit <= loop.time():
+            self._expired = True
+            task.cancel(TIMEOUT_CANCEL)
+        else:
+            # no bound method to keep, and no copy of the context: the timer only cancels
+            self._handle = loop.call_at(self._limit, self, context=_timer_context())
+        return self._coro
 
     def __call__(self) -> None:
         """The timer fired: cancel the task (the timer handle calls the object itself)."""
