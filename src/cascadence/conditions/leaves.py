@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from cascadence.conditions.issues import EvalWarning
-from cascadence.conditions.paths import MISSING, Access
+from cascadence.conditions.paths import MISSING, PLAIN_DICTS, Access
 from cascadence.conditions.regex import HAVE_RE2, CompiledPattern
 from cascadence.conditions.tree import Scalar
 
@@ -38,6 +38,9 @@ __all__ = [
     "statistic_value",
     "warn",
 ]
+
+_dict_get: Callable[..., Any] = dict.get
+_plain = PLAIN_DICTS  # dicts read by `dict.get` directly (see `paths.PLAIN_DICTS`)
 
 Warnings = list[EvalWarning] | None
 Fn = Callable[[Any, Any, Warnings], bool]
@@ -145,7 +148,11 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -164,7 +171,11 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -183,7 +194,11 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -201,7 +216,7 @@ def compare_leaf(access: Access, op: str, v: Scalar, path: str) -> Fn:
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -225,7 +240,11 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 return x is v
@@ -242,7 +261,7 @@ def _eq_leaf(access: Access, v: Scalar, path: str) -> Fn:
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -270,7 +289,11 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 return x is not v and x is not missing
@@ -287,7 +310,7 @@ def _ne_leaf(access: Access, v: Scalar, path: str) -> Fn:
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -344,7 +367,11 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 cls = x.__class__
@@ -364,7 +391,7 @@ def membership_leaf(access: Access, negate: bool, values: tuple[Scalar, ...], pa
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -404,7 +431,7 @@ def contains_leaf(access: Access, v: Scalar, path: str) -> Fn:
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             cls = x.__class__
@@ -470,7 +497,11 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 if x.__class__ is str:
@@ -487,7 +518,7 @@ def pattern_leaf(access: Access, pattern: CompiledPattern, path: str) -> Fn:
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             if x.__class__ is str:
@@ -513,7 +544,11 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
                 if fast and src.__class__ is dict:
                     x = src.get(k1, missing)
                     if k2 is not None:
-                        x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                        x = (
+                            _dict_get(x, k2, missing)
+                            if x.__class__ in _plain
+                            else get(data, stages)
+                        )
                 else:
                     x = get(data, stages)
                 return x is not None and x is not missing
@@ -528,7 +563,7 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
             if fast and src.__class__ is dict:
                 x = src.get(k1, missing)
                 if k2 is not None:
-                    x = x.get(k2, missing) if isinstance(x, dict) else get(data, stages)
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
             else:
                 x = get(data, stages)
             return x is None or x is missing

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 __all__ = [
+    "PLAIN_DICTS",
     "Access",
     "Getter",
     "MISSING",
@@ -64,6 +65,20 @@ class _Missing:
 
 MISSING: Final = _Missing()
 """Sentinel for a field that is absent from the input (distinct from a present `None`)."""
+
+PLAIN_DICTS: Final[set[type]] = {dict}
+"""Dict classes whose items `dict.get` reads as their own `get` would: `dict` and subclasses
+that do not override item access (the runtime adds its `StageResult`). Compiled conditions
+read them by calling `dict.get` directly, which is faster than the method on a subclass
+(one with `__getattr__` loses CPython's fast attribute path); any other dict subclass is read
+through its own methods."""
+
+
+def register_plain_dict(cls: type) -> None:
+    """Declare `cls` a dict subclass that `dict.get` reads correctly (see `PLAIN_DICTS`)."""
+    if not issubclass(cls, dict):
+        raise TypeError(f"{cls.__name__} is not a dict subclass")
+    PLAIN_DICTS.add(cls)
 
 
 def split_path(path: str, *, allow_item: bool = False) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from cascadence.conditions.compiler import field_path
 from cascadence.conditions.leaves import COMPARE_FUNCS, Fn, Warnings
-from cascadence.conditions.paths import MISSING, make_access
+from cascadence.conditions.paths import MISSING, PLAIN_DICTS, make_access
 from cascadence.conditions.tree import Compare, Node
 
 __all__ = ["Check", "FieldTable", "Scan", "compile_scan", "field_table"]
@@ -172,6 +172,8 @@ def _same_field(field: _Field, checks: tuple[_Check, ...]) -> Scan:
     """Consecutive comparisons of one field: read it once, compare it with each literal."""
     staged, k1, k2 = field
     missing = MISSING
+    plain = PLAIN_DICTS
+    dict_get: Callable[..., Any] = dict.get
     compares = tuple((compare, literal, pos) for _k1, _k2, compare, literal, _t, pos in checks)
     kind1, kind2 = checks[0][0], checks[0][1]  # the same for every check of the run
     fallback = _tests(tuple((test, pos) for _k1, _k2, _c, _l, test, pos in checks))
@@ -181,7 +183,10 @@ def _same_field(field: _Field, checks: tuple[_Check, ...]) -> Scan:
         if src.__class__ is dict:
             x = src.get(k1, missing)
             if k2 is not None:
-                x = x.get(k2, missing) if isinstance(x, dict) else missing
+                if x.__class__ in plain:
+                    x = dict_get(x, k2, missing)
+                else:
+                    x = x.get(k2, missing) if isinstance(x, dict) else missing
             cls = x.__class__
             if cls is kind1 or cls is kind2:
                 for compare, literal, position in compares:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cascadence.conditions.paths import MISSING
+from cascadence.conditions.paths import MISSING, PLAIN_DICTS
 from cascadence.errors import CircuitOpenError, GlobalTimeoutError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
@@ -26,6 +26,10 @@ from cascadence.runtime.result import StageResult, as_stage_result, complete
 __all__ = ["run_cascade"]
 
 _perf = time.perf_counter
+# `StageResult` reads by attribute (`__getattr__`), which makes its own methods slower to look
+# up than `dict`'s: the hot path calls these directly
+_dict_get: Callable[..., Any] = dict.get
+_setdefault: Callable[..., Any] = dict.setdefault
 
 
 def _error_record(stage: str, exc: BaseException) -> dict[str, Any]:
@@ -441,7 +445,10 @@ class _Run:
             return False
         x = src.get(k1, MISSING)
         if k2 is not None:
-            x = x.get(k2, MISSING) if isinstance(x, dict) else MISSING
+            if x.__class__ in PLAIN_DICTS:
+                x = _dict_get(x, k2, MISSING)
+            else:
+                x = x.get(k2, MISSING) if isinstance(x, dict) else MISSING
         cls = x.__class__
         if cls is not kind1 and cls is not kind2:
             return False
@@ -675,13 +682,13 @@ async def run_cascade(
                 except Exception as exc:
                     sr = run._record_error(st, exc)
                 sr["time_ms"] = elapsed = (_perf() - started) * 1000.0
-                cost = sr.setdefault("cost", st.cost)
+                cost = _setdefault(sr, "cost", st.cost)
                 results[name] = sr
                 try:
                     run.cost += cost
                 except TypeError:
                     cost = run.bad_cost(st, sr)
-                failed = sr.get("error") is not None
+                failed = _dict_get(sr, "error") is not None
                 if failed:
                     run.returned_error(name, sr)
                 else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cascadence.conditions.paths import register_plain_dict
+
 __all__ = ["StageResult", "as_stage_result", "complete"]
 
 
@@ -26,6 +28,9 @@ class StageResult(dict[str, Any]):
     def ok(self) -> bool:
         """True when the stage finished without an error."""
         return self.get("error") is None
+
+
+register_plain_dict(StageResult)  # conditions read its items with `dict.get` directly
 
 
 def as_stage_result(value: Any) -> StageResult:
