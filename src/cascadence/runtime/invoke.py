@@ -463,9 +463,10 @@ async def gather_calls(
     on. A call that finishes in its first step leaves its task unused, so the next call (of
     this group or a later one on the same loop) takes its first step in the same task object:
     a task is created only for a call that suspends, and calls that never suspend cost no
-    task at all. A call that left a cancellation on its task (`task.cancel()`, a count a
-    `TaskGroup` left) passes the task on to no one. What a finished call cannot do is keep
-    its task and cancel it later: by then the task may be running another call.
+    task at all. A call that cancelled its own task in its first step passes the task on to
+    no one, and a task with a cancellation count left on it goes back to no pool. What a
+    finished call cannot do is keep its task and cancel it later: by then the task may be
+    running another call.
 
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
