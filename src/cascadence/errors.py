@@ -159,6 +159,15 @@ class CadenceError(CascadenceError):
 RunError = CadenceError
 
 
+def _shown(error: BaseException) -> str:
+    """An error as a message about it shows it: its repr (`ValueError('x')`), but one of ours
+    as `Type: message`, so nested errors (a note failing inside a group inside a group) do not
+    escape each other's quotes into a message that doubles at every level."""
+    if isinstance(error, CadenceError):
+        return f"{type(error).__name__}: {error}"
+    return repr(error)
+
+
 class NoteError(CadenceError):
     """A step (note or stage) failed.
 
@@ -170,7 +179,7 @@ class NoteError(CadenceError):
     def __init__(self, note_name: str, original_error: BaseException, message: str | None = None):
         self.note_name = note_name
         self.original_error = original_error
-        super().__init__(message or f"note {note_name!r} failed: {original_error!r}")
+        super().__init__(message or f"note {note_name!r} failed: {_shown(original_error)}")
 
 
 class ParallelNoteError(NoteError):
@@ -190,7 +199,7 @@ class ParallelNoteError(NoteError):
             note_name,
             original_error,
             f"task {note_name!r} (index {task_index}) in parallel group {group_name!r} "
-            f"failed: {original_error!r}",
+            f"failed: {_shown(original_error)}",
         )
 
 
@@ -202,7 +211,9 @@ class RetryExhaustedError(NoteError):
         self.attempts = attempts
         self.last_error = last_error
         super().__init__(
-            name, last_error, f"{name!r} failed after {attempts} attempts: {last_error!r}"
+            name,
+            last_error,
+            f"{name!r} failed after {attempts} attempts: {_shown(last_error)}",
         )
 
 

@@ -728,9 +728,14 @@ async def test_a_task_is_made_per_member_that_suspends_and_is_listed_while_it_ru
     finally:
         loop.set_task_factory(None)
     assert (result.a, result.b) == (1, 2)
-    assert len(made) == 1  # the suspending member's task was idle; one new idle task replaces it
+    # at most: a fresh idle task for the group (the last one may have ended while the loop
+    # turned) and one to replace the idle task the suspending member kept
+    assert 1 <= len(made) <= 2
     assert listed == [True, True]
     assert asyncio.all_tasks() == before  # idle tasks are not listed
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert all(task.done() for task in made)  # an unused idle task ends within two turns
 
 
 async def test_nested_groups_in_a_members_first_step() -> None:
@@ -858,3 +863,139 @@ async def test_a_count_a_task_group_leaves_on_a_members_task_reaches_no_other_me
     result = await Cadence("g", Doc()).sync("g", [grouped, counted]).run(Doc())
     assert (result.a, result.b) == (1, 2)
     assert counts == [0]
+
+
+async def test_a_member_timed_out_before_its_first_await_fails_the_group_with_its_timeout() -> None:
+    """A note with a timeout whose first step outlasts it (blocking work before the first
+    `await`) is cancelled at that `await`: its group fails with the note's timeout, after a
+    group that left an idle task behind."""
+    import time
+
+    from cascadence.errors import TimeoutError as NoteTimeout
+
+    async def quick(score: Doc) -> None:
+        score.a = 1
+
+    async def slow(score: Doc) -> None:
+        await asyncio.sleep(0.001)
+        score.b = 2
+
+    @note(timeout=0.005)
+    async def busy(score: Doc) -> None:
+        time.sleep(0.02)  # blocking on purpose: the deadline passes here
+        await asyncio.sleep(0.001)
+
+    flow = Cadence("f", Doc()).sync("g1", [quick, slow]).sync("g2", [busy, quick])
+    for _ in range(3):
+        with pytest.raises(ParallelNoteError) as info:
+            await flow.run(Doc())
+        assert info.value.note_name == "busy"
+        assert isinstance(info.value.original_error, NoteTimeout)
+
+
+async def test_a_member_that_cancels_its_own_task_then_waits_is_cancelled_alone() -> None:
+    """As in a task of its own: the cancellation reaches the member at its next `await`, and
+    its siblings and later groups are not touched."""
+    reached: list[str] = []
+
+    async def quick(score: Doc) -> None:
+        score.a = 1
+
+    async def slow(score: Doc) -> None:
+        await asyncio.sleep(0.001)
+        reached.append("slow")
+        score.b = 2
+
+    async def cancels_then_waits(score: Doc) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(0.001)
+        reached.append("never")
+
+    flow = Cadence("f", Doc()).sync("g1", [quick, slow]).sync("g2", [cancels_then_waits, slow])
+    with pytest.raises(ParallelNoteError) as info:
+        await flow.run(Doc())
+    assert info.value.note_name == "cancels_then_waits"
+    assert isinstance(info.value.original_error, asyncio.CancelledError)
+    assert "never" not in reached
+    again = await Cadence("f", Doc()).sync("g", [quick, slow]).sync("h", [slow, quick]).run(Doc())
+    assert (again.a, again.b) == (1, 2)
+
+
+async def test_a_task_factory_that_fails_mid_group_leaves_the_run_intact() -> None:
+    """When the loop cannot make a task (a factory that refuses, memory), the group fails with
+    that error, the members that already suspended are cancelled, and the caller's task is
+    still the current task."""
+    loop = asyncio.get_running_loop()
+    made = [0]
+    cancelled: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made[0] += 1
+        if made[0] == 3:
+            coro.close()
+            raise RuntimeError("task budget exhausted")
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def slow(score: Doc) -> None:
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            cancelled.append("slow")
+            raise
+
+    outer = asyncio.current_task()
+    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Exception, match="task budget exhausted"):
+            await Cadence("f", Doc()).sync("g", [slow, slow, slow]).run(Doc())
+    finally:
+        loop.set_task_factory(None)
+    assert asyncio.current_task() is outer
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert cancelled  # the member that had suspended was not left running
+
+
+async def test_idle_tasks_end_so_a_factory_waiting_for_its_tasks_finishes() -> None:
+    """A task factory that tracks every task it made, and waits for them all (a shutdown
+    step), sees the idle tasks end too."""
+    loop = asyncio.get_running_loop()
+    made = _counting_tasks(loop)
+
+    async def quick(score: Doc) -> None:
+        score.a = 1
+
+    try:
+        for _ in range(5):
+            await Cadence("f", Doc()).sync("g", [quick, quick]).run(Doc())
+            await asyncio.sleep(0)
+    finally:
+        loop.set_task_factory(None)
+    assert made
+    await asyncio.wait_for(asyncio.gather(*made), 1.0)
+
+
+async def test_the_message_of_a_failure_deep_in_nested_groups_grows_with_the_depth() -> None:
+    """Each level of nesting adds its own line of context to the message, linearly: nested
+    errors do not escape each other's quotes (which doubled the message at every level)."""
+
+    async def boom(score: Doc) -> None:
+        raise ValueError("the 'leaf' failed")
+
+    flow: Cadence[Doc] = Cadence("level0", Doc()).sync("g0", [boom])
+    lengths = []
+    for depth in range(1, 13):
+        inner = flow
+
+        async def member(score: Doc, inner: Cadence[Doc] = inner) -> None:
+            await inner.run(Doc())
+
+        flow = Cadence(f"level{depth}", Doc()).sync(f"g{depth}", [member])
+        with pytest.raises(ParallelNoteError) as info:
+            await flow.run(Doc())
+        lengths.append(len(str(info.value)))
+    assert "ValueError(\"the 'leaf' failed\")" in str(info.value)
+    steps = [lengths[i + 1] - lengths[i] for i in range(len(lengths) - 1)]
+    assert max(steps) < 200  # a bounded amount per level

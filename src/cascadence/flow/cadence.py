@@ -202,6 +202,13 @@ class Cadence(Generic[S]):
     ) -> Cadence[S]:
         """Run notes concurrently, each on an isolated snapshot of the score, then merge.
 
+        Each note runs in its own copy of the context and, from its first line, in an asyncio
+        task that is its own to its end. A note that finishes without suspending leaves that
+        task object to the next note (no task is made for it): per-task state it leaves behind
+        (a done callback on `asyncio.current_task()`, a registry keyed by the current task) is
+        seen by the next note. The first failure cancels the notes still running; a `Skip` is
+        not a failure.
+
         Args:
             name: The group's name.
             notes: The notes to run together.

@@ -461,12 +461,13 @@ async def gather_calls(
     tasks do): a call that finishes without suspending is done before this returns, and the
     caller waits on the event loop only for calls that suspended, which their tasks then carry
     on. A call that finishes in its first step leaves its task unused, so the next call (of
-    this group or a later one on the same loop) takes its first step in the same task object:
-    a task is created only for a call that suspends, and calls that never suspend cost no
-    task at all. A call that cancelled its own task in its first step passes the task on to
-    no one, and a task with a cancellation count left on it goes back to no pool. What a
-    finished call cannot do is keep its task and cancel it later: by then the task may be
-    running another call.
+    this group, or of a later one while the idle task lives: a turn or two of the loop) takes
+    its first step in the same task object: a task is created only for a call that suspends,
+    and calls that never suspend cost no task at all. A call that cancelled its own task in
+    its first step passes the task on to no one, and a task with a cancellation count left on
+    it goes back to no pool. Per-task state that a finished call leaves behind (a done
+    callback, a cancel scheduled for later, an entry in a registry keyed by the current task)
+    is seen by the next call that runs in the same task.
 
     Returns:
         Per call, in order: (succeeded, result or exception, perf_counter time it ended).
@@ -509,6 +510,7 @@ def start_calls(
     if host is not None:
         _leave_task(loop, host)
     _enter_task(loop, task)
+    entered = True
     try:
         for index, (fn, arg, timeout, name) in enumerate(calls):
             context = _copy_context()
@@ -536,17 +538,25 @@ def start_calls(
                 if batch is None:
                     batch = Launched(out)
                 batch.tasks[task] = index
-            # the task is the call's now, or the call that finished cancelled it (a cancel in
-            # a first step always leaves `_must_cancel` set): the next call gets a fresh one
+            # the task is the call's now, or the call that finished cancelled it (an idle
+            # task never waits on a future, so a cancel always leaves `_must_cancel` set):
+            # the next call gets a fresh one
             _leave_task(loop, task)
+            entered = False
             idle = _take_idle(loop)
             task = idle.task
             _enter_task(loop, task)
+            entered = True
+    except BaseException:
+        if batch is not None:  # calls that already suspended are not left running unowned
+            batch.cancel_all()
+        raise
     finally:
-        _leave_task(loop, task)
+        if entered:
+            _leave_task(loop, task)
         if host is not None:
             _enter_task(loop, host)
-    if not (_COUNTS and task.cancelling()):  # type: ignore[attr-defined,unused-ignore]
+    if not (task._must_cancel or (_COUNTS and task.cancelling())):  # type: ignore[attr-defined]
         _IDLE.tasks.append(idle)
     if failed and batch is not None:  # every call has started: cancel those still running
         batch.cancel_all()
@@ -579,12 +589,14 @@ class _Idle:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.rest = _Rest(loop)
+        self.rest = _Rest()
         # its own empty context: an idle task holds none of its creator's context values;
         # the call it is given runs in the call's context (see `_Rest`)
         self.task = _task_in(loop, self.rest, contextvars.Context())
+        # not in `asyncio.all_tasks()` until it has work, so `asyncio.run` does not cancel it
+        # at shutdown: a loop closed within its turn or two of life drops it pending, quietly
+        _unregister_task(self.task)
         self.task._log_destroy_pending = False  # type: ignore[attr-defined]
-        _unregister_task(self.task)  # not in `asyncio.all_tasks()` until it has work
 
 
 class _IdleTasks(threading.local):
@@ -600,7 +612,8 @@ def _take_idle(loop: asyncio.AbstractEventLoop) -> _Idle:
     tasks = _IDLE.tasks
     while tasks:
         idle = tasks.pop()
-        if idle.loop is loop and not idle.task.done():
+        task = idle.task
+        if idle.loop is loop and not task.done() and not task._must_cancel:  # type: ignore[attr-defined]
             return idle
         if idle.loop is not loop:  # another loop ran on this thread before: forget its tasks
             tasks.clear()
@@ -610,38 +623,35 @@ def _take_idle(loop: asyncio.AbstractEventLoop) -> _Idle:
 class _Rest(Coroutine[Any, Any, Any]):
     """What an idle task runs: the rest of a call whose first step already ran.
 
-    Until `hand_over`, the task waits on a future of its own (it is idle). After it, the
-    task's next step receives what the call waits for (`first`) and every later step is
-    relayed to the call, in the call's context, as if the task had run the call from the
-    start; a cancellation that reaches the task before that step is delivered to the call at
-    its `await`.
+    An idle task never waits on a future: until `hand_over`, its first step yields to the
+    event loop once (a bare yield) and its second ends it, so an unused idle task lives for
+    one or two turns of the loop and is then done (a task factory that tracks its tasks sees
+    it end). After `hand_over`, the task's next step receives what the call waits for
+    (`first`) and every later step is relayed to the call, in the call's context, as if the
+    task had run the call from the start; a cancellation that reaches the task before that
+    step is delivered to the call at its `await`.
     """
 
-    __slots__ = ("_context", "_coro", "_first", "_loop", "_park")
+    __slots__ = ("_context", "_coro", "_first", "_yielded")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._coro: Coroutine[Any, Any, Any] | None = None
         self._first: Any = _NOTHING
         self._context: contextvars.Context | None = None
-        self._park: asyncio.Future[None] | None = None
+        self._yielded = False
 
     def hand_over(self, coro: Coroutine[Any, Any, Any], first: Any, context: Any) -> None:
         self._coro = coro
         self._first = first
         self._context = context
-        park = self._park
-        if park is not None:  # the task is waiting for work: wake it
-            self._park = None
-            park.set_result(None)
 
     def send(self, value: Any) -> Any:
         coro = self._coro
-        if coro is None:  # no work yet: wait for it
-            park: asyncio.Future[None] = self._loop.create_future()
-            park._asyncio_future_blocking = True  # as `await park` would yield it
-            self._park = park
-            return park
+        if coro is None:  # no work: give the loop one turn, then end
+            if self._yielded:
+                raise StopIteration
+            self._yielded = True
+            return None
         first = self._first
         if first is not _NOTHING:
             self._first = _NOTHING
@@ -652,7 +662,6 @@ class _Rest(Coroutine[Any, Any, Any]):
         exc = typ if isinstance(typ, BaseException) else (typ() if val is None else val)
         coro = self._coro
         if coro is None:  # cancelled while idle
-            self._park = None
             raise exc
         self._first = _NOTHING
         return self._context.run(coro.throw, exc)  # type: ignore[union-attr]
