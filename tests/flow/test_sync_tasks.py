@@ -818,8 +818,9 @@ async def test_groups_under_the_eager_task_factory() -> None:
 
 
 async def test_a_cancellation_left_on_a_members_task_reaches_no_other_member() -> None:
-    """A member that cancels its own task and finishes in its first step (the cancellation
-    has nothing left to stop) leaves it to no sibling and no later group."""
+    """A member that cancels its own task and returns ends cancelled, as its own task would
+    (the group fails with `CancelledError` for it); the cancellation reaches no sibling and no
+    later group."""
 
     async def rude(score: Doc) -> None:
         task = asyncio.current_task()
@@ -831,10 +832,14 @@ async def test_a_cancellation_left_on_a_members_task_reaches_no_other_member() -
         await asyncio.sleep(0.002)
         score.b = 2
 
-    first = await Cadence("g", Doc()).sync("g", [rude, rude]).run(Doc())
-    second = await Cadence("g", Doc()).sync("g", [rude, slow, rude, slow]).run(Doc())
-    assert first.a == 1
-    assert (second.a, second.b) == (1, 2)
+    with pytest.raises(ParallelNoteError) as info:
+        await Cadence("g", Doc()).sync("g", [slow, rude, slow]).run(Doc())
+    assert info.value.note_name == "rude" and info.value.task_index == 1
+    assert isinstance(info.value.original_error, asyncio.CancelledError)
+    after = await Cadence("g", Doc()).sync("g", [slow, slow]).run(Doc())
+    assert after.b == 2
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # type: ignore[attr-defined,unused-ignore]
 
 
 @NEEDS_311

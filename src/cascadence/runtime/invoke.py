@@ -525,6 +525,9 @@ def start_calls(
                 out[index] = (True, stop.value, _perf())
                 if not task._must_cancel:  # type: ignore[attr-defined]
                     continue
+                # it cancelled its own task and returned: a task ends cancelled then (and, as
+                # for a task that ends cancelled, its siblings are not cancelled for it)
+                out[index] = (False, asyncio.CancelledError(), out[index][2])
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:  # as a task records it
