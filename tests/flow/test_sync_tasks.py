@@ -1004,3 +1004,23 @@ async def test_the_message_of_a_failure_deep_in_nested_groups_grows_with_the_dep
     assert "ValueError(\"the 'leaf' failed\")" in str(info.value)
     steps = [lengths[i + 1] - lengths[i] for i in range(len(lengths) - 1)]
     assert max(steps) < 200  # a bounded amount per level
+
+
+async def test_members_finish_their_cleanup_inside_an_anyio_scope_that_times_out() -> None:
+    """anyio delivers a scope's cancellation again while the group waits for its cancelled
+    members; they still finish their cleanup before the scope exits, as in a TaskGroup."""
+    import anyio
+
+    cleaned: list[str] = []
+
+    async def member(score: Doc) -> None:
+        try:
+            await asyncio.sleep(5)
+        finally:
+            await asyncio.sleep(0.02)  # cleanup that waits
+            cleaned.append("member")
+
+    flow = Cadence("f", Doc()).sync("g", [member, member])
+    with anyio.move_on_after(0.01):
+        await flow.run(Doc())
+    assert cleaned == ["member", "member"]

@@ -11,6 +11,7 @@ actually suspends is resumed under a deadline, by handing its pending future to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -770,7 +771,12 @@ class Launched:
             # failed sibling already cancelled are not cancelled again in their cleanup
             if not self.failed:
                 self.cancel_all()
-            await asyncio.shield(asyncio.wait(list(self.tasks)))
+            pending = [task for task in self.tasks if not task.done()]
+            while pending:  # as a TaskGroup does, however often the caller is cancelled again
+                # (anyio's cancel scopes deliver their cancellation again and again)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait(pending)
+                pending = [task for task in pending if not task.done()]
             raise
         return self.out
 
