@@ -27,7 +27,7 @@ from cascadence.conditions.leaves import COMPARE_FUNCS, Fn, Warnings
 from cascadence.conditions.paths import MISSING, PLAIN_DICTS, make_access
 from cascadence.conditions.tree import Compare, Node
 
-__all__ = ["Check", "FieldTable", "Scan", "compile_scan", "field_table"]
+__all__ = ["Check", "FieldTable", "Scan", "compile_scan", "decided_value", "field_table"]
 
 Scan = Callable[[Any, Any, Warnings], int]
 """`scan(data, stages, warnings) -> 1 + index of the first condition that holds, or 0`."""
@@ -172,27 +172,39 @@ def _same_field(field: _Field, checks: tuple[_Check, ...]) -> Scan:
     """Consecutive comparisons of one field: read it once, compare it with each literal."""
     staged, k1, k2 = field
     missing = MISSING
-    plain = PLAIN_DICTS
-    dict_get: Callable[..., Any] = dict.get
     compares = tuple((compare, literal, pos) for _k1, _k2, compare, literal, _t, pos in checks)
     kind1, kind2 = checks[0][0], checks[0][1]  # the same for every check of the run
     fallback = _tests(tuple((test, pos) for _k1, _k2, _c, _l, test, pos in checks))
 
     def scan_field(data: Any, stages: Any, warnings: Warnings) -> int:
-        src = stages if staged else data
-        if src.__class__ is dict:
-            x = src.get(k1, missing)
-            if k2 is not None:
-                if x.__class__ in plain:
-                    x = dict_get(x, k2, missing)
-                else:
-                    x = x.get(k2, missing) if isinstance(x, dict) else missing
-            cls = x.__class__
-            if cls is kind1 or cls is kind2:
-                for compare, literal, position in compares:
-                    if compare(x, literal):
-                        return position
-                return 0
-        return fallback(data, stages, warnings)
+        x = decided_value(staged, k1, k2, kind1, kind2, data, stages)
+        if x is missing:
+            return fallback(data, stages, warnings)
+        for compare, literal, position in compares:
+            if compare(x, literal):
+                return position
+        return 0
 
     return scan_field
+
+
+def decided_value(
+    staged: bool, k1: str, k2: str | None, kind1: type, kind2: type, data: Any, stages: Any
+) -> Any:
+    """The value a run of comparisons (or a `FieldTable`) decides by itself: the field read
+    from a plain dict, when it is of one of the two classes; else `MISSING`, and the
+    conditions' own closures must decide."""
+    src = stages if staged else data
+    if src.__class__ is not dict:
+        return MISSING
+    x = src.get(k1, MISSING)
+    if k2 is not None:
+        if x.__class__ in PLAIN_DICTS:
+            x = _dict_get(x, k2, MISSING)
+        else:
+            x = x.get(k2, MISSING) if isinstance(x, dict) else MISSING
+    cls = x.__class__
+    return x if cls is kind1 or cls is kind2 else MISSING
+
+
+_dict_get: Callable[..., Any] = dict.get

@@ -13,7 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cascadence.conditions.paths import MISSING, PLAIN_DICTS
+from cascadence.conditions.paths import MISSING
+from cascadence.conditions.scan import decided_value
 from cascadence.errors import CircuitOpenError, GlobalTimeoutError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
@@ -440,25 +441,12 @@ class _Run:
         value read is not one the table decides (the rules' own conditions must then)."""
         staged, k1, k2, kind1, kind2, rows = table
         ctx = self.ctx
-        src = ctx.stage_results if staged else ctx.data
-        if src.__class__ is not dict:
-            return False
-        x = src.get(k1, MISSING)
-        if k2 is not None:
-            if x.__class__ in PLAIN_DICTS:
-                x = _dict_get(x, k2, MISSING)
-            else:
-                x = x.get(k2, MISSING) if isinstance(x, dict) else MISSING
-        cls = x.__class__
-        if cls is not kind1 and cls is not kind2:
+        x = decided_value(staged, k1, k2, kind1, kind2, ctx.data, ctx.stage_results)
+        if x is MISSING:
             return False
         for compare, literal, rule in rows:
-            if compare(x, literal):
-                if rule.action == "enable_stages" and self.obs is None:  # `_act`, inlined
-                    self.decisions.append(rule)
-                    self.enabled |= rule.mask
-                elif self._act(st.name, rule, False) == _TERMINAL:
-                    return True
+            if compare(x, literal) and self._act(st.name, rule, False) == _TERMINAL:
+                return True
         return True
 
     def after_match(self, st: StagePlan, found: int) -> None:
@@ -472,13 +460,8 @@ class _Run:
         count = len(rules)
         name = st.name
         position = found - 1
-        fast = self.obs is None
         while True:
-            rule = rules[position]
-            if fast and rule.action == "enable_stages":  # `_act`, inlined: the common action
-                self.decisions.append(rule)
-                self.enabled |= rule.mask
-            elif self._act(name, rule, False) == _TERMINAL:
+            if self._act(name, rules[position], False) == _TERMINAL:
                 self._postconditions(name, rules, st.post_tests, position + 1)
                 return
             start = position + 1
@@ -562,6 +545,9 @@ class _Run:
     def _act(self, st_name: str, rule: RulePlan, pre: bool) -> int:
         action = rule.action
         self.decisions.append(rule)
+        if action == "enable_stages" and self.obs is None:  # the common action, first
+            self.enabled |= rule.mask
+            return _GO_ON
         if self.obs is not None:
             if self._pending_routing is None:
                 self._pending_routing = []

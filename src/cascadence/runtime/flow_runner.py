@@ -232,12 +232,7 @@ class _FlowRun:
         outcomes, suspended = start_calls(calls, fail_fast=True, spare=spare)
         if suspended is not None:  # wait only for tasks that suspended
             outcomes = await suspended.collect(True, spare)
-        for ok, value, _ended in outcomes:
-            if not ok or value is not None:
-                return _merge_outcomes(node, score, snaps, outcomes)
-        # the common case, `_merge_outcomes`'s first check inlined: every task finished and
-        # returned nothing
-        return _merge(node, score, snaps)
+        return _merge_outcomes(node, score, snaps, outcomes)
 
     def _task_call(self, task: StepNode) -> Callable[[Any], Coroutine[Any, Any, Any]]:
         async def run(snap: Any) -> Any:
