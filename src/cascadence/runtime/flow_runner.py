@@ -224,12 +224,14 @@ class _FlowRun:
         # Every task runs on its own snapshot and in its own copy of the context; one that
         # suspends is never moved to another task (see `invoke.gather_calls`).
         snaps = node.snapshots(score, len(node.tasks))
-        if self.obs is None and node.plain:
-            calls = [(t.fn, snap, t.policy.timeout, t.name) for t, snap in zip(node.tasks, snaps)]
-        else:
-            calls = [(self._task_call(t), snap, None, t.name) for t, snap in zip(node.tasks, snaps)]
         spare = _shared_refusal(node)
-        outcomes, suspended = start_calls(calls, fail_fast=True, spare=spare)
+        if self.obs is None and node.plain:
+            outcomes, suspended = start_calls(
+                node.fns, snaps, node.timeouts, node.names, None, True, spare
+            )
+        else:
+            fns = [self._task_call(task) for task in node.tasks]
+            outcomes, suspended = start_calls(fns, snaps, None, node.names, None, True, spare)
         if suspended is not None:  # wait only for tasks that suspended
             outcomes = await suspended.collect(True, spare)
         return _merge_outcomes(node, score, snaps, outcomes)

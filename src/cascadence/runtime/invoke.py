@@ -18,7 +18,7 @@ import inspect
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
@@ -477,31 +477,38 @@ async def gather_calls(
         `asyncio.gather` or a task group, every call takes its first step before a failure
         cancels the others.
     """
-    out, batch = start_calls(calls, deadline=deadline, fail_fast=fail_fast, spare=spare)
+    fns = [call[0] for call in calls]
+    args = [call[1] for call in calls]
+    timeouts = [call[2] for call in calls]
+    names = [call[3] for call in calls]
+    out, batch = start_calls(fns, args, timeouts, names, deadline, fail_fast, spare)
     if batch is None:
         return out
     return await batch.collect(fail_fast, spare)
 
 
 def start_calls(
-    calls: list[Call],
-    *,
+    fns: Sequence[AsyncHandler],
+    args: Sequence[Any],
+    timeouts: Sequence[float | None] | None = None,
+    names: Sequence[str] = (),
     deadline: float | None = None,
     fail_fast: bool = False,
     spare: Callable[[BaseException], bool] | None = None,
 ) -> tuple[list[Any], Launched | None]:
-    """`gather_calls` up to its wait: every call's first step.
+    """`gather_calls` up to its wait: every call's first step, the calls given by column:
+    `fns[i](args[i])` under `timeouts[i]` (no timeouts at all: None), named `names[i]`.
 
     Returns:
         The outcomes list (filled in for calls that finished) and, when some call suspended,
         the `Launched` batch whose `collect(fail_fast, spare)` waits for the rest; None when
         every call is done.
     """
-    loop = asyncio.get_running_loop()
+    loop = _get_running_loop()
     if not _EAGER:  # an interpreter without the task switch
-        return _start_in_tasks(loop, calls, deadline)
-    host = asyncio.current_task(loop)
-    out: list[Any] = [None] * len(calls)
+        return _start_in_tasks(loop, fns, args, timeouts, names, deadline)
+    host = _current_task(loop)
+    out: list[Any] = [None] * len(fns)
     batch: Launched | None = None
     failed = False
     idle = _take_idle(loop)
@@ -513,14 +520,23 @@ def start_calls(
     _enter_task(loop, task)
     entered = True
     try:
-        for index, (fn, arg, timeout, name) in enumerate(calls):
+        untimed = timeouts is None and deadline is None
+        index = -1
+        for fn in fns:
+            index += 1
             context = _copy_context()
             try:
-                if timeout is None and deadline is None:
-                    work = context.run(fn, arg)
+                if untimed:
+                    work = context.run(fn, args[index])
                 else:
-                    limit, timeout_s = _limit(loop, timeout, deadline)
-                    work = _timed(fn, arg, limit, timeout_s, name)
+                    limit, timeout_s = _limit(
+                        loop, None if timeouts is None else timeouts[index], deadline
+                    )
+                    if limit is None:
+                        work = context.run(fn, args[index])
+                    else:
+                        name = names[index] if names else ""
+                        work = _timed(fn, args[index], limit, timeout_s, name)
                 yielded = context.run(work.send, None)
             except StopIteration as stop:
                 out[index] = (True, stop.value, _perf())
@@ -568,21 +584,30 @@ def start_calls(
 
 
 _copy_context = contextvars.copy_context
+_get_running_loop = asyncio.get_running_loop
+_current_task = asyncio.current_task
 _perf = time.perf_counter
 _COUNTS = sys.version_info >= (3, 11)
 """Tasks count cancellation requests (`Task.cancelling`): Python 3.11+."""
 
 
 def _start_in_tasks(
-    loop: asyncio.AbstractEventLoop, calls: list[Call], deadline: float | None
+    loop: asyncio.AbstractEventLoop,
+    fns: Sequence[AsyncHandler],
+    args: Sequence[Any],
+    timeouts: Sequence[float | None] | None,
+    names: Sequence[str],
+    deadline: float | None,
 ) -> tuple[list[Any], Launched]:
     """`start_calls` with a plain task per call, started on the loop's next turn."""
-    out: list[Any] = [None] * len(calls)
+    out: list[Any] = [None] * len(fns)
     batch = Launched(out)
-    for index, (fn, arg, timeout, name) in enumerate(calls):
+    for index, fn in enumerate(fns):
+        timeout = None if timeouts is None else timeouts[index]
         limit, timeout_s = _limit(loop, timeout, deadline)
-        task = _task_in(loop, _timed(fn, arg, limit, timeout_s, name), _copy_context())
-        batch.tasks[task] = index
+        name = names[index] if names else ""
+        work = _timed(fn, args[index], limit, timeout_s, name)
+        batch.tasks[_task_in(loop, work, _copy_context())] = index
     return out, batch
 
 

@@ -258,8 +258,19 @@ class ParallelNode:
     """True when no task has a policy other than a timeout."""
     shared_breakers: frozenset[str] = field(init=False)
     """Circuit breakers that more than one task of the group uses."""
+    fns: tuple[AsyncHandler, ...] = field(init=False)
+    """The tasks' handlers, in task order."""
+    names: tuple[str, ...] = field(init=False)
+    """The tasks' names, in task order."""
+    timeouts: tuple[float | None, ...] | None = field(init=False)
+    """The tasks' timeouts, in task order; None when no task has one."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fns", tuple(task.fn for task in self.tasks))
+        object.__setattr__(self, "names", tuple(task.name for task in self.tasks))
+        timeouts = tuple(task.policy.timeout for task in self.tasks)
+        has_timeout = any(timeout is not None for timeout in timeouts)
+        object.__setattr__(self, "timeouts", timeouts if has_timeout else None)
         object.__setattr__(self, "bare", all(task.bare for task in self.tasks))
         object.__setattr__(self, "plain", all(task.policy.is_plain for task in self.tasks))
         names = [t.policy.breaker.name for t in self.tasks if t.policy.breaker is not None]
