@@ -598,3 +598,93 @@ async def test_execute_is_a_coroutine_function_whichever_path_it_takes() -> None
     assert bounded.executions == 1
     engine.reset_statistics()
     assert engine.executions == 0
+
+
+async def test_a_stage_ordered_between_members_of_a_group_runs_before_the_later_members() -> None:
+    """execution_order A, S, B with A and B in one group: S runs after A and before B, so
+    S's terminate keeps B (and its cost) from running at all."""
+    member = {"can_run_parallel": True, "parallel_group": "g"}
+    stop = {
+        "name": "stop",
+        "condition": "stages.S.confidence >= 1",
+        "action": {"type": "terminate"},
+    }
+    engine = CascadeEngine(
+        config(
+            {"A": member, "S": {"routing_rules": [stop]}, "B": {**member, "cost": 500}},
+            execution_order=["A", "S", "B"],
+        )
+    )
+    engine.register_stages({name: returning(name, 1.0) for name in "ASB"})
+    result = await engine.execute({})
+    assert result["path"] == ["A", "S"]
+    assert result["terminated_by"] == "stop"
+    assert result["cost"] == 2.0
+
+    # a stage in between that is not due (disabled) does not split the group
+    engine = CascadeEngine(
+        config(
+            {"A": member, "S": {"enabled": False}, "B": member},
+            execution_order=["A", "S", "B"],
+        )
+    )
+    spans: dict[str, tuple[float, float]] = {}
+    engine.register_stages(
+        {"A": _recording(spans, "A", 0.02), "S": returning("S"), "B": _recording(spans, "B", 0.02)}
+    )
+    result = await engine.execute({})
+    assert result["path"] == ["A", "B"]
+    assert spans["B"][0] < spans["A"][1]  # they overlapped
+
+
+@pytest.mark.parametrize("order", [["A", "B", "C"], ["B", "A", "C"]])
+async def test_a_member_that_terminates_its_group_is_the_decision(order: list[str]) -> None:
+    """When a member's rule terminates the run, the result's decision is that member's, in
+    whichever order the group's members are listed."""
+    member = {"can_run_parallel": True, "parallel_group": "g"}
+    stop = {"name": "t", "condition": "stages.A.confidence >= 1", "action": {"type": "terminate"}}
+
+    async def slow(_ctx: Any) -> dict:
+        await asyncio.sleep(0.02)
+        return {"result": "slow", "confidence": 0.1}
+
+    engine = CascadeEngine(
+        config(
+            {"A": {**member, "routing_rules": [stop]}, "B": member, "C": {}},
+            execution_order=order,
+        )
+    )
+    engine.register_stages({"A": returning("stop", 1.0), "B": slow, "C": returning("C")})
+    result = await engine.execute({})
+    assert result["terminated_by"] == "t"
+    assert "C" not in result["path"]
+    assert (result["final_stage"], result["final_result"]) == ("A", "stop")
+    assert result["final_confidence"] == 1.0
+
+
+async def test_a_global_timeout_keeps_the_last_decision_and_says_what_it_cut_off() -> None:
+    """The decision of a timed-out run is the last one reached; the stage the deadline
+    cancelled (retries and all) has a global-timeout error, and stages never reached are
+    listed as skipped for that reason."""
+
+    async def stuck(_ctx: Any) -> dict:
+        await asyncio.sleep(5)
+        return {"result": "late"}
+
+    for stage in ({}, {"max_retries": 2, "retry_delay_ms": 1}):
+        engine = CascadeEngine(
+            config({"A": {}, "B": stage, "C": {}}, global_timeout_ms=50, name="g")
+        )
+        engine.register_stages({"A": returning("approve", 0.7), "B": stuck, "C": returning(1)})
+        result = await engine.execute({})
+        assert result["timed_out"] is True
+        assert (result["final_stage"], result["final_result"]) == ("A", "approve")
+        assert result["final_confidence"] == 0.7
+        assert result["path"] == ["A", "B"]
+        [error] = result["errors"]
+        assert error["stage"] == "B"
+        assert error["type"] == "GlobalTimeoutError"
+        assert "global timeout (0.05s)" in error["error"]
+        assert result["stage_results"]["B"]["error_type"] == "GlobalTimeoutError"
+        assert set(result["skipped_stages"]) == {"C"}
+        assert "global timeout" in result["skipped_stages"]["C"]

@@ -61,6 +61,28 @@ class StageStats:
         }
 
 
+def _terminating_member(run: _Run, final: str) -> str:
+    """The decision of a run that a member of a parallel batch terminated is that member's,
+    not the result of the batch's last stage in plan order."""
+    for taken in reversed(run.decisions):
+        shown = taken.shown if isinstance(taken, RulePlan) else taken
+        if shown.get("action") == "terminate" and shown.get("rule") == run.terminated_by:
+            stage = shown.get("stage")
+            if isinstance(stage, str) and stage in run.ctx.stage_results:
+                return stage
+            break
+    return final
+
+
+def _last_decided(entries: list[tuple[str, float, float, bool]], final: str) -> str:
+    """The decision of a run cut off by its global timeout: the last stage that finished
+    without an error (what had been decided when time ran out), or the last stage run."""
+    for name, _started, _time_ms, failed in reversed(entries):
+        if not failed:
+            return name
+    return final
+
+
 def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     """The result dict of a finished (or timed-out) execution."""
     ctx = run.ctx
@@ -71,13 +93,17 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     escalated = 0
     if entries:
         final = entries[-1][0]
-        final_stage: str | None = final
-        last = results[final]
-        final_result, final_confidence = _dict_get(last, "result"), _dict_get(last, "confidence")
         if len(entries) > 1:
             escalated = len(entries) - 1
             if run.plan.group_of.get(final) is not None:  # it ended in a parallel batch
                 escalated = _escalated_count(run.plan, run.path)
+                if run.terminated_by is not None:
+                    final = _terminating_member(run, final)
+        if run.timed_out and entries[-1][3]:
+            final = _last_decided(entries, final)
+        final_stage: str | None = final
+        last = results[final]
+        final_result, final_confidence = _dict_get(last, "result"), _dict_get(last, "confidence")
     else:
         final_stage = final_result = final_confidence = None
     path: list[str] = []

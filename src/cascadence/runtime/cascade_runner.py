@@ -15,11 +15,11 @@ from typing import Any
 
 from cascadence.conditions.paths import MISSING
 from cascadence.conditions.scan import decided_value
-from cascadence.errors import CircuitOpenError, GlobalTimeoutError, Skip
+from cascadence.errors import CircuitOpenError, GlobalTimeoutError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
-from cascadence.runtime.invoke import _Resume, call_step, gather_calls, resume_until
+from cascadence.runtime.invoke import _Resume, call_step, resume_until, start_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, RuleTable, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result, complete
@@ -183,11 +183,15 @@ class _Run:
     def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
         if self.obs is not None and getattr(self, "first_error", None) is None:
             self.first_error = exc  # kept for the observers only (set only with them)
-        if isinstance(exc, StepTimeoutError):
-            if self.deadline is not None and _perf() >= self.deadline:
-                self.timed_out = True
-            if self.stats is not None:
-                self.stats.setdefault(st.name, StageStats()).timeouts += 1
+        if isinstance(exc, (StepTimeoutError, RetryExhaustedError)) and self.cut_off(exc):
+            # the run's deadline, not the stage's own timeout, stopped it (its retries too)
+            exc = GlobalTimeoutError(self.plan.name, self.plan.global_timeout or 0.0)
+            exc.args = (
+                f"the cascade's global timeout ({self.plan.global_timeout:g}s) cancelled "
+                f"{st.name!r}",
+            )
+        if isinstance(exc, StepTimeoutError) and self.stats is not None:
+            self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.error(_error_record(st.name, exc))
         failed = _failed(exc)
         if isinstance(exc, CircuitOpenError):  # refused: the handler was not called
@@ -199,6 +203,27 @@ class _Run:
         if self.errors is None:
             self.errors = []
         self.errors.append(record)
+
+    def cut_off(self, exc: BaseException) -> bool:
+        """Whether `exc` (a step timeout, or retries that ended in one) came from the run's
+        global deadline; it then marks the run timed out."""
+        if self.deadline is None or _perf() < self.deadline:
+            return False
+        if isinstance(exc, RetryExhaustedError) and not isinstance(
+            exc.original_error, StepTimeoutError
+        ):
+            return False
+        self.timed_out = True
+        return True
+
+    def skip_unreached(self, index: int) -> None:
+        """Record why the stages still due from `index` on did not run: time ran out."""
+        results = self.ctx.stage_results
+        limit = self.plan.global_timeout or 0.0
+        said = self.skipped or {}
+        for st in self.plan.stages[index:]:
+            if self.enabled & st.bit and st.name not in results and st.name not in said:
+                self.skip(st.name, f"the cascade's global timeout ({limit:g}s) ran out first")
 
     def stopped_before(self, st: StagePlan) -> None:
         """Record that a precondition kept `st` from running (unless one said why already)."""
@@ -314,7 +339,7 @@ class _Run:
 
     async def call_batch(self, batch: list[StagePlan]) -> None:
         """Run a parallel group: each stage in a task of its own, whose first step runs at
-        once; the group waits only for stages that suspended (see `gather_calls`)."""
+        once; the group waits only for stages that suspended (see `invoke.gather_calls`)."""
         if (
             self.obs is not None
             or len(batch) > self.plan.max_parallel
@@ -330,8 +355,14 @@ class _Run:
             self._in_plan_order(batch)
             return
         started = _perf()
-        calls = [(st.fn, self.ctx, st.timeout, st.name) for st in batch]
-        outcomes = await gather_calls(calls, deadline=self.loop_deadline())  # type: ignore[arg-type]
+        fns = [st.fn for st in batch]
+        timeouts = [st.timeout for st in batch]
+        names = [st.name for st in batch]
+        args = [self.ctx] * len(batch)
+        deadline = self.loop_deadline()
+        outcomes, launched = start_calls(fns, args, timeouts, names, deadline)  # type: ignore[arg-type]
+        if launched is not None:  # wait only for the stages that suspended
+            outcomes = await launched.collect(False)
         for st, (ok, value, ended) in zip(batch, outcomes):
             if ok:
                 sr = StageResult(value) if type(value) is dict else as_stage_result(value)
@@ -347,18 +378,23 @@ class _Run:
         """Run `first` with the stages after it (from `index`) of its parallel group that are
         ready and whose preconditions let them, then apply their rules in plan order.
 
+        Members are gathered up to the first stage outside the group that would run: the
+        execution order is kept, so such a stage (and its rules: a terminate, a
+        disable_stages) comes before the members ordered after it.
+
         Returns:
             The stages that ran, in plan order.
         """
         results = self.ctx.stage_results
         batch = [first]
         for nxt in self.plan.stages[index:]:
-            if (
-                nxt.group == first.group
-                and self.enabled & nxt.bit
-                and nxt.name not in results
-                and not nxt.deps_mask & ~self.ok
-            ):
+            if nxt.group != first.group:
+                if self.enabled & nxt.bit and nxt.name not in results:
+                    # a stage outside the group comes first in the order: it runs (and its
+                    # rules apply) before the members after it start
+                    break
+                continue
+            if self.enabled & nxt.bit and nxt.name not in results and not nxt.deps_mask & ~self.ok:
                 if nxt.pre_rules and not self.apply_rules(nxt, pre=True):
                     self.stopped_before(nxt)
                     if self.terminated_by is not None or self.jump is not None:
@@ -749,6 +785,8 @@ async def run_cascade(
         if observers is not None:  # observers that saw the run start see it end
             await observers.run_finished(plan.name, run_id, ctx, _perf() - run.t0, exc)
         raise
+    if run.timed_out:
+        run.skip_unreached(index)
     if finished is not None:
         finished.count += 1
     if observers is not None:
