@@ -1007,3 +1007,68 @@ async def test_timeout_above_retry_limits_all_attempts_together() -> None:
         await slow(S())
     assert len(per_attempt) == 3
     assert isinstance(each.value.last_error, CadenceTimeout)
+
+
+async def test_score_fields_a_step_names_are_checked_against_the_score_run_gets() -> None:
+    """A fallback field or a `.split` condition's field that the score class lacks is refused,
+    with the closest field: at build time against the flow's own score, and on the first run
+    against the class of a score given to `run` (a flow built without a score included)."""
+
+    @note(fallback={"default": "unknown", "field": "flg"})
+    async def broken(score: S) -> None:
+        raise RuntimeError("down")
+
+    async def noop(score: S) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"condition reads field 'nn'.*did you mean 'n'"):
+        Cadence("f", S()).split("route", "nn > 3", [noop])
+    flow = Cadence("f").then("broken", broken)
+    with pytest.raises(ValueError, match=r"fallback writes field 'flg'.*did you mean 'flag'"):
+        await flow.run(S())
+    split = Cadence("f").split("route", {"field": "tgs", "operator": "EXISTS"}, [noop])
+    with pytest.raises(ValueError, match="did you mean 'tags'"):
+        await split.run(S())
+    # right names pass, nested paths are checked by their first segment
+    ok = Cadence("f").split("route", "n > 3 and tags.0 == 'x'", [noop]).then("broken", noop)
+    assert (await ok.run(S(n=1))).n == 1
+    # a step added later is checked against classes already run
+    ok.then("late", broken)
+    with pytest.raises(ValueError, match="did you mean 'flag'"):
+        await ok.run(S())
+
+
+async def test_steps_that_cannot_work_in_a_flow_are_refused_when_added() -> None:
+    """A note that cannot take the score alone, a fallback value with no field to go to, a
+    second `.on_error` and a `stop` that is not a bool are build-time errors."""
+
+    async def two(score: S, other: int) -> None:
+        pass
+
+    @note(fallback="unknown")
+    async def lost(score: S) -> None:
+        raise RuntimeError("down")
+
+    @note(fallback={"default": None})
+    async def quiet(score: S) -> None:
+        raise RuntimeError("down")
+
+    async def handler(score: S, error: BaseException) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"'two': .*two\(score: 'S', other: 'int'\) cannot be"):
+        Cadence("f", S()).then("two", two)
+    with pytest.raises(ValueError, match="fallback value 'unknown' has nowhere to go"):
+        Cadence("f", S()).then("lost", lost)
+    with pytest.raises(TypeError, match="stop is True or False"):
+        Cadence("f", S()).on_error(handler, stop="no")  # type: ignore[arg-type]
+    flow = Cadence("f", S()).on_error(handler, stop=False)
+    with pytest.raises(ValueError, match="already has an error handler 'handler'"):
+        flow.on_error(handler)
+    # a fallback of None (ignore the failure) and notes with defaults or *args still pass
+    assert (await Cadence("f", S()).then("quiet", quiet).run()).n == 0
+
+    async def defaults(score: S, extra: int = 1, *rest: Any) -> None:
+        score.n = extra
+
+    assert (await Cadence("f", S()).then("d", defaults).run()).n == 1

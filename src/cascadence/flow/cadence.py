@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import inspect
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -62,7 +63,40 @@ def _step(name: str, fn: Any) -> StepNode:
     if not callable(fn):
         raise TypeError(f"step {name!r} must be a function, got {type(fn).__name__}: {fn!r}")
     raw, policy = note_parts(fn)
+    _check_takes_score(name, raw)
+    fallback = policy.fallback
+    if (
+        fallback is not None
+        and fallback.field is None
+        and fallback.factory is None
+        and fallback.default is not None
+        and not dataclasses.is_dataclass(fallback.default)
+    ):
+        raise ValueError(
+            f"step {name!r}: its fallback value {fallback.default!r} has nowhere to go: a flow "
+            f"keeps what notes write to the score, so name the field, as in "
+            f"fallback={{'default': {fallback.default!r}, 'field': 'status'}}"
+        )
     return StepNode(name=name, fn=to_async(raw), policy=policy)
+
+
+def _check_takes_score(name: str, fn: Callable[..., Any]) -> None:
+    """A note is called with the score alone: refuse one that cannot be (found now, not on
+    the first run)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (some builtins): let it run
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        shown = getattr(fn, "__name__", type(fn).__name__)
+        params = signature.replace(return_annotation=inspect.Signature.empty)
+        raise TypeError(
+            f"step {name!r}: {shown}{params} cannot be called with the score alone; a note "
+            "takes one argument, the score (read anything else from it or bind it with "
+            "functools.partial)"
+        ) from None
 
 
 def _steps(items: Any) -> tuple[StepNode, ...]:
@@ -84,6 +118,19 @@ def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
     return strategy_merge(chosen), chosen.name.lower()
 
 
+class _ScoreCondition:
+    """A `.split` condition of the condition language, over the score's fields."""
+
+    __slots__ = ("reads", "test")
+
+    def __init__(self, test: Callable[[Any, Any, Any], bool], reads: frozenset[str]) -> None:
+        self.test = test
+        self.reads = reads  # the paths it reads, checked against the score's class
+
+    def __call__(self, score: Any) -> bool:
+        return self.test(score, None, None)
+
+
 def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
     if callable(condition):
         return condition, getattr(condition, "__name__", "condition")
@@ -91,17 +138,35 @@ def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
         from cascadence.conditions import compile_condition
 
         compiled = compile_condition(condition)
-        test = compiled.fn
-
-        def check(score: Any) -> bool:
-            return test(score, None, None)
-
         label = condition if isinstance(condition, str) else name
-        return check, label
+        return _ScoreCondition(compiled.fn, compiled.fields), label
     raise TypeError(
         f"split {name!r}: condition must be a callable of the score or a condition "
         f"(expression string or dict), got {type(condition).__name__}"
     )
+
+
+def _fields_used(nodes: Sequence[FlowNode]) -> list[tuple[str, str, str]]:
+    """(step, what it does, field) for every score field the steps name: fallbacks write
+    one, `.split` conditions of the condition language read some (the first segment of
+    each path). Child flows have scores of their own and are not looked into."""
+    used: list[tuple[str, str, str]] = []
+    steps = list(nodes)
+    while steps:
+        step = steps.pop()
+        if isinstance(step, StepNode):
+            fallback = step.policy.fallback
+            if fallback is not None and fallback.field is not None:
+                used.append((step.name, "its fallback writes", fallback.field))
+        elif isinstance(step, ParallelNode):
+            steps.extend(step.tasks)
+        elif isinstance(step, BranchNode):
+            if isinstance(step.condition, _ScoreCondition):
+                for path in sorted(step.condition.reads):
+                    first = path.split(".", 1)[0]
+                    used.append((step.name, "its condition reads", first))
+            steps.extend(step.if_true + step.if_false)
+    return used
 
 
 def _fresh(template: Any) -> Any:
@@ -133,6 +198,7 @@ class Cadence(Generic[S]):
         self._observers: Observers | None = None
         self._names: set[str] = set()
         self._children: list[tuple[int, Cadence[Any]]] = []  # (node index, child flow)
+        self._checked: set[type] = set()  # score classes given to `run` whose fields fit
 
     # -- building -------------------------------------------------------------------------
     def _add(self, node: FlowNode) -> Cadence[S]:
@@ -146,40 +212,35 @@ class Cadence(Generic[S]):
                 f"flow {self.name!r} already has a step named {node.name!r}; step names are "
                 "unique (they key checkpoints and metrics)"
             )
-        self._check_fallback_fields(node)
+        if self.score is not None:
+            self._check_fields(type(self.score), [node])
         self._names.add(node.name)
         self._nodes.append(node)
+        self._checked.clear()  # scores given to `run` are checked against the new step too
         self._plan = None
         return self
 
-    def _check_fallback_fields(self, node: FlowNode) -> None:
-        """A fallback that writes a field the flow's score class does not have is a typo:
-        refuse it now rather than add a stray attribute to every score at run time."""
-        wanted: list[tuple[str, str]] = []
-        steps: list[FlowNode] = [node]
-        while steps:
-            step = steps.pop()
-            if isinstance(step, StepNode):
-                fallback = step.policy.fallback
-                if fallback is not None and fallback.field is not None:
-                    wanted.append((step.name, fallback.field))
-            elif isinstance(step, ParallelNode):
-                steps.extend(step.tasks)
-            elif isinstance(step, BranchNode):
-                steps.extend(step.if_true + step.if_false)
-        cls = type(self.score)
-        if not wanted or self.score is None or not dataclasses.is_dataclass(cls):
+    def _check_fields(self, cls: type, nodes: Sequence[FlowNode]) -> None:
+        """A fallback that writes, or a `.split` condition that reads, a field the score class
+        does not have is a typo: refuse it rather than add a stray attribute to every score
+        (or take a branch that can never be taken) at run time."""
+        if not dataclasses.is_dataclass(cls):
             return
         names = [f.name for f in dataclasses.fields(cls)]
-        for step_name, field_name in wanted:
+        for step_name, what, field_name in _fields_used(nodes):
             if field_name not in names and not hasattr(cls, field_name):
                 hint = closest(field_name, names)
                 raise ValueError(
-                    f"step {step_name!r}: its fallback writes field {field_name!r}, which "
+                    f"step {step_name!r}: {what} field {field_name!r}, which "
                     f"{cls.__name__} does not have"
                     + (f"; did you mean {hint!r}?" if hint else "")
                     + f" (fields: {', '.join(names)})"
                 )
+
+    def _check_score_class(self, cls: type) -> None:
+        """Check every step against the class of a score given to `run` (once per class)."""
+        self._check_fields(cls, self._nodes)
+        self._checked.add(cls)
 
     def then(self, name: str, fn: NoteFn) -> Cadence[S]:
         """Run `fn(score)` next."""
@@ -342,6 +403,14 @@ class Cadence(Generic[S]):
             raise TypeError(
                 f"on_error needs a function handler(score, error), got {type(handler).__name__}"
             )
+        if not isinstance(stop, bool):
+            raise TypeError(f"on_error: stop is True or False, got {stop!r}")
+        if self._on_error is not None:
+            raise ValueError(
+                f"flow {self.name!r} already has an error handler "
+                f"{getattr(self._on_error, '__name__', self._on_error)!r}: .on_error applies "
+                "to every step of the flow and is set once; handle each kind of error in it"
+            )
         self._on_error = handler
         self._stop_on_error = stop
         self._plan = None
@@ -465,6 +534,8 @@ class Cadence(Generic[S]):
                 `CircuitOpenError` are its kinds). `ParallelNoteError` for a `.sync` task.
         """
         current = score if score is not None else self.score
+        if current is not None and type(current) not in self._checked:
+            self._check_score_class(type(current))
         if self._checkpoint is None and current is not None:
             return await _FlowRun(self.plan, self._observers, run_id).run(current)  # type: ignore[no-any-return]
         if current is None:
