@@ -1072,3 +1072,25 @@ async def test_steps_that_cannot_work_in_a_flow_are_refused_when_added() -> None
         score.n = extra
 
     assert (await Cadence("f", S()).then("d", defaults).run()).n == 1
+
+
+async def test_nested_time_limits_keep_the_tighter_one() -> None:
+    """`@note(timeout=...)` over `@timeout(...)` (or the other way round) cancels at the
+    shorter limit, as nested timeouts would; other settings of the outer decorator win."""
+    from cascadence import timeout
+
+    @note(timeout=5.0)
+    @timeout(0.02)
+    async def inner_tighter(score: S) -> None:
+        await asyncio.sleep(1)
+        score.n = 1
+
+    @timeout(0.02)
+    @note(timeout=5.0, retry={"max_attempts": 1})
+    async def outer_tighter(score: S) -> None:
+        await asyncio.sleep(1)
+        score.n = 1
+
+    for fn in (inner_tighter, outer_tighter):
+        with pytest.raises(CadenceTimeout):
+            await Cadence("t", S()).then("slow", fn).run()

@@ -5,9 +5,11 @@ Each decorator only builds a `StepPolicy` and attaches it to the function. The d
 still works when called directly (the policy applies through the same runtime call a flow
 uses; a decorated `async def` is awaited, a decorated plain function returns its result); inside
 a flow the runtime reads the policy and calls the original function, so nothing is applied
-twice. Decorators stack in any order; the outermost setting wins on a clash. Order matters
-where it means something: `@timeout` above `@retry` limits all attempts together, below it
-(or in one `@note(retry=..., timeout=...)`) each attempt.
+twice. Decorators stack in any order; the outermost setting wins on a clash, except for time
+limits, where the tighter one holds (as nested timeouts would). Order matters where it means
+something: `@timeout` above `@retry` limits all attempts together, below it (or in one
+`@note(retry=..., timeout=...)`) each attempt. A fallback applies once the last attempt has
+failed, wherever it sits in the stack.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     if extra.timeout is not None and extra.retry is None and policy.retry is not None:
         # `@timeout` stacked above `@retry`: the time limit covers every attempt together
         extra = replace(extra, timeout=None, total_timeout=extra.timeout)
+    for limit in ("timeout", "total_timeout"):  # nested time limits: the tighter one holds
+        inner, outer = getattr(policy, limit), getattr(extra, limit)
+        if inner is not None and outer is not None and inner < outer:
+            extra = replace(extra, **{limit: inner})
     combined = policy.merged(extra)
     name = getattr(raw, "__name__", "note")
     handler = to_async(raw)
