@@ -266,10 +266,14 @@ class Skip(Exception):
 class MergeConflict(CadenceError):
     """Parallel tasks wrote different values to the same field under a fail-on-conflict merge."""
 
-    def __init__(self, field: str, values: Sequence[Any]) -> None:
+    def __init__(self, field: str, values: Sequence[Any], group_name: str | None = None) -> None:
         self.field = field
         self.values = list(values)
+        self.group_name = group_name
+        self.note_name = group_name
+        """The parallel group whose merge failed (None for a direct `merge_snapshots` call)."""
+        where = f"parallel group {group_name!r}: tasks" if group_name else "parallel tasks"
         super().__init__(
-            f"parallel tasks wrote conflicting values to {field!r}: {self.values!r}; "
+            f"{where} wrote conflicting values to {field!r}: {self.values!r}; "
             "choose a MergeStrategy or write to distinct fields"
         )

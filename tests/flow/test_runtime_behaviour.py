@@ -144,6 +144,8 @@ async def test_parallel_tasks_are_isolated_until_merge() -> None:
         )
     assert observed == [0]
     assert info.value.field == "n" and info.value.values == [1, 2]
+    assert info.value.group_name == info.value.note_name == "g"
+    assert str(info.value).startswith("parallel group 'g': tasks wrote conflicting values to 'n'")
     score = (
         await Cadence("iso2", S())
         .sync("g", [write_one, read_later], merge=MergeStrategy.LAST_WRITE_WINS)

@@ -19,6 +19,7 @@ from typing import Any
 from cascadence.errors import (
     CadenceError,
     CircuitOpenError,
+    MergeConflict,
     NoteError,
     ParallelNoteError,
     RetryExhaustedError,
@@ -83,6 +84,10 @@ def _merge(node: ParallelNode, score: Any, snaps: list[Any]) -> Any:
     (a `MergeConflict` stays what it is)."""
     try:
         return _adopt(score, node.merge(score, snaps))
+    except MergeConflict as conflict:
+        if conflict.group_name is not None:
+            raise
+        raise MergeConflict(conflict.field, conflict.values, node.name) from None
     except CadenceError:
         raise
     except Exception as exc:
