@@ -1096,3 +1096,19 @@ async def test_nested_time_limits_keep_the_tighter_one() -> None:
     for fn in (inner_tighter, outer_tighter):
         with pytest.raises(CadenceTimeout):
             await Cadence("t", S()).then("slow", fn).run()
+
+
+def test_a_branch_diagram_shows_its_condition_and_labels_an_empty_side() -> None:
+    """The decision node shows the condition; the edge past an empty side is labelled."""
+
+    async def a(score: S) -> None:
+        pass
+
+    flow = Cadence("e", S()).split("route", "n > 3", if_false=[a]).then("after", a)
+    mermaid = to_mermaid(flow)
+    assert 'route_1{"route?<br/>n > 3"}' in mermaid
+    assert 'route_1 -->|"false"| a_2' in mermaid
+    assert 'route_1 -->|"true"| after_3' in mermaid
+    dot = to_dot(flow)
+    assert 'route_1 [label="route?\\nn > 3", shape=diamond];' in dot
+    assert 'route_1 -> after_3 [label="true"];' in dot

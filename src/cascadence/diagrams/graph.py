@@ -150,6 +150,8 @@ class _FlowBuilder:
         self.g = Graph(plan.name)
         self.counter = 0
         self.ids = _Ids()
+        # labels of a branch's empty sides, for the edges that leave its decision next
+        self.pending: dict[str, list[str]] = {}
 
     def fresh(self, base: str) -> str:
         self.counter += 1
@@ -165,7 +167,9 @@ class _FlowBuilder:
 
     def link(self, tails: list[str], target: str, label: str = "") -> None:
         for tail in tails:
-            self.g.edges.append(Edge(tail, target, label))
+            waiting = self.pending.get(tail)
+            shown = waiting.pop(0) if waiting and not label else label
+            self.g.edges.append(Edge(tail, target, shown))
 
     def add(self, node: Node, cluster: str | None) -> None:
         self.g.nodes.append(node)
@@ -195,12 +199,17 @@ class _FlowBuilder:
                 self.g.clusters[sid] = (f"sequence: {node.name}", [])
                 return self.nodes(node.if_true, tails, sid)
             did = self.fresh(node.name)
-            self.add(Node(did, f"{node.name}?", "diamond"), cluster)
+            shown = f"{node.name}?"
+            if node.label and node.label not in (node.name, "condition", "<lambda>"):
+                shown += f"\\n{node.label}"  # the condition: its text, or its function's name
+            self.add(Node(did, shown, "diamond"), cluster)
             self.link(tails, did)
             out: list[str] = []
+            passing: list[str] = []
             for label, branch in (("true", node.if_true), ("false", node.if_false)):
-                if not branch:
+                if not branch:  # the edge to whatever comes next carries the label
                     out.append(did)
+                    passing.append(label)
                     continue
                 first = len(self.g.edges)
                 out.extend(self.nodes(branch, [did], cluster))
@@ -209,6 +218,8 @@ class _FlowBuilder:
                     if e.source == did and not e.label:
                         self.g.edges[i] = Edge(e.source, e.target, label, e.style)
                         break
+            if passing:
+                self.pending[did] = passing
             return out
         assert isinstance(node, ChildNode)
         cid = self.fresh(node.name + "_cluster")
