@@ -1112,3 +1112,35 @@ def test_a_branch_diagram_shows_its_condition_and_labels_an_empty_side() -> None
     dot = to_dot(flow)
     assert 'route_1 [label="route?\\nn > 3", shape=diamond];' in dot
     assert 'route_1 -> after_3 [label="true"];' in dot
+
+
+async def test_score_classes_declared_wrongly_are_refused_by_a_flow() -> None:
+    """Fields declared without @dataclass (shared class attributes), or an ImmutableScore
+    that is not frozen, are refused when a flow is built on such a score or runs one."""
+
+    class Loose(Score):
+        items: list = []
+
+    @dataclass
+    class Thawed(ImmutableScore):
+        timeout: int = 30
+
+    async def noop(score: Any) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"Loose declares fields \(items\) but is not a dataclass"):
+        Cadence("f", Loose()).then("n", noop)
+    with pytest.raises(TypeError, match="not a dataclass"):
+        await Cadence("f").then("n", noop).run(Loose())
+    with pytest.raises(TypeError, match=r"Thawed is an ImmutableScore, so declare it with"):
+        await Cadence("f").then("n", noop).run(Thawed())
+
+    @dataclass
+    class Good(Score):
+        n: int = 0
+
+    class Helper(Good):  # no fields of its own: no decorator needed
+        def double(self) -> int:
+            return self.n * 2
+
+    assert (await Cadence("f").then("n", noop).run(Helper(n=2))).double() == 4

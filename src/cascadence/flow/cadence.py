@@ -146,6 +146,34 @@ def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
     )
 
 
+def _check_declared(cls: type) -> None:
+    """Refuse a score class declared in a way that cannot work as the user means: fields
+    declared without `@dataclass` (class attributes every run would share), or an
+    `ImmutableScore` that is not frozen."""
+    from cascadence.flow.score import ImmutableScore, Score
+
+    if not issubclass(cls, Score):
+        return
+    for klass in cls.__mro__:
+        if klass is Score or klass is ImmutableScore:
+            break
+        own = inspect.get_annotations(klass)
+        fields = [name for name, kind in own.items() if "ClassVar" not in str(kind)]
+        if fields and "__dataclass_fields__" not in klass.__dict__:
+            raise TypeError(
+                f"{klass.__qualname__} declares fields ({', '.join(fields)}) but is not a "
+                f"dataclass: decorate it with @dataclass (as a class attribute, a value such "
+                "as a list would be shared by every run)"
+            )
+    if issubclass(cls, ImmutableScore):
+        params = getattr(cls, "__dataclass_params__", None)
+        if params is not None and not params.frozen:
+            raise TypeError(
+                f"{cls.__qualname__} is an ImmutableScore, so declare it with "
+                "@dataclass(frozen=True); as declared, notes could change it in place"
+            )
+
+
 def _fields_used(nodes: Sequence[FlowNode]) -> list[tuple[str, str, str]]:
     """(step, what it does, field) for every score field the steps name: fallbacks write
     one, `.split` conditions of the condition language read some (the first segment of
@@ -221,6 +249,7 @@ class Cadence(Generic[S]):
         return self
 
     def _check_fields(self, cls: type, nodes: Sequence[FlowNode]) -> None:
+        _check_declared(cls)
         """A fallback that writes, or a `.split` condition that reads, a field the score class
         does not have is a typo: refuse it rather than add a stray attribute to every score
         (or take a branch that can never be taken) at run time."""

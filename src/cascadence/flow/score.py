@@ -215,8 +215,7 @@ class ImmutableScore(Score):
     An immutable score is never copied for parallel tasks (its snapshot is itself). Notes
     cannot assign to it; a note that works on an immutable score returns the new score
     (`return score.with_field(...)`), and that returned score becomes the flow's score.
-    Derive with `@dataclass(frozen=True)`; without `frozen=True` the score is treated like a
-    mutable `Score`.
+    Derive with `@dataclass(frozen=True)`; a flow refuses a subclass that is not frozen.
     """
 
     __slots__ = ()
