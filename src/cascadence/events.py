@@ -6,13 +6,15 @@ Every run, of a `Cadence` or a `CascadeEngine`, produces the same frozen `Cadenc
 - `NOTE_STARTED`, `NOTE_COMPLETED`, `NOTE_FAILED` once per step (note or stage);
 - `NOTE_RETRYING` before each retry, `ROUTING_DECISION` when a cascade rule matches.
 
-Listeners may be plain functions or coroutine functions; `"*"` listens to everything.
+Listeners may be plain functions or coroutine functions; `"*"` listens to everything. An unknown
+event type or a listener that cannot take the event is refused when it is registered.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -52,7 +54,80 @@ ALL_EVENTS: tuple[str, ...] = (
     ROUTING_DECISION,
 )
 
+_CONSTANTS: dict[str, str] = {
+    "CADENCE_STARTED": CADENCE_STARTED,
+    "CADENCE_COMPLETED": CADENCE_COMPLETED,
+    "CADENCE_FAILED": CADENCE_FAILED,
+    "NOTE_STARTED": NOTE_STARTED,
+    "NOTE_COMPLETED": NOTE_COMPLETED,
+    "NOTE_FAILED": NOTE_FAILED,
+    "NOTE_RETRYING": NOTE_RETRYING,
+    "ROUTING_DECISION": ROUTING_DECISION,
+}
+"""Each event type by the name of its constant in this module."""
+_NOT_WORD = re.compile(r"[^0-9A-Za-z]+")
+
 _log = logging.getLogger("cascadence.events")
+
+
+def _suggest(event_type: str) -> str | None:
+    """`NOTE_COMPLETED = 'note.completed'` for the event type closest to `event_type`.
+
+    The constant's name, the event type, and spellings in between (`note_completed`,
+    `Note-Completed`, `NOTE_COMPLETE`) all compare in one form: the constant's name.
+    """
+    from cascadence.errors import closest
+
+    key = _NOT_WORD.sub("_", event_type).strip("_").upper()
+    name = key if key in _CONSTANTS else closest(key, _CONSTANTS)
+    return None if name is None else f"{name} = {_CONSTANTS[name]!r}"
+
+
+def _check_event_type(event_type: object, method: str) -> None:
+    if event_type == "*" or event_type in ALL_EVENTS:
+        return
+    expected = f"expected one of {', '.join(map(repr, ALL_EVENTS))}, or '*' for every event"
+    if not isinstance(event_type, str):
+        swapped = (
+            "; the event type comes first: on(NOTE_COMPLETED, listener)"
+            if callable(event_type)
+            else ""
+        )
+        raise TypeError(
+            f"{method}() needs an event type string, got {type(event_type).__name__} "
+            f"{event_type!r}; {expected}{swapped}"
+        )
+    hint = _suggest(event_type)
+    raise ValueError(
+        f"unknown event type {event_type!r}"
+        + (f"; did you mean {hint}?" if hint else "")
+        + f" ({expected}; the constants are importable from cascadence.events)"
+    )
+
+
+def _not_callable(event_type: str, listener: object, method: str) -> str:
+    hint = "; pass the function itself, not its name" if isinstance(listener, str) else ""
+    return (
+        f"{method}({event_type!r}, ...) needs a callable listener taking one CadenceEvent, "
+        f"got {type(listener).__name__} {listener!r}{hint}"
+    )
+
+
+def _check_listener(event_type: str, listener: object, method: str) -> None:
+    if not callable(listener):
+        raise TypeError(_not_callable(event_type, listener, method))
+    try:
+        signature = inspect.signature(listener)
+    except (TypeError, ValueError):  # some builtins have none: nothing reliable to check
+        return
+    try:
+        signature.bind(None)
+    except TypeError as exc:
+        name = getattr(listener, "__qualname__", type(listener).__name__)
+        raise TypeError(
+            f"{method}({event_type!r}, ...) needs a listener taking one CadenceEvent, but "
+            f"{name}{signature} cannot be called with one argument ({exc})"
+        ) from None
 
 
 class CadenceEvent(NamedTuple):
@@ -108,21 +183,28 @@ class EventEmitter(CadenceHooks):
         self._listeners: dict[str, list[Listener]] = {}
 
     def on(self, event_type: str, listener: Listener) -> Listener:
-        """Call `listener` for every event of `event_type` (`"*"` for all)."""
-        if event_type != "*" and event_type not in ALL_EVENTS:
-            from cascadence.errors import closest
+        """Call `listener` for every event of `event_type` (`"*"` for all).
 
-            hint = closest(event_type, ALL_EVENTS)
-            raise ValueError(
-                f"unknown event type {event_type!r}"
-                + (f"; did you mean {hint!r}?" if hint else "")
-                + f" (expected one of {ALL_EVENTS} or '*')"
-            )
+        Raises:
+            ValueError: `event_type` is not an event type (the message names the closest).
+            TypeError: `event_type` is not a string, or `listener` is not a callable that
+                takes one `CadenceEvent`.
+        """
+        _check_event_type(event_type, "on")
+        _check_listener(event_type, listener, "on")
         self._listeners.setdefault(event_type, []).append(listener)
         return listener
 
     def off(self, event_type: str, listener: Listener) -> None:
-        """Stop calling `listener` for `event_type`."""
+        """Stop calling `listener` for `event_type` (nothing happens if it was not registered).
+
+        Raises:
+            ValueError: `event_type` is not an event type.
+            TypeError: `event_type` is not a string, or `listener` is not callable.
+        """
+        _check_event_type(event_type, "off")
+        if not callable(listener):
+            raise TypeError(_not_callable(event_type, listener, "off"))
         listeners = self._listeners.get(event_type, [])
         if listener in listeners:
             listeners.remove(listener)
@@ -131,6 +213,7 @@ class EventEmitter(CadenceHooks):
         """How many listeners are registered (for one type, or in all)."""
         if event_type is None:
             return sum(len(v) for v in self._listeners.values())
+        _check_event_type(event_type, "listener_count")
         return len(self._listeners.get(event_type, []))
 
     async def emit(self, event: CadenceEvent) -> None:

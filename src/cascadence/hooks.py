@@ -3,14 +3,21 @@
 Subclass `CadenceHooks` and override what you need; methods may be `async def` or plain `def`.
 For a cascade, `score` is the stage's `ExecutionContext` and `note_name` the stage name.
 `handle_event` receives every lifecycle event as a frozen `cascadence.events.CadenceEvent`.
+
+A subclass is checked when it is defined: a public method whose name is a near miss of a hook
+name (`before_notes`, `on_eror`) and a hook whose signature cannot take the arguments the
+runtime passes both raise `TypeError` there, instead of being ignored or failing on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
+import inspect
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,7 +27,20 @@ __all__ = ["CadenceHooks", "DebugHooks", "LoggingHooks", "MetricsHooks", "Timing
 
 
 class CadenceHooks:
-    """Base class of hooks; every method is a no-op until overridden."""
+    """Base class of hooks; every method is a no-op until overridden.
+
+    Subclasses are checked as they are defined (see `__init_subclass__`).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check the hooks a subclass defines, so that mistakes fail where they are made.
+
+        Raises:
+            TypeError: A public method's name is close to a hook name but is not one (it would
+                never be called), or a hook cannot accept the arguments the runtime passes.
+        """
+        super().__init_subclass__(**kwargs)
+        _check_hooks_class(cls)
 
     async def before_cadence(self, cadence_name: str, score: Any) -> None:
         """Called when a run starts."""
@@ -48,6 +68,64 @@ class CadenceHooks:
 
     async def handle_event(self, event: CadenceEvent) -> None:
         """Called with every lifecycle event."""
+
+
+_HOOK_PARAMETERS: dict[str, tuple[inspect.Parameter, ...]] = {
+    name: tuple(inspect.signature(method).parameters.values())[1:]
+    for name, method in vars(CadenceHooks).items()
+    if not name.startswith("_") and inspect.isfunction(method)
+}
+"""Each hook method and the parameters the runtime fills, positionally, after `self`."""
+
+
+def _hook_call(name: str, parameters: tuple[inspect.Parameter, ...]) -> str:
+    shown = ["self"]
+    shown += [p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in parameters]
+    return f"{name}({', '.join(shown)})"
+
+
+def _as_function(attribute: object) -> tuple[Callable[..., Any], bool] | None:
+    """The function behind a class attribute, and whether it takes the instance or class first;
+    None when the attribute is not a method (data, nested classes, other descriptors)."""
+    if isinstance(attribute, (staticmethod, classmethod)):
+        return attribute.__func__, isinstance(attribute, classmethod)
+    if inspect.isfunction(attribute):
+        return attribute, True
+    return None
+
+
+def _check_hooks_class(cls: type) -> None:
+    """Refuse near-miss hook names and hooks the runtime cannot call (see `__init_subclass__`)."""
+    for name, attribute in vars(cls).items():
+        found = _as_function(attribute)
+        if found is None or name.startswith("_"):
+            continue
+        function, bound_first = found
+        parameters = _HOOK_PARAMETERS.get(name)
+        if parameters is None:
+            close = difflib.get_close_matches(name, list(_HOOK_PARAMETERS), n=1, cutoff=0.85)
+            if close:
+                raise TypeError(
+                    f"{cls.__qualname__}.{name} is not a hook method and would never be called; "
+                    f"did you mean {close[0]!r}? (hook methods: {', '.join(_HOOK_PARAMETERS)}; "
+                    "a helper of your own can start with '_')"
+                )
+            continue
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):  # no signature to read: nothing reliable to check
+            continue
+        placeholders = [None] * (len(parameters) + bound_first)
+        try:
+            signature.bind(*placeholders)
+        except TypeError as exc:
+            shown = str(signature.replace(return_annotation=inspect.Signature.empty))
+            raise TypeError(
+                f"{cls.__qualname__}.{name}{shown} cannot accept the arguments the runtime "
+                f"passes ({exc}); expected {_hook_call(name, parameters)} with "
+                f"{len(parameters)} positional argument{'s' if len(parameters) != 1 else ''} "
+                "after self (extra parameters need defaults)"
+            ) from None
 
 
 def _structlog_logger(name: str, *, only_configured: bool) -> Any:

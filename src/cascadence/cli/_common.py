@@ -108,19 +108,58 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NOT_WORD = re.compile(r"[^0-9a-zA-Z]+")
 
 
-def identifier(name: str, *, what: str = "name") -> str:
+def _quoted(chars: list[str]) -> str:
+    shown = [repr(c) for c in chars]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def identifier(name: str, *, what: str = "name", separators: str = "-") -> str:
     """`name` as a snake_case Python identifier: `process-payment` -> `process_payment`.
 
+    `name` must already be an identifier once each of `separators` reads as `_`; CamelCase
+    becomes snake_case. Anything else is refused rather than rewritten, with the closest
+    valid name in the message.
+
+    Args:
+        name: The name as typed.
+        what: What the name is for, as the error message says it (`"flow name"`).
+        separators: Characters allowed in `name` that stand for `_`.
+
     Raises:
-        CliError: Nothing usable is left, or the result is a keyword or starts with a digit.
+        CliError: `name` has other characters, starts with a digit, has no letter or is a
+            keyword.
     """
     snake = _NOT_WORD.sub("_", _CAMEL_BOUNDARY.sub("_", name)).strip("_").lower()
-    if not snake or snake[0].isdigit() or keyword.iskeyword(snake):
-        fail(
-            f"{what} {name!r} cannot become a Python identifier ({snake or 'nothing'!r}); "
-            "expected letters, digits, '-' or '_', starting with a letter, like 'checkout'"
-        )
-    return snake
+    kind = what.split()[0]
+    normal = name.translate({ord(c): "_" for c in separators})
+    if not (normal.isascii() and normal.isidentifier()):
+        bad = sorted({c for c in normal if not (c.isascii() and (c.isalnum() or c == "_"))})
+        if bad:
+            problem = f"{_quoted(bad)} {'is' if len(bad) == 1 else 'are'} not allowed"
+        else:
+            problem = "it starts with a digit"
+    elif not snake:
+        problem = "it has no letter or digit"
+    elif snake[0].isdigit():
+        problem = "it starts with a digit"
+    elif keyword.iskeyword(snake):
+        problem = f"{snake!r} is a Python keyword"
+    else:
+        return snake
+    if not snake:
+        suggestion = None
+    elif snake[0].isdigit():
+        suggestion = f"{kind}_{snake}"
+    elif keyword.iskeyword(snake):
+        suggestion = f"{snake}_{kind}"
+    else:
+        suggestion = snake
+    allowed = ", ".join(repr(c) for c in separators)
+    fail(
+        f"{what} {name!r} cannot become a Python identifier: {problem}; expected letters, "
+        f"digits, {allowed} or '_', starting with a letter, like 'checkout'"
+        + (f"; did you mean {suggestion!r}?" if suggestion else "")
+    )
 
 
 def camel_case(snake: str) -> str:

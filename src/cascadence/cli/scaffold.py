@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,9 +24,13 @@ _FORCE = typer.Option("--force", help="Overwrite files that exist already.")
 _DIR = typer.Option("--dir", help="Folder to write into (created if missing).", file_okay=False)
 
 
-def _module_name(name: str, *, what: str) -> str:
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+"""A distribution name as `pyproject.toml` accepts it (PEP 508)."""
+
+
+def _module_name(name: str, *, what: str, separators: str = "-") -> str:
     """A module name that does not shadow the standard library or cascadence itself."""
-    module = identifier(name, what=what)
+    module = identifier(name, what=what, separators=separators)
     if module in sys.stdlib_module_names or module == "cascadence":
         fail(
             f"{what} {name!r} would create a module {module!r} that shadows "
@@ -56,7 +61,12 @@ def init(
 
     root = Path(name)
     project = root.name
-    package = _module_name(project, what="project name")
+    package = _module_name(project, what="project name", separators="-.")
+    if not _PROJECT_NAME.fullmatch(project):  # the name goes into pyproject.toml as it is
+        fail(
+            f"project name {project!r} must start and end with a letter or digit (it is the "
+            f"distribution name in pyproject.toml); did you mean {project.strip('-_.')!r}?"
+        )
     if root.exists() and not root.is_dir():
         fail(f"{root} exists and is not a folder")
     if root.is_dir() and any(root.iterdir()) and not force:
