@@ -10,6 +10,11 @@ limits, where the tighter one holds (as nested timeouts would). Order matters wh
 something: `@timeout` above `@retry` limits all attempts together, below it (or in one
 `@note(retry=..., timeout=...)`) each attempt. A fallback applies once the last attempt has
 failed, wherever it sits in the stack.
+
+Every attempt of a retried note runs on the same score, so what a failed attempt wrote before
+it failed stays (a `.sync` task that fails leaves nothing, its snapshot is dropped). Write a
+field once the call it depends on has succeeded, as `score.x = await call()` does, or make the
+write idempotent (`score.context = [...]` rather than `score.context += [...]`).
 """
 
 from __future__ import annotations
