@@ -267,8 +267,8 @@ def test_models_are_frozen() -> None:
 
 
 def test_nested_models_reject_unknown_fields() -> None:
-    """Every model forbids unknown keys."""
-    with pytest.raises(ValidationError):
+    """Every model forbids unknown keys, with a ConfigError naming the closest field."""
+    with pytest.raises(ConfigError, match="did you mean 'timeout_ms'"):
         StageConfig(name="S", timout_ms=5)  # type: ignore[call-arg]
 
 

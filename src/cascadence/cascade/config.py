@@ -9,7 +9,10 @@ writing a config back produces what was read.
 Every model forbids unknown keys, so a misspelt option is an error rather than silently ignored.
 Loading (`CascadeConfig.from_file`, `from_dict`, `from_yaml`) and direct construction
 (`CascadeConfig(...)`) both check the whole config and raise one `ConfigError` listing every
-problem found, each with its file, line, path and the closest valid name.
+problem found, each with its file, line, path and the closest valid name. Building a part on
+its own (`StageConfig(...)`, `RoutingRule.model_validate(...)`) checks that part's fields and
+raises the same `ConfigError`, with paths relative to the part; references to other stages are
+checked once the part is in a `CascadeConfig`.
 """
 
 from __future__ import annotations
@@ -91,8 +94,41 @@ def config_error(
     )
 
 
+def _config_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
+    from cascadence.cascade.loader import validation_error
+
+    return validation_error(exc, model)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        """Validate `data`; raise one `ConfigError` naming every problem, as loading does."""
+        try:
+            self.__pydantic_validator__.validate_python(data, self_instance=self)
+        except ValidationError as exc:
+            raise _config_error(exc, type(self)) from None
+
+    # Marked as pydantic's own initializer, so models nested in another are still validated
+    # inside pydantic-core (fast, and with their full location) rather than through this method.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate `obj` like pydantic does, raising `ConfigError` rather than pydantic's error."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            raise _config_error(exc, cls) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Validate JSON text like pydantic does, raising `ConfigError` rather than pydantic's."""
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except ValidationError as exc:
+            raise _config_error(exc, cls) from None
 
     def to_dict(self) -> dict[str, Any]:
         """The model as plain data, keeping only what was set, so it reloads to an equal model."""
@@ -459,7 +495,9 @@ class CascadeConfig(_Model):
         """Validate every field and every cross-reference; raise one `ConfigError` if any fails."""
         from cascadence.cascade.loader import initialize
 
-        initialize(self, data, super().__init__)
+        # pydantic's own initializer, past `_Model`'s: `initialize` reads its errors itself,
+        # to add the cross-reference problems and the lines of the file
+        initialize(self, data, super(_Model, self).__init__)
 
     def __eq__(self, other: object) -> bool:
         """Equal when every field is equal; where the config was loaded from does not count."""
@@ -468,18 +506,6 @@ class CascadeConfig(_Model):
         return self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]
-
-    @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
-        """Validate `obj` like pydantic does, raising `ConfigError` rather than a wrapped one."""
-        try:
-            return super().model_validate(obj, **kwargs)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                cause = (error.get("ctx") or {}).get("error")
-                if isinstance(cause, ConfigError):
-                    raise cause from None
-            raise
 
     @property
     def source_file(self) -> str | None:

@@ -7,7 +7,12 @@ own semantics) and located through the same YAML composition, since JSON configs
 Field validation (pydantic) and the cross-reference checks of `validate` both run, and all of
 their problems are raised together as one `ConfigError`, each issue with the file, the line of
 the offending node (or of its nearest written ancestor), the path inside the config, what was
-expected and the closest valid name.
+expected and the closest valid name. A config part built on its own (`StageConfig(...)`) has
+its pydantic errors turned into the same issues by `validation_error`.
+
+Input nested deeper than Python's recursion limit (a condition 10,000 levels deep, a YAML
+alias that contains itself) is reported as an issue where it gets too deep, never as a
+`RecursionError`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import types
 import typing
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -27,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cascadence.cascade.config import CONDITION_TAGS, CascadeConfig, stage_entries
+from cascadence.cascade.nesting import DEEPEST, deep_point, inner_type, plain_data, too_deep
 from cascadence.cascade.validate import Loc, Problem, check_config
 from cascadence.errors import ConfigError, ConfigIssue, closest
 
@@ -44,6 +49,7 @@ __all__ = [
     "load_text",
     "parse_json",
     "parse_yaml",
+    "validation_error",
 ]
 
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -168,11 +174,11 @@ def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., 
     load = _LOAD.get() or _Load()
     _LOAD.set(None)  # a config built while this one validates is not from the same file
     problems = list(load.problems)
-    plain = _plain(data)
+    plain = plain_data(data)
     try:
         init(**data)
     except ValidationError as exc:
-        problems.extend(_from_pydantic(exc, plain))
+        problems.extend(_from_pydantic(exc, CascadeConfig))
     problems.extend(check_config(plain, known=[p.loc for p in problems]))
     if problems:
         issues = [_issue(p, plain, load) for p in problems]
@@ -180,15 +186,16 @@ def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., 
         raise ConfigError(issues) from None
 
 
-def _plain(value: Any) -> Any:
-    """Models dumped to plain data, so checks see what a file would hold."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(exclude_unset=True)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def validation_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
+    """The `ConfigError` for pydantic's errors validating `model` on its own (`StageConfig(...)`,
+    `RoutingRule.model_validate(...)`): the issues `from_dict` reports, with paths relative to
+    the model. A `ConfigError` that pydantic wrapped (from `CascadeConfig.__init__`) is returned
+    as it was raised."""
+    for error in exc.errors(include_url=False):
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError):
+            return cause
+    return ConfigError([_issue(p, None, _Load()) for p in _from_pydantic(exc, model)])
 
 
 # -- parsing with marks ------------------------------------------------------------------------
@@ -253,9 +260,21 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
                 )
             ]
         ) from None
+    except RecursionError:  # the composer recurses once per nested collection
+        raise _too_deep_text(text, source) from None
     finally:
         loader.dispose()
     return data, load
+
+
+def _too_deep_text(text: str, source: str | None) -> ConfigError:
+    """The error for a text nested too deeply to read, placed where it first nests too deeply."""
+    chain = deep_point(text, _MarkedLoader, DEEPEST) or [(None, None)]
+    loc: Loc = tuple(part for part, _ in chain[1:])
+    problem = too_deep(loc, CascadeConfig)
+    line, column = chain[min(len(problem.loc), len(chain) - 1)][1] or (None, None)
+    located = Problem(problem.loc, problem.message, problem.expected, line=line, column=column)
+    return ConfigError([_issue(located, None, _Load(source))])
 
 
 class _Dumper(yaml.SafeDumper):
@@ -299,6 +318,8 @@ def parse_json(text: str, source: str | None = None) -> tuple[Any, _Load]:
                 )
             ]
         ) from None
+    except RecursionError:
+        raise _too_deep_text(text, source) from None
     try:
         _, load = parse_yaml(text, source)
     except ConfigError:
@@ -327,8 +348,16 @@ def _is_merge(node: yaml.Node) -> bool:
 
 
 def _check_duplicates(
-    loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, problems: list[Problem]
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    loc: Loc,
+    problems: list[Problem],
+    active: set[int] | None = None,
 ) -> None:
+    active = set() if active is None else active
+    if id(node) in active:  # a recursive alias
+        return
+    active.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -347,10 +376,11 @@ def _check_duplicates(
                 )
             elif key is not None:
                 seen[key] = key_node.start_mark.line + 1
-            _check_duplicates(loader, value_node, (*loc, key), problems)
+            _check_duplicates(loader, value_node, (*loc, key), problems, active)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _check_duplicates(loader, item, (*loc, index), problems)
+            _check_duplicates(loader, item, (*loc, index), problems, active)
+    active.discard(id(node))
 
 
 def _collect_marks(
@@ -395,15 +425,21 @@ def _keep_version_text(node: yaml.Node, data: Any) -> None:
 
 
 def _strip_tags(loc: tuple[int | str, ...]) -> Loc:
-    """Drop the tags pydantic adds to a location inside the condition union."""
+    """Drop the tags pydantic adds to a location inside the condition union (the location is
+    relative to a `CascadeConfig`, a stage, or a rule: `condition.structured.operator`)."""
     out: list[str | int] = []
     for index, part in enumerate(loc):
-        if (
-            part in CONDITION_TAGS
-            and index >= 2
-            and (
-                (loc[index - 1] == "condition" and isinstance(loc[index - 2], int))
-                or (isinstance(loc[index - 1], int) and loc[index - 2] == "termination_conditions")
+        if part in CONDITION_TAGS and (
+            (index == 1 and loc[0] == "condition")
+            or (
+                index >= 2
+                and (
+                    (loc[index - 1] == "condition" and isinstance(loc[index - 2], int))
+                    or (
+                        isinstance(loc[index - 1], int)
+                        and loc[index - 2] == "termination_conditions"
+                    )
+                )
             )
         ):
             continue
@@ -411,29 +447,11 @@ def _strip_tags(loc: tuple[int | str, ...]) -> Loc:
     return tuple(out)
 
 
-def _unwrap(tp: Any) -> Any:
-    """The model, list or dict type inside Annotated and Optional wrappers, else None."""
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        for arg in typing.get_args(tp):
-            inner = _unwrap(arg)
-            if inner is not None:
-                return inner
-        return None
-    if origin in (list, dict):
-        return tp
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    return None
-
-
 def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The model class validating the data at `loc`, if a model does."""
     tp: Any = root
     for part in loc:
-        tp = _unwrap(tp)
+        tp = inner_type(tp)
         if tp is None:
             return None
         if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -443,7 +461,7 @@ def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
             tp = info.annotation
         else:
             tp = typing.get_args(tp)[-1]
-    tp = _unwrap(tp)
+    tp = inner_type(tp)
     return tp if isinstance(tp, type) else None
 
 
@@ -455,8 +473,7 @@ def _describe(model: type[BaseModel] | None, name: str) -> str | None:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _from_pydantic(exc: ValidationError, plain: Any) -> list[Problem]:
-    root = CascadeConfig
+def _from_pydantic(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
     errors = exc.errors(include_url=False)
     extras: dict[Loc, list[str]] = {}
     for error in errors:
@@ -500,6 +517,8 @@ def _problem(
             "one of: " + ", ".join(fields) if fields else None,
             closest(name, fields),
         )
+    if kind in ("recursion_depth_exceeded", "recursion_loop"):
+        return too_deep(loc, root, cycle=kind == "recursion_loop")
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
         choices = [c.strip().strip("'\"") for c in expected.replace(" or ", ", ").split(", ")]

@@ -70,7 +70,7 @@ def parse_condition(raw: Mapping[str, Any] | str | Node) -> Node:
 
     Args:
         raw: A condition mapping (as loaded from YAML or JSON), an expression string, or a tree
-            (returned unchanged).
+            (returned unchanged once its depth is checked).
 
     Returns:
         The canonical tree.
@@ -79,8 +79,6 @@ def parse_condition(raw: Mapping[str, Any] | str | Node) -> Node:
         ConditionSyntaxError: With every issue found (for an expression, the first syntax error,
             with its column).
     """
-    if isinstance(raw, Node):
-        return raw
     if isinstance(raw, str):
         try:
             return parse_expression(raw)

@@ -36,10 +36,27 @@ from cascadence.conditions.tree import (
 )
 from cascadence.errors import closest
 
-__all__ = ["KEYS", "MAX_DEPTH", "check_scalar", "join", "parse_structured"]
+__all__ = [
+    "KEYS",
+    "MAX_DEPTH",
+    "TOO_DEEP",
+    "TOO_DEEP_EXPECTED",
+    "check_scalar",
+    "join",
+    "parse_structured",
+]
 
 MAX_DEPTH: Final = 100
 """Deepest nesting accepted (keeps parsing and evaluation far from recursion limits)."""
+
+TOO_DEEP: Final = f"conditions are nested more than {MAX_DEPTH} levels deep"
+"""The message of the issue raised where a condition passes `MAX_DEPTH` levels."""
+
+TOO_DEEP_EXPECTED: Final = (
+    f"at most {MAX_DEPTH} levels of nested conditions (AND and OR take any number of "
+    "conditions, so a long chain need not nest)"
+)
+"""What that issue says would have been valid."""
 
 KEYS: Final = ("field", "operator", "value", "conditions", "condition", "compare")
 """Every key a condition mapping may hold."""
@@ -76,6 +93,31 @@ def _describe(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _too_deep_in(node: Node, levels: int) -> str | None:
+    """The path, relative to `node`, of the first node nested more than `levels` below it; None
+    when there is none. Walks with a stack, so a tree built by hand at any depth is measured."""
+    # (node, its depth, (parent's chain, key)) with the chain kept as links, joined on failure
+    stack: list[tuple[Node, int, tuple[Any, str] | None]] = [(node, 0, None)]
+    while stack:
+        current, depth, chain = stack.pop()
+        if depth > levels:
+            keys: list[str] = []
+            while chain is not None:
+                chain, key = chain
+                keys.append(key)
+            path = ""
+            for key in reversed(keys):
+                path = join(path, key)
+            return path
+        if isinstance(current, Logical):
+            for index in range(len(current.conditions) - 1, -1, -1):
+                link = (chain, f"conditions[{index}]")
+                stack.append((current.conditions[index], depth + 1, link))
+        elif isinstance(current, Aggregate) and current.condition is not None:
+            stack.append((current.condition, depth + 1, (chain, "condition")))
+    return None
+
+
 class _Parser:
     """Walks one condition mapping, collecting issues instead of stopping at the first."""
 
@@ -95,9 +137,13 @@ class _Parser:
 
     def condition(self, raw: Any, at: str, item: bool, depth: int) -> Node | None:
         if depth > MAX_DEPTH:
-            self.issue(at, f"conditions are nested more than {MAX_DEPTH} levels deep")
+            self.issue(at, TOO_DEEP, TOO_DEEP_EXPECTED)
             return None
         if isinstance(raw, Node):
+            deeper = _too_deep_in(raw, MAX_DEPTH - depth)
+            if deeper is not None:
+                self.issue(join(at, deeper) if deeper else at, TOO_DEEP, TOO_DEEP_EXPECTED)
+                return None
             return raw
         if isinstance(raw, str):
             return self.expression(raw, at, item, depth)

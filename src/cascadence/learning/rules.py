@@ -166,7 +166,7 @@ class RuleGenerator:
 
         Raises:
             ConditionSyntaxError: The pattern's condition is not valid (never for mined ones).
-            pydantic.ValidationError: The rules would not load into a `CascadeConfig`.
+            ConfigError: The rules would not load into a `CascadeConfig`.
         """
         compile_condition(pattern.condition)
         suffix = pattern.id.removeprefix("pat_")
