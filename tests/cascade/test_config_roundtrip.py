@@ -77,16 +77,16 @@ def condition(stages: tuple[str, ...]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def action(draw: st.DrawFn, stages: list[str], later: list[str]) -> dict[str, Any]:
-    kinds = ["terminate", "enable_stages", "disable_stages", "set_field"]
-    if later:
-        kinds.append("skip_to")
+def action(draw: st.DrawFn, later: list[str]) -> dict[str, Any]:
+    kinds = ["terminate", "set_field"]
+    if later:  # what a rule can still reach: the stages after its own
+        kinds += ["skip_to", "enable_stages", "disable_stages"]
     kind = draw(st.sampled_from(kinds))
     out: dict[str, Any] = {"type": kind}
     if kind == "skip_to":
         out["target"] = draw(st.sampled_from(later))
     elif kind in ("enable_stages", "disable_stages"):
-        out["stages"] = draw(st.lists(st.sampled_from(stages), min_size=1, max_size=3))
+        out["stages"] = draw(st.lists(st.sampled_from(later), min_size=1, max_size=3))
     elif kind == "set_field":
         out["field"] = draw(FIELD)
         out["value"] = draw(JSON)  # required, null included
@@ -145,12 +145,13 @@ def stage(draw: st.DrawFn, name: str, earlier: list[str], names: list[str]) -> d
     rules: list[dict[str, Any]] = []
     for rule_name in rule_names:
         kind = draw(st.sampled_from([None, "precondition", "routing", "postcondition"]))
-        # a precondition runs before its stage: it cannot read that stage's own result
-        readable = tuple(n for n in names if kind != "precondition" or n != name)
+        # a rule reads the results of earlier stages, and of its own once it ran (not in a
+        # precondition, which runs before it)
+        readable = (*earlier, name) if kind != "precondition" else tuple(earlier)
         rule: dict[str, Any] = {
             "name": rule_name,
             "condition": draw(condition(readable)),
-            "action": draw(action(names, later)),
+            "action": draw(action(later)),
         }
         if kind is not None:
             rule["type"] = kind

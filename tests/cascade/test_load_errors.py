@@ -1030,3 +1030,68 @@ def test_a_zero_ttl_is_fine_while_the_cache_is_off() -> None:
     """`cache_ttl_seconds: 0` is only an error on a stage whose cache is on."""
     config = CascadeConfig.from_dict({"name": "t", "stages": {"A": {"cache_ttl_seconds": 0}}})
     assert config.stages["A"].cache_ttl_seconds == 0
+
+
+def test_rules_that_could_never_act_are_load_errors(tmp_path: Path) -> None:
+    """A rule that reads a stage running after its own (the result is never there yet), or
+    enables or disables a stage the run has already passed, is refused where it is written."""
+    error, path = load_error(
+        tmp_path,
+        """
+        name: t
+        stages:
+          A:
+            routing_rules:
+              - name: early
+                condition: "stages.C.confidence > 0.5"
+                action: {type: terminate}
+          B:
+            routing_rules:
+              - name: back
+                condition: "amount > 3"
+                action: {type: enable_stages, stages: [A]}
+              - name: itself
+                condition: "amount > 3"
+                action: {type: disable_stages, stages: [B, C]}
+          C: {}
+        execution_order: [A, B, C]
+        """,
+    )
+    reads = issue_at(error, "stages.A.routing_rules[0].condition")
+    assert_reported(error, reads, path, line_of(path, "stages.C.confidence"))
+    assert "stages.C is never there" in reads.message and "'C' runs after 'A'" in reads.message
+    enables = issue_at(error, "stages.B.routing_rules[0].action.stages[0]")
+    assert "enable_stages of 'A' does nothing: 'A' runs before 'B'" in enables.message
+    own = issue_at(error, "stages.B.routing_rules[1].action.stages[0]")
+    assert "rule's own stage 'B' does nothing" in own.message
+    assert len(error.issues) == 3  # disabling C, which runs later, is fine
+
+
+def test_rules_on_stages_of_one_parallel_group_may_read_each_other() -> None:
+    """Members' rules apply once the whole group finished, so they may read any member; a
+    precondition may disable its own stage."""
+    member = {"can_run_parallel": True, "parallel_group": "g"}
+    CascadeConfig.from_dict(
+        {
+            "name": "t",
+            "stages": {
+                "A": {
+                    **member,
+                    "routing_rules": [
+                        {
+                            "name": "peer",
+                            "condition": "stages.B.confidence > 0.5",
+                            "action": {"type": "terminate"},
+                        },
+                        {
+                            "name": "off",
+                            "type": "precondition",
+                            "condition": "amount > 3",
+                            "action": {"type": "disable_stages", "stages": ["A"]},
+                        },
+                    ],
+                },
+                "B": member,
+            },
+        }
+    )

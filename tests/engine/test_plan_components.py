@@ -25,7 +25,10 @@ def fan_out() -> Any:
     rule = {"name": "big", "condition": SHARED, "action": action}
     return config(
         {
-            "D": {"depends_on": ["B", "C"], "routing_rules": [dict(rule, name="big_d")]},
+            "D": {
+                "depends_on": ["B", "C"],
+                "routing_rules": [dict(rule, name="big_d", action={"type": "terminate"})],
+            },
             "B": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["A"]},
             "A": {"routing_rules": [rule]},
             "C": {"can_run_parallel": True, "parallel_group": "g", "depends_on": ["A"]},
@@ -44,7 +47,12 @@ def test_order_and_batches_follow_dependencies_and_groups() -> None:
         execution_order=["Z", "X", "Y"],
     )
     assert optimizer.order(explicit) == ["Z", "X", "Y"]
-    assert optimizer.batches(explicit) == [["Z", "Y"], ["X"]]
+    assert optimizer.batches(explicit) == [["Z"], ["X"], ["Y"]]  # X comes between them
+    together = config(
+        {"X": {}, "Y": {"can_run_parallel": True}, "Z": {"can_run_parallel": True}},
+        execution_order=["Z", "Y", "X"],
+    )
+    assert optimizer.batches(together) == [["Z", "Y"], ["X"]]
 
 
 def test_a_condition_written_twice_is_compiled_once() -> None:

@@ -55,7 +55,8 @@ class ExecutionOptimizer:
         """The stages in the order they run when all are enabled, parallel groups together.
 
         A stage marked `can_run_parallel` runs with the later stages of its `parallel_group`
-        whose dependencies finished before it; every other stage is a batch of its own.
+        whose dependencies finished before it, up to the first stage outside the group (which
+        runs first); every other stage is a batch of its own.
         """
         stages = self.plan(config).stages  # the plan's groups: what an execution batches
         placed: set[str] = set()
@@ -65,13 +66,13 @@ class ExecutionOptimizer:
                 continue
             batch = [stage.name]
             if stage.group is not None:
-                batch.extend(
-                    later.name
-                    for later in stages[position + 1 :]
-                    if later.group == stage.group
-                    and later.name not in placed
-                    and all(dep in placed for dep in later.depends_on)
-                )
+                for later in stages[position + 1 :]:
+                    if later.group != stage.group:
+                        if later.name not in placed:
+                            break
+                        continue
+                    if later.name not in placed and all(d in placed for d in later.depends_on):
+                        batch.append(later.name)
             placed.update(batch)
             batches.append(batch)
         return batches

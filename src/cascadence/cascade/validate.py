@@ -203,6 +203,15 @@ class _Checker:
                 else:
                     seen[rule_name] = index
             refs = self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
+            for ref in sorted(refs - {name}):
+                if self.runs_before(name, ref) and not self.same_group(name, ref):
+                    self.add(
+                        (*rule_loc, "condition"),
+                        f"stages.{ref} is never there when this rule of {name!r} is evaluated: "
+                        f"{ref!r} runs after {name!r}",
+                        f"a field of the input, or the result of {name!r} or of a stage "
+                        f"before it; or a rule of a stage that runs after {ref!r}",
+                    )
             if rule.get("type") == "precondition" and name in refs:
                 self.add(
                     (*rule_loc, "condition"),
@@ -214,6 +223,7 @@ class _Checker:
             action = rule.get("action")
             if isinstance(action, Mapping):
                 self.check_action(name, action, (*rule_loc, "action"))
+                self.check_reach(name, rule.get("type") == "precondition", action, rule_loc)
 
     def check_action(self, stage: str, action: Mapping[str, Any], loc: Loc) -> None:
         kind = action.get("type")
@@ -237,19 +247,63 @@ class _Checker:
                 for index, target in enumerate(stages):
                     self.unknown_stage((*loc, "stages", index), target, f"{kind} stages")
 
+    def check_reach(self, stage: str, pre: bool, action: Mapping[str, Any], rule_loc: Loc) -> None:
+        """enable_stages / disable_stages of a stage the run has passed when the rule applies
+        (an earlier stage; the rule's own, after it ran) would do nothing."""
+        kind = action.get("type")
+        targets = action.get("stages")
+        if kind not in ("enable_stages", "disable_stages") or not isinstance(targets, list):
+            return
+        for index, target in enumerate(targets):
+            if not isinstance(target, str) or target not in self.stages:
+                continue
+            if target == stage:
+                if pre and kind == "disable_stages":
+                    continue  # a precondition that keeps its own stage from running
+                when = "is running" if pre else "has run"
+                self.add(
+                    (*rule_loc, "action", "stages", index),
+                    f"{kind} of the rule's own stage {stage!r} does nothing: {stage!r} "
+                    f"{when} when the rule applies",
+                    "a stage that runs later",
+                )
+            elif self.runs_before(target, stage):
+                self.add(
+                    (*rule_loc, "action", "stages", index),
+                    f"{kind} of {target!r} does nothing: {target!r} runs before {stage!r}, so "
+                    "the run has passed it when this rule applies",
+                    "a stage that runs later",
+                )
+
+    def runs_before(self, first: str, second: str) -> bool:
+        """Whether stage `first` comes before stage `second` in the order the engine runs
+        them in: `execution_order`, or else the dependency order."""
+        order = self.data.get("execution_order")
+        if isinstance(order, list) and first in order and second in order:
+            return order.index(first) < order.index(second)
+        runs = dependency_order(self.deps)
+        if first in runs and second in runs:
+            return runs.index(first) < runs.index(second)
+        return False
+
+    def same_group(self, first: str, second: str) -> bool:
+        """Whether two stages are members of one parallel group (their rules apply after the
+        group, when every member's result is there)."""
+        groups = []
+        for name in (first, second):
+            stage = self.stages[name]
+            if stage.get("can_run_parallel") is not True:
+                return False
+            groups.append(stage.get("parallel_group") or "__parallel__")
+        return groups[0] == groups[1]
+
     def check_forward(self, stage: str, target: str, loc: Loc) -> None:
         if target == stage:
             self.add(
                 loc, f"skip_to target {target!r} is the rule's own stage", "a stage that runs later"
             )
             return
-        order = self.data.get("execution_order")
-        if isinstance(order, list) and stage in order and target in order:
-            before = order.index(target) < order.index(stage)
-        else:
-            runs = dependency_order(self.deps)  # the order the engine runs them in
-            before = runs.index(target) < runs.index(stage) if target in runs else False
-        if before:
+        if self.runs_before(target, stage):
             self.add(
                 loc,
                 f"skip_to only jumps forward, but {target!r} runs before {stage!r}",
