@@ -239,6 +239,52 @@ def test_bad_arguments_name_what_was_expected() -> None:
         PatternExtractor(beam_widht=3)
     with pytest.raises(ValueError, match="holdout"):
         PatternExtractor(holdout=1.0)
+    with pytest.raises(TypeError, match="did you mean 'max_records'"):
+        PatternExtractor(max_record=10)
+    with pytest.raises(TypeError, match="did you mean 'decision_field'"):
+        PatternExtractor(decison_field="x")
+    with pytest.raises(TypeError, match=r"pass it to get_migration_candidates\(min_confidence"):
+        PatternExtractor(min_confidence=0.9)
+    for option, value in [
+        ("max_conditions", 0),
+        ("max_conditions", -1),
+        ("passes", 1.5),
+        ("significance", 0),
+        ("train_margin", 2),
+    ]:
+        with pytest.raises(ValueError, match=option):
+            PatternExtractor(**{option: value})
+    for argument, value in [("max_records", 0), ("decision_field", "")]:
+        with pytest.raises(ValueError, match=argument):
+            PatternExtractor(**{argument: value})
+    with pytest.raises(TypeError, match="ignore is a list of field paths"):
+        PatternExtractor(ignore=[1])
+
+
+def test_a_single_path_for_a_list_option_is_a_list_of_one() -> None:
+    """`ignore="amount"` leaves out `amount`, as `ignore=["amount"]` does (not its letters)."""
+    runs = records(6000, lambda d, r: "decline" if d["amount"] >= 150 else otherwise(r))
+    assert any("amount" in str(p.condition) for p in candidates(runs))
+    for ignore in ("amount", ["amount"]):
+        assert all("amount" not in str(p.condition) for p in candidates(runs, ignore=ignore))
+
+
+def test_runs_whose_decision_is_not_a_single_value_are_skipped_with_a_warning() -> None:
+    """A decision that is a dict or a list cannot be learned: the run is not recorded, and
+    the extractor says why (once)."""
+    extractor = PatternExtractor()
+    result = {
+        "success": True,
+        "path": ["RULES"],
+        "stage_results": {"RULES": {"result": {"v": 1}}},
+        "final_result": {"v": 1},
+    }
+    with pytest.warns(UserWarning, match="decision is a dict are not recorded"):
+        assert extractor.observe({"amount": 1}, result) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert extractor.observe({"amount": 1}, result) is None  # said once
+    assert len(extractor) == 0
 
 
 def test_pattern_round_trips_through_plain_data() -> None:

@@ -236,6 +236,49 @@ def _classify(rule: MinedRule) -> PatternType:
     return PatternType.CORRELATION
 
 
+_OWN_ARGUMENTS = ("decision_field", "holdout", "seed", "max_records", "clock")
+_COUNTS: tuple[str, ...] = ("max_conditions", "beam_width", "n_cuts", "max_patterns")
+_COUNTS += ("max_categories", "max_words", "max_phrases", "passes")
+_PATH_LISTS = ("reasoning_fields", "temporal", "behavioral", "ignore")
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Refuse unknown search options (naming the closest) and values the search cannot use;
+    a single path given for a list of paths counts as a list of one."""
+    known = set(MiningSettings.__dataclass_fields__) - {"min_confidence", "min_samples"}
+    for name in options:
+        if name in ("min_confidence", "min_samples"):
+            raise TypeError(
+                f"{name} is not a PatternExtractor option: pass it to "
+                f"get_migration_candidates({name}=...)"
+            )
+        if name not in known:
+            hint = closest(name, [*known, *_OWN_ARGUMENTS])
+            raise TypeError(
+                f"unknown PatternExtractor option {name!r}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+            )
+    for name in _COUNTS:
+        value = options.get(name)
+        if value is not None and (type(value) is not int or value < 1):
+            raise ValueError(f"{name} is a whole number >= 1, got {value!r}")
+    significance = options.get("significance")
+    if significance is not None and not (
+        isinstance(significance, (int, float)) and 0.0 < significance < 1.0
+    ):
+        raise ValueError(f"significance is a probability between 0 and 1, got {significance!r}")
+    margin = options.get("train_margin")
+    if margin is not None and not (isinstance(margin, (int, float)) and 0.0 <= margin < 1.0):
+        raise ValueError(f"train_margin is a share from 0 up to 1 (exclusive), got {margin!r}")
+    for name in _PATH_LISTS:
+        if name in options:
+            value = options[name]
+            paths = (value,) if isinstance(value, str) else tuple(value)
+            if not all(isinstance(path, str) and path for path in paths):
+                raise TypeError(f"{name} is a list of field paths, got {value!r}")
+            options[name] = paths
+
+
 class PatternExtractor:
     """Learns, from recorded runs, decisions that expensive stages keep making for cheap reasons.
 
@@ -267,19 +310,16 @@ class PatternExtractor:
     ) -> None:
         if not 0.0 < holdout < 1.0:
             raise ValueError(f"holdout must be between 0 and 1 (exclusive), got {holdout!r}")
-        known = set(MiningSettings.__dataclass_fields__) - {"min_confidence", "min_samples"}
-        for name in options:
-            if name not in known:
-                hint = closest(name, known)
-                raise TypeError(
-                    f"unknown PatternExtractor option {name!r}"
-                    + (f"; did you mean {hint!r}?" if hint else "")
-                )
+        if not isinstance(decision_field, str) or not decision_field:
+            raise ValueError(
+                f"decision_field names the field rules write their decision to, such as "
+                f"{DEFAULT_DECISION_FIELD!r}; got {decision_field!r}"
+            )
+        if max_records is not None and (type(max_records) is not int or max_records < 1):
+            raise ValueError(f"max_records is a number of runs >= 1, or None; got {max_records!r}")
+        _check_options(options)
         if "reasoning_fields" not in options:
             options["reasoning_fields"] = REASONING_FIELDS
-        for name in ("reasoning_fields", "temporal", "behavioral", "ignore"):
-            if name in options:
-                options[name] = tuple(options[name])
         self.decision_field = decision_field
         self.holdout = holdout
         self.clock = clock
@@ -317,7 +357,17 @@ class PatternExtractor:
             its decision is not a hashable value).
         """
         record = ExecutionRecord.from_result(data, result, decision_field=self.decision_field)
-        return None if record is None else self._add(record)
+        if record is None:
+            decision = decision_of(result, self.decision_field)
+            if decision is not None and not isinstance(decision, Hashable):
+                self._warn_once(
+                    "unhashable decision",
+                    f"runs whose decision is a {type(decision).__name__} are not recorded: "
+                    "rules learn decisions that are single values (a string, number or bool); "
+                    f"write one to {self.decision_field!r} or return it as the result",
+                )
+            return None
+        return self._add(record)
 
     def fit(
         self, runs: Iterable[ExecutionRecord | tuple[Mapping[str, Any], Mapping[str, Any]]]
