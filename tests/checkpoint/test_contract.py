@@ -228,6 +228,22 @@ async def test_concurrent_save_steps(store: BaseCheckpointStore) -> None:
     assert {s.key: s.payload for s in steps} == {f"step-{i}": {"i": i} for i in range(50)}
 
 
+async def test_many_concurrent_runs_share_one_store(store: BaseCheckpointStore) -> None:
+    """Three hundred runs at once on one store (more than a connection pool holds) each
+    acquire, save and complete: calls wait for a connection rather than fail."""
+
+    async def one(i: int) -> None:
+        await start(store, f"many-{i}", owner=f"o{i}")
+        await store.save_step(f"many-{i}", "step", {"i": i}, owner=f"o{i}")
+        await store.complete(f"many-{i}", {"done": i}, owner=f"o{i}")
+
+    await asyncio.gather(*(one(i) for i in range(300)))
+    for i in (0, 150, 299):
+        record = await store.load(f"many-{i}")
+        assert record is not None and record.status is RunStatus.COMPLETED
+        assert [s.payload for s in record.steps] == [{"i": i}]
+
+
 async def test_readers_never_see_half_a_step(store: BaseCheckpointStore) -> None:
     """Loads racing with saves only ever see whole steps with their payloads."""
     await start(store)

@@ -189,7 +189,10 @@ class RedisCheckpointStore(BaseCheckpointStore):
         clock: Source of wall-clock time for leases and timestamps.
         client: An existing `redis.asyncio.Redis` (binary responses) to use instead of `url`;
             the store does not close it.
-        **client_options: Passed to `redis.asyncio.Redis.from_url`.
+        **client_options: Passed to `redis.asyncio.BlockingConnectionPool.from_url`. The pool
+            holds at most `max_connections` (default 100) connections; a call made while all
+            are busy waits for one, up to `timeout` seconds (default 30), rather than failing,
+            so any number of concurrent runs can share one store.
     """
 
     def __init__(
@@ -217,9 +220,11 @@ class RedisCheckpointStore(BaseCheckpointStore):
     def _redis(self) -> Redis:
         client = self._client
         if client is None:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-            client = self._client = Redis.from_url(self.url, **self._options)
+            options = {"max_connections": 100, "timeout": 30.0, **self._options}
+            pool = BlockingConnectionPool.from_url(self.url, **options)
+            client = self._client = Redis.from_pool(pool)  # the client closes its pool
         return client
 
     def _script(self, source: str) -> AsyncScript:
