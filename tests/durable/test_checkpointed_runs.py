@@ -76,6 +76,12 @@ class Counter(Score):
     value: int = 0
 
 
+@dataclass
+class Order(Score):
+    order_id: str = ""
+    charged: str = ""
+
+
 async def test_flow_same_run_id_twice_at_once_runs_once() -> None:
     """The same holds for flows: one run of a run id at a time."""
     store = InMemoryCheckpointStore()
@@ -383,3 +389,27 @@ async def test_a_resumed_run_shows_the_stages_of_its_checkpoint_in_the_timeline(
         first = result["timeline"][0]
         assert first["stage"] == "A" and first["status"] == "ok"
         assert first["end_ms"] - first["start_ms"] == pytest.approx(2.5)
+
+
+async def test_with_checkpoint_then_run_binds_each_call_to_its_own_run_id(tmp_path: Path) -> None:
+    """`flow.with_checkpoint(store, run_id=key).run(score)` started for several keys at once
+    runs and stores each under its own key: `run` takes the settings as they are when it is
+    called, not when the coroutine starts."""
+
+    async def charge(score: Order) -> None:
+        await asyncio.sleep(0.005)
+        score.charged = f"charged {score.order_id}"
+
+    flow = Cadence("pay", Order()).then("charge", charge)
+    assert asyncio.iscoroutinefunction(flow.run)  # an async method in all but name
+    async with SQLiteCheckpointStore(tmp_path / "runs.db") as store:
+        orders = [Order(order_id=f"o{i}") for i in range(5)]
+        done = await asyncio.gather(
+            *(flow.with_checkpoint(store, run_id=o.order_id).run(o) for o in orders)
+        )
+        assert [o.charged for o in done] == [f"charged o{i}" for i in range(5)]
+        for i in range(5):
+            record = await store.load(f"o{i}")
+            assert record is not None and record.status is RunStatus.COMPLETED
+        again = await flow.with_checkpoint(store, run_id="o3").run(Order(order_id="o3"))
+        assert again.charged == "charged o3"

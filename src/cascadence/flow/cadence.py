@@ -24,7 +24,7 @@ import copy
 import dataclasses
 import inspect
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cascadence.errors import closest
@@ -33,7 +33,7 @@ from cascadence.flow.note import note_parts
 from cascadence.flow.score import snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.flow_runner import _FlowRun
-from cascadence.runtime.invoke import to_async
+from cascadence.runtime.invoke import mark_coroutine_function, to_async
 from cascadence.runtime.observe import HOOK_METHODS, Observers, build_observers
 from cascadence.runtime.plan import (
     BranchNode,
@@ -549,8 +549,12 @@ class Cadence(Generic[S]):
         return [n.name for n in self._nodes]
 
     # -- running --------------------------------------------------------------------------
-    async def run(self, score: S | None = None, *, run_id: str | None = None) -> S:
-        """Run the flow and return the final score.
+    def run(self, score: S | None = None, *, run_id: str | None = None) -> Coroutine[Any, Any, S]:
+        """Run the flow and return the final score (a coroutine function: `await flow.run()`).
+
+        The checkpoint store and run id are those set when `run` is called, so
+        `flow.with_checkpoint(store, run_id=key).run(score)` started for several keys at once
+        runs each under its own key.
 
         Args:
             score: This run's score; default: the score given to the constructor (which is
@@ -562,22 +566,32 @@ class Cadence(Generic[S]):
             NoteError: A step failed (`TimeoutError`, `RetryExhaustedError` and
                 `CircuitOpenError` are its kinds). `ParallelNoteError` for a `.sync` task.
         """
+        # An async method in all but name (marked as a coroutine function below): the common
+        # call returns the run's own coroutine, one frame less per run.
         current = score if score is not None else self.score
-        if current is not None and type(current) not in self._checked:
-            self._check_score_class(type(current))
-        if self._checkpoint is None and current is not None:
-            return await _FlowRun(self.plan, self._observers, run_id).run(current)  # type: ignore[no-any-return]
+        if self._checkpoint is None and current is not None and type(current) in self._checked:
+            return _FlowRun(self.plan, self._observers, run_id).run(current)
+        return self._run(current, run_id, self._checkpoint, self._run_id, self._lease_seconds)
+
+    async def _run(
+        self,
+        current: S | None,
+        run_id: str | None,
+        store: CheckpointStore | None,
+        default_run_id: str | None,
+        lease_seconds: float,
+    ) -> S:
         if current is None:
             raise ValueError(
                 f"flow {self.name!r} has no score: pass one to Cadence(name, score) or run(score)"
             )
-        if self._checkpoint is not None:
+        if type(current) not in self._checked:
+            self._check_score_class(type(current))
+        if store is not None:
             from cascadence.flow.durable import run_durable
 
-            rid = run_id or self._run_id or uuid.uuid4().hex
-            result: S = await run_durable(
-                self, current, self._checkpoint, rid, lease_seconds=self._lease_seconds
-            )
+            rid = run_id or default_run_id or uuid.uuid4().hex
+            result: S = await run_durable(self, current, store, rid, lease_seconds=lease_seconds)
             return result
         final: S = await _FlowRun(self.plan, self._observers, run_id).run(current)
         return final
@@ -652,6 +666,9 @@ class Cadence(Generic[S]):
 
     def __repr__(self) -> str:
         return f"Cadence({self.name!r}, steps={self.steps})"
+
+
+mark_coroutine_function(Cadence.run)
 
 
 def _score_fields(score: Any) -> Any:
