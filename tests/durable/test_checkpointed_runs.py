@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from cascadence import Cadence, CascadeConfig, CascadeEngine, RunLockedError, Score
-from cascadence.checkpoint import InMemoryCheckpointStore, RunStatus, SQLiteCheckpointStore
+from cascadence.checkpoint import (
+    CheckpointError,
+    InMemoryCheckpointStore,
+    RunStatus,
+    SQLiteCheckpointStore,
+)
 
 
 def _engine(calls: list[str]) -> CascadeEngine:
@@ -413,3 +418,39 @@ async def test_with_checkpoint_then_run_binds_each_call_to_its_own_run_id(tmp_pa
             assert record is not None and record.status is RunStatus.COMPLETED
         again = await flow.with_checkpoint(store, run_id="o3").run(Order(order_id="o3"))
         assert again.charged == "charged o3"
+
+
+async def test_a_run_resumes_only_on_the_config_it_started_on(tmp_path: Path) -> None:
+    """A failed run resumed by an engine on another version of the config, or one without a
+    stage the run recorded, is refused with what to do; the same config resumes it."""
+    store = InMemoryCheckpointStore()
+    failing = True
+
+    async def b(ctx: Any) -> dict[str, Any]:
+        if failing:
+            raise ConnectionError("down")
+        return {"result": "b"}
+
+    def engine(version: str, second: str = "B") -> CascadeEngine:
+        config = CascadeConfig.from_dict(
+            {"name": "v", "version": version, "stages": {"A": {}, second: {}}}
+        )
+        built = CascadeEngine(config)
+        built.register_stages({"A": lambda ctx: {"result": "a"}, second: b})
+        return built
+
+    first = await engine("1").execute({}, run_id="r", checkpoint=store)
+    assert not first["success"]
+    failing = False
+    with pytest.raises(CheckpointError, match=r"started on version '1'.*runs version '2'"):
+        await engine("2").execute({}, run_id="r", checkpoint=store)
+    with pytest.raises(CheckpointError, match="stage\\(s\\) 'B', which cascade 'v' no longer"):
+        await engine("1", second="BB").execute({}, run_id="r", checkpoint=store)
+    resumed = await engine("1").execute({}, run_id="r", checkpoint=store)
+    assert resumed["success"] and resumed["final_result"] == "b"
+
+
+async def test_execute_names_the_fix_for_a_store_url() -> None:
+    """A URL given as the checkpoint is refused with how to make the store from it."""
+    with pytest.raises(TypeError, match=r"store_from_url\('sqlite:///x.db'\)"):
+        await _engine([]).execute({"n": 1}, run_id="u", checkpoint="sqlite:///x.db")  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cascadence.checkpoint.serde import register_type
+from cascadence.errors import CheckpointError
 from cascadence.runtime.cascade_result import decision_dicts
 from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.durable import durable_run, finish
@@ -34,7 +35,29 @@ def _state(run: Any) -> dict[str, Any]:
         "timeline": [list(item) for item in run.timeline],
         "timeline_format": 2,  # (stage, started, time_ms, failed)
         "terminated_by": run.terminated_by,
+        "version": run.plan.version,  # the config it ran on: a resume must run the same
     }
+
+
+def _check_same_config(plan: CascadePlan, state: dict[str, Any], run_id: str) -> None:
+    """Refuse to resume a run on a config other than the one it started on: its stored
+    results and routing state would mix with the other config's rules."""
+    started_on = state.get("version")
+    if started_on is not None and started_on != plan.version:
+        raise CheckpointError(
+            f"run {run_id!r} started on version {started_on!r} of cascade {plan.name!r}, and "
+            f"this engine runs version {plan.version!r}: resume it with the config it started "
+            "on, or use a new run id"
+        )
+    known = {st.name for st in plan.stages}
+    named = set(state.get("stage_results", {})) | set(state.get("enabled", []))
+    unknown = sorted(named - known)
+    if unknown:
+        raise CheckpointError(
+            f"run {run_id!r} was checkpointed with stage(s) {', '.join(map(repr, unknown))}, "
+            f"which cascade {plan.name!r} no longer has: resume it with the config it started "
+            "on, or use a new run id"
+        )
 
 
 async def execute_durable(
@@ -70,6 +93,8 @@ async def execute_durable(
         # a resumed run continues on the fields its finished stages set (`restore["data"]`);
         # its `input` stays the input as given
         restore = _last_clean_step(run.record.steps)
+        if restore is not None:
+            _check_same_config(plan, restore, run_id)
 
         async def checkpoint(name: str, _result: Any, state: Any) -> None:
             await run.save_step(f"{len(state.path)}:{name}", _state(state))

@@ -375,6 +375,13 @@ class CascadeEngine:
                 )
         want_explain = self.explain if explain is None else explain
         if checkpoint is not None:
+            if not callable(getattr(checkpoint, "acquire", None)):
+                shown = f"{checkpoint!r}" if isinstance(checkpoint, str) else "it"
+                raise TypeError(
+                    f"checkpoint takes a CheckpointStore, got {type(checkpoint).__name__}; make "
+                    f"the store once (store = store_from_url({shown}), from cascadence."
+                    "checkpoint) and pass it to every execute"
+                )
             result = await self._execute_durable(
                 plan, data, checkpoint, run_id, want_explain, lease_seconds
             )
