@@ -89,8 +89,9 @@ async def test_completed_run_is_returned_not_locked(store: BaseCheckpointStore) 
         assert again.owner is None
         assert again.lease_expires_at is None
         assert again.step_payloads() == {"validate": Score("o1", 5.0)}
-    with pytest.raises(RunNotFoundError, match="completed"):
+    with pytest.raises(RunNotFoundError, match="completed") as info:
         await store.save_step("run-1", "x", 1, owner="b")
+    assert "load it for its result" in str(info.value)  # not "acquire it again to resume"
 
 
 async def test_lease_contention_until_expiry(store: BaseCheckpointStore, clock: FakeClock) -> None:

@@ -551,8 +551,15 @@ def not_writable_error(run_id: str, status: str | None, action: str) -> RunNotFo
     """The error for writing to a run that is unknown or already finished."""
     if status is None:
         return RunNotFoundError(f"cannot {action}: run {run_id!r} does not exist; acquire it first")
+    if status == RunStatus.COMPLETED.value:
+        return RunNotFoundError(
+            f"cannot {action}: run {run_id!r} is completed, not running (when this owner's "
+            "lease ran out, another owner may have taken the run over and finished it); load "
+            "it for its result"
+        )
     return RunNotFoundError(
-        f"cannot {action}: run {run_id!r} is {status}, not running; acquire it again to resume"
+        f"cannot {action}: run {run_id!r} is {status}, not running (when this owner's lease "
+        "ran out, another owner may have taken the run over); acquire it again to resume"
     )
 
 
