@@ -20,17 +20,19 @@ number of times, concurrently, as long as each run gets its own score.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import inspect
 import uuid
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cascadence.errors import closest
 from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
-from cascadence.flow.score import snapshots
+from cascadence.flow.score import ImmutableScore, Score, snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import mark_coroutine_function, to_async
@@ -82,7 +84,13 @@ def _step(name: str, fn: Any) -> StepNode:
 
 def _check_takes_score(name: str, fn: Callable[..., Any]) -> None:
     """A note is called with the score alone: refuse one that cannot be (found now, not on
-    the first run)."""
+    the first run). Functions that passed are remembered: flows built per request check
+    each once."""
+    try:
+        if fn in _TAKES_SCORE:
+            return
+    except TypeError:  # unhashable, or no weak reference to it: check it every time
+        pass
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # no signature to read (some builtins): let it run
@@ -97,6 +105,11 @@ def _check_takes_score(name: str, fn: Callable[..., Any]) -> None:
             "takes one argument, the score (read anything else from it or bind it with "
             "functools.partial)"
         ) from None
+    with contextlib.suppress(TypeError):
+        _TAKES_SCORE.add(fn)
+
+
+_TAKES_SCORE: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 
 
 def _steps(items: Any) -> tuple[StepNode, ...]:
@@ -150,9 +163,7 @@ def _check_declared(cls: type) -> None:
     """Refuse a score class declared in a way that cannot work as the user means: fields
     declared without `@dataclass` (class attributes every run would share), or an
     `ImmutableScore` that is not frozen."""
-    from cascadence.flow.score import ImmutableScore, Score
-
-    if not issubclass(cls, Score):
+    if cls in _DECLARED_WELL or not issubclass(cls, Score):
         return
     for klass in cls.__mro__:
         if klass is Score or klass is ImmutableScore:
@@ -172,6 +183,10 @@ def _check_declared(cls: type) -> None:
                 f"{cls.__qualname__} is an ImmutableScore, so declare it with "
                 "@dataclass(frozen=True); as declared, notes could change it in place"
             )
+    _DECLARED_WELL.add(cls)
+
+
+_DECLARED_WELL: weakref.WeakSet[type] = weakref.WeakSet()
 
 
 def _fields_used(nodes: Sequence[FlowNode]) -> list[tuple[str, str, str]]:
@@ -249,14 +264,15 @@ class Cadence(Generic[S]):
         return self
 
     def _check_fields(self, cls: type, nodes: Sequence[FlowNode]) -> None:
-        _check_declared(cls)
         """A fallback that writes, or a `.split` condition that reads, a field the score class
         does not have is a typo: refuse it rather than add a stray attribute to every score
         (or take a branch that can never be taken) at run time."""
-        if not dataclasses.is_dataclass(cls):
+        _check_declared(cls)
+        used = _fields_used(nodes)
+        if not used or not dataclasses.is_dataclass(cls):
             return
         names = [f.name for f in dataclasses.fields(cls)]
-        for step_name, what, field_name in _fields_used(nodes):
+        for step_name, what, field_name in used:
             if field_name not in names and not hasattr(cls, field_name):
                 hint = closest(field_name, names)
                 raise ValueError(
