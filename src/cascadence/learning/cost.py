@@ -23,6 +23,7 @@ Recommendation:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -114,6 +115,23 @@ class CostAnalyzer:
                 "expected 0 <= reject_below <= migrate_at <= 1, "
                 f"got reject_below={reject_below!r}, migrate_at={migrate_at!r}"
             )
+        if stage_costs is not None:
+            if not isinstance(stage_costs, Mapping):
+                raise TypeError(
+                    f"stage_costs maps stage names to costs, got {type(stage_costs).__name__}"
+                )
+            for name, cost in stage_costs.items():
+                if (
+                    isinstance(cost, bool)
+                    or not isinstance(cost, (int, float))
+                    or not 0.0 <= cost < float("inf")
+                ):
+                    raise ValueError(
+                        f"stage_costs[{name!r}] must be a finite cost >= 0, got {cost!r}"
+                    )
+        for label, value in (("min_reduction", min_reduction), ("error_cost", error_cost)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{label} must be a number >= 0, got {value!r}")
         self.stage_costs = dict(stage_costs) if stage_costs is not None else None
         self.migrate_at = migrate_at
         self.reject_below = reject_below
@@ -146,6 +164,20 @@ class CostAnalyzer:
             raise ValueError(f"volume must be a number of runs, zero or more, got {volume!r}")
         if volume == float("inf"):
             raise ValueError("volume must be a finite number of runs, got inf")
+        if not isinstance(pattern, Pattern):
+            raise TypeError(
+                "calculate_migration_roi takes a Pattern (from get_migration_candidates), got "
+                f"{type(pattern).__name__}"
+            )
+        for name in sorted(set(self.stage_costs or ()) - set(pattern.stage_order)):
+            hint = closest(name, pattern.stage_order)
+            if hint is not None:  # most likely a misspelt stage: its cost would go unused
+                warnings.warn(
+                    f"stage_costs names {name!r}, which the pattern's runs never went through "
+                    f"({', '.join(pattern.stage_order)}); did you mean {hint!r}?",
+                    UserWarning,
+                    stacklevel=2,
+                )
         target = target_stage or pattern.target_stage
         if target not in pattern.stage_order:
             hint = closest(target, pattern.stage_order)
@@ -198,6 +230,15 @@ class CostAnalyzer:
                 f"precision {pattern.confidence:.1%} (MIGRATE from {self.migrate_at:.1%}), "
                 f"saving {reduction:.1f}% (MIGRATE from {self.min_reduction:.1f}%)"
             )
+            if (
+                pattern.confidence >= self.migrate_at
+                and reduction >= self.min_reduction
+                and savings <= errors * self.error_cost
+            ):  # both thresholds met: what the wrong decisions would cost holds it back
+                rationale = (
+                    f"saving {savings:.0f} does not outweigh ~{errors:.0f} differing decisions "
+                    f"at error_cost {self.error_cost:g} ({errors * self.error_cost:.0f})"
+                )
         return MigrationROI(
             pattern_id=pattern.id,
             source_stage=pattern.source_stage,
