@@ -235,3 +235,20 @@ def test_create_proposal_needs_a_generated_rule() -> None:
     """Passing a plain dict (or anything but a GeneratedRule) is a clear TypeError."""
     with ProposalManager() as manager, pytest.raises(TypeError, match="takes a GeneratedRule"):
         manager.create_proposal({"rule_id": "r1"})  # type: ignore[arg-type]
+
+
+def test_a_proposal_refuses_the_roi_of_another_pattern() -> None:
+    """The ROI shown to reviewers must be the rule's own pattern's."""
+    from dataclasses import fields
+
+    from cascadence.learning import MigrationROI
+
+    values: dict[str, object] = {f.name: 0 for f in fields(MigrationROI)}
+    values.update(pattern_id="pat_00000000bb", recommendation="MIGRATE", rationale="cheap")
+    other = MigrationROI(**values)  # type: ignore[arg-type]
+    with ProposalManager() as manager:
+        with pytest.raises(ValueError, match="for pattern 'pat_00000000bb'"):
+            manager.create_proposal(RULE, other)
+        assert manager.proposals() == []
+        own = MigrationROI(**{**values, "pattern_id": RULE.pattern_id})  # type: ignore[arg-type]
+        assert manager.create_proposal(RULE, own).roi == own

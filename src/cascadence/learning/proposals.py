@@ -139,6 +139,12 @@ class ProposalManager:
                 "create_proposal takes a GeneratedRule (from RuleGenerator."
                 f"generate_from_pattern), got {type(rule).__name__}"
             )
+        if roi is not None and roi.pattern_id != rule.pattern_id:
+            raise ValueError(
+                f"the ROI given is for pattern {roi.pattern_id!r}, but rule {rule.rule_id!r} "
+                f"comes from pattern {rule.pattern_id!r}: compute the ROI of the rule's own "
+                "pattern"
+            )
         base = "prop_" + rule.rule_id.split("_", 1)[-1]
         why = reason
         if why is None and roi is not None:
