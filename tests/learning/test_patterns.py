@@ -376,3 +376,12 @@ def test_behavioral_names_are_whole_words_of_the_field_name() -> None:
     families = {spec.path: spec.family for spec in infer_specs(rows)}
     assert families["txn_count_24h"] == families["failed_logins"] == "behavioral"
     assert families["country"] == families["account_age_days"] == families["discount"] == "plain"
+
+
+def test_runs_of_the_wrong_shape_are_refused() -> None:
+    """observe takes (input, result dict); fit takes records or such pairs."""
+    extractor = PatternExtractor()
+    with pytest.raises(TypeError, match="got dict and list"):
+        extractor.observe({"a": 1}, [1, 2])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got int: 1"):
+        extractor.fit([1, 2, 3])  # type: ignore[list-item]

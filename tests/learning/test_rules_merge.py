@@ -172,3 +172,10 @@ def test_merging_nothing_keeps_the_version() -> None:
 
     config = CascadeConfig.from_dict({"name": "m", "version": "1.0", "stages": {"A": {}}})
     assert merge_rules(config, []) is config
+
+
+def test_merge_rules_refuses_what_is_not_a_generated_rule() -> None:
+    """A list of anything but GeneratedRules is a TypeError naming what to pass."""
+    config = CascadeConfig.from_dict(CASCADE)
+    with pytest.raises(TypeError, match=r"takes GeneratedRules.*got str: 'x'"):
+        merge_rules(config, ["x"])  # type: ignore[list-item]

@@ -85,6 +85,11 @@ def merge_rules(
 
     chosen: dict[str, GeneratedRule] = {}
     for rule in rules:
+        if not isinstance(rule, GeneratedRule):
+            raise TypeError(
+                "merge_rules takes GeneratedRules (ProposalManager.get_active_rules()), got "
+                f"{type(rule).__name__}: {rule!r:.60}"
+            )
         chosen.setdefault(rule.rule_id, rule)
     if not chosen and not earlier:
         return config  # nothing to add, nothing to take out: the same version

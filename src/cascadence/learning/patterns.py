@@ -356,6 +356,11 @@ class PatternExtractor:
             The record, or None when the run cannot teach anything (it failed, timed out, or
             its decision is not a hashable value).
         """
+        if not isinstance(data, Mapping) or not isinstance(result, Mapping):
+            raise TypeError(
+                "observe takes a run's input and the result dict CascadeEngine.execute returned "
+                f"for it, got {type(data).__name__} and {type(result).__name__}"
+            )
         record = ExecutionRecord.from_result(data, result, decision_field=self.decision_field)
         if record is None:
             decision = decision_of(result, self.decision_field)
@@ -376,8 +381,13 @@ class PatternExtractor:
         for run in runs:
             if isinstance(run, ExecutionRecord):
                 self._add(replace(run))
-            else:
+            elif isinstance(run, tuple) and len(run) == 2:
                 self.observe(run[0], run[1])
+            else:
+                raise TypeError(
+                    "fit takes ExecutionRecords or (input, result) pairs, got "
+                    f"{type(run).__name__}: {run!r:.60}"
+                )
         return self
 
     def learn_from_failure(
