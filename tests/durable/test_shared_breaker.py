@@ -87,6 +87,23 @@ async def test_concurrent_failures_are_all_counted() -> None:
             await s.close()
 
 
+async def test_more_concurrent_calls_than_connections_all_succeed() -> None:
+    """Three hundred failures at once through one store (more than its connection pool
+    holds) wait for a connection and are all counted."""
+    import asyncio
+
+    prefix = f"test-breaker-{uuid.uuid4().hex[:8]}:"
+    store = RedisBreakerStore(prefix=prefix)
+    breaker = CircuitBreaker("svc", failure_threshold=10_000, clock=FakeClock(), store=store)
+    try:
+        await asyncio.gather(*(breaker.record_failure() for _ in range(300)))
+        await breaker.refresh()
+        assert breaker.snapshot.failures == 300
+    finally:
+        await store.reset("svc")
+        await store.close()
+
+
 def test_a_store_from_a_url_serves_one_event_loop_after_another() -> None:
     """`execute_sync` runs each call on a new event loop: the store gives each loop its own
     client, so the second call still reaches Redis (it used to fail: 'Event loop is closed')."""

@@ -77,15 +77,22 @@ class RedisBreakerStore:
             return self._given
         import redis.asyncio as redis_asyncio
 
+        def fresh_client() -> Any:
+            # a blocking pool: calls beyond its connections wait for one instead of failing
+            pool = redis_asyncio.BlockingConnectionPool.from_url(
+                self.url, max_connections=100, timeout=30.0
+            )
+            return redis_asyncio.Redis.from_pool(pool)
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # read outside a loop
             if self._outside is None:
-                self._outside = redis_asyncio.Redis.from_url(self.url)
+                self._outside = fresh_client()
             return self._outside
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = redis_asyncio.Redis.from_url(self.url)
+            client = self._clients[loop] = fresh_client()
         return client
 
     async def _loop_client(self) -> Any:
