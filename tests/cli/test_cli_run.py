@@ -107,11 +107,15 @@ def test_run_reads_stdin_in_every_input_form(cli: Cli, text: str, ids: list[str]
     [
         ('{"id": 1}\n{"id": \n', "events.jsonl:2:8: invalid JSON line"),
         ('{\n  "a": 1,\n  "b": }\n', "events.jsonl:3:8: invalid JSON"),
-        ("[1, 2]", "events.jsonl: item 0 is a JSON number; expected a JSON object"),
+        ("[1, 2]", "events.jsonl:1:2: item 0 is a JSON number; expected a JSON object"),
+        (
+            '[\n {"id": "a"},\n {"id": "b"},\n   "oops"\n]\n',
+            "events.jsonl:4:4: item 2 is a JSON string; expected a JSON object",
+        ),
         ('{"a": 1}\n"text"\n', "events.jsonl:2: a JSON string; expected one JSON object per line"),
         ("  \n", "events.jsonl: the input is empty"),
     ],
-    ids=["bad-line", "bad-document", "not-objects", "line-not-object", "empty"],
+    ids=["bad-line", "bad-document", "not-objects", "item-not-object", "line-not-object", "empty"],
 )
 def test_invalid_input_exits_2_with_its_line(
     cli: Cli, tmp_path: Path, text: str, message: str

@@ -49,9 +49,26 @@ def parse_inputs(text: str, name: str) -> list[dict[str, Any]]:
     items = doc if isinstance(doc, list) else [doc]
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            where = f"item {index}" if isinstance(doc, list) else "the document"
-            fail(f"{name}: {where} is a JSON {_json_kind(item)}; expected a JSON object")
+            if isinstance(doc, list):
+                line, column = _item_place(text, index)
+                where = f"{name}:{line}:{column}: item {index}"
+            else:
+                where = f"{name}: the document"
+            fail(f"{where} is a JSON {_json_kind(item)}; expected a JSON object")
     return items
+
+
+def _item_place(text: str, index: int) -> tuple[int, int]:
+    """Line and column (1-based) where item `index` of the JSON array `text` starts."""
+    decoder = json.JSONDecoder()
+    position = text.index("[") + 1
+    for _ in range(index + 1):
+        while text[position] in " \t\r\n,":
+            position += 1
+        start = position
+        _, position = decoder.raw_decode(text, position)
+    line = text.count("\n", 0, start) + 1
+    return line, start - (text.rfind("\n", 0, start) + 1) + 1
 
 
 def _json_lines(text: str, name: str, whole: json.JSONDecodeError) -> list[dict[str, Any]]:
