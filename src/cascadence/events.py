@@ -117,7 +117,7 @@ def _check_listener(event_type: str, listener: object, method: str) -> None:
     if not callable(listener):
         raise TypeError(_not_callable(event_type, listener, method))
     try:
-        signature = inspect.signature(listener)
+        signature = inspect.signature(listener, follow_wrapped=False)
     except (TypeError, ValueError):  # some builtins have none: nothing reliable to check
         return
     try:

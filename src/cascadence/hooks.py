@@ -4,9 +4,10 @@ Subclass `CadenceHooks` and override what you need; methods may be `async def` o
 For a cascade, `score` is the stage's `ExecutionContext` and `note_name` the stage name.
 `handle_event` receives every lifecycle event as a frozen `cascadence.events.CadenceEvent`.
 
-A subclass is checked when it is defined: a public method whose name is a near miss of a hook
-name (`before_notes`, `on_eror`) and a hook whose signature cannot take the arguments the
-runtime passes both raise `TypeError` there, instead of being ignored or failing on every call.
+A subclass is checked when it is defined: a hook whose signature cannot take the arguments the
+runtime passes raises `TypeError` there, instead of failing on every call; a public method whose
+name is a near miss of a hook name (`before_notes`, `on_eror`) gets a warning, since the runtime
+never calls it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import difflib
 import inspect
 import logging
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -104,15 +106,17 @@ def _check_hooks_class(cls: type) -> None:
         parameters = _HOOK_PARAMETERS.get(name)
         if parameters is None:
             close = difflib.get_close_matches(name, list(_HOOK_PARAMETERS), n=1, cutoff=0.85)
-            if close:
-                raise TypeError(
-                    f"{cls.__qualname__}.{name} is not a hook method and would never be called; "
-                    f"did you mean {close[0]!r}? (hook methods: {', '.join(_HOOK_PARAMETERS)}; "
-                    "a helper of your own can start with '_')"
+            if close:  # a warning: it may as well be a helper of the user's own
+                warnings.warn(
+                    f"{cls.__qualname__}.{name} is not a hook method, so the runtime never calls "
+                    f"it; did you mean {close[0]!r}? (hook methods: "
+                    f"{', '.join(_HOOK_PARAMETERS)}; a helper's name can start with '_')",
+                    UserWarning,
+                    stacklevel=3,  # the class statement
                 )
             continue
         try:
-            signature = inspect.signature(function)
+            signature = inspect.signature(function, follow_wrapped=False)
         except (TypeError, ValueError):  # no signature to read: nothing reliable to check
             continue
         placeholders = [None] * (len(parameters) + bound_first)

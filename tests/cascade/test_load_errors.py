@@ -1095,3 +1095,47 @@ def test_rules_on_stages_of_one_parallel_group_may_read_each_other() -> None:
             },
         }
     )
+
+
+def test_a_condition_that_may_hold_without_a_later_stage_is_accepted() -> None:
+    """Only a condition that needs a later stage's result to hold is refused: one shared by
+    several stages through OR, or a guard on its absence, may still act; a parallel flag
+    written as a string counts as the model reads it."""
+    shared = "stages.FAST.confidence < 0.3 or stages.MEDIUM.confidence < 0.3"
+    guard = {"operator": "NOT", "conditions": [{"field": "stages.B", "operator": "EXISTS"}]}
+    stop = {"type": "terminate"}
+    CascadeConfig.from_dict(
+        {
+            "name": "t",
+            "stages": {
+                "FAST": {"routing_rules": [{"name": "low", "condition": shared, "action": stop}]},
+                "MEDIUM": {"routing_rules": [{"name": "low", "condition": shared, "action": stop}]},
+                "A": {
+                    "can_run_parallel": "true",
+                    "routing_rules": [
+                        {"name": "g", "condition": guard, "action": stop},
+                        {"name": "peer", "condition": "stages.B.result == 'x'", "action": stop},
+                    ],
+                },
+                "B": {"can_run_parallel": "yes"},
+            },
+        }
+    )
+    with pytest.raises(ConfigError, match=r"stages\.MEDIUM is never there"):
+        CascadeConfig.from_dict(
+            {
+                "name": "t",
+                "stages": {
+                    "FAST": {
+                        "routing_rules": [
+                            {
+                                "name": "low",
+                                "condition": "amount > 1 and stages.MEDIUM.confidence < 0.3",
+                                "action": stop,
+                            }
+                        ]
+                    },
+                    "MEDIUM": {},
+                },
+            }
+        )

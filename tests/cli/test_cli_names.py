@@ -105,3 +105,11 @@ def test_init_accepts_dashes_and_dots_in_the_project_name(
     assert done.returncode == 0, done.stderr
     assert (tmp_path / name / package / "__init__.py").is_file()
     assert f'name = "{name}"' in (tmp_path / name / "pyproject.toml").read_text()
+
+
+def test_init_of_the_current_folder_asks_for_a_project_name(cli: Cli, tmp_path: Path) -> None:
+    """`init .` names no project folder: the message says what is expected."""
+    done = cli("init", ".")
+    assert done.returncode == ExitCode.INVALID
+    assert "init needs the name of the project folder to create" in done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -688,3 +688,25 @@ async def test_a_global_timeout_keeps_the_last_decision_and_says_what_it_cut_off
         assert result["stage_results"]["B"]["error_type"] == "GlobalTimeoutError"
         assert set(result["skipped_stages"]) == {"C"}
         assert "global timeout" in result["skipped_stages"]["C"]
+
+
+async def test_without_an_execution_order_every_ready_member_of_a_group_runs_together() -> None:
+    """With the order only the dependencies', a stage declared between two members (here one
+    that needs the first member) does not split the group."""
+    member = {"can_run_parallel": True, "parallel_group": "fetch"}
+    engine = CascadeEngine(
+        config(
+            {
+                "FETCH_USER": member,
+                "SCORE_USER": {"depends_on": ["FETCH_USER"]},
+                "FETCH_TXN": member,
+            }
+        )
+    )
+    spans: dict[str, tuple[float, float]] = {}
+    engine.register_stages(
+        {name: _recording(spans, name, 0.02) for name in ("FETCH_USER", "SCORE_USER", "FETCH_TXN")}
+    )
+    result = await engine.execute({})
+    assert result["path"] == ["FETCH_USER", "FETCH_TXN", "SCORE_USER"]
+    assert spans["FETCH_TXN"][0] < spans["FETCH_USER"][1]  # they overlapped

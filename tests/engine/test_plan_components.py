@@ -53,6 +53,10 @@ def test_order_and_batches_follow_dependencies_and_groups() -> None:
         execution_order=["Z", "Y", "X"],
     )
     assert optimizer.batches(together) == [["Z", "Y"], ["X"]]
+    implicit = config(  # no execution_order: a stage declared between members does not split
+        {"Z": {"can_run_parallel": True}, "X": {}, "Y": {"can_run_parallel": True}}
+    )
+    assert optimizer.batches(implicit) == [["Z", "Y"], ["X"]]
 
 
 def test_a_condition_written_twice_is_compiled_once() -> None:

@@ -1011,10 +1011,11 @@ async def test_timeout_above_retry_limits_all_attempts_together() -> None:
     assert isinstance(each.value.last_error, CadenceTimeout)
 
 
-async def test_score_fields_a_step_names_are_checked_against_the_score_run_gets() -> None:
-    """A fallback field or a `.split` condition's field that the score class lacks is refused,
-    with the closest field: at build time against the flow's own score, and on the first run
-    against the class of a score given to `run` (a flow built without a score included)."""
+async def test_fallback_fields_are_checked_against_the_score_run_gets() -> None:
+    """A fallback field the score class lacks is refused, with the closest field: at build
+    time against the flow's own score, and on the first run against the class of a score
+    given to `run` (a flow built without a score included). A `.split` condition may read
+    attributes that notes add: a field the score lacks is false there, as for any input."""
 
     @note(fallback={"default": "unknown", "field": "flg"})
     async def broken(score: S) -> None:
@@ -1023,21 +1024,27 @@ async def test_score_fields_a_step_names_are_checked_against_the_score_run_gets(
     async def noop(score: S) -> None:
         pass
 
-    with pytest.raises(ValueError, match=r"condition reads field 'nn'.*did you mean 'n'"):
-        Cadence("f", S()).split("route", "nn > 3", [noop])
+    async def add_data(score: Any) -> None:
+        score.data = {"ok": True}
+
     flow = Cadence("f").then("broken", broken)
     with pytest.raises(ValueError, match=r"fallback writes field 'flg'.*did you mean 'flag'"):
         await flow.run(S())
-    split = Cadence("f").split("route", {"field": "tgs", "operator": "EXISTS"}, [noop])
-    with pytest.raises(ValueError, match="did you mean 'tags'"):
-        await split.run(S())
-    # right names pass, nested paths are checked by their first segment
-    ok = Cadence("f").split("route", "n > 3 and tags.0 == 'x'", [noop]).then("broken", noop)
+    ok = Cadence("f").then("noop", noop)
     assert (await ok.run(S(n=1))).n == 1
     # a step added later is checked against classes already run
     ok.then("late", broken)
     with pytest.raises(ValueError, match="did you mean 'flag'"):
         await ok.run(S())
+    seen: list[str] = []
+
+    async def took(score: Any) -> None:
+        seen.append("true")
+
+    split = Cadence("f", S()).then("add", add_data).split("r", "data.ok == true", [took])
+    await split.run(S())
+    await Cadence("f", S()).split("r", "nothing_here > 1", [took]).run(S())
+    assert seen == ["true"]
 
 
 async def test_steps_that_cannot_work_in_a_flow_are_refused_when_added() -> None:
@@ -1115,8 +1122,9 @@ def test_a_branch_diagram_shows_its_condition_and_labels_an_empty_side() -> None
 
 
 async def test_score_classes_declared_wrongly_are_refused_by_a_flow() -> None:
-    """Fields declared without @dataclass (shared class attributes), or an ImmutableScore
-    that is not frozen, are refused when a flow is built on such a score or runs one."""
+    """A mutable default declared without @dataclass (one list every run shares), or an
+    ImmutableScore that is not frozen, are refused when a flow is built on such a score or
+    runs one. Annotations that are not shared state pass."""
 
     class Loose(Score):
         items: list = []
@@ -1128,12 +1136,29 @@ async def test_score_classes_declared_wrongly_are_refused_by_a_flow() -> None:
     async def noop(score: Any) -> None:
         pass
 
-    with pytest.raises(TypeError, match=r"Loose declares fields \(items\) but is not a dataclass"):
+    with pytest.raises(TypeError, match="Loose declares items with a mutable default"):
         Cadence("f", Loose()).then("n", noop)
     with pytest.raises(TypeError, match="not a dataclass"):
         await Cadence("f").then("n", noop).run(Loose())
     with pytest.raises(TypeError, match=r"Thawed is an ImmutableScore, so declare it with"):
         await Cadence("f").then("n", noop).run(Thawed())
+
+    class Manual(Score):
+        a: int
+
+        def __init__(self, a: int = 0) -> None:
+            self.a = a
+
+    class Base(Score):
+        id: str
+        LIMIT: int = 3
+
+    @dataclass
+    class Concrete(Base):
+        id: str = "x"
+
+    assert (await Cadence("f").then("n", noop).run(Manual(2))).a == 2
+    assert (await Cadence("f").then("n", noop).run(Concrete())).id == "x"
 
     @dataclass
     class Good(Score):
@@ -1144,3 +1169,42 @@ async def test_score_classes_declared_wrongly_are_refused_by_a_flow() -> None:
             return self.n * 2
 
     assert (await Cadence("f").then("n", noop).run(Helper(n=2))).double() == 4
+
+
+async def test_a_note_or_listener_wrapped_to_supply_an_argument_is_accepted() -> None:
+    """A decorator that wraps a function with functools.wraps and supplies an argument is
+    checked by the wrapper's own signature, not the wrapped function's."""
+    import functools
+
+    from cascadence.events import NOTE_COMPLETED
+
+    def with_db(fn: Any) -> Any:
+        @functools.wraps(fn)
+        async def wrapper(score: Any) -> Any:
+            return await fn(score, 41)
+
+        return wrapper
+
+    @note(retry=2)
+    @with_db
+    async def load(score: S, db: int) -> None:
+        score.n = db + 1
+
+    def with_log(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(event: Any) -> Any:
+            return fn(event, seen)
+
+        return wrapper
+
+    seen: list[str] = []
+
+    @with_log
+    def on_done(event: Any, log: list[str]) -> None:
+        log.append(event.note_name)
+
+    emitter = EventEmitter()
+    emitter.on(NOTE_COMPLETED, on_done)
+    flow = Cadence("f", S()).with_hooks(emitter).then("load", load)
+    assert (await flow.run()).n == 42
+    assert seen == ["load"]

@@ -385,3 +385,6 @@ def test_runs_of_the_wrong_shape_are_refused() -> None:
         extractor.observe({"a": 1}, [1, 2])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="got int: 1"):
         extractor.fit([1, 2, 3])  # type: ignore[list-item]
+    result = {"success": True, "path": ["RULES"], "stage_results": {"RULES": {"result": "a"}}}
+    extractor.fit([[{"amount": 1}, {**result, "final_result": "a"}]])  # a pair as a list
+    assert len(extractor) == 1

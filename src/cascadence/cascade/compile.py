@@ -208,4 +208,5 @@ def compile_cascade(
         ),
         stop_on_failure=config.stop_on_failure,
         source=config,
+        ordered=bool(config.execution_order),
     )

@@ -55,10 +55,12 @@ class ExecutionOptimizer:
         """The stages in the order they run when all are enabled, parallel groups together.
 
         A stage marked `can_run_parallel` runs with the later stages of its `parallel_group`
-        whose dependencies finished before it, up to the first stage outside the group (which
-        runs first); every other stage is a batch of its own.
+        whose dependencies finished before it (with an explicit `execution_order`, up to the
+        first stage outside the group, which runs first); every other stage is a batch of
+        its own.
         """
-        stages = self.plan(config).stages  # the plan's groups: what an execution batches
+        plan = self.plan(config)
+        stages = plan.stages  # the plan's groups: what an execution batches
         placed: set[str] = set()
         batches: list[list[str]] = []
         for position, stage in enumerate(stages):
@@ -68,7 +70,7 @@ class ExecutionOptimizer:
             if stage.group is not None:
                 for later in stages[position + 1 :]:
                     if later.group != stage.group:
-                        if later.name not in placed:
+                        if plan.ordered and later.name not in placed:
                             break
                         continue
                     if later.name not in placed and all(d in placed for d in later.depends_on):

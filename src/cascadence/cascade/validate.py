@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cascadence.conditions import ConditionSyntaxError, compile_condition
+from cascadence.conditions.compiler import field_path
+from cascadence.conditions.paths import stage_name
+from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern
 from cascadence.errors import closest
 
 __all__ = [
@@ -203,7 +206,7 @@ class _Checker:
                 else:
                     seen[rule_name] = index
             refs = self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
-            for ref in sorted(refs - {name}):
+            for ref in sorted(self.required_refs(rule.get("condition")) - {name}):
                 if self.runs_before(name, ref) and not self.same_group(name, ref):
                     self.add(
                         (*rule_loc, "condition"),
@@ -292,7 +295,7 @@ class _Checker:
         groups = []
         for name in (first, second):
             stage = self.stages[name]
-            if stage.get("can_run_parallel") is not True:
+            if not _true(stage.get("can_run_parallel")):
                 return False
             groups.append(stage.get("parallel_group") or "__parallel__")
         return groups[0] == groups[1]
@@ -309,6 +312,33 @@ class _Checker:
                 f"skip_to only jumps forward, but {target!r} runs before {stage!r}",
                 "a stage that runs later",
             )
+
+    def required_refs(self, raw: Any) -> set[str]:
+        """The stages a condition cannot be true without: those read by a comparison that
+        every way for the condition to hold goes through (joined by AND only, never under
+        OR, NOT or a list test), where a missing result makes the comparison false."""
+        if not isinstance(raw, (str, Mapping)):
+            return set()
+        try:
+            node = compile_condition(raw if isinstance(raw, str) else dict(raw)).node
+        except ConditionSyntaxError:
+            return set()
+        required: set[str] = set()
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            if isinstance(current, Logical):
+                if current.op == "AND":
+                    pending.extend(current.conditions)
+                continue
+            strict = isinstance(current, (Compare, Pattern)) or (
+                isinstance(current, (Exists, Membership)) and current.op in ("EXISTS", "IN")
+            )
+            if strict:
+                stage = stage_name(field_path(current.field))  # type: ignore[attr-defined]
+                if stage is not None:
+                    required.add(stage)
+        return required
 
     def check_condition(self, raw: Any, loc: Loc) -> frozenset[str]:
         """Check one condition; return the stages it reads (empty when it does not compile)."""
@@ -422,6 +452,13 @@ class _Checker:
                     f"stage {name!r} is missing from execution_order",
                     "every stage exactly once",
                 )
+
+
+def _true(value: Any) -> bool:
+    """Whether a flag reads as true the way the config model reads it (`true`, `"yes"`, 1)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "y", "t", "1")
+    return value is True or (type(value) in (int, float) and value == 1)
 
 
 def _str_list(value: Any) -> list[str]:

@@ -61,6 +61,10 @@ def init(
 
     root = Path(name)
     project = root.name
+    if not project:
+        fail(
+            f"init needs the name of the project folder to create, like 'my-project', got {name!r}"
+        )
     package = _module_name(project, what="project name", separators="-.")
     if not _PROJECT_NAME.fullmatch(project):  # the name goes into pyproject.toml as it is
         fail(

@@ -92,7 +92,7 @@ def _check_takes_score(name: str, fn: Callable[..., Any]) -> None:
     except TypeError:  # unhashable, or no weak reference to it: check it every time
         pass
     try:
-        signature = inspect.signature(fn)
+        signature = inspect.signature(fn, follow_wrapped=False)
     except (TypeError, ValueError):  # no signature to read (some builtins): let it run
         return
     try:
@@ -131,19 +131,6 @@ def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
     return strategy_merge(chosen), chosen.name.lower()
 
 
-class _ScoreCondition:
-    """A `.split` condition of the condition language, over the score's fields."""
-
-    __slots__ = ("reads", "test")
-
-    def __init__(self, test: Callable[[Any, Any, Any], bool], reads: frozenset[str]) -> None:
-        self.test = test
-        self.reads = reads  # the paths it reads, checked against the score's class
-
-    def __call__(self, score: Any) -> bool:
-        return self.test(score, None, None)
-
-
 def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
     if callable(condition):
         return condition, getattr(condition, "__name__", "condition")
@@ -151,8 +138,14 @@ def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
         from cascadence.conditions import compile_condition
 
         compiled = compile_condition(condition)
+        test = compiled.fn
+
+        def check(score: Any) -> bool:
+            # a field the score lacks is false, as for any input: notes may add attributes
+            return test(score, None, None)
+
         label = condition if isinstance(condition, str) else name
-        return _ScoreCondition(compiled.fn, compiled.fields), label
+        return check, label
     raise TypeError(
         f"split {name!r}: condition must be a callable of the score or a condition "
         f"(expression string or dict), got {type(condition).__name__}"
@@ -160,21 +153,31 @@ def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
 
 
 def _check_declared(cls: type) -> None:
-    """Refuse a score class declared in a way that cannot work as the user means: fields
-    declared without `@dataclass` (class attributes every run would share), or an
-    `ImmutableScore` that is not frozen."""
+    """Refuse a score class declared in a way that cannot work as the user means: a field
+    with a mutable default (a list, dict or set) declared without `@dataclass`, which is one
+    class attribute that every score and every run would share; or an `ImmutableScore`
+    that is not frozen."""
     if cls in _DECLARED_WELL or not issubclass(cls, Score):
         return
+    fields = getattr(cls, "__dataclass_fields__", {})
     for klass in cls.__mro__:
         if klass is Score or klass is ImmutableScore:
             break
-        own = inspect.get_annotations(klass)
-        fields = [name for name, kind in own.items() if "ClassVar" not in str(kind)]
-        if fields and "__dataclass_fields__" not in klass.__dict__:
+        if "__dataclass_fields__" in klass.__dict__ or "__init__" in klass.__dict__:
+            continue  # a dataclass, or a class that sets up its own instances
+        shared = [
+            name
+            for name, kind in inspect.get_annotations(klass).items()
+            if name not in fields
+            and "ClassVar" not in str(kind)
+            and isinstance(klass.__dict__.get(name), (list, dict, set))
+        ]
+        if shared:
             raise TypeError(
-                f"{klass.__qualname__} declares fields ({', '.join(fields)}) but is not a "
-                f"dataclass: decorate it with @dataclass (as a class attribute, a value such "
-                "as a list would be shared by every run)"
+                f"{klass.__qualname__} declares {', '.join(shared)} with a mutable default but "
+                "is not a dataclass: the value is one class attribute that every score and "
+                "every run would share; decorate the class with @dataclass and use "
+                "field(default_factory=...)"
             )
     if issubclass(cls, ImmutableScore):
         params = getattr(cls, "__dataclass_params__", None)
@@ -190,9 +193,8 @@ _DECLARED_WELL: weakref.WeakSet[type] = weakref.WeakSet()
 
 
 def _fields_used(nodes: Sequence[FlowNode]) -> list[tuple[str, str, str]]:
-    """(step, what it does, field) for every score field the steps name: fallbacks write
-    one, `.split` conditions of the condition language read some (the first segment of
-    each path). Child flows have scores of their own and are not looked into."""
+    """(step, what it does, field) for every score field the steps name: the fields their
+    fallbacks write. Child flows have scores of their own and are not looked into."""
     used: list[tuple[str, str, str]] = []
     steps = list(nodes)
     while steps:
@@ -204,10 +206,6 @@ def _fields_used(nodes: Sequence[FlowNode]) -> list[tuple[str, str, str]]:
         elif isinstance(step, ParallelNode):
             steps.extend(step.tasks)
         elif isinstance(step, BranchNode):
-            if isinstance(step.condition, _ScoreCondition):
-                for path in sorted(step.condition.reads):
-                    first = path.split(".", 1)[0]
-                    used.append((step.name, "its condition reads", first))
             steps.extend(step.if_true + step.if_false)
     return used
 
@@ -264,9 +262,8 @@ class Cadence(Generic[S]):
         return self
 
     def _check_fields(self, cls: type, nodes: Sequence[FlowNode]) -> None:
-        """A fallback that writes, or a `.split` condition that reads, a field the score class
-        does not have is a typo: refuse it rather than add a stray attribute to every score
-        (or take a branch that can never be taken) at run time."""
+        """A fallback that writes a field the score class does not have is a typo: refuse it
+        rather than add a stray attribute to every score at run time."""
         _check_declared(cls)
         used = _fields_used(nodes)
         if not used or not dataclasses.is_dataclass(cls):

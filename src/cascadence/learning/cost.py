@@ -23,7 +23,6 @@ Recommendation:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -169,15 +168,6 @@ class CostAnalyzer:
                 "calculate_migration_roi takes a Pattern (from get_migration_candidates), got "
                 f"{type(pattern).__name__}"
             )
-        for name in sorted(set(self.stage_costs or ()) - set(pattern.stage_order)):
-            hint = closest(name, pattern.stage_order)
-            if hint is not None:  # most likely a misspelt stage: its cost would go unused
-                warnings.warn(
-                    f"stage_costs names {name!r}, which the pattern's runs never went through "
-                    f"({', '.join(pattern.stage_order)}); did you mean {hint!r}?",
-                    UserWarning,
-                    stacklevel=2,
-                )
         target = target_stage or pattern.target_stage
         if target not in pattern.stage_order:
             hint = closest(target, pattern.stage_order)

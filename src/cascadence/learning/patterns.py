@@ -381,7 +381,7 @@ class PatternExtractor:
         for run in runs:
             if isinstance(run, ExecutionRecord):
                 self._add(replace(run))
-            elif isinstance(run, tuple) and len(run) == 2:
+            elif isinstance(run, (tuple, list)) and len(run) == 2:
                 self.observe(run[0], run[1])
             else:
                 raise TypeError(

@@ -378,18 +378,20 @@ class _Run:
         """Run `first` with the stages after it (from `index`) of its parallel group that are
         ready and whose preconditions let them, then apply their rules in plan order.
 
-        Members are gathered up to the first stage outside the group that would run: the
-        execution order is kept, so such a stage (and its rules: a terminate, a
-        disable_stages) comes before the members ordered after it.
+        With an explicit `execution_order`, members are gathered up to the first stage
+        outside the group that would run: the order given is kept, so such a stage (and its
+        rules: a terminate, a disable_stages) comes before the members ordered after it.
+        Without one, the order is only the dependencies', and every ready member joins.
 
         Returns:
             The stages that ran, in plan order.
         """
         results = self.ctx.stage_results
         batch = [first]
+        ordered = self.plan.ordered
         for nxt in self.plan.stages[index:]:
             if nxt.group != first.group:
-                if self.enabled & nxt.bit and nxt.name not in results:
+                if ordered and self.enabled & nxt.bit and nxt.name not in results:
                     # a stage outside the group comes first in the order: it runs (and its
                     # rules apply) before the members after it start
                     break

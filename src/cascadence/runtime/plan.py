@@ -191,6 +191,9 @@ class CascadePlan:
     termination: tuple[RulePlan, ...] = ()
     stop_on_failure: bool = False
     source: Any = None
+    ordered: bool = False
+    """The order was given (`execution_order`): a parallel group gathers its members only up
+    to the first due stage outside it, which runs first."""
     initially_enabled: frozenset[str] = field(init=False)
     """Names of the stages enabled before any rule runs."""
     enabled_mask: int = field(init=False)
