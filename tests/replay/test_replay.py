@@ -175,6 +175,28 @@ async def test_events_are_not_changed_and_each_version_sees_the_same_input(
     assert report.candidate is not None and report.candidate.decisions == {"approve": 1}
 
 
+async def test_a_handler_changing_the_event_in_place_reaches_neither_version_nor_caller() -> None:
+    """Each version runs on its own deep copy of the event: a baseline handler appending to a
+    list of the event changes neither what the candidate reads nor the caller's events."""
+
+    async def flagger(context: Any) -> dict[str, Any]:
+        context.get("flags").append("x")
+        return {"result": "flagged", "confidence": 1.0}
+
+    async def counter(context: Any) -> dict[str, Any]:
+        return {"result": "approve" if not context.get("flags") else "reject", "confidence": 1.0}
+
+    def engine(handler: Any) -> CascadeEngine:
+        built = CascadeEngine(CascadeConfig.from_dict({"name": "f", "stages": {"S": {}}}))
+        built.register_stage("S", handler)
+        return built
+
+    events = [{"id": "x1", "flags": []}, {"id": "x2", "flags": []}]
+    report = await replay(engine(flagger), events, candidate=engine(counter))
+    assert report.candidate is not None and report.candidate.decisions == {"approve": 2}
+    assert events == [{"id": "x1", "flags": []}, {"id": "x2", "flags": []}]
+
+
 async def test_a_stage_without_a_handler_is_refused_before_anything_runs() -> None:
     """A config whose stage has no handler names the stage and how to give it one."""
     config = {"name": "bare", "stages": {"ONLY": {"cost": 1}}}

@@ -10,13 +10,15 @@ for d in report.disagreements:
 ```
 
 Each event runs on each version exactly as `CascadeEngine.execute` runs it (the engines are
-ordinary engines: handlers, timeouts, retries and all). The input is never changed by a run, so
-both versions see the same event. Only an `Outcome` per event and version is kept.
+ordinary engines: handlers, timeouts, retries and all). Each version runs on its own deep copy
+of the event, so what a handler changes in place (a list it appends to) reaches neither the other
+version nor the caller's events. Only an `Outcome` per event and version is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -109,14 +111,22 @@ async def replay_events(
     async def worker() -> None:
         for index in indices:  # shared by the workers: each takes the next event
             event = events[index]
-            first = outcome_of(await baseline.execute(event), decision)
+            first = outcome_of(await baseline.execute(_own_copy(event)), decision)
             second = None
             if candidate is not None:
-                second = outcome_of(await candidate.execute(event), decision)
+                second = outcome_of(await candidate.execute(_own_copy(event)), decision)
             pairs[index] = (first, second)
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(events)) or 1)))
     return [pair for pair in pairs if pair is not None]
+
+
+def _own_copy(event: Any) -> Any:
+    """A deep copy of an event for one run (the event itself if it cannot be copied)."""
+    try:
+        return copy.deepcopy(event)
+    except (TypeError, copy.Error):
+        return event
 
 
 def version_names(
