@@ -288,3 +288,41 @@ def test_a_version_whose_handler_module_fails_to_import_is_reported_and_kept_out
     assert "SyntaxError" in str(errors[1]) and "bad_syntax.py:1" in str(errors[1])
     _write(path, V2)
     assert watcher.check() is True and engine.config.version == "2"
+
+
+async def test_callbacks_that_fail_are_logged_and_async_ones_are_awaited(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An on_error that raises does not stop the watching (the next good version applies);
+    async on_reload / on_error callbacks run."""
+    path = tmp_path / "cascade.yaml"
+    path.write_text(V1)
+    engine = _engine(path)
+    seen: list[str] = []
+
+    def broken(_exc: BaseException) -> None:
+        raise RuntimeError("the callback itself fails")
+
+    async def reloaded(config: CascadeConfig) -> None:
+        await asyncio.sleep(0)
+        seen.append(config.version)
+
+    watcher = ConfigWatcher(engine, path, on_error=broken, on_reload=reloaded, use_watchfiles=False)
+    _write(path, BROKEN)
+    assert watcher.check() is False
+    assert "the watcher's broken callback failed" in caplog.text
+    _write(path, V2)
+    assert watcher.check() is True
+    await asyncio.sleep(0.01)
+    assert seen == ["2"] and engine.config.version == "2"
+
+    errors: list[str] = []
+
+    async def async_error(exc: BaseException) -> None:
+        errors.append(type(exc).__name__)
+
+    watcher.on_error = async_error
+    _write(path, BROKEN)
+    assert watcher.check() is False
+    await asyncio.sleep(0.01)
+    assert errors == ["ConfigError"]

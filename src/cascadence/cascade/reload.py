@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,14 @@ if TYPE_CHECKING:
 __all__ = ["ConfigWatcher"]
 
 _log = logging.getLogger("cascadence.reload")
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _name(callback: Any) -> str:
+    return str(getattr(callback, "__name__", type(callback).__name__))
 
 
 class ConfigWatcher:
@@ -66,6 +75,7 @@ class ConfigWatcher:
         self.path = Path(path)
         self.on_reload = on_reload
         self.on_error = on_error
+        self._callbacks: set[asyncio.Task[Any]] = set()  # async callbacks still running
         self.poll_interval = poll_interval
         self.use_watchfiles = use_watchfiles
         self.last_error: BaseException | None = None
@@ -106,14 +116,37 @@ class ConfigWatcher:
             self.last_error = exc
             _log.error("kept cascade version %s: %s", self.engine.config.version, exc)
             if self.on_error is not None:
-                self.on_error(exc)
+                self._notify(self.on_error, exc)
             return False
         self.last_error = None
         self.reloads += 1
         _log.info("reloaded cascade %s version %s", config.name, config.version)
         if self.on_reload is not None:
-            self.on_reload(config)
+            self._notify(self.on_reload, config)
         return True
+
+    def _notify(self, callback: Callable[[Any], Any], value: Any) -> None:
+        """Call `on_reload`/`on_error`; a callback that fails is logged, and the watching goes
+        on. An async callback runs as a task of the running loop (or to its end when there is
+        no loop)."""
+        try:
+            outcome = callback(value)
+            if inspect.isawaitable(outcome):
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    asyncio.run(_awaited(outcome))
+                else:
+                    task = loop.create_task(_awaited(outcome))
+                    self._callbacks.add(task)
+                    task.add_done_callback(self._callback_done)
+        except Exception:
+            _log.exception("the watcher's %s callback failed", _name(callback))
+
+    def _callback_done(self, task: asyncio.Task[Any]) -> None:
+        self._callbacks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("the watcher's async callback failed", exc_info=task.exception())
 
     async def _poll(self) -> None:
         while True:
