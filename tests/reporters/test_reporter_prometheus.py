@@ -412,3 +412,33 @@ async def test_siblings_cancelled_by_a_failure_are_not_failures(
     )
     assert failed == 1
     assert errors == ["explode"]
+
+
+def test_a_refused_reporter_leaves_nothing_registered(registry: CollectorRegistry) -> None:
+    """A name taken by other code, or unsorted buckets, register none of the families: the
+    prefix works once the other metric is gone, or with sorted buckets."""
+    taken = Counter("yy_cost", "not ours", registry=registry)
+    with pytest.raises(ValueError, match="yy_"):
+        PrometheusReporter(prefix="yy", registry=registry)
+    assert registry.get_sample_value("yy_runs_total", {}) is None
+    registry.unregister(taken)
+    PrometheusReporter(prefix="yy", registry=registry)  # now free
+    with pytest.raises(ValueError, match="increasing order"):
+        PrometheusReporter(prefix="uu", registry=registry, buckets=(1, 0.5))
+    PrometheusReporter(prefix="uu", registry=registry, buckets=(0.5, 1))
+
+
+async def test_instrument_does_not_count_a_reporter_given_already(
+    registry: CollectorRegistry,
+) -> None:
+    """`reporters=[reporter.report]` and then `reporter.instrument(engine)` count each run
+    once."""
+    reporter = PrometheusReporter(registry=registry)
+    engine = CascadeEngine(cascade({"A": {}}), reporters=[reporter.report])
+    engine.register_stage("A", handler_ok)
+    assert reporter.instrument(engine) is engine
+    await engine.execute({})
+    runs = value(
+        registry, "cascadence_runs_total", kind="cascade", name="risk", outcome="completed"
+    )
+    assert runs == 1

@@ -33,6 +33,7 @@ is created, not when `cascadence` is.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import weakref
@@ -97,7 +98,7 @@ class _Metrics:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.buckets = tuple(float(b) for b in buckets)
-        reg = registry
+        reg = None  # built unregistered, then registered all or nothing (`register`)
         p = prefix
         self.runs = Counter(
             f"{p}_runs_total", "Finished runs.", ["kind", "name", "outcome"], registry=reg
@@ -162,6 +163,7 @@ class _Metrics:
             buckets=self.buckets,
             registry=reg,
         )
+        self.register(registry)
         # label tuple -> series, shared by every reporter of this prefix and registry
         self.run_series: dict[tuple[str, str], _RunSeries] = {}
         self.step_series: dict[tuple[str, str, str], _StepSeries] = {}
@@ -169,6 +171,33 @@ class _Metrics:
         # engines and flows reporting into these families: each is attached once, by whichever
         # reporter of this prefix and registry comes first (two apps serving one engine)
         self.instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def register(self, registry: CollectorRegistry) -> None:
+        """Register every family, or none: a name taken by other code leaves nothing behind,
+        so the prefix can be used once that code's metric is gone."""
+        families = [
+            self.runs,
+            self.run_duration,
+            self.steps,
+            self.step_duration,
+            self.errors,
+            self.retries,
+            self.timeouts,
+            self.routing,
+            self.cost,
+            self.circuit,
+            self.http_requests,
+            self.http_duration,
+        ]
+        done: list[Any] = []
+        try:
+            for family in families:
+                registry.register(family)
+                done.append(family)
+        except ValueError:
+            for family in done:
+                registry.unregister(family)
+            raise
 
 
 class _RunSeries:
@@ -198,6 +227,10 @@ def _bundle(registry: CollectorRegistry, prefix: str, buckets: Sequence[float]) 
     per_registry = _BUNDLES.setdefault(registry, {})
     found = per_registry.get(prefix)
     wanted = tuple(float(b) for b in buckets)
+    if not wanted or any(b <= a for a, b in itertools.pairwise(wanted)):
+        raise ValueError(
+            f"buckets must be upper bounds in seconds, in increasing order, got {tuple(buckets)}"
+        )
     if found is not None:
         if found.buckets != wanted:
             raise ValueError(
@@ -385,6 +418,11 @@ class PrometheusReporter:
         """
         if target in self._m.instrumented:
             return target
+        attached = getattr(target, "_reporters", ())
+        if any(self._counts_into_same_metrics(reporter) for reporter in attached):
+            # already given as a reporter (`reporters=[reporter.report]`): not a second time
+            self._m.instrumented.add(target)
+            return target
         add_reporter = getattr(target, "add_reporter", None)
         if add_reporter is not None:
             add_reporter(self.report)
@@ -401,6 +439,11 @@ class PrometheusReporter:
             )
         self._m.instrumented.add(target)
         return target
+
+    def _counts_into_same_metrics(self, reporter: Any) -> bool:
+        """Whether `reporter` is the `report` of a reporter with these metric families."""
+        owner = getattr(reporter, "__self__", None)
+        return isinstance(owner, PrometheusReporter) and owner._m is self._m
 
     # -- HTTP -----------------------------------------------------------------------------
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
