@@ -710,3 +710,23 @@ async def test_without_an_execution_order_every_ready_member_of_a_group_runs_tog
     result = await engine.execute({})
     assert result["path"] == ["FETCH_USER", "FETCH_TXN", "SCORE_USER"]
     assert spans["FETCH_TXN"][0] < spans["FETCH_USER"][1]  # they overlapped
+
+
+async def test_hooks_see_a_global_timeout_as_the_result_records_it() -> None:
+    """The stage the global deadline cut off fails as a GlobalTimeoutError for hooks and
+    events too, not as the stage's own timeout."""
+    from cascadence.events import NOTE_FAILED, EventEmitter
+
+    async def stuck(_ctx: Any) -> dict:
+        await asyncio.sleep(5)
+        return {"result": "late"}
+
+    emitter = EventEmitter()
+    failed: list[BaseException | None] = []
+    emitter.on(NOTE_FAILED, lambda event: failed.append(event.error))
+    engine = CascadeEngine(config({"S": {}}, global_timeout_ms=30), hooks=[emitter])
+    engine.register_stage("S", stuck)
+    result = await engine.execute({})
+    assert result["stage_results"]["S"]["error_type"] == "GlobalTimeoutError"
+    assert len(failed) == 1 and isinstance(failed[0], GlobalTimeoutError)
+    assert "global timeout (0.03s) cancelled 'S'" in str(failed[0])

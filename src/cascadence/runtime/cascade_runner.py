@@ -183,13 +183,7 @@ class _Run:
     def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
         if self.obs is not None and getattr(self, "first_error", None) is None:
             self.first_error = exc  # kept for the observers only (set only with them)
-        if isinstance(exc, (StepTimeoutError, RetryExhaustedError)) and self.cut_off(exc):
-            # the run's deadline, not the stage's own timeout, stopped it (its retries too)
-            exc = GlobalTimeoutError(self.plan.name, self.plan.global_timeout or 0.0)
-            exc.args = (
-                f"the cascade's global timeout ({self.plan.global_timeout:g}s) cancelled "
-                f"{st.name!r}",
-            )
+        exc = self.as_recorded(st, exc)
         if isinstance(exc, StepTimeoutError) and self.stats is not None:
             self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.error(_error_record(st.name, exc))
@@ -203,6 +197,21 @@ class _Run:
         if self.errors is None:
             self.errors = []
         self.errors.append(record)
+
+    def as_recorded(self, st: StagePlan, exc: BaseException) -> BaseException:
+        """The error a stage's failure is recorded and reported as: a `GlobalTimeoutError`
+        when the run's deadline, not the stage's own timeout, stopped it (its retries too)."""
+        if isinstance(exc, GlobalTimeoutError) or not isinstance(
+            exc, (StepTimeoutError, RetryExhaustedError)
+        ):
+            return exc
+        if not self.cut_off(exc):
+            return exc
+        cut = GlobalTimeoutError(self.plan.name, self.plan.global_timeout or 0.0)
+        cut.args = (
+            f"the cascade's global timeout ({self.plan.global_timeout:g}s) cancelled {st.name!r}",
+        )
+        return cut
 
     def cut_off(self, exc: BaseException) -> bool:
         """Whether `exc` (a step timeout, or retries that ended in one) came from the run's
@@ -315,8 +324,8 @@ class _Run:
         except Skip as skip:
             sr = StageResult(result=None, confidence=None, data={}, skipped_reason=skip.reason)
         except Exception as exc:
-            sr = self._record_error(st, exc)
-            error = exc
+            error = self.as_recorded(st, exc)  # hooks and reporters see what the result says
+            sr = self._record_error(st, error)
         except asyncio.CancelledError as cancelled:  # the execution itself was cancelled
             if obs is not None:  # awaited here, not shielded: reporters restore this context
                 await obs.step_finished(
