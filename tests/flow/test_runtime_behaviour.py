@@ -385,6 +385,10 @@ async def test_cascade_as_a_flow_step() -> None:
     flow = Cadence("pay", Txn()).cascade("screening", engine)
     score = await flow.run(Txn(amount=500))
     assert score.screening["final_result"] == "block"
+    # the engine's own step takes the score's fields as its input too
+    step = engine.as_step()
+    assert (await step(Txn(amount=5)))["final_result"] == "allow"
+    assert (await Cadence("pay", Txn()).then("screen", step).run(Txn(amount=500))).amount == 500
 
 
 # -- diagrams -------------------------------------------------------------------------------------

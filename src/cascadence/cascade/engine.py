@@ -508,11 +508,17 @@ class CascadeEngine:
     def as_step(
         self, *, input: Callable[[Any], Any] | None = None
     ) -> Callable[[Any], Awaitable[Any]]:
-        """Use this cascade as one step of a `Cadence` flow (see `Cadence.cascade`)."""
+        """Use this cascade as one step of a `Cadence` flow (see `Cadence.cascade`).
+
+        Args:
+            input: Builds the cascade input from the score (default: the score's fields).
+        """
+        from cascadence.flow.score import score_fields
+
+        to_input = input or score_fields
 
         async def step(score: Any) -> Any:
-            data = input(score) if input is not None else score
-            return await self.execute(data)
+            return await self.execute(to_input(score))
 
         step.__name__ = self._config.name
         return step

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cascadence.errors import closest
 from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
-from cascadence.flow.score import ImmutableScore, Score, snapshots
+from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.invoke import mark_coroutine_function, to_async
@@ -415,7 +415,7 @@ class Cadence(Generic[S]):
             input: Builds the cascade input from the score (default: the score's fields).
             output: Stores the cascade result in the score (default: `score.<name> = result`).
         """
-        to_input = input or _score_fields
+        to_input = input or score_fields
 
         async def step(score: Any) -> Any:
             result = await engine.execute(to_input(score))
@@ -684,14 +684,8 @@ class Cadence(Generic[S]):
 mark_coroutine_function(Cadence.run)
 
 
-def _score_fields(score: Any) -> Any:
-    if dataclasses.is_dataclass(score) and not isinstance(score, type):
-        return {f.name: getattr(score, f.name) for f in dataclasses.fields(score)}
-    return score
-
-
 def _stage_result(score: Any) -> Any:
-    fields = _score_fields(score)
+    fields = score_fields(score)
     if isinstance(fields, dict) and "result" in fields:
         return {
             "result": fields["result"],

@@ -67,6 +67,7 @@ __all__ = [
     "is_snapshot",
     "materialize",
     "merge_snapshots",
+    "score_fields",
     "snapshot",
     "snapshot_base",
     "snapshots",
@@ -475,6 +476,14 @@ def snapshot(score: S) -> S:
         fast[2](snap, score)
         return snap  # type: ignore[no-any-return]
     return _snapshot(score)
+
+
+def score_fields(score: Any) -> Any:
+    """A dataclass score as a dict of its fields (what a cascade takes as input); anything
+    else as it is."""
+    if dataclasses.is_dataclass(score) and not isinstance(score, type):
+        return {f.name: getattr(score, f.name) for f in dataclasses.fields(score)}
+    return score
 
 
 def snapshots(score: S, count: int) -> list[S]:
