@@ -367,6 +367,23 @@ async def test_flow_as_a_cascade_stage_handler() -> None:
     result = await engine.execute({"text": "buy now!!!"})
     assert result["path"] == ["LLM_REVIEW"]
     assert result["stage_results"]["LLM_REVIEW"]["result"] == "spam"
+    assert result["stage_results"]["LLM_REVIEW"]["data"] == {"text": "buy now!!!"}
+
+    @dataclass
+    class Verdict(Score):
+        amount: int = 0
+        result: str = ""
+        confidence: float = 0.0
+        data: dict = field(default_factory=dict)
+
+    async def decide(score: Verdict) -> None:
+        score.result, score.confidence, score.data = "ok", 1.0, {"why": "small"}
+
+    stage = Cadence("v", Verdict()).then("decide", decide)
+    engine.register_stage("HUMAN", stage)
+    engine.register_stage("LLM_REVIEW", lambda ctx: {"result": "unsure", "confidence": 0.1})
+    result = await engine.execute({"text": "hi", "amount": 5})
+    assert result["stage_results"]["HUMAN"]["data"] == {"why": "small"}  # its own data field
 
 
 async def test_cascade_as_a_flow_step() -> None:

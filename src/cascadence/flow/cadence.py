@@ -687,9 +687,8 @@ mark_coroutine_function(Cadence.run)
 def _stage_result(score: Any) -> Any:
     fields = score_fields(score)
     if isinstance(fields, dict) and "result" in fields:
-        return {
-            "result": fields["result"],
-            "confidence": fields.get("confidence"),
-            "data": {k: v for k, v in fields.items() if k not in ("result", "confidence")},
-        }
+        data = fields.get("data")
+        if not isinstance(data, dict):  # no `data` field of its own: the other fields are
+            data = {k: v for k, v in fields.items() if k not in ("result", "confidence")}
+        return {"result": fields["result"], "confidence": fields.get("confidence"), "data": data}
     return {"result": fields, "data": fields if isinstance(fields, dict) else {}}
