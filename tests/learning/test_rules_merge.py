@@ -152,10 +152,21 @@ def test_rule_for_an_unknown_stage_is_a_config_error() -> None:
 
 @pytest.mark.parametrize(
     ("version", "expected"),
-    [("1.0", "1.1"), ("1.9", "1.10"), ("v7", "v8"), ("2024.05.1", "2024.05.2"), ("beta", "beta.1")],
+    [
+        ("1.0", "1.1"),
+        ("1.9", "1.10"),
+        ("v7", "v8"),
+        ("2024.05.1", "2024.05.2"),
+        ("beta", "beta.1"),
+        ("2024-01", "2024-02"),
+        ("1.01", "1.02"),
+        ("1.09", "1.10"),
+        ("", "1"),
+    ],
 )
 def test_next_version(version: str, expected: str) -> None:
-    """The next version bumps the trailing number, or appends `.1`."""
+    """The next version bumps the trailing number, keeping its zero padding, or appends
+    `.1`."""
     assert next_version(version) == expected
 
 

@@ -31,13 +31,16 @@ _GAP = 10
 
 
 def next_version(version: str) -> str:
-    """The version after `version`: its last number plus one (`1.0` -> `1.1`, `v7` -> `v8`),
-    or `.1` appended when it ends without a number."""
+    """The version after `version`: its last number plus one, keeping its zero padding
+    (`1.0` -> `1.1`, `v7` -> `v8`, `2024-01` -> `2024-02`), or `.1` appended when it ends
+    without a number (`1` when it is empty)."""
+    if not version:
+        return "1"
     match = _TRAILING_NUMBER.match(version)
     if match is None:
         return f"{version}.1"
     head, number = match.groups()
-    return f"{head}{int(number) + 1}"
+    return f"{head}{int(number) + 1:0{len(number)}d}"
 
 
 def learned_rule_ids(config: CascadeConfig) -> list[str]:
