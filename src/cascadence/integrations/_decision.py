@@ -302,6 +302,16 @@ def _errors(exc: Any, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def _json_invalid(position: int, reason: str) -> dict[str, Any]:
+    return {
+        "type": "json_invalid",
+        "loc": ["body", position],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": reason},
+    }
+
+
 def parse_input(raw: bytes, validator: Any = None) -> Any:
     """Decode a JSON request body and validate it.
 
@@ -316,30 +326,29 @@ def parse_input(raw: bytes, validator: Any = None) -> Any:
         InputError: The body is not JSON, not an object, or fails the model; each error's
             `loc` names the offending field, e.g. `["body", "amount"]`.
     """
+    # the errors are FastAPI's own, field for field, so both frameworks answer alike
     try:
         value = json.loads(raw) if raw else None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
+        raise InputError([_json_invalid(exc.pos, exc.msg)]) from None
+    except (ValueError, RecursionError) as exc:  # bad text encoding; nested too deeply
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InputError([_json_invalid(0, reason)]) from None
+    if value is None:
         raise InputError(
-            [{"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}]
-        ) from None
-    except RecursionError:  # nested deeper than the decoder goes
-        raise InputError(
-            [{"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply"}]
-        ) from None
-    if validator is None:
-        if not isinstance(value, dict):
-            raise InputError(
-                [
-                    {
-                        "type": "dict_type" if value is not None else "missing",
-                        "loc": ["body"],
-                        "msg": "Input should be a JSON object"
-                        if value is not None
-                        else "Field required",
-                        "input": value,
-                    }
-                ]
+            [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
+        )
+    if not isinstance(value, dict):
+        kind, message = (
+            ("dict_type", "Input should be a valid dictionary")
+            if validator is None  # the body is any object
+            else (  # the body is a model
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
             )
+        )
+        raise InputError([{"type": kind, "loc": ["body"], "msg": message, "input": value}])
+    if validator is None:
         return value
     from pydantic import ValidationError
 
