@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from cascadence.hooks import CadenceHooks
+from cascadence.runtime.handlers import refused_call
 
 __all__ = [
     "ALL_EVENTS",
@@ -116,18 +117,13 @@ def _not_callable(event_type: str, listener: object, method: str) -> str:
 def _check_listener(event_type: str, listener: object, method: str) -> None:
     if not callable(listener):
         raise TypeError(_not_callable(event_type, listener, method))
-    try:
-        signature = inspect.signature(listener, follow_wrapped=False)
-    except (TypeError, ValueError):  # some builtins have none: nothing reliable to check
-        return
-    try:
-        signature.bind(None)
-    except TypeError as exc:
+    refused = refused_call(listener, 1)
+    if refused is not None:
         name = getattr(listener, "__qualname__", type(listener).__name__)
         raise TypeError(
             f"{method}({event_type!r}, ...) needs a listener taking one CadenceEvent, but "
-            f"{name}{signature} cannot be called with one argument ({exc})"
-        ) from None
+            f"{name}{refused[0]} cannot be called with one argument ({refused[1]})"
+        )
 
 
 class CadenceEvent(NamedTuple):

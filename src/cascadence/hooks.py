@@ -22,6 +22,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cascadence.runtime.handlers import refused_call
+
 if TYPE_CHECKING:
     from cascadence.events import CadenceEvent
 
@@ -115,21 +117,14 @@ def _check_hooks_class(cls: type) -> None:
                     stacklevel=3,  # the class statement
                 )
             continue
-        try:
-            signature = inspect.signature(function, follow_wrapped=False)
-        except (TypeError, ValueError):  # no signature to read: nothing reliable to check
-            continue
-        placeholders = [None] * (len(parameters) + bound_first)
-        try:
-            signature.bind(*placeholders)
-        except TypeError as exc:
-            shown = str(signature.replace(return_annotation=inspect.Signature.empty))
+        refused = refused_call(function, len(parameters) + bound_first)
+        if refused is not None:
             raise TypeError(
-                f"{cls.__qualname__}.{name}{shown} cannot accept the arguments the runtime "
-                f"passes ({exc}); expected {_hook_call(name, parameters)} with "
+                f"{cls.__qualname__}.{name}{refused[0]} cannot accept the arguments the runtime "
+                f"passes ({refused[1]}); expected {_hook_call(name, parameters)} with "
                 f"{len(parameters)} positional argument{'s' if len(parameters) != 1 else ''} "
                 "after self (extra parameters need defaults)"
-            ) from None
+            )
 
 
 def _structlog_logger(name: str, *, only_configured: bool) -> Any:

@@ -11,13 +11,14 @@ even when some fields are malformed, and every problem is collected rather than 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cascadence.conditions import ConditionSyntaxError, compile_condition
-from cascadence.conditions.compiler import field_path
+from cascadence.conditions.compiler import CompiledCondition, field_path
 from cascadence.conditions.paths import stage_name
 from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern
 from cascadence.errors import closest
@@ -205,8 +206,10 @@ class _Checker:
                     )
                 else:
                     seen[rule_name] = index
-            refs = self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
-            for ref in sorted(self.required_refs(rule.get("condition")) - {name}):
+            compiled = self.check_condition(rule.get("condition"), (*rule_loc, "condition"))
+            refs = compiled.stage_refs if compiled is not None else frozenset()
+            required = _required_stages(compiled.node) if compiled is not None else set()
+            for ref in sorted(required - {name}):
                 if self.runs_before(name, ref) and not self.same_group(name, ref):
                     self.add(
                         (*rule_loc, "condition"),
@@ -281,13 +284,22 @@ class _Checker:
     def runs_before(self, first: str, second: str) -> bool:
         """Whether stage `first` comes before stage `second` in the order the engine runs
         them in: `execution_order`, or else the dependency order."""
-        order = self.data.get("execution_order")
-        if isinstance(order, list) and first in order and second in order:
-            return order.index(first) < order.index(second)
-        runs = dependency_order(self.deps)
-        if first in runs and second in runs:
-            return runs.index(first) < runs.index(second)
+        for position in self._positions:
+            if first in position and second in position:
+                return position[first] < position[second]
         return False
+
+    @functools.cached_property
+    def _positions(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Each stage's place in `execution_order` (its first), and in the dependency order."""
+        order = self.data.get("execution_order")
+        listed: dict[str, int] = {}
+        if isinstance(order, list):
+            for index, name in enumerate(order):
+                if isinstance(name, str):
+                    listed.setdefault(name, index)
+        runs = dependency_order(self.deps)
+        return listed, {name: index for index, name in enumerate(runs)}
 
     def same_group(self, first: str, second: str) -> bool:
         """Whether two stages are members of one parallel group (their rules apply after the
@@ -313,37 +325,11 @@ class _Checker:
                 "a stage that runs later",
             )
 
-    def required_refs(self, raw: Any) -> set[str]:
-        """The stages a condition cannot be true without: those read by a comparison that
-        every way for the condition to hold goes through (joined by AND only, never under
-        OR, NOT or a list test), where a missing result makes the comparison false."""
-        if not isinstance(raw, (str, Mapping)):
-            return set()
-        try:
-            node = compile_condition(raw if isinstance(raw, str) else dict(raw)).node
-        except ConditionSyntaxError:
-            return set()
-        required: set[str] = set()
-        pending = [node]
-        while pending:
-            current = pending.pop()
-            if isinstance(current, Logical):
-                if current.op == "AND":
-                    pending.extend(current.conditions)
-                continue
-            strict = isinstance(current, (Compare, Pattern)) or (
-                isinstance(current, (Exists, Membership)) and current.op in ("EXISTS", "IN")
-            )
-            if strict:
-                stage = stage_name(field_path(current.field))  # type: ignore[attr-defined]
-                if stage is not None:
-                    required.add(stage)
-        return required
-
-    def check_condition(self, raw: Any, loc: Loc) -> frozenset[str]:
-        """Check one condition; return the stages it reads (empty when it does not compile)."""
+    def check_condition(self, raw: Any, loc: Loc) -> CompiledCondition | None:
+        """Check one condition; return it compiled (None when it does not compile, or its
+        place has a problem already)."""
         if not isinstance(raw, (str, Mapping)) or _under(loc, self.known):
-            return frozenset()
+            return None
         try:
             compiled = compile_condition(raw if isinstance(raw, str) else dict(raw))
         except ConditionSyntaxError as exc:
@@ -358,7 +344,7 @@ class _Checker:
                         source_line=issue.source if issue.column is not None else None,
                     )
                 )
-            return frozenset()
+            return None
         for ref in sorted(compiled.stage_refs):
             if ref in self.stages:
                 continue
@@ -387,7 +373,7 @@ class _Checker:
                     problem.suggestion,
                 )
             self.problems.append(problem)
-        return frozenset(compiled.stage_refs)
+        return compiled
 
     def check_cycles(self) -> None:
         reported: set[tuple[str, ...]] = set()
@@ -452,6 +438,28 @@ class _Checker:
                     f"stage {name!r} is missing from execution_order",
                     "every stage exactly once",
                 )
+
+
+def _required_stages(node: Any) -> set[str]:
+    """The stages a condition cannot be true without: those read by a comparison that every
+    way for the condition to hold goes through (joined by AND only, never under OR, NOT or a
+    list test), where a missing result makes the comparison false."""
+    required: set[str] = set()
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Logical):
+            if current.op == "AND":
+                pending.extend(current.conditions)
+            continue
+        strict = isinstance(current, (Compare, Pattern)) or (
+            isinstance(current, (Exists, Membership)) and current.op in ("EXISTS", "IN")
+        )
+        if strict:
+            stage = stage_name(field_path(current.field))
+            if stage is not None:
+                required.add(stage)
+    return required
 
 
 def _true(value: Any) -> bool:

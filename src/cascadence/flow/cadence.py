@@ -35,6 +35,7 @@ from cascadence.flow.note import note_parts
 from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.flow_runner import _FlowRun
+from cascadence.runtime.handlers import refused_call
 from cascadence.runtime.invoke import mark_coroutine_function, to_async
 from cascadence.runtime.observe import HOOK_METHODS, Observers, build_observers
 from cascadence.runtime.plan import (
@@ -91,20 +92,14 @@ def _check_takes_score(name: str, fn: Callable[..., Any]) -> None:
             return
     except TypeError:  # unhashable, or no weak reference to it: check it every time
         pass
-    try:
-        signature = inspect.signature(fn, follow_wrapped=False)
-    except (TypeError, ValueError):  # no signature to read (some builtins): let it run
-        return
-    try:
-        signature.bind(None)
-    except TypeError:
+    refused = refused_call(fn, 1)
+    if refused is not None:
         shown = getattr(fn, "__name__", type(fn).__name__)
-        params = signature.replace(return_annotation=inspect.Signature.empty)
         raise TypeError(
-            f"step {name!r}: {shown}{params} cannot be called with the score alone; a note "
+            f"step {name!r}: {shown}{refused[0]} cannot be called with the score alone; a note "
             "takes one argument, the score (read anything else from it or bind it with "
             "functools.partial)"
-        ) from None
+        )
     with contextlib.suppress(TypeError):
         _TAKES_SCORE.add(fn)
 
@@ -192,17 +187,17 @@ def _check_declared(cls: type) -> None:
 _DECLARED_WELL: weakref.WeakSet[type] = weakref.WeakSet()
 
 
-def _fields_used(nodes: Sequence[FlowNode]) -> list[tuple[str, str, str]]:
-    """(step, what it does, field) for every score field the steps name: the fields their
-    fallbacks write. Child flows have scores of their own and are not looked into."""
-    used: list[tuple[str, str, str]] = []
+def _fallback_fields(nodes: Sequence[FlowNode]) -> list[tuple[str, str]]:
+    """(step, field) for every score field the steps' fallbacks write. Child flows have
+    scores of their own and are not looked into."""
+    used: list[tuple[str, str]] = []
     steps = list(nodes)
     while steps:
         step = steps.pop()
         if isinstance(step, StepNode):
             fallback = step.policy.fallback
             if fallback is not None and fallback.field is not None:
-                used.append((step.name, "its fallback writes", fallback.field))
+                used.append((step.name, fallback.field))
         elif isinstance(step, ParallelNode):
             steps.extend(step.tasks)
         elif isinstance(step, BranchNode):
@@ -265,15 +260,15 @@ class Cadence(Generic[S]):
         """A fallback that writes a field the score class does not have is a typo: refuse it
         rather than add a stray attribute to every score at run time."""
         _check_declared(cls)
-        used = _fields_used(nodes)
+        used = _fallback_fields(nodes)
         if not used or not dataclasses.is_dataclass(cls):
             return
         names = [f.name for f in dataclasses.fields(cls)]
-        for step_name, what, field_name in used:
+        for step_name, field_name in used:
             if field_name not in names and not hasattr(cls, field_name):
                 hint = closest(field_name, names)
                 raise ValueError(
-                    f"step {step_name!r}: {what} field {field_name!r}, which "
+                    f"step {step_name!r}: its fallback writes field {field_name!r}, which "
                     f"{cls.__name__} does not have"
                     + (f"; did you mean {hint!r}?" if hint else "")
                     + f" (fields: {', '.join(names)})"

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cascadence.errors import PlanError, closest
 
-__all__ = ["import_object"]
+__all__ = ["import_object", "refused_call"]
+
+
+def refused_call(fn: Callable[..., Any], count: int) -> tuple[str, str] | None:
+    """Why `fn` cannot be called with `count` positional arguments: its parameters as shown
+    in a message, and the reason; None when it can, or has no signature to read (some
+    builtins). A wrapper made with `functools.wraps` is read as itself, not as the function
+    it wraps (it may supply arguments of its own)."""
+    try:
+        signature = inspect.signature(fn, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*([None] * count))
+    except TypeError as exc:
+        return str(signature.replace(return_annotation=inspect.Signature.empty)), str(exc)
+    return None
 
 
 def import_object(path: str, *, what: str = "handler", search: Sequence[str] = ()) -> Any:
