@@ -9,6 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from cascadence import CascadeEngine
 from cascadence.cascade import (
     STAGE_COSTS,
     CascadeConfig,
@@ -257,6 +258,82 @@ def test_nested_structured_condition() -> None:
     inner = condition.conditions[1].condition
     assert inner is not None
     assert inner.field == "price"
+
+
+async def test_expression_strings_inside_structured_conditions() -> None:
+    """As docs/conditions.md shows: an operand of AND/OR/NOT and the per-item condition of
+    ANY may be an expression string; it loads, runs and round-trips as written."""
+    config = CascadeConfig.from_yaml(r"""
+name: mixed
+stages:
+  A:
+    routing_rules:
+      - name: risky
+        condition:
+          operator: OR
+          conditions:
+            - "user.risk_score > 0.9"
+            - {field: user.email, operator: MATCHES, value: "@(mailinator|guerrillamail)\\.com$"}
+        action: {type: terminate}
+      - name: small
+        condition: {operator: NOT, condition: "amount > 1"}
+        action: {type: terminate}
+      - name: pricey
+        condition: {field: items, operator: ANY, condition: "price > 5"}
+        action: {type: terminate}
+  B: {}
+""")
+    rule = config.stages["A"].routing_rules[0]
+    assert isinstance(rule.condition, Condition)
+    assert rule.condition.conditions is not None
+    assert rule.condition.conditions[0] == "user.risk_score > 0.9"
+    assert CascadeConfig.from_yaml(config.to_yaml()) == config
+
+    engine = CascadeEngine(config)
+    engine.register_stage("A", lambda context: {"result": "a"})
+    engine.register_stage("B", lambda context: {"result": "b"})
+    cases = [
+        ({"user": {"risk_score": 0.95}, "amount": 5}, "A"),
+        ({"user": {"email": "x@mailinator.com"}, "amount": 5}, "A"),
+        ({"amount": 0.5}, "A"),
+        ({"amount": 5, "items": [{"price": 1}, {"price": 6}]}, "A"),
+        ({"amount": 5, "items": [{"price": 1}], "user": {"risk_score": 0.1}}, "B"),
+    ]
+    for data, final in cases:
+        result = await engine.execute(data)
+        assert result["final_stage"] == final, data
+
+
+def test_a_bad_expression_inside_a_structured_condition_is_placed_exactly() -> None:
+    with pytest.raises(ConfigError) as info:
+        CascadeConfig.from_dict(
+            {
+                "name": "c",
+                "stages": {
+                    "A": {
+                        "routing_rules": [
+                            {
+                                "name": "r",
+                                "condition": {
+                                    "operator": "OR",
+                                    "conditions": [
+                                        "amount >> 3",
+                                        {"field": "x", "operator": "GTE", "value": 1},
+                                    ],
+                                },
+                                "action": {"type": "terminate"},
+                            }
+                        ]
+                    }
+                },
+            }
+        )
+    paths = sorted(issue.path for issue in info.value.issues)
+    assert paths == [
+        "stages.A.routing_rules[0].condition.conditions[0]",
+        "stages.A.routing_rules[0].condition.conditions[1].operator",
+    ]
+    assert info.value.issues[0].suggestion == ">=" or info.value.issues[1].suggestion == ">="
 
 
 def test_models_are_frozen() -> None:

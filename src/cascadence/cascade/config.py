@@ -150,16 +150,17 @@ class Condition(_Model):
     """The value to compare against: a list for `IN`/`NOT_IN`, a regular expression for
     `MATCHES`, nothing for `EXISTS`/`IS_NULL`."""
 
-    conditions: list[Condition] | None = None
-    """The operands of `AND`, `OR` and `NOT`."""
+    conditions: list[ConditionSpec] | None = None
+    """The operands of `AND`, `OR` and `NOT`, each structured or an expression string."""
 
     compare: str | None = None
     """For `SUM`, `AVG`, `MIN`, `MAX` and `COUNT`: the comparison applied to the statistic
     (for example `>` for "average above `value`"); equality when omitted."""
 
-    condition: Condition | None = None
+    condition: ConditionSpec | None = None
     """For `ALL`, `ANY` and `NONE`: the condition each list item is tested against, with
-    `field` paths relative to the item."""
+    `field` paths relative to the item (structured or an expression string); for `NOT`, its
+    one operand."""
 
 
 def _condition_kind(value: Any) -> str | None:
@@ -181,6 +182,8 @@ ConditionSpec = Annotated[
     ),
 ]
 """A condition as written: the structured form or an expression string."""
+
+Condition.model_rebuild()  # its operands are `ConditionSpec`s, defined after it
 
 
 class RoutingAction(_Model):

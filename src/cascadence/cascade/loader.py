@@ -425,24 +425,19 @@ def _keep_version_text(node: yaml.Node, data: Any) -> None:
 
 
 def _strip_tags(loc: tuple[int | str, ...]) -> Loc:
-    """Drop the tags pydantic adds to a location inside the condition union (the location is
-    relative to a `CascadeConfig`, a stage, or a rule: `condition.structured.operator`)."""
+    """Drop the tags pydantic adds to a location inside the condition union: after a
+    `condition` (of a rule, or of ALL/ANY/NONE/NOT) and after an item of `conditions` or
+    `termination_conditions` (`condition.structured.conditions.0.expression`)."""
     out: list[str | int] = []
     for index, part in enumerate(loc):
-        if part in CONDITION_TAGS and (
-            (index == 1 and loc[0] == "condition")
-            or (
-                index >= 2
-                and (
-                    (loc[index - 1] == "condition" and isinstance(loc[index - 2], int))
-                    or (
-                        isinstance(loc[index - 1], int)
-                        and loc[index - 2] == "termination_conditions"
-                    )
-                )
-            )
-        ):
-            continue
+        if part in CONDITION_TAGS and index >= 1:
+            before = loc[index - 1]
+            if before == "condition" or (
+                isinstance(before, int)
+                and index >= 2
+                and loc[index - 2] in ("conditions", "termination_conditions")
+            ):
+                continue
         out.append(part)
     return tuple(out)
 
