@@ -98,11 +98,50 @@ def test_roi_round_trips_and_checks_its_arguments() -> None:
 
 
 def test_an_unknown_target_stage_is_refused_with_the_closest_name() -> None:
-    """A target stage the pattern's runs never went through is a clear error, not a REJECT."""
+    """A target that is neither a stage the pattern's runs went through nor a cost tier is a
+    clear error, not a REJECT."""
     with pytest.raises(ValueError, match=r"'RULE'.*did you mean 'RULES'"):
         CostAnalyzer().calculate_migration_roi(pattern(), target_stage="RULE", volume=10_000)
     with pytest.raises(ValueError, match="NOPE"):
         CostAnalyzer().calculate_migration_roi(pattern(), "NOPE", 10_000)
+
+
+def test_a_cost_tier_names_the_stage_of_that_cost() -> None:
+    """`target_stage="RULES"`, as the spec writes it, works when no stage is named RULES:
+    a tier of the cost model stands for the pattern's stage of that cost."""
+    names = {"RULES": "FAST_CHECK", "STATISTICAL_ML": "MEDIUM_CHECK", "SINGLE_AI": "LLM"}
+
+    def renamed(mapping: dict[str, float]) -> dict[str, float]:
+        return {names[k]: v for k, v in mapping.items()}
+
+    base = pattern()
+    quick = replace(
+        base,
+        target_stage="FAST_CHECK",
+        source_stage="LLM",
+        stage_order=tuple(names[n] for n in ORDER),
+        stage_share=renamed(base.stage_share),
+        stage_cost=renamed(base.stage_cost),
+        population_stage_share=renamed(base.population_stage_share),
+        population_stage_cost=renamed(base.population_stage_cost),
+    )
+    by_tier = CostAnalyzer().calculate_migration_roi(quick, target_stage="RULES", volume=10_000)
+    by_name = CostAnalyzer().calculate_migration_roi(quick, "FAST_CHECK", 10_000)
+    assert by_tier == by_name
+    assert by_tier.target_stage == "FAST_CHECK" and by_tier.recommendation == "MIGRATE"
+    assert by_tier.cost_reduction_percentage == pytest.approx(46.875)
+    # a tier whose stage is not the pattern's: priced there, and rejected as for that stage
+    ml = CostAnalyzer().calculate_migration_roi(quick, "statistical_ml", 10_000)
+    assert ml.target_stage == "MEDIUM_CHECK" and ml.recommendation == "REJECT"
+    # no stage as cheap as the tier: the error says what each stage costs
+    pricey = CostAnalyzer({"FAST_CHECK": 3.0})
+    with pytest.raises(ValueError, match=r"'RULES' is a cost tier.*FAST_CHECK \(3\)"):
+        pricey.calculate_migration_roi(quick, "RULES", 10_000)
+    # a tier no stage costs exactly: the pattern's own stage when it costs no more, else the
+    # last stage that costs no more
+    assert pricey.calculate_migration_roi(quick, "POD", 10_000).target_stage == "FAST_CHECK"
+    dear = CostAnalyzer({"FAST_CHECK": 200.0})
+    assert dear.calculate_migration_roi(quick, "POD", 10_000).target_stage == "LLM"
 
 
 def test_analyzer_settings_are_checked() -> None:

@@ -145,6 +145,33 @@ class CostAnalyzer:
             return pattern.population_stage_cost[name]
         return STAGE_COSTS.get(name.upper(), 1.0)
 
+    def _target(self, pattern: Pattern, target: str) -> str:
+        """The stage `target` names: a stage of the pattern's runs, or a cost tier of the
+        spec's model (`"RULES"`), which stands for the pattern's stage of that cost."""
+        order = pattern.stage_order
+        if target in order:
+            return target
+        tier = STAGE_COSTS.get(target.upper()) if isinstance(target, str) else None
+        if tier is not None:
+            costs = {name: self.stage_cost(name, pattern) for name in order}
+            for fits in (
+                [name for name in order if costs[name] == tier],
+                [name for name in order if costs[name] <= tier],
+            ):
+                if fits:  # the pattern's own stage when it is of that cost, else the last one
+                    return pattern.target_stage if pattern.target_stage in fits else fits[-1]
+            raise ValueError(
+                f"target_stage {target!r} is a cost tier ({tier:g}), and no stage the pattern's "
+                "runs went through costs that little: "
+                + ", ".join(f"{name} ({costs[name]:g})" for name in order)
+            )
+        hint = closest(target, [*order, *STAGE_COSTS])
+        raise ValueError(
+            f"target_stage {target!r} is neither a stage the pattern's runs went through "
+            f"({', '.join(order)}) nor a cost tier ({', '.join(STAGE_COSTS)})"
+            + (f"; did you mean {hint!r}?" if hint else "")
+        )
+
     def calculate_migration_roi(
         self, pattern: Pattern, target_stage: str | None = None, volume: int = 10_000
     ) -> MigrationROI:
@@ -152,12 +179,16 @@ class CostAnalyzer:
 
         Args:
             pattern: A pattern from `PatternExtractor.get_migration_candidates`.
-            target_stage: Where the decision moves; the pattern's own target when None.
+            target_stage: Where the decision moves: a stage of the pattern's runs, or a cost
+                tier of the spec's model (`"RULES"`, `"STATISTICAL_ML"`, ...) for the stage of
+                that cost (the pattern's own stage when it is one; else the last stage costing
+                no more); the pattern's own target when None.
             volume: Runs reaching the target stage in the period considered.
 
         Raises:
-            ValueError: `volume` is negative, or `target_stage` is not a stage the pattern's
-                runs went through (the message names the closest one).
+            ValueError: `volume` is negative, or `target_stage` is neither a stage the
+                pattern's runs went through nor a cost tier that one of them fits (the message
+                names the closest one).
         """
         if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not volume >= 0:
             raise ValueError(f"volume must be a number of runs, zero or more, got {volume!r}")
@@ -168,14 +199,7 @@ class CostAnalyzer:
                 "calculate_migration_roi takes a Pattern (from get_migration_candidates), got "
                 f"{type(pattern).__name__}"
             )
-        target = target_stage or pattern.target_stage
-        if target not in pattern.stage_order:
-            hint = closest(target, pattern.stage_order)
-            raise ValueError(
-                f"target_stage {target!r} is not a stage the pattern's runs went through "
-                f"({', '.join(pattern.stage_order)})"
-                + (f"; did you mean {hint!r}?" if hint else "")
-            )
+        target = self._target(pattern, target_stage or pattern.target_stage)
         costs = {
             name: self.stage_cost(name, pattern)
             for name in set(pattern.stage_order)
