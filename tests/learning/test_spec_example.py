@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import pickle
 import random
+import warnings
 from typing import Any
 
 import pytest
 
-from cascadence import CadenceHooks, CascadeConfig, CascadeEngine
+from cascadence import CadenceHooks, CascadeConfig, CascadeEngine, ExecutionContext
 from cascadence.learning import merge_rules
 
 SPEC_CASCADE = {
@@ -268,3 +272,65 @@ async def test_the_spec_loop_learns_from_routing_alone() -> None:
         ("RULES", "approve"),
         ("RULES", "decline"),
     }
+
+
+async def learned(kind: str) -> list[tuple[str, str, Any]]:
+    """The candidates of the spec's loop when its `context` is `kind`."""
+    from cascadence.learning import PatternExtractor
+
+    keep = KeepContext()
+    extractor = PatternExtractor()  # made before the runs, as in the spec
+    engine = CascadeEngine(CascadeConfig.from_dict(SPEC_CASCADE), hooks=[keep])
+    engine.register_stages({"RULES": rules_stage, "STATISTICAL_ML": model, "SINGLE_AI": llm})
+    rng = random.Random(5)
+    for _ in range(2500):
+        data = {"amount": round(rng.lognormvariate(4.5, 1), 2)}
+        execution_result = await engine.execute(data)
+        kept = keep.contexts.pop()
+        context = {
+            "hook": kept,
+            "input": data,
+            "new context": ExecutionContext(data),
+            "execution result": execution_result,
+        }[kind]
+        for stage_name, result in execution_result["stage_results"].items():
+            if result.get("escalated"):
+                extractor.learn_from_failure(context, stage_name, result)
+    found = extractor.get_migration_candidates(min_confidence=0.8, min_samples=100)
+    return [(p.target_stage, p.decision, p.condition) for p in found]
+
+
+async def test_the_spec_loop_learns_the_same_from_any_context() -> None:
+    """The spec leaves `context` open: the run's input, a context made from it, the
+    execution result and the run's own ExecutionContext all give the same candidates. The
+    stages after the one that escalated come with its stage result."""
+    expected = await learned("hook")
+    assert expected
+    for kind in ("input", "new context", "execution result"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing is skipped with a warning
+            assert await learned(kind) == expected, kind
+
+
+async def test_the_link_to_the_run_is_not_part_of_the_stage_result() -> None:
+    """The stage result of a stage the run went on from leads to its run, but copies,
+    pickles and JSON hold its items only."""
+    from cascadence.learning import PatternExtractor
+    from cascadence.runtime.result import run_of
+
+    PatternExtractor()
+    engine = CascadeEngine(CascadeConfig.from_dict(SPEC_CASCADE))
+    engine.register_stages({"RULES": rules_stage, "STATISTICAL_ML": model, "SINGLE_AI": llm})
+    result = await engine.execute({"amount": 500})
+    stages = result["stage_results"]
+    assert run_of(stages["RULES"]) is result and run_of(stages["STATISTICAL_ML"]) is result
+    assert run_of(stages["SINGLE_AI"]) is None  # the deciding stage
+    for copied in (
+        copy.copy(stages["RULES"]),
+        copy.deepcopy(stages["RULES"]),
+        pickle.loads(pickle.dumps(stages["RULES"])),
+    ):
+        assert copied == stages["RULES"] and run_of(copied) is None
+    assert json.loads(json.dumps(stages["RULES"])) == dict(stages["RULES"])
+    assert stages["RULES"]._run is result  # an attribute, not an item
+    assert "_run" not in stages["RULES"]

@@ -38,6 +38,7 @@ from cascadence.learning.mining import (
 from cascadence.learning.records import DEFAULT_DECISION_FIELD, ExecutionRecord, decision_of
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.context import ExecutionContext
+from cascadence.runtime.result import RUN_LINKS, run_of
 
 __all__ = ["Pattern", "PatternExtractor", "PatternType"]
 
@@ -333,6 +334,9 @@ class PatternExtractor:
         self._cache: dict[tuple[Any, ...], list[Pattern]] = {}
         self._latest: list[tuple[Pattern, Any]] = []
         self._warned: set[str] = set()  # misuses of learn_from_failure already reported
+        # from now on, results link the stages a run went on from to the run, so the spec's
+        # `learn_from_failure(input, stage_name, stage_result)` finds the later stages
+        RUN_LINKS.on = True
 
     # -- recording ---------------------------------------------------------------------------
     @property
@@ -401,8 +405,10 @@ class PatternExtractor:
         """Record that `stage_name` could not decide a run (it escalated), as in the spec.
 
         Args:
-            context: The run after it finished: its `ExecutionContext`, an execution result
-                joined with its input (`{"input": ..., "stage_results": ...}`), or the input.
+            context: The run: its input, its `ExecutionContext`, or the result dict
+                `CascadeEngine.execute` returned (which holds the input). With the input, the
+                later stages are found from `result` when it is the stage's result from that
+                execution result (as in the spec's loop over `stage_results`).
             stage_name: The stage that escalated.
             result: That stage's result.
             decision: The run's final decision, when it is not the `result` of the last
@@ -414,9 +420,12 @@ class PatternExtractor:
             already covers this run, or None. Nothing is recorded (and a warning says so once)
             when `context` holds no stage that ran after `stage_name`.
         """
+        run = run_of(result)  # the run this stage result came from, if the engine made it
         if isinstance(context, ExecutionContext):
             data: Any = context.data
             stages: Mapping[str, Any] = context.stage_results
+            if run is not None and stage_name not in stages:  # a context made for the call
+                stages, context = run["stage_results"], run
         elif isinstance(context, Mapping) and "stage_results" in context:
             data = context.get("input", context.get("data"))
             if not data:
@@ -431,6 +440,8 @@ class PatternExtractor:
             stages = context["stage_results"]
         elif isinstance(context, Mapping):
             data, stages = context, {}
+            if run is not None:  # the run's input: its stages come with the stage's result
+                stages, context = run["stage_results"], run
         else:
             raise TypeError(
                 "learn_from_failure expects an ExecutionContext or a mapping, "
@@ -447,9 +458,9 @@ class PatternExtractor:
             self._warn_once(
                 "no_decision",
                 "learn_from_failure: nothing recorded: `context` holds no result of a stage "
-                f"after {stage_name!r}, so there is no later decision to learn; pass the run's "
-                "ExecutionContext, or {'input': data, 'stage_results': "
-                "execution_result['stage_results']}",
+                f"after {stage_name!r}, so there is no later decision to learn; pass the "
+                "result dict CascadeEngine.execute returned as `context` (or make the "
+                "PatternExtractor before the runs: their stage results then lead to the run)",
             )
             return None
         if decision is _UNSET:

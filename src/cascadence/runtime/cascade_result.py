@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cascadence.runtime.plan import CascadePlan, RulePlan
+from cascadence.runtime.result import RUN_LINKS, StageResult
 
 if TYPE_CHECKING:
     from cascadence.runtime.cascade_runner import _Run
@@ -108,6 +109,7 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         final_stage = final_result = final_confidence = None
     path: list[str] = []
     timeline: list[dict[str, Any]] = []
+    went_on: list[Any] | None = None  # the stage results of the stages the run went on from
     for name, start, time_ms, failed in entries:  # a loop: a comprehension is one more frame
         path.append(name)
         start_ms = (start - t0) * 1000.0
@@ -122,8 +124,13 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
         if escalated:  # the timeline is in path order
             escalated -= 1
             sr = results.get(name)
-            if sr is not None and "escalated" not in sr:  # a handler's own mark stands
-                sr["escalated"] = True
+            if sr is not None:
+                if "escalated" not in sr:  # a handler's own mark stands
+                    sr["escalated"] = True
+                if RUN_LINKS.on:
+                    if went_on is None:
+                        went_on = []
+                    went_on.append(sr)
     decisions: list[dict[str, Any]] = []
     for taken in run.decisions:  # `decision_dicts`, inlined
         if type(taken) is RulePlan:
@@ -165,6 +172,10 @@ def build_result(run: _Run, elapsed: float) -> dict[str, Any]:
     data = ctx.data
     if ctx._owned is not None or (data is not run.input and data != run.input):
         result["data"] = data  # the run set fields (a resumed run: restored with them)
+    if went_on is not None:
+        for sr in went_on:
+            if type(sr) is StageResult:
+                sr._run = result  # see `StageResult`
     return result
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from cascadence.conditions.paths import register_plain_dict
 
-__all__ = ["StageResult", "as_stage_result", "complete"]
+__all__ = ["RUN_LINKS", "StageResult", "as_stage_result", "complete", "run_of"]
 
 
 class StageResult(dict[str, Any]):
@@ -17,7 +17,13 @@ class StageResult(dict[str, Any]):
     `context.get_stage_result("FAST_CHECK").confidence`. A missing key reads as None.
     """
 
-    __slots__ = ()
+    __slots__ = ("_run",)
+    _run: dict[str, Any]
+    # `_run`: for a stage the run went on from (marked `escalated`), the result dict of its
+    # run, so `PatternExtractor.learn_from_failure` finds the later stages from the stage's
+    # result alone. Not an item: it is not in the dict, in JSON or in a copy. Set only once
+    # a `PatternExtractor` exists (`RUN_LINKS`): the link is a reference cycle, which the
+    # garbage collector, not reference counting, then frees, at a cost on every run.
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -28,6 +34,9 @@ class StageResult(dict[str, Any]):
     def ok(self) -> bool:
         """True when the stage finished without an error."""
         return self.get("error") is None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StageResult, (dict(self),))  # the items only (not the run it came from)
 
 
 register_plain_dict(StageResult)  # conditions read its items with `dict.get` directly
@@ -54,3 +63,29 @@ def complete(sr: StageResult) -> StageResult:
     if "data" not in sr:
         sr["data"] = {}
     return sr
+
+
+class _RunLinks:
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+
+RUN_LINKS = _RunLinks()
+"""`RUN_LINKS.on`: results link the stages a run went on from to the run (see `StageResult`);
+switched on by the first `PatternExtractor`."""
+
+_RUN: Any = StageResult.__dict__["_run"]  # the slot's descriptor
+
+
+def run_of(result: Any) -> dict[str, Any] | None:
+    """The result dict of the run that `result` (a stage result the run went on from) came
+    from; None for any other value."""
+    if type(result) is not StageResult:
+        return None
+    try:
+        run: dict[str, Any] = _RUN.__get__(result)
+    except AttributeError:
+        return None
+    return run
