@@ -63,7 +63,7 @@ class CadenceHooks:
         """Called after a step ran (with its error, if it failed)."""
 
     async def on_error(self, note_name: str, score: Any, error: BaseException) -> None:
-        """Called when a step failed for good."""
+        """Called when a step failed for good, after its `after_note`."""
 
     async def on_retry(
         self, note_name: str, score: Any, attempt: int, error: BaseException, delay: float

@@ -454,7 +454,8 @@ async def test_custom_hooks() -> None:
         await flow.run()
     assert seen[:2] == ["Starting: ok", "Completed: ok"]
     assert seen[2] == "Starting: bad"
-    assert seen[3].startswith("Error in bad:")
+    assert seen[3] == "Completed: bad"  # the note ends (with its error), then on_error
+    assert seen[4].startswith("Error in bad:")
 
 
 async def test_event_system() -> None:

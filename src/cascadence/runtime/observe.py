@@ -130,17 +130,17 @@ class Observers:
         error: BaseException | None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """A step ends; `error` is set when it failed for good.
+        """A step ends; `error` is set when it failed for good: `after_note` hooks see it
+        end, then `on_error` hooks see the failure.
 
         A step cancelled from outside (a sibling failed, the caller gave up) has no outcome of
         its own: `after_note` hooks see it end with the `CancelledError`, and `NOTE_FAILED`
         carries it so that listeners can close what they opened (reporters count it as
         `cancelled`), but it is no failure: `on_error` hooks are not called.
         """
-        cancelled = isinstance(error, asyncio.CancelledError)
-        if error is not None and not cancelled:
-            await self._hooks("on_error", step, arg, error)
         await self._hooks("after_note", step, arg, duration, error)
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            await self._hooks("on_error", step, arg, error)  # after the step's end, as reported
         if self.wants_events:
             kind = NOTE_COMPLETED if error is None else NOTE_FAILED
             await self._event(
