@@ -608,6 +608,55 @@ async def test_error_handling_continue() -> None:
     assert "risky" in result.errors[0]
 
 
+async def test_error_handling_stop() -> None:
+    """on_error(handler, stop=True), the default: the handler runs once, the flow stops at
+    the failed step, and run() returns the score as the handler left it. Listeners see the
+    step fail and the run complete; an error the handler raises propagates."""
+
+    async def risky_operation(score: MyScore) -> None:
+        score.log.append("risky")
+        raise ValueError("risky failed")
+
+    async def cleanup(score: MyScore) -> None:
+        score.log.append("cleanup")
+
+    async def handle_error(score, error):
+        if isinstance(error, NoteError):
+            score.errors.append(f"{error.note_name}: {error.original_error}")
+
+    events: list[str] = []
+    emitter = EventEmitter()
+    emitter.on("*", lambda e: events.append(e.event_type))
+    for stop in ({}, {"stop": True}):
+        cadence = (
+            Cadence("handled", MyScore())
+            .with_hooks(emitter)
+            .then("risky", risky_operation)
+            .on_error(handle_error, **stop)
+            .then("cleanup", cleanup)
+        )
+        events.clear()
+        result = await cadence.run()
+        assert result.log == ["risky"]
+        assert result.errors == ["risky: risky failed"]
+        assert events == [
+            "cadence.started",
+            "note.started",
+            "note.failed",
+            "cadence.completed",
+        ]
+
+    def broken_handler(score: MyScore, error: BaseException) -> None:
+        raise RuntimeError("the handler failed")
+
+    broken = Cadence("h", MyScore()).then("risky", risky_operation).on_error(broken_handler)
+    with pytest.raises(RuntimeError, match="the handler failed"):
+        await broken.run()
+    unhandled = Cadence("u", MyScore()).then("risky", risky_operation).then("cleanup", cleanup)
+    with pytest.raises(NoteError):
+        await unhandled.run()
+
+
 async def test_parallel_error_context() -> None:
     """ParallelNoteError names the task, its index, the group and the original error."""
 

@@ -431,10 +431,12 @@ class Cadence(Generic[S]):
     def on_error(
         self, handler: Callable[[Any, BaseException], Any], stop: bool = True
     ) -> Cadence[S]:
-        """Call `handler(score, error)` when a step fails.
+        """Call `handler(score, error)` when a step fails; the error is then handled.
 
-        With `stop=False` the flow goes on with the next step; with `stop=True` (default) the
-        error propagates after the handler ran.
+        With `stop=False` the flow goes on with the next step; with `stop=True` (default) it
+        stops there: the steps after the failed one do not run, and `run()` returns the score
+        as the handler left it. An error the handler raises propagates. Without `.on_error`,
+        a failed step's error propagates from `run()`.
         """
         if not callable(handler):
             raise TypeError(

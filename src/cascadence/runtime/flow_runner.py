@@ -320,8 +320,8 @@ class _FlowRun:
                     if plan.on_error is None:
                         raise
                     score = _adopt(score, await _maybe_await(plan.on_error(score, exc)))
-                    if plan.stop_on_error:
-                        raise
+                    if plan.stop_on_error:  # handled: the flow stops there and returns the score
+                        break
                 if on_node is not None:
                     await on_node(index, node.name, score)
         except BaseException as exc:
