@@ -115,6 +115,56 @@ def test_unimportable_handlers_are_reported_at_their_lines(cli: Cli, tmp_path: P
     assert "stages.D" not in out
 
 
+def test_a_module_that_exits_while_importing_is_a_problem_not_an_exit(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`sys.exit()` in an imported module (a handler module, or a module given to validate or
+    diagram) is reported like any import failure, with exit code 2, not the module's code."""
+    write(tmp_path, "quits.py", "import sys\nsys.exit(3)\n")
+    write(tmp_path, "c.yaml", 'name: c\nstages:\n  A:\n    handler: "quits:fn"\n')
+    done = cli("validate", "c.yaml")
+    assert done.returncode == ExitCode.INVALID
+    assert "c.yaml:4:5: stages.A.handler:" in done.stdout
+    assert "importing 'quits' raised SystemExit: 3" in done.stdout
+    for args in (("validate", "quits"), ("diagram", "quits.py")):
+        done = cli(*args)
+        assert done.returncode == ExitCode.INVALID, args
+        assert "raised SystemExit: 3" in done.stdout + done.stderr, args
+
+
+def test_a_flow_named_as_a_handler_is_valid(cli: Cli, tmp_path: Path) -> None:
+    """A `Cadence` flow is a stage handler (the engine runs it): validate accepts it too."""
+    write(
+        tmp_path,
+        "flows.py",
+        """\
+        from dataclasses import dataclass
+
+        from cascadence import Cadence, Score
+
+
+        @dataclass
+        class S(Score):
+            result: str = ""
+
+
+        async def decide(score):
+            score.result = "ok"
+
+
+        flow = Cadence("f", S()).then("decide", decide)
+        NOT_A_HANDLER = 3
+        """,
+    )
+    write(tmp_path, "c.yaml", 'name: c\nstages:\n  A:\n    handler: "flows:flow"\n')
+    done = cli("validate", "c.yaml")
+    assert done.returncode == 0, done.stdout
+    write(tmp_path, "d.yaml", 'name: d\nstages:\n  A:\n    handler: "flows:NOT_A_HANDLER"\n')
+    done = cli("validate", "d.yaml")
+    assert done.returncode == ExitCode.INVALID
+    assert "'flows:NOT_A_HANDLER' is not callable" in done.stdout
+
+
 def test_list_form_stages_place_handler_errors_too(cli: Cli, tmp_path: Path) -> None:
     """Stages written as a list still get the line of their handler."""
     write(

@@ -145,3 +145,67 @@ def test_execute_sync() -> None:
     """execute_sync runs a cascade from synchronous code."""
     result = engine_with().execute_sync({"user_id": "trusted_1"})
     assert result["success"]
+
+
+def _version(folder: Path, verdict: str) -> Path:
+    """A cascade version in its own folder, its handlers next to it: `vstages` (which imports
+    its sibling `vhelpers`, as handler modules do)."""
+    folder.mkdir()
+    (folder / "vhelpers.py").write_text(f"VERDICT = {verdict!r}\n")
+    (folder / "vstages.py").write_text(
+        "import vhelpers\n\ndef decide(ctx):\n    return {'result': vhelpers.VERDICT}\n"
+    )
+    path = folder / "cascade.yaml"
+    path.write_text("name: versions\nstages:\n  A:\n    handler: vstages:decide\n")
+    return path
+
+
+async def test_each_cascade_file_imports_the_handlers_kept_next_to_it(tmp_path: Path) -> None:
+    """Two versions of a cascade, each folder with handler modules of the same names, run
+    their own handlers in one process (as a replay of one against the other does); what
+    `import` gives the rest of the process stays the module imported first."""
+    import sys
+
+    from cascadence.replay import replay
+
+    one, two = _version(tmp_path / "v1", "approve"), _version(tmp_path / "v2", "reject")
+    try:
+        first = CascadeEngine(CascadeConfig.from_file(one))
+        second = CascadeEngine(CascadeConfig.from_file(two))
+        assert (await first.execute({}))["final_result"] == "approve"
+        assert (await second.execute({}))["final_result"] == "reject"
+        assert sys.modules["vstages"].__file__ == str((tmp_path / "v1" / "vstages.py").resolve())
+        assert sys.modules["vhelpers"].VERDICT == "approve"
+        report = await replay(one, [{"id": 1}, {"id": 2}], candidate=two)
+        assert report.agreement == 0.0
+    finally:
+        for name in ("vstages", "vhelpers"):
+            sys.modules.pop(name, None)
+
+
+async def test_the_cascade_folder_comes_before_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module of the same name in the working folder does not replace the one next to
+    the cascade file."""
+    import sys
+
+    path = _version(tmp_path / "conf", "from the cascade folder")
+    (tmp_path / "vstages.py").write_text("def decide(ctx):\n    return {'result': 'cwd'}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        engine = CascadeEngine(CascadeConfig.from_file(path))
+        assert (await engine.execute({}))["final_result"] == "from the cascade folder"
+    finally:
+        for name in ("vstages", "vhelpers"):
+            sys.modules.pop(name, None)
+
+
+def test_a_handler_module_that_exits_at_import_is_a_plan_error(tmp_path: Path) -> None:
+    """`sys.exit()` while a handler module imports is reported like any import failure."""
+    (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(3)\n")
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nstages:\n  A:\n    handler: exits_at_import:f\n")
+    with pytest.raises(PlanError, match="importing 'exits_at_import' raised SystemExit: 3"):
+        CascadeEngine(CascadeConfig.from_file(path))

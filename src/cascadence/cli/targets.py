@@ -94,7 +94,7 @@ def _import_module(name: str) -> ModuleType:
     except SyntaxError as exc:
         where = f"{exc.filename}:{exc.lineno}" if exc.filename else name
         fail(f"{where}: SyntaxError: {exc.msg}")
-    except Exception as exc:  # the user's module raised while importing
+    except (Exception, SystemExit) as exc:  # the user's module raised (or exited) importing
         fail(f"importing {name!r} raised {type(exc).__name__}: {exc}")
 
 

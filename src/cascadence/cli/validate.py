@@ -69,12 +69,14 @@ def handler_issues(config: Any, source: Path) -> list[Any]:
             continue
         try:
             handler = import_object(stage.handler, what=f"handler of {name}", search=search)
-            problem = None if callable(handler) else f"{stage.handler!r} is not callable"
+            # what `register_stage` takes: a callable, or a flow (`as_stage_handler`)
+            usable = callable(handler) or callable(getattr(handler, "as_stage_handler", None))
+            problem = None if usable else f"{stage.handler!r} is not callable"
         except PlanError as exc:
             problem = str(exc)
         except SyntaxError as exc:
             problem = f"{exc.filename}:{exc.lineno}: SyntaxError in handler module: {exc.msg}"
-        except Exception as exc:  # the handler's module raised while importing
+        except (Exception, SystemExit) as exc:  # the handler's module raised while importing
             problem = f"importing {stage.handler!r} raised {type(exc).__name__}: {exc}"
         if problem is None:
             continue
@@ -85,7 +87,7 @@ def handler_issues(config: Any, source: Path) -> list[Any]:
             ConfigIssue(
                 path=f"stages.{name}.handler",
                 message=problem,
-                expected="an importable callable, as 'package.module:function'",
+                expected="an importable callable or flow, as 'package.module:function'",
                 file=str(source),
                 line=line,
                 column=column,
