@@ -421,3 +421,36 @@ async def test_executions_after_a_timed_out_one_in_the_same_task_start_new_trace
     assert len(runs) == 3
     assert all(spans.parent_of(run) is None for run in runs)
     assert len({run.context.trace_id for run in runs}) == 3
+
+
+async def test_a_reporter_attached_twice_traces_each_run_once(spans: Spans) -> None:
+    """Attached as a reporter and again as hooks (`instrument`), or given twice, the
+    reporter is one observer: one span per run and per step, none cancelled."""
+    rep = reporter_for(spans)
+    config = CascadeConfig.from_dict({"name": "c", "stages": {"A": {}, "B": {}}})
+    engine = CascadeEngine(config, reporters=[rep.report, rep])
+    engine.register_stages({"A": lambda ctx: {"result": "a"}, "B": lambda ctx: {"result": "b"}})
+    rep.instrument(engine)
+    await engine.execute({})
+    assert [s.name for s in spans.all] == ["stage A", "stage B", "cascade c"]
+    assert all(s.status.status_code is StatusCode.UNSET for s in spans.all)
+    assert spans.attrs(spans.one("stage A"))["cascadence.result"] == "a"  # the hooks form
+
+    spans.exporter.clear()
+
+    async def a(score: Doc) -> None:
+        score.a = 1
+
+    child = Cadence("child", Doc()).with_reporter(rep.report).then("a", a)
+    flow = (
+        Cadence("f", Doc())
+        .with_hooks(rep)
+        .with_reporter(rep.report)
+        .with_reporter(rep.report)
+        .then("a", a)
+        .child("kid", child, lambda parent, kid: parent)
+    )
+    await flow.run(Doc())
+    names = sorted(s.name for s in spans.all)
+    assert names == ["flow child", "flow f", "note a", "note a"]
+    assert all(s.status.status_code is StatusCode.UNSET for s in spans.all)

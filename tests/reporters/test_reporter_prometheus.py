@@ -67,6 +67,26 @@ async def test_flow_runs_and_steps_are_counted(registry: CollectorRegistry) -> N
         assert value(registry, "app_step_duration_seconds_count", step=step, **labels) == 3
 
 
+async def test_a_reporter_given_twice_counts_once(registry: CollectorRegistry) -> None:
+    """`.with_reporter(reporter.report)` twice (or in a parent and its child flow) is one
+    observer: each run and step counts once."""
+    reporter = PrometheusReporter(prefix="twice", registry=registry)
+    child = Cadence("pay", Order()).with_reporter(reporter.report).then("pay", pay)
+    flow = (
+        Cadence("checkout", Order())
+        .with_reporter(reporter.report)
+        .with_reporter(reporter.report)
+        .then("price", price)
+        .child("paying", child, lambda parent, kid: parent)
+    )
+    await flow.run(Order(order_id="o"))
+    labels = {"kind": "cadence", "name": "checkout"}
+    assert value(registry, "twice_runs_total", outcome="completed", **labels) == 1
+    assert value(registry, "twice_steps_total", step="price", outcome="completed", **labels) == 1
+    child_labels = {"kind": "cadence", "name": "pay"}
+    assert value(registry, "twice_runs_total", outcome="completed", **child_labels) == 1
+
+
 async def test_flow_failure_counts_error_class(registry: CollectorRegistry) -> None:
     """A failing note counts a failed run, a failed step and its underlying error class."""
     reporter = PrometheusReporter(registry=registry)

@@ -158,7 +158,8 @@ class Observers:
 
     def joined(self, other: Observers) -> Observers:
         """These observers followed by those of `other` that are not already here."""
-        extra = [h for h in other.hooks if all(h is not mine for mine in self.hooks)]
+        mine = {_key(h) for h in self.hooks}
+        extra = [h for h in other.hooks if _key(h) not in mine]
         return Observers(self.hooks + tuple(extra), self.kind) if extra else self
 
     def retry_listener(
@@ -203,8 +204,39 @@ class Observers:
             )
 
 
+_ENTRY_POINTS = frozenset({"report", "__call__", "handle_event"})
+
+
+def _key(item: Any) -> tuple[Any, ...]:
+    """What an attached observer reports to: the same key means the same observer.
+
+    A reporter's entry point (`reporter.report`, the reporter itself, `handle_event`) keys as
+    the reporter, so a reporter attached both as hooks and as a reporter is one observer.
+    """
+    target = item.report if type(item) is ReporterHooks else item
+    owner = getattr(target, "__self__", None)
+    if owner is not None and inspect.ismethod(target):
+        if target.__func__.__name__ in _ENTRY_POINTS:
+            return ("object", id(owner))
+        return ("method", id(owner), target.__func__)
+    return ("object", id(target))
+
+
 def build_observers(hooks: Sequence[Any], reporters: Sequence[Any], kind: str) -> Observers | None:
-    """Group hooks and reporter callables; None when there are none."""
-    items: list[Any] = list(hooks)
-    items.extend(r if isinstance(r, CadenceHooks) else ReporterHooks(r) for r in reporters)
+    """Group hooks and reporter callables; None when there are none.
+
+    An observer attached more than once (the same hooks object twice, `reporter.report`
+    given twice, a reporter given both as hooks and as a reporter) is called once per event,
+    in its first place, hooks before reporters (as hooks, a reporter also sees step results).
+    """
+    items: list[Any] = []
+    seen: set[tuple[Any, ...]] = set()
+    for item in (
+        *hooks,
+        *(r if isinstance(r, CadenceHooks) else ReporterHooks(r) for r in reporters),
+    ):
+        key = _key(item)
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
     return Observers(items, kind) if items else None
