@@ -191,6 +191,34 @@ async def test_stage_cache_reuses_results_per_key_fields() -> None:
     assert calls == 3
 
 
+async def test_a_cached_stage_is_keyed_by_what_the_stages_before_it_decided() -> None:
+    """A cached stage may read earlier stages' results: the same input after another
+    decision is another key (never a stale answer), the same decision a hit. Times and
+    costs of the earlier stages are not part of the key. `cache_key_fields` may name
+    `stages.NAME.*` paths."""
+    verdicts = iter(["low", "high", "high", "low"])
+    calls: list[str] = []
+
+    async def first(_ctx: Any) -> dict:
+        return {"result": next(verdicts), "confidence": 0.5}
+
+    async def second(ctx: Any) -> dict:
+        calls.append(ctx.get_stage_result("A").result)
+        return {"result": f"after {ctx.get_stage_result('A').result}"}
+
+    for key_fields in (None, ["user", "stages.A.result"]):
+        verdicts = iter(["low", "high", "high", "low"])
+        calls.clear()
+        stage: dict[str, Any] = {"cache_enabled": True}
+        if key_fields:
+            stage["cache_key_fields"] = key_fields
+        engine = CascadeEngine(config({"A": {}, "B": stage}))
+        engine.register_stages({"A": first, "B": second})
+        finals = [(await engine.execute({"user": "u"}))["final_result"] for _ in range(4)]
+        assert finals == ["after low", "after high", "after high", "after low"], key_fields
+        assert calls == ["low", "high"], key_fields  # runs 3 and 4 were served from the cache
+
+
 async def test_clear_cache_empties_plugin_and_note_caches_of_registered_handlers() -> None:
     """`clear_cache()` also empties a CachePlugin handler and one inside a PluginFactory
     chain."""

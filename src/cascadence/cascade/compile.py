@@ -6,13 +6,13 @@ comes from `execution_order` or a stable topological sort of `depends_on`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from cascadence.cascade.config import CascadeConfig, RoutingRule, StageConfig
 from cascadence.cascade.validate import dependency_order
 from cascadence.conditions import CompiledCondition, compile_condition
-from cascadence.policies.cache import ResultCache
+from cascadence.policies.cache import ResultCache, cache_key
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
@@ -21,6 +21,28 @@ from cascadence.runtime.invoke import AsyncHandler
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan, stage_mask
 
 __all__ = ["compile_cascade", "stage_order"]
+
+
+def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
+    """The cache key of a stage's run, from its `ExecutionContext`: the values of
+    `cache_key_fields` (dot paths of the input, or `stages.NAME.result`-style paths), or else
+    the whole input and what the stages before it decided (their `result`, `confidence` and
+    `data`, which a handler may read: the same input after other decisions is another key)."""
+    if fields:
+        return lambda ctx: cache_key([ctx.get(path) for path in fields], None)
+
+    def key(ctx: Any) -> Hashable:
+        results = ctx.stage_results
+        if not results:
+            return cache_key(ctx.data, None)
+        earlier = [
+            (name, r.get("result"), r.get("confidence"), r.get("data"))
+            for name, r in results.items()
+            if isinstance(r, dict)
+        ]
+        return cache_key([ctx.data, earlier], None)
+
+    return key
 
 
 def stage_order(config: CascadeConfig) -> list[str]:
@@ -120,7 +142,7 @@ def _policy(
         cache = keep(
             stage.name,
             f"cache:{ttl}:{fields}",
-            lambda: ResultCache(ttl=ttl, key_fields=fields or None, clock=clock),
+            lambda: ResultCache(ttl=ttl, key=stage_cache_key(fields), clock=clock),
         )
     breaker = None
     if stage.circuit_breaker is not None:

@@ -308,7 +308,6 @@ class _Run:
                     fn,
                     ctx,
                     st.policy,
-                    cache_input=ctx.data,
                     deadline=self.loop_deadline(),
                     on_retry=retry,
                     assign=_assign,
