@@ -39,6 +39,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "ConfigIssue",
+    "ConfigWarning",
     "GlobalTimeoutError",
     "MergeConflict",
     "NoteError",
@@ -108,6 +109,11 @@ class ConfigIssue:
         if self.source_line is not None and self.column is not None:
             text += f"\n    {self.source_line}\n    {' ' * (self.column - 1)}^"
         return text
+
+
+class ConfigWarning(UserWarning):
+    """Something in a cascade configuration that loads but is likely a mistake (a read of
+    `stages.A.confidense`, one letter off a key every stage result has)."""
 
 
 class ConfigError(CascadenceError, ValueError):

@@ -1139,3 +1139,38 @@ def test_a_condition_that_may_hold_without_a_later_stage_is_accepted() -> None:
                 },
             }
         )
+
+
+def test_a_stage_result_key_one_letter_off_is_a_warning() -> None:
+    """`stages.A.confidense` loads (a handler may return any key) but warns, with the key
+    every result has; keys a handler returns, and `data.*`, do not warn."""
+    import warnings
+
+    from cascadence.errors import ConfigWarning
+
+    def load(condition: str) -> list[str]:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            CascadeConfig.from_dict(
+                {
+                    "name": "c",
+                    "stages": {
+                        "FAST_CHECK": {
+                            "routing_rules": [
+                                {
+                                    "name": "r",
+                                    "condition": condition,
+                                    "action": {"type": "terminate"},
+                                }
+                            ]
+                        }
+                    },
+                }
+            )
+        return [str(w.message) for w in seen if w.category is ConfigWarning]
+
+    (message,) = load("stages.FAST_CHECK.confidense < 0.8")
+    assert message.startswith("stages.FAST_CHECK.routing_rules[0].condition: ")
+    assert "'stages.FAST_CHECK.confidense'" in message and "did you mean 'confidence'?" in message
+    assert load("stages.FAST_CHECK.confidence < 0.8 and stages.FAST_CHECK.data.x > 1") == []
+    assert load("stages.FAST_CHECK.risk_points > 3 or stages.FAST_CHECK.escalated == true") == []

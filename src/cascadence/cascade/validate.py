@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from cascadence.conditions import ConditionSyntaxError, compile_condition
 from cascadence.conditions.compiler import CompiledCondition, field_path
 from cascadence.conditions.paths import stage_name
 from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern
-from cascadence.errors import closest
+from cascadence.errors import ConfigWarning, closest
 
 __all__ = [
     "Loc",
@@ -34,6 +35,10 @@ __all__ = [
 
 Loc = tuple[str | int, ...]
 """A location inside the config data: keys and list indices from the root."""
+
+
+RESULT_KEYS = ("result", "confidence", "data", "time_ms", "cost", "error", "escalated", "cached")
+"""Keys of a stage result that every result has, or that the engine adds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +330,27 @@ class _Checker:
                 "a stage that runs later",
             )
 
+    def check_result_keys(self, compiled: CompiledCondition, loc: Loc) -> None:
+        """Warn about a read of a stage result's key that is one letter off a key every
+        result has (`stages.A.confidense`): it would read nothing. A key the handler returns
+        itself is read as written, so this is a warning, not a problem."""
+        for path in sorted(compiled.fields):
+            parts = path.split(".")
+            if len(parts) < 3 or parts[0] != "stages" or parts[1] not in self.stages:
+                continue
+            key = parts[2]
+            if key in RESULT_KEYS:
+                continue
+            hint = closest(key, RESULT_KEYS)
+            if hint is not None:
+                where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+                warnings.warn(
+                    f"{where.lstrip('.')}: {path!r} reads {key!r}, which no stage result has "
+                    f"unless its handler returns it; did you mean {hint!r}?",
+                    ConfigWarning,
+                    stacklevel=2,
+                )
+
     def check_condition(self, raw: Any, loc: Loc) -> CompiledCondition | None:
         """Check one condition; return it compiled (None when it does not compile, or its
         place has a problem already)."""
@@ -345,6 +371,7 @@ class _Checker:
                     )
                 )
             return None
+        self.check_result_keys(compiled, loc)
         for ref in sorted(compiled.stage_refs):
             if ref in self.stages:
                 continue
