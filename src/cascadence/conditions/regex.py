@@ -230,9 +230,9 @@ def _guarded_re_search(pattern: str, written: str | None = None) -> Callable[[st
         parsed = _sre.parse(pattern)
         compiled = re.compile(pattern)
     except re.error as exc:
-        raise RegexRejected(f"invalid regular expression: {exc}") from None
+        raise RegexRejected(f"invalid regular expression {pattern!r}: {exc}") from None
     except (RecursionError, OverflowError, ValueError) as exc:
-        raise RegexRejected(f"invalid regular expression: {exc}") from None
+        raise RegexRejected(f"invalid regular expression {pattern!r}: {exc}") from None
     reason = _danger(parsed, bool(parsed.state.flags & re.IGNORECASE))
     if reason is not None:
         hint = (
