@@ -57,3 +57,24 @@ async def test_serialize_true_refuses_what_durable_stores_refuse() -> None:
     await store.acquire("r", owner="o", lease_seconds=5, kind="cadence", name="x")
     with pytest.raises(SerializationError, match=r"\$\.client"):
         await store.save_step("r", "0:a", {"client": Client()}, owner="o")
+
+
+async def test_a_value_that_can_be_neither_copied_nor_serialized_is_named() -> None:
+    """A lock deep inside the score is what the error names, not a plain object elsewhere
+    that copies fine but the serializer cannot write."""
+    import threading
+
+    @dataclass
+    class Held(Score):
+        items: list[Client] = field(default_factory=list)
+        client: dict[str, object] = field(default_factory=dict)
+
+    async def fill(score: Held) -> None:
+        score.items = [Client()]
+
+    flow = Cadence("held", Held()).then("fill", fill)
+    store = InMemoryCheckpointStore()
+    with pytest.raises(SerializationError) as info:
+        await flow.with_checkpoint(store, run_id="r").run(Held(client={"conn": threading.Lock()}))
+    assert info.value.path == "$.score.client.conn"
+    assert "lock" in str(info.value) and "cannot be copied" in str(info.value)

@@ -114,8 +114,21 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
         if not self.serialize:
             try:
                 return _Copy(copy.deepcopy(value))
-            except Exception:  # the serializer below reports it, naming where it sits
-                pass
+            except Exception as exc:  # serialized instead, if it can be
+                try:
+                    return serde.dumps(value, root=root)
+                except serde.SerializationError:
+                    # the value that cannot be copied is the one to name, not the first one
+                    # the serializer cannot write (a plain class that copies fine)
+                    path, culprit, error = _uncopiable(value, root, exc)
+                    raise serde.SerializationError(
+                        path,
+                        f"{type(culprit).__module__}.{type(culprit).__qualname__}",
+                        f"cannot keep a value of type {type(culprit).__qualname__}: it cannot "
+                        f"be copied ({type(error).__name__}: {error}) nor serialized; keep it "
+                        "out of the checkpointed value (a client or a lock belongs outside "
+                        "the score) or register it with cascadence.checkpoint.serde",
+                    ) from None
         return serde.dumps(value, root=root)
 
     def __repr__(self) -> str:
@@ -255,3 +268,28 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
         for rid in doomed:
             del self._runs[rid]
         return len(doomed)
+
+
+def _uncopiable(value: Any, path: str, error: Exception) -> tuple[str, Any, Exception]:
+    """The innermost part of `value` that `copy.deepcopy` refuses: its path, itself and the
+    error; `value` itself when no part of it is to blame."""
+    while True:
+        if isinstance(value, dict):
+            parts: Any = (
+                (f"{path}.{k}" if isinstance(k, str) and k.isidentifier() else f"{path}[{k!r}]", v)
+                for k, v in value.items()
+            )
+        elif isinstance(value, (list, tuple)):
+            parts = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        elif hasattr(value, "__dict__") and not isinstance(value, type):
+            parts = ((f"{path}.{k}", v) for k, v in vars(value).items())
+        else:
+            return path, value, error
+        for where, part in parts:
+            try:
+                copy.deepcopy(part)
+            except Exception as exc:
+                value, path, error = part, where, exc
+                break
+        else:
+            return path, value, error
