@@ -124,8 +124,9 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
                     raise serde.SerializationError(
                         path,
                         f"{type(culprit).__module__}.{type(culprit).__qualname__}",
-                        f"cannot keep a value of type {type(culprit).__qualname__}: it cannot "
-                        f"be copied ({type(error).__name__}: {error}) nor serialized; keep it "
+                        f"cannot checkpoint a value of type {type(culprit).__qualname__}: it "
+                        f"can be neither copied ({type(error).__name__}: {error}) nor "
+                        "serialized; keep it "
                         "out of the checkpointed value (a client or a lock belongs outside "
                         "the score) or register it with cascadence.checkpoint.serde",
                     ) from None
