@@ -454,3 +454,48 @@ async def test_execute_names_the_fix_for_a_store_url() -> None:
     """A URL given as the checkpoint is refused with how to make the store from it."""
     with pytest.raises(TypeError, match=r"store_from_url\('sqlite:///x.db'\)"):
         await _engine([]).execute({"n": 1}, run_id="u", checkpoint="sqlite:///x.db")  # type: ignore[arg-type]
+
+
+@dataclass
+class Job(Score):
+    log: list[str] | None = None
+    alerts: int = 0
+
+
+async def test_a_run_its_error_handler_stopped_resumes_at_the_failed_step(tmp_path: Path) -> None:
+    """`on_error(handler)` (stop=True) returns the score, but the run is not complete: it is
+    recorded failed, and a re-run with the same id resumes at the failed step."""
+    attempts = [0]
+
+    async def fetch(score: Job) -> None:
+        score.log = [*(score.log or []), "fetch"]
+
+    async def flaky(score: Job) -> None:
+        attempts[0] += 1
+        score.log = [*(score.log or []), f"flaky{attempts[0]}"]
+        if attempts[0] == 1:
+            raise ConnectionError("down")
+
+    async def save(score: Job) -> None:
+        score.log = [*(score.log or []), "save"]
+
+    def alert(score: Job, error: BaseException) -> None:
+        score.alerts += 1
+
+    flow = (
+        Cadence("job", Job())
+        .then("fetch", fetch)
+        .then("flaky", flaky)
+        .then("save", save)
+        .on_error(alert)
+    )
+    async with SQLiteCheckpointStore(str(tmp_path / "runs.db")) as store:
+        first = await flow.with_checkpoint(store, run_id="job-1").run(Job())
+        assert first.log == ["fetch", "flaky1"] and first.alerts == 1
+        record = await store.load("job-1")
+        assert record is not None and record.status is RunStatus.FAILED
+        assert record.error is not None and "handled by on_error" in record.error
+        again = await flow.with_checkpoint(store, run_id="job-1").run(Job())
+        assert again.log == ["fetch", "flaky2", "save"] and again.alerts == 0
+        record = await store.load("job-1")
+        assert record is not None and record.status is RunStatus.COMPLETED

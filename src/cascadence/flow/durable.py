@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cascadence.errors import CheckpointError
-from cascadence.runtime.durable import durable_run, finish
+from cascadence.runtime.durable import durable_run, finish, stop_unfinished
 from cascadence.runtime.flow_runner import run_flow
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ async def run_durable(
 ) -> S:
     """Run `cadence` under `run_id`, resuming after the last step a previous attempt finished.
 
-    A completed `run_id` returns its stored final score without running any step.
+    A completed `run_id` returns its stored final score without running any step. A run
+    that an `on_error(stop=True)` handler stopped at a failed step returns its score but is
+    not completed: a re-run resumes at that step.
     """
     plan = cadence.plan
     async with durable_run(
@@ -51,6 +53,7 @@ async def run_durable(
         async def checkpoint(index: int, name: str, current: Any) -> None:
             await run.save_step(f"{index}:{name}", {"index": index, "score": current})
 
+        handled: list[BaseException] = []
         final: S = await run_flow(
             plan,
             score,
@@ -58,8 +61,12 @@ async def run_durable(
             run_id=run_id,
             start_at=start_at,
             on_node=checkpoint,
+            handled=handled,
         )
-        await finish(run, final)
+        if handled:  # stopped at a failed step by its error handler: a re-run resumes there
+            await stop_unfinished(run, handled[0])
+        else:
+            await finish(run, final)
         return final
 
 

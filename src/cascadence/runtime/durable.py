@@ -121,6 +121,16 @@ async def _give_back(
         await store.release(run_id, owner=owner)
 
 
+async def stop_unfinished(run: DurableRun, error: BaseException) -> None:
+    """Mark the run failed, and so resumable, though it returned: an error handler handled
+    `error` and stopped the run before its last step."""
+    await run.store.fail(
+        run.run_id,
+        f"{type(error).__name__}: {error} (handled by on_error, which stopped the run)",
+        owner=run.owner,
+    )
+
+
 async def finish(run: DurableRun, result: Any) -> None:
     """Mark the run completed with `result`."""
     await run.store.complete(run.run_id, result, owner=run.owner)

@@ -159,13 +159,15 @@ def _shared_refusal(node: ParallelNode) -> Callable[[BaseException], bool] | Non
 
 
 class _FlowRun:
-    __slots__ = ("obs", "plan", "root", "run_id")
+    __slots__ = ("obs", "plan", "root", "run_id", "stopped")
 
     def __init__(self, plan: FlowPlan, obs: Observers | None, run_id: str | None) -> None:
         self.plan = plan
         self.root = plan.name
         self.obs = obs
         self.run_id = run_id
+        self.stopped: BaseException | None = None
+        """The error an `on_error(stop=True)` handler handled, ending the run early."""
 
     async def step(self, node: StepNode, score: Any) -> Any:
         obs = self.obs
@@ -321,6 +323,7 @@ class _FlowRun:
                         raise
                     score = _adopt(score, await _maybe_await(plan.on_error(score, exc)))
                     if plan.stop_on_error:  # handled: the flow stops there and returns the score
+                        self.stopped = exc
                         break
                 if on_node is not None:
                     await on_node(index, node.name, score)
@@ -341,6 +344,7 @@ async def run_flow(
     run_id: str | None = None,
     start_at: int = 0,
     on_node: NodeDone | None = None,
+    handled: list[BaseException] | None = None,
 ) -> Any:
     """Run `plan` on `score` and return the final score.
 
@@ -351,9 +355,17 @@ async def run_flow(
         run_id: Identifies the run in events and checkpoints.
         start_at: Index of the first top-level node to run (resuming a checkpointed run).
         on_node: Called after each top-level node finished.
+        handled: Gets the error that an `on_error(stop=True)` handler handled, when the run
+            stopped early for it (the failed step is not reported to `on_node`).
 
     Raises:
         NoteError: A step failed (its subclasses say how: timeout, retries, open circuit).
         ParallelNoteError: A task of a parallel group failed.
     """
-    return await _FlowRun(plan, observers, run_id).run(score, start_at, on_node)
+    if handled is None:
+        return await _FlowRun(plan, observers, run_id).run(score, start_at, on_node)
+    flow_run = _FlowRun(plan, observers, run_id)
+    final = await flow_run.run(score, start_at, on_node)
+    if flow_run.stopped is not None:
+        handled.append(flow_run.stopped)
+    return final
