@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,3 +210,89 @@ def test_a_handler_module_that_exits_at_import_is_a_plan_error(tmp_path: Path) -
     path.write_text("name: c\nstages:\n  A:\n    handler: exits_at_import:f\n")
     with pytest.raises(PlanError, match="importing 'exits_at_import' raised SystemExit: 3"):
         CascadeEngine(CascadeConfig.from_file(path))
+
+
+def _cascade(folder: Path, handlers: dict[str, str], files: dict[str, str]) -> Path:
+    """A cascade file in `folder` with stages named by `handlers`, and the module files."""
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    stages = "".join(f"  {stage}:\n    handler: {path}\n" for stage, path in handlers.items())
+    path = folder / "cascade.yaml"
+    path.write_text(f"name: layouts\nstages:\n{stages}")
+    return path
+
+
+@pytest.fixture
+def clean_modules() -> Any:
+    """Forget the modules a test imported from its temporary folders."""
+    import sys
+
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+async def test_handler_layouts_that_share_module_names(
+    tmp_path: Path, clean_modules: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A namespace folder of handlers; a version kept in a subfolder of another; two cascades
+    whose stage modules differ but whose helper modules share a name; two stages of one
+    module, imported once, sharing its state."""
+    monkeypatch.chdir(tmp_path.parent)  # the cascade folders are never the working folder
+    # a folder of handlers without __init__.py
+    ns = tmp_path / "ns"
+    path = _cascade(
+        ns,
+        {"A": "handlers.fraud:decide"},
+        {"handlers/fraud.py": "def decide(ctx):\n    return {'result': 'ns'}\n"},
+    )
+    assert (await CascadeEngine(CascadeConfig.from_file(path)).execute({}))["final_result"] == "ns"
+
+    # a version in a subfolder of the other, each with its own `lstages`
+    stages = "def decide(ctx):\n    return {'result': %r}\n"
+    root = tmp_path / "root"
+    outer = _cascade(root, {"A": "lstages:decide"}, {"lstages.py": stages % "outer"})
+    inner = _cascade(root / "candidate", {"A": "lstages:decide"}, {"lstages.py": stages % "inner"})
+    first = CascadeEngine(CascadeConfig.from_file(inner))
+    second = CascadeEngine(CascadeConfig.from_file(outer))
+    assert (await first.execute({}))["final_result"] == "inner"
+    assert (await second.execute({}))["final_result"] == "outer"
+
+    # different stage modules importing their own `lhelpers`
+    uses = "import lhelpers\n\ndef decide(ctx):\n    return {'result': lhelpers.WHO}\n"
+    fraud = _cascade(
+        tmp_path / "fraud",
+        {"A": "fraud_stages:decide"},
+        {"fraud_stages.py": uses, "lhelpers.py": "WHO = 'fraud'\n"},
+    )
+    kyc = _cascade(
+        tmp_path / "kyc",
+        {"A": "kyc_stages:decide"},
+        {"kyc_stages.py": uses, "lhelpers.py": "WHO = 'kyc'\n"},
+    )
+    assert (await CascadeEngine(CascadeConfig.from_file(fraud)).execute({}))[
+        "final_result"
+    ] == "fraud"
+    assert (await CascadeEngine(CascadeConfig.from_file(kyc)).execute({}))["final_result"] == "kyc"
+
+    # one module for two stages, after a module of its name came from elsewhere
+    counted = (
+        "import builtins\n"
+        "builtins.LOADS = getattr(builtins, 'LOADS', 0) + 1\n"
+        "CALLS = []\n\n"
+        "def a(ctx):\n    CALLS.append('a')\n    return {'result': len(CALLS)}\n\n"
+        "def b(ctx):\n    CALLS.append('b')\n    return {'result': len(CALLS)}\n"
+    )
+    _cascade(tmp_path / "old", {"A": "sstages:a"}, {"sstages.py": counted})
+    import builtins
+
+    CascadeEngine(CascadeConfig.from_file(tmp_path / "old" / "cascade.yaml"))
+    loads = builtins.LOADS  # type: ignore[attr-defined]
+    new = _cascade(tmp_path / "new", {"A": "sstages:a", "B": "sstages:b"}, {"sstages.py": counted})
+    engine = CascadeEngine(CascadeConfig.from_file(new))
+    CascadeEngine(CascadeConfig.from_file(new))  # a second engine on the same file
+    assert loads + 1 == builtins.LOADS  # type: ignore[attr-defined]
+    assert (await engine.execute({}))["stage_results"]["B"]["result"] == 2  # state shared
+    del builtins.LOADS  # type: ignore[attr-defined]

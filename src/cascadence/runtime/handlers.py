@@ -54,12 +54,12 @@ def import_object(path: str, *, what: str = "handler", search: Sequence[str] = (
             f"{what} {path!r} is not an import path; expected 'package.module:attribute'"
         )
     top = module_name.partition(".")[0]
-    folder = next((d for d in search if _origin(d, top) is not None), None)
+    folder = next((d for d in search if _holds(d, top)), None)
     try:
         if folder is None:
-            module = importlib.import_module(module_name)
+            module = _import_with(search, module_name)
         else:
-            module = _import_from(folder, top, module_name)
+            module = _import_from(os.path.realpath(folder), module_name)
     except ModuleNotFoundError as exc:
         raise PlanError(
             f"cannot import {what} {path!r}: module {exc.name!r} not found "
@@ -89,43 +89,105 @@ def import_object(path: str, *, what: str = "handler", search: Sequence[str] = (
     return target
 
 
-def _origin(folder: str, top: str) -> str | None:
-    """The file that module `top` is in `folder` (a module or a package), if it is there."""
-    for candidate in (os.path.join(folder, top + ".py"), os.path.join(folder, top, "__init__.py")):
-        if os.path.isfile(candidate):
-            return os.path.realpath(candidate)
-    return None
+def _holds(folder: str, top: str) -> bool:
+    """Whether module `top` is in `folder`: a module file, a package or a namespace folder."""
+    return os.path.isfile(os.path.join(folder, top + ".py")) or os.path.isdir(
+        os.path.join(folder, top)
+    )
 
 
-def _inside(module: ModuleType, folder: str) -> bool:
+def _import_with(search: Sequence[str], module_name: str) -> ModuleType:
+    """Import `module_name` as Python does, with `search` tried last."""
+    added = [d for d in search if d not in sys.path]
+    sys.path.extend(added)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        for d in added:
+            sys.path.remove(d)
+
+
+def _belongs(module: ModuleType, name: str, folder: str) -> bool:
+    """Whether `module` (imported as `name`) was loaded from `folder`, where its top-level
+    module is `folder/TOP.py` or the folder `folder/TOP`."""
+    base = os.path.join(folder, name.partition(".")[0])
     file = getattr(module, "__file__", None)
-    return isinstance(file, str) and os.path.realpath(file).startswith(folder + os.sep)
+    places = [file] if isinstance(file, str) else list(getattr(module, "__path__", None) or ())
+    for place in places:
+        real = os.path.realpath(place)
+        if real == base + ".py" or real == base or real.startswith(base + os.sep):
+            return True
+    return False
 
 
-def _import_from(folder: str, top: str, module_name: str) -> ModuleType:
-    """Import `module_name` (whose top-level module `top` is in `folder`) from `folder`.
+_SHARED_PREFIXES = tuple(
+    {os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+)
 
-    Modules of the names the folder holds that are already imported from elsewhere are set
-    aside for the import (so the folder's modules import each other, not those) and put back
-    after it.
+
+def _local(module: ModuleType) -> bool:
+    """Whether `module` is an application's own (not the standard library, not installed
+    into the interpreter's environment, not built in)."""
+    file = getattr(module, "__file__", None)
+    places = [file] if isinstance(file, str) else list(getattr(module, "__path__", None) or ())
+    return bool(places) and not any(
+        os.path.realpath(p).startswith(_SHARED_PREFIXES) for p in places
+    )
+
+
+def _held(folder: str) -> set[str]:
+    """The names of the modules and packages `folder` holds."""
+    names = set()
+    for entry in os.listdir(folder):
+        if entry.endswith(".py") and entry[:-3].isidentifier():
+            names.add(entry[:-3])
+        elif (
+            entry.isidentifier()
+            and entry != "__pycache__"
+            and os.path.isdir(os.path.join(folder, entry))
+        ):
+            names.add(entry)
+    return names
+
+
+_FOLDER_MODULES: dict[str, dict[str, ModuleType]] = {}
+"""Per folder, the modules loaded from it that could not stay in `sys.modules`: a module of
+the same name was imported from elsewhere first."""
+
+
+def _import_from(folder: str, module_name: str) -> ModuleType:
+    """Import `module_name`, whose top-level module is in `folder`, from `folder`.
+
+    The application's modules of names the folder holds that were imported from elsewhere
+    (another version of the cascade, next to its own file) are set aside for the import, so
+    the folder's modules import each other and not those, and are put back after it. The
+    folder's modules that then leave `sys.modules` are kept for the folder's next imports, so
+    every stage (and engine, and reload) of that folder shares one module, loaded once.
+    Imports a handler makes later, when it is called, are Python's: they find the modules in
+    `sys.modules`.
     """
-    folder = os.path.realpath(folder)
-    loaded = sys.modules.get(top)
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and _belongs(loaded, module_name, folder):
+        return loaded
+    own = _FOLDER_MODULES.setdefault(folder, {})
+    if module_name in own:
+        return own[module_name]
+    held = {
+        name[:-3] if name.endswith(".py") else name
+        for name in os.listdir(folder)
+        if (name.endswith(".py") and name[:-3].isidentifier())
+        or (
+            name.isidentifier()
+            and name != "__pycache__"
+            and os.path.isdir(os.path.join(folder, name))
+        )
+    }
     stashed: dict[str, ModuleType] = {}
-    if loaded is not None and not _inside(loaded, folder):
-        held = {
-            name[:-3] if name.endswith(".py") else name
-            for name in os.listdir(folder)
-            if name.endswith(".py") or os.path.isfile(os.path.join(folder, name, "__init__.py"))
-        }
-        for name, module in list(sys.modules.items()):
-            if (
-                name.partition(".")[0] in held
-                and getattr(module, "__file__", None) is not None
-                and not _inside(module, folder)
-            ):
-                stashed[name] = module
-                del sys.modules[name]
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in held and not _belongs(module, name, folder) and _local(module):
+            stashed[name] = module
+            del sys.modules[name]
+    sys.modules.update(own)
     sys.path.insert(0, folder)
     try:
         return importlib.import_module(module_name)
@@ -134,9 +196,11 @@ def _import_from(folder: str, top: str, module_name: str) -> ModuleType:
             del sys.path[0]
         elif folder in sys.path:  # pragma: no cover - the import itself changed sys.path
             sys.path.remove(folder)
-        if stashed:  # the folder's modules leave `sys.modules`; the ones set aside return
-            tops = {name.partition(".")[0] for name in stashed}
+        if stashed or own:  # the folder's modules leave `sys.modules`; the ones set aside return
+            tops = {name.partition(".")[0] for name in (*stashed, *own)}
             for name in [n for n in sys.modules if n.partition(".")[0] in tops]:
-                if _inside(sys.modules[name], folder):
+                module = sys.modules[name]
+                if _belongs(module, name, folder):
+                    own[name] = module
                     del sys.modules[name]
             sys.modules.update(stashed)
