@@ -758,3 +758,34 @@ async def test_hooks_see_a_global_timeout_as_the_result_records_it() -> None:
     assert result["stage_results"]["S"]["error_type"] == "GlobalTimeoutError"
     assert len(failed) == 1 and isinstance(failed[0], GlobalTimeoutError)
     assert "global timeout (0.03s) cancelled 'S'" in str(failed[0])
+
+
+async def test_a_run_out_of_its_global_budget_does_not_count_against_a_stage_breaker() -> None:
+    """A stage the global timeout cuts off (its own timeout is longer) was not failing: its
+    circuit breaker does not count it, and a later run that has time gets the stage."""
+    slow = [True]
+
+    async def first(_ctx: Any) -> dict:
+        await asyncio.sleep(0.05 if slow[0] else 0)
+        return {"result": "a"}
+
+    async def second(_ctx: Any) -> dict:
+        await asyncio.sleep(0.03)
+        return {"result": "b"}
+
+    breaker = {"failure_threshold": 2, "reset_timeout_seconds": 30}
+    engine = CascadeEngine(
+        config(
+            {"A": {}, "B": {"timeout_ms": 1000, "circuit_breaker": breaker}}, global_timeout_ms=60
+        )
+    )
+    engine.register_stages({"A": first, "B": second})
+    for _ in range(3):
+        result = await engine.execute({})
+        assert result["timed_out"]
+        assert all(error["type"] != "CircuitOpenError" for error in result["errors"])
+    slow[0] = False
+    result = await engine.execute({})
+    assert result["success"] and result["final_result"] == "b"
+    stage_breaker = engine.breaker("B")
+    assert stage_breaker is not None and stage_breaker.state.value == "closed"

@@ -373,11 +373,22 @@ async def call_step(
                 except CircuitOpenError as refused:
                     refused.note_name = name  # the step refused; `breaker_name` says by whom
                     raise
+            # the run's deadline comes before this step's own timeout: running out of it is
+            # the run's budget ending, not the step's service failing
+            run_cut = (
+                breaker is not None
+                and deadline is not None
+                and limit == deadline
+                and (policy.timeout is None or loop.time() + policy.timeout > deadline)
+            )
             try:
                 result = await call_with_deadline(fn, arg, policy.timeout, name, limit)
             except Exception as exc:
                 if breaker is not None and not isinstance(exc, Skip):
-                    await breaker.record_failure()
+                    if run_cut and isinstance(exc, StepTimeoutError):
+                        await breaker.release()
+                    else:
+                        await breaker.record_failure()
                 raise
             except asyncio.CancelledError as cancelled:
                 if breaker is not None:
