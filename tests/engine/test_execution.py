@@ -789,3 +789,26 @@ async def test_a_run_out_of_its_global_budget_does_not_count_against_a_stage_bre
     assert result["success"] and result["final_result"] == "b"
     stage_breaker = engine.breaker("B")
     assert stage_breaker is not None and stage_breaker.state.value == "closed"
+
+
+async def test_a_parallel_member_that_hit_its_own_timeout_keeps_that_error() -> None:
+    """In a parallel group cut off by the global timeout, a member stopped earlier by its own
+    `timeout_ms` records its TimeoutError, not the global one (results of a group are
+    recorded once every member is done, after the deadline)."""
+
+    def member(**extra: Any) -> dict[str, Any]:
+        return {"can_run_parallel": True, "parallel_group": "g", **extra}
+
+    async def slow(_ctx: Any) -> dict:
+        await asyncio.sleep(5)
+        return {"result": "late"}
+
+    engine = CascadeEngine(
+        config({"P1": member(), "P2": member(timeout_ms=50)}, global_timeout_ms=200)
+    )
+    engine.register_stages({"P1": slow, "P2": slow})
+    result = await engine.execute({})
+    assert result["timed_out"]
+    types = {e["stage"]: e["type"] for e in result["errors"]}
+    assert types == {"P1": "GlobalTimeoutError", "P2": "TimeoutError"}
+    assert "timed out after 0.05s" in result["stage_results"]["P2"]["error"]

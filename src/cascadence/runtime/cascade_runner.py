@@ -205,6 +205,12 @@ class _Run:
             exc, (StepTimeoutError, RetryExhaustedError)
         ):
             return exc
+        timed = exc.original_error if isinstance(exc, RetryExhaustedError) else exc
+        if isinstance(timed, StepTimeoutError) and any(
+            own is not None and abs(timed.timeout - own) < 1e-6
+            for own in (st.policy.timeout, st.policy.total_timeout)
+        ):  # the stage's own limit, though it is recorded after the deadline (in a group)
+            return exc
         if not self.cut_off(exc):
             return exc
         cut = GlobalTimeoutError(self.plan.name, self.plan.global_timeout or 0.0)
