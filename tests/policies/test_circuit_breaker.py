@@ -138,3 +138,68 @@ async def test_a_breaker_that_opens_during_retries_raises_circuit_open() -> None
     with pytest.raises(CircuitOpenError):
         await call_step("fetch", down, None, policy)
     assert len(calls) == 2  # the third attempt was refused by the open breaker
+
+
+async def test_a_call_let_through_before_the_circuit_opened_holds_no_probe_slot() -> None:
+    """A call admitted while closed and cancelled after the circuit went half-open does not
+    give back the slot of the probe in flight: half_open_max_calls still holds."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("b", failure_threshold=1, recovery_timeout=10, clock=clock)
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def long_call() -> None:
+        started.set()
+        await finish.wait()
+
+    old = asyncio.ensure_future(breaker.call(long_call))  # admitted while closed
+    await started.wait()
+    await breaker.before_call()
+    await breaker.record_failure()  # another call failed: the circuit opens
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(11)
+
+    async def probe() -> None:
+        await breaker.before_call()  # the one probe of the half-open period
+        await finish.wait()
+        await breaker.record_success()
+
+    probing = asyncio.ensure_future(probe())
+    await asyncio.sleep(0)
+    assert breaker.state is BreakerState.HALF_OPEN and breaker.snapshot.half_open_calls == 1
+    old.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await old
+    assert breaker.snapshot.half_open_calls == 1
+    with pytest.raises(CircuitOpenError):
+        await breaker.before_call()  # a second probe is still refused
+    finish.set()
+    await probing
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_one_breaker_shared_by_event_loops_in_several_threads_counts_every_failure() -> None:
+    """Failures recorded from loops in 8 threads at once are all counted."""
+    import threading
+
+    breaker = CircuitBreaker("b", failure_threshold=10**9)
+
+    def worker() -> None:
+        async def fail_many() -> None:
+            for _ in range(2000):
+                await breaker.record_failure()
+
+        asyncio.run(fail_many())
+
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: a lost update would show
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert breaker.snapshot.failures == 16_000

@@ -15,6 +15,8 @@ HALF_OPEN --(any failure)--------------------------> OPEN
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -115,6 +117,12 @@ def breaker_step(
     return replace(snap, failures=failures), True
 
 
+_PROBE: contextvars.ContextVar[tuple[CircuitBreaker, float] | None] = contextvars.ContextVar(
+    "cascadence_breaker_probe", default=None
+)
+"""The half-open probe slot the current task holds: (breaker, opened_at of that open period)."""
+
+
 class BreakerStateStore(Protocol):
     """Where breaker snapshots live when several processes share one breaker."""
 
@@ -179,6 +187,9 @@ class CircuitBreaker:
             failure_threshold, float(recovery_timeout), half_open_max_calls, success_threshold
         )
         self._snap = BreakerSnapshot()
+        # event loops in several threads may share a breaker (an engine's `execute_sync` from
+        # worker threads): each local step is applied under this lock
+        self._lock = threading.Lock()
 
     @property
     def failure_threshold(self) -> int:
@@ -207,14 +218,20 @@ class CircuitBreaker:
     async def _apply(self, event: Event) -> bool:
         now = self._now()
         params = self._params
-        old = self._snap.state
         if self.store is None:
-            self._snap, allowed = breaker_step(self._snap, event, now, params)
+            with self._lock:
+                old = self._snap.state
+                self._snap, allowed = breaker_step(self._snap, event, now, params)
+                new = self._snap
         else:
-            self._snap, allowed = await self.store.apply(
+            old = self._snap.state
+            new, allowed = await self.store.apply(
                 self.name, lambda s: breaker_step(s, event, now, params)
             )
-        if self._snap.state is not old:
+            self._snap = new
+        if event == "call" and allowed and new.state is BreakerState.HALF_OPEN:
+            _PROBE.set((self, new.opened_at))  # this task holds a probe slot
+        if new.state is not old:
             self._notify(old)
         return allowed
 
@@ -273,6 +290,10 @@ class CircuitBreaker:
         """
         if self.store is None and self._snap.state is not BreakerState.HALF_OPEN:
             return
+        probe = _PROBE.get()
+        if probe is None or probe[0] is not self or probe[1] != self._snap.opened_at:
+            return  # this call was let through before the circuit opened: it holds no slot
+        _PROBE.set(None)
         await self._apply("release")
 
     async def call(self, fn: Callable[[], Awaitable[object]]) -> object:
