@@ -152,7 +152,7 @@ class _ResumeUntil:
         self._task: asyncio.Task[Any] | None = None
         self._cancelling = 0
         self._expired = False
-        self._deferred = False
+        self._deferred = 0
 
     def __await__(self) -> Generator[Any, Any, Any]:
         # A generator, not `send`/`throw` methods: the task drives it without a Python call per
@@ -205,10 +205,12 @@ class _ResumeUntil:
         task = self._task
         assert task is not None
         done = getattr(self._waiting, "done", None)
-        if done is not None and not self._deferred and done():
+        if done is not None and self._deferred < _DEFER_TURNS and done():
             # The handler's wait is over and its task is scheduled to resume: let it take that
-            # step (the loop runs it before this second look), once.
-            self._deferred = True
+            # step before a second look. A task resumes within a turn or two of the loop (two
+            # when its wakeup is itself scheduled from the future's callback, as under uvloop);
+            # the look is put off a few turns at most.
+            self._deferred += 1
             self._handle = task.get_loop().call_soon(self, context=_timer_context())
             return
         self._handle = None
@@ -232,6 +234,9 @@ class _ResumeUntil:
                 return StepTimeoutError(self._name, self._timeout)
         return None
 
+
+_DEFER_TURNS = 4
+"""Turns of the loop a deadline's last look waits for a handler whose wait is already over."""
 
 _TIMER_CONTEXTS = threading.local()
 
