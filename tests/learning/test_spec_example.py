@@ -334,3 +334,9 @@ async def test_the_link_to_the_run_is_not_part_of_the_stage_result() -> None:
     assert json.loads(json.dumps(stages["RULES"])) == dict(stages["RULES"])
     assert stages["RULES"]._run is result  # an attribute, not an item
     assert "_run" not in stages["RULES"]
+    # what an extractor keeps of the run: the stage results' items, not the whole run
+    extractor = PatternExtractor()
+    extractor.learn_from_failure({"amount": 500}, "RULES", stages["RULES"])
+    (record,) = extractor.records
+    assert record.stage_results == {name: dict(r) for name, r in stages.items()}
+    assert all(run_of(r) is None for r in record.stage_results.values())

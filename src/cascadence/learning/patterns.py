@@ -349,6 +349,12 @@ class PatternExtractor:
 
     def _add(self, record: ExecutionRecord) -> ExecutionRecord:
         record.holdout = self._rng.random() < self.holdout
+        results = record.stage_results
+        if any(run_of(r) is not None for r in results.values()):
+            # keep the stage results' items, not the whole run each one leads to
+            record.stage_results = {
+                name: dict(r) if run_of(r) is not None else r for name, r in results.items()
+            }
         self._records.append(record)
         self._version += 1
         return record
