@@ -163,3 +163,31 @@ def test_monitor_says_when_the_cost_of_errors_holds_a_migration_back() -> None:
     roi = CostAnalyzer(error_cost=10_000.0).calculate_migration_roi(pattern(), None, 10_000)
     assert roi.recommendation == "MONITOR"
     assert "error_cost 10000" in roi.rationale and "does not outweigh" in roi.rationale
+
+
+def test_a_cost_tier_reads_the_full_cost_of_each_stage_not_the_cached_mean() -> None:
+    """Results served from the cache cost nothing and pull a stage's mean cost down; a tier
+    is matched against what each stage costs when it runs in full."""
+    base = pattern()
+    cached = replace(
+        base,
+        target_stage="STATISTICAL_ML",
+        stage_cost={"RULES": 0.1, "STATISTICAL_ML": 0.5, "SINGLE_AI": 25.0},
+        population_stage_cost={"RULES": 0.1, "STATISTICAL_ML": 0.5, "SINGLE_AI": 25.0},
+        stage_unit_cost=dict(COSTS),
+    )
+    renamed = replace(
+        cached,
+        target_stage="MED",
+        stage_order=("FAST", "MED", "LLM"),
+        stage_share={"FAST": 1.0, "MED": 1.0, "LLM": 1.0},
+        stage_cost={"FAST": 0.1, "MED": 0.5, "LLM": 25.0},
+        population_stage_share={"FAST": 1.0, "MED": 1.0, "LLM": 0.4},
+        population_stage_cost={"FAST": 0.1, "MED": 0.5, "LLM": 25.0},
+        stage_unit_cost={"FAST": 1.0, "MED": 5.0, "LLM": 25.0},
+    )
+    rules = CostAnalyzer().calculate_migration_roi(renamed, "RULES", 10_000)
+    assert rules.target_stage == "FAST" and rules.recommendation == "REJECT"
+    ml = CostAnalyzer().calculate_migration_roi(renamed, "STATISTICAL_ML", 10_000)
+    assert ml.target_stage == "MED" and ml.recommendation == "MIGRATE"
+    assert Pattern.from_dict(renamed.to_dict()) == renamed

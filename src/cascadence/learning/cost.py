@@ -145,6 +145,13 @@ class CostAnalyzer:
             return pattern.population_stage_cost[name]
         return STAGE_COSTS.get(name.upper(), 1.0)
 
+    def _unit_cost(self, name: str, pattern: Pattern) -> float:
+        """What stage `name` costs when it runs in full (a cached result's 0 aside)."""
+        if self.stage_costs is not None and name in self.stage_costs:
+            return float(self.stage_costs[name])
+        unit = pattern.stage_unit_cost.get(name)
+        return unit if unit is not None else self.stage_cost(name, pattern)
+
     def _target(self, pattern: Pattern, target: str) -> str:
         """The stage `target` names: a stage of the pattern's runs, or a cost tier of the
         spec's model (`"RULES"`), which stands for the pattern's stage of that cost."""
@@ -153,7 +160,7 @@ class CostAnalyzer:
             return target
         tier = STAGE_COSTS.get(target.upper()) if isinstance(target, str) else None
         if tier is not None:
-            costs = {name: self.stage_cost(name, pattern) for name in order}
+            costs = {name: self._unit_cost(name, pattern) for name in order}
             for fits in (
                 [name for name in order if costs[name] == tier],
                 [name for name in order if costs[name] <= tier],

@@ -53,6 +53,7 @@ __all__ = [
     "mine_stage",
     "stage_order",
     "stage_shares",
+    "unit_costs",
     "wilson_lower",
 ]
 
@@ -506,6 +507,17 @@ def stage_shares(records: Sequence[ExecutionRecord]) -> tuple[dict[str, float], 
         {name: count / total for name, count in runs.items()},
         {name: spent[name] / count for name, count in runs.items()},
     )
+
+
+def unit_costs(records: Sequence[ExecutionRecord]) -> dict[str, float]:
+    """Each stage's cost when it ran in full: the most any of `records` spent on it."""
+    most: dict[str, float] = {}
+    for record in records:
+        for name, result in record.stage_results.items():
+            cost = stage_cost(name, result)
+            if cost > most.get(name, -1.0):
+                most[name] = cost
+    return most
 
 
 def stage_order(records: Sequence[ExecutionRecord]) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from cascadence.learning.mining import (
     mine_stage,
     stage_order,
     stage_shares,
+    unit_costs,
 )
 from cascadence.learning.records import DEFAULT_DECISION_FIELD, ExecutionRecord, decision_of
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
@@ -94,6 +95,9 @@ class Pattern:
         decision_field: The field a generated rule writes the decision to.
         evidence: Extra facts: `lift`, and for REASONING patterns `phrase` and `phrase_stage`.
         created_at: Wall-clock time the pattern was found.
+        stage_unit_cost: Each stage's cost when it ran in full: the most a run reaching
+            `target_stage` spent on it (a result served from the cache costs nothing, and
+            pulls the mean costs down, not this).
     """
 
     id: str
@@ -119,6 +123,7 @@ class Pattern:
     decision_field: str = DEFAULT_DECISION_FIELD
     evidence: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    stage_unit_cost: dict[str, float] = field(default_factory=dict)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -205,6 +210,7 @@ class Pattern:
             "decision_field": self.decision_field,
             "evidence": dict(self.evidence),
             "created_at": self.created_at,
+            "stage_unit_cost": dict(self.stage_unit_cost),
         }
 
     @classmethod
@@ -593,4 +599,5 @@ class PatternExtractor:
             decision_field=self.decision_field,
             evidence=evidence,
             created_at=now,
+            stage_unit_cost=unit_costs(rule.population),
         )
