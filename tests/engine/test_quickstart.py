@@ -296,3 +296,17 @@ async def test_handler_layouts_that_share_module_names(
     assert loads + 1 == builtins.LOADS  # type: ignore[attr-defined]
     assert (await engine.execute({}))["stage_results"]["B"]["result"] == 2  # state shared
     del builtins.LOADS  # type: ignore[attr-defined]
+
+
+async def test_a_reload_to_another_folder_takes_that_folders_handlers(
+    tmp_path: Path, clean_modules: Any
+) -> None:
+    """`update_config` to the next version's file, whose handler path reads the same but is
+    kept next to that file, runs the new version's handler."""
+    one, two = _version(tmp_path / "v1", "approve"), _version(tmp_path / "v2", "reject")
+    engine = CascadeEngine(CascadeConfig.from_file(one))
+    assert (await engine.execute({}))["final_result"] == "approve"
+    engine.update_config(CascadeConfig.from_file(two))
+    assert (await engine.execute({}))["final_result"] == "reject"
+    engine.update_config(one)
+    assert (await engine.execute({}))["final_result"] == "approve"

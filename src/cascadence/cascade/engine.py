@@ -85,7 +85,8 @@ class CascadeEngine:
         self._policies: dict[str, StepPolicy] = {}
         self._state: dict[tuple[str, str], Any] = {}
         self._used: set[tuple[str, str]] = set()  # the slots of `_state` the last plan took
-        self._from_path: dict[str, str] = {}  # stage -> the import path its handler came from
+        # stage -> the import path its handler came from, and the folder it was looked up in
+        self._from_path: dict[str, tuple[str, str | None]] = {}
         self._stats: dict[str, StageStats] = {}
         self._finished = Executions()
         if max_in_flight is not None and (
@@ -148,17 +149,18 @@ class CascadeEngine:
 
     def _register_paths(self, config: CascadeConfig) -> None:
         """Import the handlers the config names by path: for stages without one, and for
-        stages whose path changed since their handler was imported (a handler registered in
-        code is kept)."""
+        stages whose path, or the folder of the cascade file it is looked up from, changed
+        since their handler was imported (a handler registered in code is kept)."""
         search = [str(Path(config.source_file).resolve().parent)] if config.source_file else []
         for name, stage in config.stages.items():
             if not stage.handler:
                 continue
-            if name in self._originals and self._from_path.get(name) in (None, stage.handler):
+            where = (stage.handler, search[0] if search else None)
+            if name in self._originals and self._from_path.get(name) in (None, where):
                 continue
             handler = import_object(stage.handler, what=f"handler of {name}", search=search)
             self.register_stage(name, handler)
-            self._from_path[name] = stage.handler
+            self._from_path[name] = where
 
     def update_config(
         self,
