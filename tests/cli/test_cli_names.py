@@ -20,8 +20,9 @@ from cascadence.cli import ExitCode
         ("3d-check", "it starts with a digit", "{kind}_3d_check"),
         ("import", "'import' is a Python keyword", "import_{kind}"),
         ("--", "it has no letter or digit", None),
+        ("", "it is empty", None),
     ],
-    ids=["space-bang", "dot", "non-ascii", "digit", "keyword", "dashes"],
+    ids=["space-bang", "dot", "non-ascii", "digit", "keyword", "dashes", "empty"],
 )
 def test_new_refuses_a_name_that_is_not_an_identifier(
     cli: Cli, tmp_path: Path, kind: str, name: str, problem: str, suggestion: str | None

@@ -132,7 +132,9 @@ def identifier(name: str, *, what: str = "name", separators: str = "-") -> str:
     snake = _NOT_WORD.sub("_", _CAMEL_BOUNDARY.sub("_", name)).strip("_").lower()
     kind = what.split()[0]
     normal = name.translate({ord(c): "_" for c in separators})
-    if not (normal.isascii() and normal.isidentifier()):
+    if not name.strip():
+        problem = "it is empty"
+    elif not (normal.isascii() and normal.isidentifier()):
         bad = sorted({c for c in normal if not (c.isascii() and (c.isalnum() or c == "_"))})
         if bad:
             problem = f"{_quoted(bad)} {'is' if len(bad) == 1 else 'are'} not allowed"
