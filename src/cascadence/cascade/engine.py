@@ -32,7 +32,7 @@ from cascadence.runtime.handlers import import_object
 from cascadence.runtime.invoke import AsyncHandler, mark_coroutine_function, to_async
 from cascadence.runtime.observe import Observers, build_observers
 from cascadence.runtime.plan import CascadePlan
-from cascadence.runtime.threads import run_blocking
+from cascadence.runtime.threads import in_event_loop, run_blocking
 
 if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
@@ -438,9 +438,7 @@ class CascadeEngine:
 
     def execute_sync(self, data: Any, **options: Any) -> dict[str, Any]:
         """`execute` from synchronous code (refuses to run inside a running event loop)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if not in_event_loop():
             return run_blocking(self.execute(data, **options))
         raise RuntimeError(
             "execute_sync() cannot be called from a running event loop; "

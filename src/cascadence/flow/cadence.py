@@ -46,7 +46,7 @@ from cascadence.runtime.plan import (
     ParallelNode,
     StepNode,
 )
-from cascadence.runtime.threads import run_blocking
+from cascadence.runtime.threads import in_event_loop, run_blocking
 
 if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
@@ -608,9 +608,7 @@ class Cadence(Generic[S]):
 
     def run_sync(self, score: S | None = None, *, run_id: str | None = None) -> S:
         """`run` from synchronous code; refuses to run inside a running event loop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if not in_event_loop():
             return run_blocking(self.run(score, run_id=run_id))
         raise RuntimeError(
             "run_sync() cannot be called from a running event loop; use `await run()`"

@@ -19,7 +19,6 @@ write idempotent (`score.context = [...]` rather than `score.context += [...]`).
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import inspect
@@ -36,7 +35,7 @@ from cascadence.policies.stack import OWNER_ATTR, POLICY_ATTR, RAW_ATTR, StepPol
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.flow_runner import assign_field
 from cascadence.runtime.invoke import call_step, is_async_callable, to_async
-from cascadence.runtime.threads import run_blocking
+from cascadence.runtime.threads import in_event_loop, run_blocking
 
 __all__ = [
     "Skip",
@@ -108,9 +107,7 @@ def _run_blocking(coro: Awaitable[T]) -> T:
     one (a plain function called from async code), on a fresh loop in a worker thread, with
     this context's variables, while the caller waits, as for any blocking call.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not in_event_loop():
         return run_blocking(coro)  # type: ignore[arg-type]
     context = contextvars.copy_context()
     with ThreadPoolExecutor(1, thread_name_prefix="cascadence-note") as pool:

@@ -32,6 +32,7 @@ from cascadence.replay.report import (
     final_decision,
     outcome_of,
 )
+from cascadence.runtime.threads import in_event_loop
 
 if TYPE_CHECKING:
     from cascadence.cascade.config import CascadeConfig
@@ -178,9 +179,7 @@ async def replay(
 
 def replay_sync(baseline: CascadeSource, events: Iterable[Any], **options: Any) -> ReplayReport:
     """`replay` from synchronous code (refuses to run inside a running event loop)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not in_event_loop():
         return asyncio.run(replay(baseline, events, **options))
     raise RuntimeError(
         "replay_sync() cannot be called from a running event loop; use `await replay()`"

@@ -154,6 +154,13 @@ class _DetachedPool(ThreadPoolExecutor):
         super().shutdown(wait=False, cancel_futures=cancel_futures)
 
 
+def in_event_loop() -> bool:
+    """Whether this thread is running an event loop (without leaving a `RuntimeError` as the
+    context of an exception raised afterwards, as a try/except around
+    `asyncio.get_running_loop()` does)."""
+    return asyncio._get_running_loop() is not None
+
+
 def run_blocking(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` on a new event loop, as `asyncio.run` does, and return its result, without
     waiting at the end for worker threads still blocked in calls that timed out."""
