@@ -113,7 +113,15 @@ class ConfigIssue:
 
 class ConfigWarning(UserWarning):
     """Something in a cascade configuration that loads but is likely a mistake (a read of
-    `stages.A.confidense`, one letter off a key every stage result has)."""
+    `stages.A.confidense`, one letter off a key every stage result has).
+
+    Shown at the file and line of the config, once per place. `issue` holds the details as a
+    `ConfigIssue` (None when raised by hand).
+    """
+
+    def __init__(self, message: str, issue: ConfigIssue | None = None) -> None:
+        super().__init__(message)
+        self.issue = issue
 
 
 class ConfigError(CascadenceError, ValueError):

@@ -1174,3 +1174,34 @@ def test_a_stage_result_key_one_letter_off_is_a_warning() -> None:
     assert "'stages.FAST_CHECK.confidense'" in message and "did you mean 'confidence'?" in message
     assert load("stages.FAST_CHECK.confidence < 0.8 and stages.FAST_CHECK.data.x > 1") == []
     assert load("stages.FAST_CHECK.risk_points > 3 or stages.FAST_CHECK.escalated == true") == []
+
+    # a stage's confidence against a quoted number: never true as written
+    (message,) = load('stages.FAST_CHECK.confidence < "0.8"')
+    assert "is a number, compared here with the string '0.8'" in message
+    assert "always false; write 0.8 unquoted" in message
+    (message,) = load('stages.FAST_CHECK.cost != "1"')
+    assert "always true; write 1 unquoted" in message
+    assert load('stages.FAST_CHECK.result == "0.8"') == []  # a result may be a string
+
+
+def test_a_config_warning_is_shown_at_its_file_and_line_once(tmp_path: Path) -> None:
+    """Loaded from a file, the warning is placed at the condition's line, and loading the
+    same file again does not repeat it."""
+    import warnings
+
+    from cascadence.errors import ConfigWarning
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: c\nstages:\n  A:\n    routing_rules:\n      - name: r\n"
+        '        condition: "stages.A.confidense < 0.8"\n        action: {type: terminate}\n'
+    )
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        CascadeConfig.from_file(path)
+        CascadeConfig.from_file(path)
+    (warned,) = [w for w in seen if w.category is ConfigWarning]
+    assert warned.filename == str(path) and warned.lineno == 6
+    assert isinstance(warned.message, ConfigWarning)
+    issue = warned.message.issue
+    assert issue is not None and issue.suggestion == "confidence" and issue.line == 6

@@ -165,6 +165,39 @@ def test_a_flow_named_as_a_handler_is_valid(cli: Cli, tmp_path: Path) -> None:
     assert "'flows:NOT_A_HANDLER' is not callable" in done.stdout
 
 
+def test_conditions_that_load_but_cannot_work_are_warnings_that_strict_fails(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A stage-result key one letter off and a confidence against a quoted number load, are
+    shown as warnings at their lines, and fail --strict."""
+    write(tmp_path, "h.py", "def screen(context):\n    return {'result': 'ok'}\n")
+    write(
+        tmp_path,
+        "c.yaml",
+        """\
+        name: c
+        stages:
+          A:
+            handler: "h:screen"
+            routing_rules:
+              - name: typo
+                condition: "stages.A.confidense < 0.8"
+                action: {type: terminate}
+              - name: quoted
+                condition: {field: stages.A.confidence, operator: "<", value: "0.8"}
+                action: {type: terminate}
+        """,
+    )
+    done = cli("validate", "c.yaml")
+    assert done.returncode == 0, done.stdout
+    assert "line 7: stages.A.routing_rules[0].condition:" in done.stdout
+    assert "did you mean 'confidence'?" in done.stdout
+    assert "line 10: stages.A.routing_rules[1].condition:" in done.stdout
+    assert "write 0.8 unquoted" in done.stdout
+    done = cli("validate", "--strict", "c.yaml")
+    assert done.returncode == ExitCode.INVALID
+
+
 def test_list_form_stages_place_handler_errors_too(cli: Cli, tmp_path: Path) -> None:
     """Stages written as a list still get the line of their handler."""
     write(

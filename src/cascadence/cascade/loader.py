@@ -21,6 +21,7 @@ import json
 import os
 import re
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from cascadence.cascade.config import CONDITION_TAGS, CascadeConfig, stage_entries
 from cascadence.cascade.nesting import DEEPEST, deep_point, inner_type, plain_data, too_deep
 from cascadence.cascade.validate import Loc, Problem, check_config
-from cascadence.errors import ConfigError, ConfigIssue, closest
+from cascadence.errors import ConfigError, ConfigIssue, ConfigWarning, closest
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -164,6 +165,10 @@ def _build(cls: type[CascadeConfig], data: Any, load: _Load) -> CascadeConfig:
         _LOAD.reset(token)
 
 
+_WARNED: dict[Any, Any] = {}
+"""`warnings.warn_explicit`'s registry for config warnings: each place warns once."""
+
+
 def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., None]) -> None:
     """Run `init(**data)` (pydantic's own initializer) and every cross-reference check.
 
@@ -179,11 +184,25 @@ def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., 
         init(**data)
     except ValidationError as exc:
         problems.extend(_from_pydantic(exc, CascadeConfig))
-    problems.extend(check_config(plain, known=[p.loc for p in problems]))
+    doubts: list[Problem] = []
+    problems.extend(check_config(plain, known=[p.loc for p in problems], warnings=doubts))
     if problems:
         issues = [_issue(p, plain, load) for p in problems]
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
         raise ConfigError(issues) from None
+    for doubt in doubts:
+        issue = _issue(doubt, plain, load)
+        text = f"{issue.path}: {issue.message}" if issue.path else issue.message
+        if issue.suggestion:
+            text += f"; did you mean {issue.suggestion!r}?"
+        # placed at the file and line, as Python shows a warning: once per place
+        warnings.warn_explicit(
+            ConfigWarning(text, issue),
+            ConfigWarning,
+            issue.file or "<config>",
+            issue.line or 0,
+            registry=_WARNED,
+        )
 
 
 def validation_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from cascadence.conditions import ConditionSyntaxError, compile_condition
 from cascadence.conditions.compiler import CompiledCondition, field_path
 from cascadence.conditions.paths import stage_name
 from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern
-from cascadence.errors import ConfigWarning, closest
+from cascadence.errors import closest
 
 __all__ = [
     "Loc",
@@ -39,6 +38,30 @@ Loc = tuple[str | int, ...]
 
 RESULT_KEYS = ("result", "confidence", "data", "time_ms", "cost", "error", "escalated", "cached")
 """Keys of a stage result that every result has, or that the engine adds."""
+
+NUMERIC_RESULT_KEYS = frozenset({"confidence", "time_ms", "cost"})
+"""Keys of a stage result whose value is a number (or missing)."""
+
+
+def _leaves(node: Any) -> list[Any]:
+    """The comparisons of a condition tree (through AND/OR/NOT), without recursion."""
+    found: list[Any] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Logical):
+            stack.extend(current.conditions)
+        else:
+            found.append(current)
+    return found
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and "." not in text else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +132,7 @@ class _Checker:
         self.data = data
         self.known = known
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []  # loads, but likely a mistake (`ConfigWarning`)
         self.stages: dict[str, Mapping[str, Any]] = {}
         self.listed = isinstance(data.get("stages"), list)
         for key, stage in stage_items(data.get("stages")):
@@ -334,6 +358,22 @@ class _Checker:
         """Warn about a read of a stage result's key that is one letter off a key every
         result has (`stages.A.confidense`): it would read nothing. A key the handler returns
         itself is read as written, so this is a warning, not a problem."""
+        for leaf in _leaves(compiled.node):
+            if not isinstance(leaf, Compare) or not isinstance(leaf.value, str):
+                continue
+            parts = leaf.field.split(".")
+            if len(parts) == 3 and parts[0] == "stages" and parts[2] in NUMERIC_RESULT_KEYS:
+                number = _number(leaf.value)
+                outcome = "true" if leaf.op == "!=" else "false"
+                fix = f"; write {number!r} unquoted" if number is not None else ""
+                self.warnings.append(
+                    Problem(
+                        loc,
+                        f"{leaf.field!r} is a number, compared here with the string "
+                        f"{leaf.value!r}: a number never equals or orders with a string, so "
+                        f"this comparison is always {outcome}{fix}",
+                    )
+                )
         for path in sorted(compiled.fields):
             parts = path.split(".")
             if len(parts) < 3 or parts[0] != "stages" or parts[1] not in self.stages:
@@ -343,12 +383,14 @@ class _Checker:
                 continue
             hint = closest(key, RESULT_KEYS)
             if hint is not None:
-                where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-                warnings.warn(
-                    f"{where.lstrip('.')}: {path!r} reads {key!r}, which no stage result has "
-                    f"unless its handler returns it; did you mean {hint!r}?",
-                    ConfigWarning,
-                    stacklevel=2,
+                self.warnings.append(
+                    Problem(
+                        loc,
+                        f"{path!r} reads {key!r}, which no stage result has unless its "
+                        "handler returns it",
+                        None,
+                        hint,
+                    )
                 )
 
     def check_condition(self, raw: Any, loc: Loc) -> CompiledCondition | None:
@@ -518,15 +560,25 @@ def _field_loc(raw: Mapping[str, Any], ref: str, loc: Loc) -> Loc | None:
     return None
 
 
-def check_config(data: Mapping[str, Any], *, known: Collection[Loc] = ()) -> list[Problem]:
+def check_config(
+    data: Mapping[str, Any],
+    *,
+    known: Collection[Loc] = (),
+    warnings: list[Problem] | None = None,
+) -> list[Problem]:
     """Every cross-reference problem of a config's plain data.
 
     Args:
         data: The config as plain data (mappings, lists, scalars).
         known: Locations already reported by field validation; conditions containing one are
             not parsed again, so a problem is reported once.
+        warnings: Gets what loads but is likely a mistake.
     """
-    return _Checker(data, known).run()
+    checker = _Checker(data, known)
+    problems = checker.run()
+    if warnings is not None:
+        warnings.extend(checker.warnings)
+    return problems
 
 
 def dependency_order(depends_on: Mapping[str, Sequence[str]]) -> list[str]:

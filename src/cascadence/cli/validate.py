@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,14 +110,26 @@ def check_cascade_file(path: str) -> Report:
     """Load a cascade file, import its handlers and compile it; collect every problem."""
     from cascadence.cascade.config import CascadeConfig
     from cascadence.cascade.engine import CascadeEngine
-    from cascadence.errors import ConfigError, ConfigIssue, PlanError
+    from cascadence.errors import ConfigError, ConfigIssue, ConfigWarning, PlanError
 
     report = Report(path)
-    try:
-        config = CascadeConfig.from_file(path)
-    except ConfigError as exc:
-        report.issues.extend(exc.issues)
-        return report
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        try:
+            config = CascadeConfig.from_file(path)
+        except ConfigError as exc:
+            report.issues.extend(exc.issues)
+            return report
+    for warned in caught:  # loads, but likely a mistake: shown where it is, failing --strict
+        doubt = warned.message
+        if isinstance(doubt, ConfigWarning) and doubt.issue is not None:
+            issue = doubt.issue
+            where = f"line {issue.line}: " if issue.line is not None else ""
+            where += issue.path
+            hint = f"; did you mean {issue.suggestion!r}?" if issue.suggestion else ""
+            report.warnings.append(f"{where}: {issue.message}{hint}")
+        else:
+            warnings.warn_explicit(warned.message, warned.category, warned.filename, warned.lineno)
     report.issues.extend(handler_issues(config, Path(path)))
     if report.issues:
         return report
