@@ -252,3 +252,16 @@ def test_a_proposal_refuses_the_roi_of_another_pattern() -> None:
         assert manager.proposals() == []
         own = MigrationROI(**{**values, "pattern_id": RULE.pattern_id})  # type: ignore[arg-type]
         assert manager.create_proposal(RULE, own).roi == own
+
+
+def test_a_proposal_object_stands_for_its_id() -> None:
+    """`approve(proposal)` as well as `approve(proposal.proposal_id)`; anything else is a
+    TypeError that says what to pass (a SQLite error before)."""
+    with ProposalManager() as manager:
+        proposal = manager.create_proposal(RULE)
+        approved = manager.approve(proposal, reviewer="admin@example.com")
+        assert approved.status is S.APPROVED
+        assert manager.activate(approved).status is S.ACTIVE
+        assert manager.get(proposal).status is S.ACTIVE
+        with pytest.raises(TypeError, match="expected a proposal id"):
+            manager.approve(42, reviewer="admin@example.com")  # type: ignore[arg-type]

@@ -92,12 +92,13 @@ class ProposalManager:
         self.store.close()
 
     # -- reading -----------------------------------------------------------------------------
-    def get(self, proposal_id: str) -> Proposal:
+    def get(self, proposal_id: str | Proposal) -> Proposal:
         """The proposal with that id.
 
         Raises:
             ProposalNotFoundError: No such proposal (with the closest id).
         """
+        proposal_id = _id_of(proposal_id)
         proposal = self.store.get(proposal_id)
         if proposal is None:
             ids = [p.proposal_id for p in self.store.list()]
@@ -108,7 +109,7 @@ class ProposalManager:
         """All proposals, or those in `status`, oldest first."""
         return self.store.list(_status(status) if status is not None else None)
 
-    def history(self, proposal_id: str) -> tuple[Transition, ...]:
+    def history(self, proposal_id: str | Proposal) -> tuple[Transition, ...]:
         """The audit trail of a proposal, oldest first."""
         return self.get(proposal_id).history
 
@@ -170,7 +171,7 @@ class ProposalManager:
     # -- moving ------------------------------------------------------------------------------
     def _move(
         self,
-        proposal_id: str,
+        proposal_id: str | Proposal,
         to: ProposalStatus,
         actor: str | None,
         reason: str | None,
@@ -178,6 +179,7 @@ class ProposalManager:
         reviewer: str | None = None,
         check: Any = None,
     ) -> Proposal:
+        proposal_id = _id_of(proposal_id)
         who = actor or self.system_actor
         if not isinstance(who, str) or not who.strip():
             raise ValueError("a transition needs a non-empty actor (who made the change)")
@@ -205,7 +207,9 @@ class ProposalManager:
             )
         return moved
 
-    def approve(self, proposal_id: str, reviewer: str, reason: str | None = None) -> Proposal:
+    def approve(
+        self, proposal_id: str | Proposal, reviewer: str, reason: str | None = None
+    ) -> Proposal:
         """PENDING_REVIEW -> APPROVED, by `reviewer`.
 
         Raises:
@@ -219,20 +223,20 @@ class ProposalManager:
         return self._move(proposal_id, _S.APPROVED, reviewer, reason, reviewer=reviewer)
 
     def reject(
-        self, proposal_id: str, reviewer: str | None = None, reason: str | None = None
+        self, proposal_id: str | Proposal, reviewer: str | None = None, reason: str | None = None
     ) -> Proposal:
         """PENDING_REVIEW, APPROVED or TESTING -> REJECTED."""
         return self._move(proposal_id, _S.REJECTED, reviewer, reason, reviewer=reviewer)
 
     def start_testing(
-        self, proposal_id: str, actor: str | None = None, reason: str | None = None
+        self, proposal_id: str | Proposal, actor: str | None = None, reason: str | None = None
     ) -> Proposal:
         """APPROVED -> TESTING: the rule is evaluated in shadow on live runs."""
         return self._move(proposal_id, _S.TESTING, actor, reason)
 
     def activate(
         self,
-        proposal_id: str,
+        proposal_id: str | Proposal,
         actor: str | None = None,
         reason: str | None = None,
         *,
@@ -278,14 +282,14 @@ class ProposalManager:
         return self._move(proposal_id, _S.ACTIVE, actor, reason, check=check)
 
     def deprecate(
-        self, proposal_id: str, actor: str | None = None, reason: str | None = None
+        self, proposal_id: str | Proposal, actor: str | None = None, reason: str | None = None
     ) -> Proposal:
         """ACTIVE -> DEPRECATED: the rule leaves the next config version."""
         return self._move(proposal_id, _S.DEPRECATED, actor, reason)
 
-    def record_shadow(self, proposal_id: str, delta: ShadowStats) -> ShadowStats | None:
+    def record_shadow(self, proposal_id: str | Proposal, delta: ShadowStats) -> ShadowStats | None:
         """Add shadow-test statistics to a proposal in TESTING; None if it is not in TESTING."""
-        return self.store.add_shadow(proposal_id, delta, _S.TESTING)
+        return self.store.add_shadow(_id_of(proposal_id), delta, _S.TESTING)
 
 
 def _status(value: ProposalStatus | str) -> ProposalStatus:
@@ -300,3 +304,15 @@ def _status(value: ProposalStatus | str) -> ProposalStatus:
             f"unknown proposal status {value!r}; expected one of {', '.join(names)}"
             + (f"; did you mean {hint!r}?" if hint else "")
         ) from None
+
+
+def _id_of(proposal: Any) -> str:
+    """A proposal id, given as the id or as the `Proposal` itself."""
+    if isinstance(proposal, Proposal):
+        return proposal.proposal_id
+    if not isinstance(proposal, str):
+        raise TypeError(
+            f"expected a proposal id (proposal.proposal_id) or a Proposal, got "
+            f"{type(proposal).__name__}: {proposal!r:.60}"
+        )
+    return proposal
