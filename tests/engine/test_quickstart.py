@@ -310,3 +310,24 @@ async def test_a_reload_to_another_folder_takes_that_folders_handlers(
     assert (await engine.execute({}))["final_result"] == "reject"
     engine.update_config(one)
     assert (await engine.execute({}))["final_result"] == "approve"
+
+
+def test_handler_problems_name_the_cascade_file_and_stage(tmp_path: Path) -> None:
+    """From Python as from the CLI: a handler path that does not import, or a handler that
+    cannot take the context, names the file and the stage's `handler` key."""
+    (tmp_path / "sig_handlers.py").write_text(
+        "def none():\n    return 1\n\ndef ok(ctx):\n    return 1\n"
+    )
+    for handler, message in (
+        ("sig_handlers:nope", "did you mean 'none'?"),
+        ("sig_handlers:none", "cannot be called with the stage's context: none()"),
+    ):
+        path = tmp_path / "c.yaml"
+        path.write_text(f"name: c\nstages:\n  A:\n    handler: {handler}\n")
+        with pytest.raises(PlanError) as info:
+            CascadeEngine(CascadeConfig.from_file(path))
+        assert str(info.value).startswith(f"{path}: stages.A.handler: ")
+        assert message in str(info.value)
+    engine = CascadeEngine({"name": "c", "stages": {"A": {}}})
+    with pytest.raises(PlanError, match="takes one argument, the ExecutionContext"):
+        engine.register_stage("A", lambda: {"result": 1})

@@ -28,7 +28,7 @@ from cascadence.policies.stack import StepPolicy, note_parts
 from cascadence.runtime.cascade_result import Executions, StageStats
 from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
-from cascadence.runtime.handlers import import_object
+from cascadence.runtime.handlers import import_object, refused_call
 from cascadence.runtime.invoke import AsyncHandler, mark_coroutine_function, to_async
 from cascadence.runtime.observe import Observers, build_observers
 from cascadence.runtime.plan import CascadePlan
@@ -158,8 +158,16 @@ class CascadeEngine:
             where = (stage.handler, search[0] if search else None)
             if name in self._originals and self._from_path.get(name) in (None, where):
                 continue
-            handler = import_object(stage.handler, what=f"handler of {name}", search=search)
-            self.register_stage(name, handler)
+            try:
+                handler = import_object(stage.handler, what=f"handler of {name}", search=search)
+                self.register_stage(name, handler)
+            except PlanError as exc:
+                if not config.source_file:
+                    raise
+                raise PlanError(
+                    f"{config.source_file}: stages.{name}.handler: {exc} "
+                    f"(`cascadence validate {config.source_file}` shows the line)"
+                ) from None
             self._from_path[name] = where
 
     def update_config(
@@ -244,6 +252,14 @@ class CascadeEngine:
             )
         fn: Handler = handler
         raw, policy = note_parts(handler)
+        refused = refused_call(raw, 1)
+        if refused is not None:
+            params, reason = refused
+            raise PlanError(
+                f"handler for stage {name!r} cannot be called with the stage's context: "
+                f"{getattr(raw, '__name__', type(raw).__name__)}{params}: {reason}; a stage "
+                "handler takes one argument, the ExecutionContext"
+            )
         if raw is not handler:
             # A decorated note: the engine applies its policy, so call the undecorated function.
             self._policies[name] = policy
