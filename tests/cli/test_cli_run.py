@@ -73,6 +73,24 @@ def test_run_prints_a_table_of_decisions_and_a_summary(cli: Cli, tmp_path: Path)
     assert "total cost" in out and "62" in out  # two decisions of cost 31
 
 
+def test_run_summary_counts_condition_warnings(cli: Cli, tmp_path: Path) -> None:
+    """A rule that met a value of the wrong type (a quoted number in the input) was false;
+    the summary says so, with the field and how often."""
+    (tmp_path / "wq_handlers.py").write_text(
+        "def a(ctx):\n    return {'result': 1}\n\ndef b(ctx):\n    return {'result': 2}\n"
+    )
+    (tmp_path / "wq.yaml").write_text(
+        "name: wq\nstages:\n  A:\n    handler: 'wq_handlers:a'\n    routing_rules:\n"
+        "      - {name: r, condition: 'amount > 5', action: {type: terminate}}\n"
+        "  B:\n    handler: 'wq_handlers:b'\n"
+    )
+    (tmp_path / "events.jsonl").write_text(jsonl([{"amount": "7"}, {"amount": 9}]))
+    done = cli("run", "wq.yaml", "--input", "events.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert "Condition warnings (those tests were false)" in done.stdout
+    assert "'>' compares int 5 with a str" in done.stdout
+
+
 def test_run_json_prints_one_line_per_decision_in_order(cli: Cli, tmp_path: Path) -> None:
     """--json prints the engine's results as JSON lines on stdout; the summary goes to stderr."""
     (tmp_path / "events.jsonl").write_text(jsonl(EVENTS * 10))

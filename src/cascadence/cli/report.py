@@ -256,3 +256,22 @@ def print_summary(out: Console, engine: CascadeEngine, results: list[dict[str, A
         out.print(table)
     else:
         out.print("Errors: none")
+
+    # conditions that met a value of the wrong type (false, and recorded on the result)
+    doubts = Counter(
+        (str(w.get("path") or "-"), str(w.get("message")))
+        for r in results
+        for w in r.get("warnings") or []
+        if isinstance(w, dict)
+    )
+    if doubts:
+        table = _table(
+            "Condition warnings (those tests were false)",
+            "field",
+            "warning",
+            "count",
+            right=("count",),
+        )
+        for (path, message), count in doubts.most_common():
+            table.add_row(_text(path), _text(message), str(count))
+        out.print(table)
