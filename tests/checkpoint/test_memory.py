@@ -79,3 +79,28 @@ async def test_a_value_that_can_be_neither_copied_nor_serialized_is_named() -> N
     assert info.value.path == "$.score.client.conn"
     assert str(info.value).startswith("$.score.client.conn: cannot checkpoint a value of type lock")
     assert "neither copied" in str(info.value)
+
+
+async def test_a_value_that_cannot_be_kept_is_found_through_back_references() -> None:
+    """The search for what cannot be copied does not loop on an object that refers back to
+    the score."""
+    import threading
+
+    class Session:
+        def __init__(self, owner: object) -> None:
+            self.owner = owner
+            self.lock = threading.Lock()
+
+    @dataclass
+    class Owned(Score):
+        session: object = None
+
+    async def noop(score: Owned) -> None:
+        return None
+
+    score = Owned()
+    score.session = Session(score)
+    flow = Cadence("owned", Owned()).then("noop", noop)
+    with pytest.raises(SerializationError) as info:
+        await flow.with_checkpoint(InMemoryCheckpointStore(), run_id="r").run(score)
+    assert info.value.path == "$.score.session.lock"

@@ -203,3 +203,57 @@ def test_one_breaker_shared_by_event_loops_in_several_threads_counts_every_failu
     finally:
         sys.setswitchinterval(interval)
     assert breaker.snapshot.failures == 16_000
+
+
+async def test_nested_breakers_each_give_their_probe_slot_back() -> None:
+    """A call through two breakers (a stage's breaker around a CircuitBreakerPlugin) is a
+    probe of both when both are half-open; cancelled, it frees both slots."""
+    clock = FakeClock()
+    outer = CircuitBreaker("outer", failure_threshold=1, recovery_timeout=10, clock=clock)
+    inner = CircuitBreaker("inner", failure_threshold=1, recovery_timeout=10, clock=clock)
+    for breaker in (outer, inner):
+        await breaker.before_call()
+        await breaker.record_failure()
+    clock.advance(11)
+    hang = asyncio.Event()
+
+    async def through_both() -> object:
+        return await outer.call(lambda: inner.call(hang.wait))
+
+    call = asyncio.ensure_future(through_both())
+    await asyncio.sleep(0)
+    assert outer.snapshot.half_open_calls == 1 and inner.snapshot.half_open_calls == 1
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert outer.snapshot.half_open_calls == 0 and inner.snapshot.half_open_calls == 0
+    hang.set()
+    assert await through_both() is True  # the next call probes both, and closes them
+    assert outer.state is BreakerState.CLOSED and inner.state is BreakerState.CLOSED
+
+
+async def test_a_stage_that_hangs_opens_its_breaker_with_the_default_timeouts() -> None:
+    """The stage's own timeout and the run's deadline fall together (30 s each by default):
+    a stage that hangs is failing, not cut off by the run, and its breaker opens."""
+    from cascadence import CascadeEngine
+
+    clock_free = CascadeEngine(
+        {
+            "name": "c",
+            "global_timeout_ms": 100,
+            "stages": {"A": {"timeout_ms": 100, "circuit_breaker": {"failure_threshold": 1}}},
+        }
+    )
+    calls: list[int] = []
+
+    async def hangs(_ctx: object) -> dict[str, object]:
+        calls.append(1)
+        await asyncio.sleep(10)
+        return {"result": "never"}
+
+    clock_free.register_stage("A", hangs)
+    for _ in range(3):
+        await clock_free.execute({})
+    breaker = clock_free.breaker("A")
+    assert breaker is not None and breaker.state is BreakerState.OPEN
+    assert calls == [1]  # the later runs were refused by the open circuit

@@ -454,3 +454,34 @@ async def test_a_reporter_attached_twice_traces_each_run_once(spans: Spans) -> N
     names = sorted(s.name for s in spans.all)
     assert names == ["flow child", "flow f", "note a", "note a"]
     assert all(s.status.status_code is StatusCode.UNSET for s in spans.all)
+
+
+async def test_hooks_with_a_report_method_of_their_own_get_both(spans: Spans) -> None:
+    """A hooks object whose `report` is not how it receives events (it has no `handle_event`)
+    is two observers when given as hooks and its `report` as a reporter."""
+    from cascadence import CadenceHooks
+
+    class Both(CadenceHooks):
+        def __init__(self) -> None:
+            self.started: list[str] = []
+            self.reported: list[str] = []
+
+        async def before_note(self, note_name: str, score: Any) -> None:
+            self.started.append(note_name)
+
+        def report(self, event: Any) -> None:
+            self.reported.append(event.type)
+
+    both = Both()
+
+    async def a(score: Doc) -> None:
+        score.a = 1
+
+    await Cadence("f", Doc()).with_hooks(both).with_reporter(both.report).then("a", a).run()
+    assert both.started == ["a"]
+    assert both.reported == [
+        "cadence.started",
+        "note.started",
+        "note.completed",
+        "cadence.completed",
+    ]

@@ -274,6 +274,7 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
 def _uncopiable(value: Any, path: str, error: Exception) -> tuple[str, Any, Exception]:
     """The innermost part of `value` that `copy.deepcopy` refuses: its path, itself and the
     error; `value` itself when no part of it is to blame."""
+    seen = {id(value)}  # a part reached again (a back-reference) is not searched again
     while True:
         if isinstance(value, dict):
             parts: Any = (
@@ -287,9 +288,12 @@ def _uncopiable(value: Any, path: str, error: Exception) -> tuple[str, Any, Exce
         else:
             return path, value, error
         for where, part in parts:
+            if id(part) in seen:
+                continue
             try:
                 copy.deepcopy(part)
             except Exception as exc:
+                seen.add(id(part))
                 value, path, error = part, where, exc
                 break
         else:

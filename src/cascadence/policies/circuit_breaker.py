@@ -77,9 +77,16 @@ class _Params:
 
 
 def breaker_step(
-    snap: BreakerSnapshot, event: Event, now: float, params: _Params
+    snap: BreakerSnapshot,
+    event: Event,
+    now: float,
+    params: _Params,
+    probe: float | None = None,
 ) -> tuple[BreakerSnapshot, bool]:
     """Apply one event to a snapshot.
+
+    `probe`, for a `release`: the `opened_at` of the open period whose half-open probe the
+    released call was; a slot is freed only while that period's half-open state lasts.
 
     Returns:
         The new snapshot and, for a `call` event, whether the call may proceed.
@@ -96,7 +103,11 @@ def breaker_step(
             return replace(snap, half_open_calls=snap.half_open_calls + 1), True
         return snap, False
     if event == "release":  # a call that ended with no outcome (cancelled) frees its probe slot
-        if state is BreakerState.HALF_OPEN and snap.half_open_calls > 0:
+        if (
+            state is BreakerState.HALF_OPEN
+            and snap.half_open_calls > 0
+            and (probe is None or probe == snap.opened_at)
+        ):
             return replace(snap, half_open_calls=snap.half_open_calls - 1), True
         return snap, True
     if event == "success":
@@ -117,10 +128,11 @@ def breaker_step(
     return replace(snap, failures=failures), True
 
 
-_PROBE: contextvars.ContextVar[tuple[CircuitBreaker, float] | None] = contextvars.ContextVar(
-    "cascadence_breaker_probe", default=None
+_PROBE: contextvars.ContextVar[tuple[tuple[CircuitBreaker, float], ...]] = contextvars.ContextVar(
+    "cascadence_breaker_probe", default=()
 )
-"""The half-open probe slot the current task holds: (breaker, opened_at of that open period)."""
+"""The half-open probe slots the current task holds: (breaker, opened_at of that open period)
+per breaker (nested breakers each hold their own)."""
 
 
 class BreakerStateStore(Protocol):
@@ -215,22 +227,26 @@ class CircuitBreaker:
         # A shared breaker compares timestamps across processes: use wall time there.
         return self.clock.time() if self.store is not None else self.clock.now()
 
-    async def _apply(self, event: Event) -> bool:
+    async def _apply(self, event: Event, probe: float | None = None) -> bool:
         now = self._now()
         params = self._params
         if self.store is None:
             with self._lock:
                 old = self._snap.state
-                self._snap, allowed = breaker_step(self._snap, event, now, params)
+                self._snap, allowed = breaker_step(self._snap, event, now, params, probe)
                 new = self._snap
         else:
             old = self._snap.state
             new, allowed = await self.store.apply(
-                self.name, lambda s: breaker_step(s, event, now, params)
+                self.name, lambda s: breaker_step(s, event, now, params, probe)
             )
             self._snap = new
+        held = _PROBE.get()
         if event == "call" and allowed and new.state is BreakerState.HALF_OPEN:
-            _PROBE.set((self, new.opened_at))  # this task holds a probe slot
+            # this task holds a probe slot of this breaker (and keeps those of others)
+            _PROBE.set((*(p for p in held if p[0] is not self), (self, new.opened_at)))
+        elif held and event in ("success", "failure"):  # the probe had its outcome
+            _PROBE.set(tuple(p for p in held if p[0] is not self))
         if new.state is not old:
             self._notify(old)
         return allowed
@@ -290,11 +306,14 @@ class CircuitBreaker:
         """
         if self.store is None and self._snap.state is not BreakerState.HALF_OPEN:
             return
-        probe = _PROBE.get()
-        if probe is None or probe[0] is not self or probe[1] != self._snap.opened_at:
+        held = _PROBE.get()
+        mine = next((p for p in held if p[0] is self), None)
+        if mine is None:
             return  # this call was let through before the circuit opened: it holds no slot
-        _PROBE.set(None)
-        await self._apply("release")
+        _PROBE.set(tuple(p for p in held if p[0] is not self))
+        # freed only if the circuit is still in the half-open state that probe belonged to
+        # (checked with the stored state, which other replicas may have moved on)
+        await self._apply("release", mine[1])
 
     async def call(self, fn: Callable[[], Awaitable[object]]) -> object:
         """Run `fn` under this breaker."""

@@ -378,19 +378,27 @@ async def call_step(
                 except CircuitOpenError as refused:
                     refused.note_name = name  # the step refused; `breaker_name` says by whom
                     raise
-            # the run's deadline comes before this step's own timeout: running out of it is
-            # the run's budget ending, not the step's service failing
+            # the step gets less than half its own timeout before the run's deadline (earlier
+            # steps spent the run's budget): running out of it then is the run's budget
+            # ending, not the step's service failing
             run_cut = (
                 breaker is not None
                 and deadline is not None
                 and limit == deadline
-                and (policy.timeout is None or loop.time() + policy.timeout > deadline)
+                and policy.timeout is not None
+                and deadline - loop.time() < 0.5 * policy.timeout
             )
             try:
                 result = await call_with_deadline(fn, arg, policy.timeout, name, limit)
             except Exception as exc:
                 if breaker is not None and not isinstance(exc, Skip):
-                    if run_cut and isinstance(exc, StepTimeoutError):
+                    if (
+                        run_cut
+                        and type(exc) is StepTimeoutError
+                        and exc.name == name  # this step's deadline, not one raised inside it
+                        and deadline is not None
+                        and loop.time() >= deadline - 0.001
+                    ):
                         await breaker.release()
                     else:
                         await breaker.record_failure()

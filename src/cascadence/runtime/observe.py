@@ -204,22 +204,25 @@ class Observers:
             )
 
 
-_ENTRY_POINTS = frozenset({"report", "__call__", "handle_event"})
-
-
 def _key(item: Any) -> tuple[Any, ...]:
     """What an attached observer reports to: the same key means the same observer.
 
     A reporter's entry point (`reporter.report`, the reporter itself, `handle_event`) keys as
-    the reporter, so a reporter attached both as hooks and as a reporter is one observer.
+    the reporter object when that object, attached as hooks, gets every event through its own
+    `handle_event`: then a reporter attached both as hooks and as a reporter is one observer.
     """
-    target = item.report if type(item) is ReporterHooks else item
-    owner = getattr(target, "__self__", None)
-    if owner is not None and inspect.ismethod(target):
-        if target.__func__.__name__ in _ENTRY_POINTS:
-            return ("object", id(owner))
-        return ("method", id(owner), target.__func__)
-    return ("object", id(target))
+    if type(item) is not ReporterHooks:
+        return ("object", id(item))
+    target = item.report
+    if inspect.ismethod(target):
+        owner, name = target.__self__, target.__func__.__name__
+    else:
+        owner, name = target, "__call__"
+    if name == "handle_event" or (
+        name in ("report", "__call__") and _overrides(owner, "handle_event") is not None
+    ):
+        return ("object", id(owner))
+    return ("call", id(owner), name)
 
 
 def build_observers(hooks: Sequence[Any], reporters: Sequence[Any], kind: str) -> Observers | None:
