@@ -25,24 +25,36 @@ __all__ = ["compile_cascade", "stage_order"]
 
 def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
     """The cache key of a stage's run, from its `ExecutionContext`: the values of
-    `cache_key_fields` (dot paths of the input, or `stages.NAME.result`-style paths), or else
-    the whole input and what the stages before it decided (their `result`, `confidence` and
-    `data`, which a handler may read: the same input after other decisions is another key)."""
+    `cache_key_fields` (dot paths of the input, or `stages.NAME.data.x`-style paths), or else
+    the whole input and the decisions of the stages before it (their `result` and
+    `confidence`: the same input after another decision is another key). A key that cannot be
+    built (a value that cannot be written as JSON) is one no other call shares: no stale hit."""
     if fields:
-        return lambda ctx: cache_key([ctx.get(path) for path in fields], None)
+
+        def by_fields(ctx: Any) -> Hashable:
+            return _safe_key([ctx.get(path) for path in fields])
+
+        return by_fields
 
     def key(ctx: Any) -> Hashable:
         results = ctx.stage_results
         if not results:
-            return cache_key(ctx.data, None)
+            return _safe_key(ctx.data)
         earlier = [
-            (name, r.get("result"), r.get("confidence"), r.get("data"))
+            (name, r.get("result"), r.get("confidence"))
             for name, r in results.items()
             if isinstance(r, dict)
         ]
-        return cache_key([ctx.data, earlier], None)
+        return _safe_key([ctx.data, earlier])
 
     return key
+
+
+def _safe_key(value: Any) -> Hashable:
+    try:
+        return cache_key(value, None)
+    except (TypeError, ValueError, RecursionError):  # a cycle, or a key that is not a string
+        return object()
 
 
 def stage_order(config: CascadeConfig) -> list[str]:

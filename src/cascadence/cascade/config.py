@@ -371,14 +371,15 @@ class StageConfig(_Model):
 
     cache_enabled: bool = False
     """Cache the stage's result per input and per what the stages before it decided (their
-    `result`, `confidence` and `data`)."""
+    `result` and `confidence`; name `stages.NAME.data...` in `cache_key_fields` when a
+    handler reads an earlier stage's data)."""
 
     cache_ttl_seconds: Annotated[int, Number] = Field(default=3600, ge=0)
     """Seconds a cached result stays valid."""
 
     cache_key_fields: list[str] | None = None
     """Dot paths that make up the cache key: input fields, or earlier stages' results
-    (`stages.FAST_CHECK.result`); the whole input and the earlier decisions when null."""
+    (`stages.FEATURES.data.vector`); the whole input and the earlier decisions when null."""
 
     circuit_breaker: CircuitBreakerConfig | None = None
     """A circuit breaker for the handler; none when null."""
