@@ -331,3 +331,65 @@ def test_handler_problems_name_the_cascade_file_and_stage(tmp_path: Path) -> Non
     engine = CascadeEngine({"name": "c", "stages": {"A": {}}})
     with pytest.raises(PlanError, match="takes one argument, the ExecutionContext"):
         engine.register_stage("A", lambda: {"result": 1})
+
+
+def test_engines_built_in_threads_each_get_their_folders_handlers(
+    tmp_path: Path, clean_modules: Any
+) -> None:
+    """Engines built at once in threads, on one file whose handler module is slow to import
+    and on two versions' files, each get complete handlers of their own folder."""
+    import threading
+
+    slow = "import time\ntime.sleep(0.2)\n\ndef decide(ctx):\n    return {'result': %r}\n"
+    same = _cascade(tmp_path / "same", {"A": "tslow:decide"}, {"tslow.py": slow % "same"})
+    one = _cascade(tmp_path / "one", {"A": "tver:decide"}, {"tver.py": slow % "one"})
+    two = _cascade(tmp_path / "two", {"A": "tver:decide"}, {"tver.py": slow % "two"})
+    paths = [same, same, same, one, two, one, two]
+    results: dict[int, object] = {}
+
+    def build(index: int) -> None:
+        try:
+            engine = CascadeEngine(CascadeConfig.from_file(paths[index]))
+            results[index] = engine.execute_sync({})["final_result"]
+        except Exception as exc:  # reported below
+            results[index] = exc
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(len(paths))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i] for i in range(len(paths))] == [
+        "same",
+        "same",
+        "same",
+        "one",
+        "two",
+        "one",
+        "two",
+    ]
+
+
+async def test_a_folder_module_named_like_the_standard_library_stays_the_folders(
+    tmp_path: Path, clean_modules: Any
+) -> None:
+    """A handler folder's `tabnanny.py` serves its handlers; the rest of the process still
+    imports the standard library's `tabnanny`."""
+    import importlib
+    import sys
+
+    if "tabnanny" in sys.modules:
+        pytest.skip("the standard library's tabnanny is already imported here")
+    path = _cascade(
+        tmp_path / "shadow",
+        {"A": "shadow_stages:decide"},
+        {
+            "tabnanny.py": "WHO = 'the folder'\n",
+            "shadow_stages.py": (
+                "import tabnanny\n\ndef decide(ctx):\n    return {'result': tabnanny.WHO}\n"
+            ),
+        },
+    )
+    engine = CascadeEngine(CascadeConfig.from_file(path))
+    assert (await engine.execute({}))["final_result"] == "the folder"
+    assert hasattr(importlib.import_module("tabnanny"), "check")  # the standard library's

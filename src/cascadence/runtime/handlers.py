@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import site
 import sys
+import sysconfig
+import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -120,19 +123,26 @@ def _belongs(module: ModuleType, name: str, folder: str) -> bool:
     return False
 
 
-_SHARED_PREFIXES = tuple(
-    {os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-)
+def _installed_places() -> tuple[str, ...]:
+    """Where the standard library and installed packages live (not an application's code,
+    even when the application sits under the interpreter's prefix, as `/usr/src/app`)."""
+    places: set[str] = set()
+    for scheme_path in sysconfig.get_paths().values():
+        places.add(os.path.realpath(scheme_path) + os.sep)
+    for extra in (*site.getsitepackages(), site.getusersitepackages()):
+        places.add(os.path.realpath(extra) + os.sep)
+    return tuple(p for p in places if p != os.sep)
+
+
+_INSTALLED = _installed_places()
 
 
 def _local(module: ModuleType) -> bool:
-    """Whether `module` is an application's own (not the standard library, not installed
-    into the interpreter's environment, not built in)."""
+    """Whether `module` is an application's own (not the standard library, not an installed
+    package, not built in)."""
     file = getattr(module, "__file__", None)
     places = [file] if isinstance(file, str) else list(getattr(module, "__path__", None) or ())
-    return bool(places) and not any(
-        os.path.realpath(p).startswith(_SHARED_PREFIXES) for p in places
-    )
+    return bool(places) and not any(os.path.realpath(p).startswith(_INSTALLED) for p in places)
 
 
 def _held(folder: str) -> set[str]:
@@ -150,6 +160,11 @@ def _held(folder: str) -> set[str]:
     return names
 
 
+_IMPORTING = threading.RLock()
+
+_STDLIB: frozenset[str] = frozenset(getattr(sys, "stdlib_module_names", ()))
+"""The standard library's top-level module names (Python 3.10+)."""
+
 _FOLDER_MODULES: dict[str, dict[str, ModuleType]] = {}
 """Per folder, the modules loaded from it that could not stay in `sys.modules`: a module of
 the same name was imported from elsewhere first."""
@@ -166,22 +181,18 @@ def _import_from(folder: str, module_name: str) -> ModuleType:
     Imports a handler makes later, when it is called, are Python's: they find the modules in
     `sys.modules`.
     """
+    with _IMPORTING:  # one folder import at a time: they set modules aside process-wide
+        return _import_locked(folder, module_name)
+
+
+def _import_locked(folder: str, module_name: str) -> ModuleType:
     loaded = sys.modules.get(module_name)
     if loaded is not None and _belongs(loaded, module_name, folder):
-        return loaded
+        return importlib.import_module(module_name)  # waits for an import still running
     own = _FOLDER_MODULES.setdefault(folder, {})
     if module_name in own:
         return own[module_name]
-    held = {
-        name[:-3] if name.endswith(".py") else name
-        for name in os.listdir(folder)
-        if (name.endswith(".py") and name[:-3].isidentifier())
-        or (
-            name.isidentifier()
-            and name != "__pycache__"
-            and os.path.isdir(os.path.join(folder, name))
-        )
-    }
+    held = _held(folder)
     stashed: dict[str, ModuleType] = {}
     for name, module in list(sys.modules.items()):
         if name.partition(".")[0] in held and not _belongs(module, name, folder) and _local(module):
@@ -196,8 +207,15 @@ def _import_from(folder: str, module_name: str) -> ModuleType:
             del sys.path[0]
         elif folder in sys.path:  # pragma: no cover - the import itself changed sys.path
             sys.path.remove(folder)
-        if stashed or own:  # the folder's modules leave `sys.modules`; the ones set aside return
-            tops = {name.partition(".")[0] for name in (*stashed, *own)}
+        # A folder module named like a standard-library module stays the folder's own, so the
+        # rest of the process still imports the standard library's.
+        private = {
+            n.partition(".")[0]
+            for n in list(sys.modules)
+            if n.partition(".")[0] in _STDLIB and _belongs(sys.modules[n], n, folder)
+        }
+        if stashed or own or private:  # the folder's modules leave; the ones set aside return
+            tops = {name.partition(".")[0] for name in (*stashed, *own)} | private
             for name in [n for n in sys.modules if n.partition(".")[0] in tops]:
                 module = sys.modules[name]
                 if _belongs(module, name, folder):
