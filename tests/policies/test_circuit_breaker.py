@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -257,3 +258,69 @@ async def test_a_stage_that_hangs_opens_its_breaker_with_the_default_timeouts() 
     breaker = clock_free.breaker("A")
     assert breaker is not None and breaker.state is BreakerState.OPEN
     assert calls == [1]  # the later runs were refused by the open circuit
+
+
+async def test_a_success_threshold_above_the_probe_slots_still_closes() -> None:
+    """With success_threshold=2 and one probe slot, a successful probe frees its slot for
+    the next one, and two successes close the circuit."""
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        "b", failure_threshold=1, recovery_timeout=1, success_threshold=2, clock=clock
+    )
+    await breaker.before_call()
+    await breaker.record_failure()
+    clock.advance(2)
+
+    async def good() -> str:
+        return "ok"
+
+    assert await breaker.call(good) == "ok"
+    assert breaker.state is BreakerState.HALF_OPEN and breaker.snapshot.half_open_calls == 0
+    assert await breaker.call(good) == "ok"
+    assert breaker.state is BreakerState.CLOSED
+
+
+class SlowStore(InMemoryBreakerStore):
+    """A shared store whose writes take a while (a network round trip), applied at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied = asyncio.Event()
+
+    async def apply(self, name: str, fn: Any) -> Any:
+        result = await super().apply(name, fn)
+        self.applied.set()
+        await asyncio.sleep(0.01)  # the reply is on its way
+        return result
+
+
+async def test_a_caller_cancelled_while_the_shared_store_answers_leaves_no_slot_taken() -> None:
+    """Cancelled after the store let a probe through but before the reply came, the call
+    gives the slot back; cancelled while its success is written, the success is recorded."""
+    store = SlowStore()
+    clock = FakeClock()
+    breaker = CircuitBreaker("b", failure_threshold=1, recovery_timeout=1, clock=clock, store=store)
+    await breaker.before_call()
+    await breaker.record_failure()
+    clock.advance(2)
+    store.applied.clear()
+    probe = asyncio.ensure_future(breaker.before_call())
+    await store.applied.wait()
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    shared, _ = await store.apply("b", lambda s: (s, True))
+    assert shared.state is BreakerState.HALF_OPEN and shared.half_open_calls == 0
+
+    async def good() -> str:
+        return "ok"
+
+    await breaker.before_call()  # the next probe gets the slot
+    store.applied.clear()
+    done = asyncio.ensure_future(breaker.record_success())
+    await store.applied.wait()
+    done.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await done
+    shared, _ = await store.apply("b", lambda s: (s, True))
+    assert shared.state is BreakerState.CLOSED

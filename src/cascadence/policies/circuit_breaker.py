@@ -115,7 +115,9 @@ def breaker_step(
             successes = snap.successes + 1
             if successes >= params.success_threshold:
                 return BreakerSnapshot(), True
-            return replace(snap, successes=successes), True
+            # the probe is over: its slot goes to the next probe
+            calls = max(0, snap.half_open_calls - 1)
+            return replace(snap, successes=successes, half_open_calls=calls), True
         if snap.failures:
             return replace(snap, failures=0), True
         return snap, True
@@ -237,9 +239,21 @@ class CircuitBreaker:
                 new = self._snap
         else:
             old = self._snap.state
-            new, allowed = await self.store.apply(
-                self.name, lambda s: breaker_step(s, event, now, params, probe)
+            # The shared state is written even if the caller is cancelled while it waits for
+            # the store: an outcome is recorded, and a probe slot taken is given back.
+            write = asyncio.ensure_future(
+                self.store.apply(self.name, lambda s: breaker_step(s, event, now, params, probe))
             )
+            try:
+                new, allowed = await asyncio.shield(write)
+            except asyncio.CancelledError:
+                new, allowed = await write
+                if event == "call" and allowed and new.state is BreakerState.HALF_OPEN:
+                    opened = new.opened_at
+                    await self.store.apply(
+                        self.name, lambda s: breaker_step(s, "release", now, params, opened)
+                    )
+                raise
             self._snap = new
         held = _PROBE.get()
         if event == "call" and allowed and new.state is BreakerState.HALF_OPEN:
