@@ -393,3 +393,21 @@ async def test_a_folder_module_named_like_the_standard_library_stays_the_folders
     engine = CascadeEngine(CascadeConfig.from_file(path))
     assert (await engine.execute({}))["final_result"] == "the folder"
     assert hasattr(importlib.import_module("tabnanny"), "check")  # the standard library's
+
+
+async def test_a_handler_module_named_like_a_loaded_standard_module_is_the_folders(
+    tmp_path: Path, clean_modules: Any
+) -> None:
+    """`handler: "queue:decide"` next to a `queue.py` is that file's, though the standard
+    library's `queue` is imported already; it stays imported for everyone else."""
+    import queue
+    import sys
+
+    path = _cascade(
+        tmp_path / "q",
+        {"A": "queue:decide"},
+        {"queue.py": "def decide(ctx):\n    return {'result': 'the folder queue'}\n"},
+    )
+    engine = CascadeEngine(CascadeConfig.from_file(path))
+    assert (await engine.execute({}))["final_result"] == "the folder queue"
+    assert sys.modules["queue"] is queue

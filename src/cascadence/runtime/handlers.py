@@ -161,6 +161,8 @@ def _held(folder: str) -> set[str]:
 
 
 _IMPORTING = threading.RLock()
+_LOCKS_LOCK = threading.Lock()
+_NAME_LOCKS: dict[str, threading.RLock] = {}
 
 _STDLIB: frozenset[str] = frozenset(getattr(sys, "stdlib_module_names", ()))
 """The standard library's top-level module names (Python 3.10+)."""
@@ -181,32 +183,64 @@ def _import_from(folder: str, module_name: str) -> ModuleType:
     Imports a handler makes later, when it is called, are Python's: they find the modules in
     `sys.modules`.
     """
-    with _IMPORTING:  # one folder import at a time: they set modules aside process-wide
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and _belongs(loaded, module_name, folder):
+        return importlib.import_module(module_name)  # waits for an import still running
+    own = _FOLDER_MODULES.get(folder)
+    if own is not None and module_name in own:
+        return own[module_name]
+    top = module_name.partition(".")[0]
+    with _name_lock(top):  # folders importing a module of one name: one at a time
+        own = _FOLDER_MODULES.get(folder)
+        if own or _aside(folder, module_name):
+            # Modules are set aside process-wide: one such import at a time. (An import with
+            # nothing to set aside holds only its name's lock, so one that builds an engine
+            # while another thread imports a module of another name does not wait on it.)
+            with _IMPORTING:
+                return _import_locked(folder, module_name)
         return _import_locked(folder, module_name)
+
+
+def _name_lock(top: str) -> threading.RLock:
+    with _LOCKS_LOCK:
+        lock = _NAME_LOCKS.get(top)
+        if lock is None:
+            lock = _NAME_LOCKS[top] = threading.RLock()
+        return lock
+
+
+def _aside(folder: str, module_name: str) -> dict[str, ModuleType]:
+    """The imported modules of names `folder` holds that the import of `module_name` from
+    there sets aside: the application's own, loaded from elsewhere, and whatever holds the
+    requested module's own name (a standard-library `queue` for the folder's `queue.py`)."""
+    held = _held(folder)
+    top = module_name.partition(".")[0]
+    return {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.partition(".")[0] in held
+        and not _belongs(module, name, folder)
+        and (name.partition(".")[0] == top or _local(module))
+    }
 
 
 def _import_locked(folder: str, module_name: str) -> ModuleType:
     loaded = sys.modules.get(module_name)
     if loaded is not None and _belongs(loaded, module_name, folder):
-        return importlib.import_module(module_name)  # waits for an import still running
+        return importlib.import_module(module_name)
     own = _FOLDER_MODULES.setdefault(folder, {})
     if module_name in own:
         return own[module_name]
-    held = _held(folder)
-    stashed: dict[str, ModuleType] = {}
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] in held and not _belongs(module, name, folder) and _local(module):
-            stashed[name] = module
-            del sys.modules[name]
+    stashed = _aside(folder, module_name)
+    for name in stashed:
+        del sys.modules[name]
     sys.modules.update(own)
     sys.path.insert(0, folder)
     try:
         return importlib.import_module(module_name)
     finally:
-        if sys.path and sys.path[0] == folder:
-            del sys.path[0]
-        elif folder in sys.path:  # pragma: no cover - the import itself changed sys.path
-            sys.path.remove(folder)
+        if folder in sys.path:
+            sys.path.remove(folder)  # the entry put first (another thread's may follow)
         # A folder module named like a standard-library module stays the folder's own, so the
         # rest of the process still imports the standard library's.
         private = {
