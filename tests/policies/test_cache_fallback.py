@@ -81,3 +81,40 @@ async def test_expired_results_are_freed_without_being_asked_for_again() -> None
         await call_step("s", handler, {"n": n}, policy)
         clock.advance(0.01)  # 100 results per second, each key used once
     assert len(cache.store) <= 110  # about one second's worth, not a thousand
+
+
+async def test_a_cache_key_stands_for_content_never_an_address() -> None:
+    """Inputs holding plain objects (whose repr is an address a later object may reuse) are
+    neither served from the cache nor stored; dataclasses, sets, dates and bytes key by
+    content."""
+    import datetime
+    from dataclasses import dataclass
+
+    from cascadence.policies import NO_KEY, cache_key
+
+    class Obj:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    cache = ResultCache(ttl=60)
+    policy = StepPolicy(cache=cache)
+    calls: list[int] = []
+
+    async def handler(data: dict[str, Obj]) -> int:
+        calls.append(data["o"].n)
+        return data["o"].n
+
+    for n in range(50):  # addresses are reused as objects come and go
+        assert await call_step("s", handler, {"o": Obj(n)}, policy) == n
+    assert len(calls) == 50 and len(cache.store) == 0
+    assert cache.key_for({"o": Obj(1)}) is NO_KEY
+
+    @dataclass
+    class Point:
+        x: int
+
+    day = datetime.date(2026, 1, 1)
+    assert cache_key({"p": Point(1), "s": {2, 1}, "d": day, "b": b"\x01"}, None) == cache_key(
+        {"b": b"\x01", "d": day, "s": {1, 2}, "p": Point(1)}, None
+    )
+    assert cache_key({"p": Point(1)}, None) != cache_key({"p": Point(2)}, None)

@@ -12,7 +12,7 @@ from typing import Any
 from cascadence.cascade.config import CascadeConfig, RoutingRule, StageConfig
 from cascadence.cascade.validate import dependency_order
 from cascadence.conditions import CompiledCondition, compile_condition
-from cascadence.policies.cache import ResultCache, cache_key
+from cascadence.policies.cache import NO_KEY, ResultCache, cache_key
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
@@ -27,8 +27,8 @@ def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
     """The cache key of a stage's run, from its `ExecutionContext`: the values of
     `cache_key_fields` (dot paths of the input, or `stages.NAME.data.x`-style paths), or else
     the whole input and the decisions of the stages before it (their `result` and
-    `confidence`: the same input after another decision is another key). A key that cannot be
-    built (a value that cannot be written as JSON) is one no other call shares: no stale hit."""
+    `confidence`: the same input after another decision is another key). A run whose key
+    cannot be built (a value whose content makes no key) is not cached: no stale hit."""
     if fields:
 
         def by_fields(ctx: Any) -> Hashable:
@@ -53,8 +53,8 @@ def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
 def _safe_key(value: Any) -> Hashable:
     try:
         return cache_key(value, None)
-    except (TypeError, ValueError, RecursionError):  # a cycle, or a key that is not a string
-        return object()
+    except (TypeError, ValueError, RecursionError):  # a plain object, a cycle: not cached
+        return NO_KEY
 
 
 def stage_order(config: CascadeConfig) -> list[str]:

@@ -5,7 +5,14 @@ YAML stage fields, the cascade plugins (`RetryPlugin`, `CachePlugin`, ...), the 
 objects; `cascadence.runtime.invoke` applies them.
 """
 
-from cascadence.policies.cache import MISS, CacheStore, LRUCacheStore, ResultCache, cache_key
+from cascadence.policies.cache import (
+    MISS,
+    NO_KEY,
+    CacheStore,
+    LRUCacheStore,
+    ResultCache,
+    cache_key,
+)
 from cascadence.policies.circuit_breaker import (
     BreakerSnapshot,
     BreakerState,
@@ -30,6 +37,7 @@ __all__ = [
     "LRUCacheStore",
     "MISS",
     "NO_DEFAULT",
+    "NO_KEY",
     "ResultCache",
     "RetryPolicy",
     "StepPolicy",

@@ -7,15 +7,20 @@ a `CacheStore` (an in-process LRU by default). Expiry reads an injected `Clock`.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import datetime
+import decimal
+import enum
 import hashlib
 import json
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
 
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["MISS", "CacheStore", "LRUCacheStore", "ResultCache", "cache_key"]
+__all__ = ["MISS", "NO_KEY", "CacheStore", "LRUCacheStore", "ResultCache", "cache_key"]
 
 
 class _Miss:
@@ -103,8 +108,32 @@ class LRUCacheStore:
         return len(self._data)
 
 
+NO_KEY: Hashable = object()
+"""The key of an input that cannot be cached (see `ResultCache.key_for`)."""
+
+
+def _plain(value: Any) -> Any:
+    """A JSON form of a value `json` does not write, that stands for its content; a value
+    whose content cannot be told (a plain object's `repr` is its address, which a later
+    object may reuse; a long array's `repr` is cut short) has no key."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [type(value).__qualname__, dataclasses.asdict(value)]
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=_stable)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
+        return [type(value).__name__, str(value)]
+    if isinstance(value, (decimal.Decimal, uuid.UUID, enum.Enum)):
+        return [type(value).__name__, str(value)]
+    dump = getattr(value, "model_dump", None)  # a pydantic model
+    if callable(dump):
+        return [type(value).__qualname__, dump(mode="json")]
+    raise TypeError(f"a {type(value).__qualname__} has no content-based cache key")
+
+
 def _stable(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+    return json.dumps(value, sort_keys=True, default=_plain, separators=(",", ":"))
 
 
 def cache_key(data: Any, key_fields: Sequence[str] | None) -> Hashable:
@@ -160,10 +189,14 @@ class ResultCache:
         self.misses = 0
 
     def key_for(self, data: Any) -> Hashable:
-        """The cache key of an input."""
+        """The cache key of an input; `NO_KEY` for an input whose content cannot make one (a
+        plain object, a cycle): such a call is neither served from the cache nor stored."""
         if self._key is not None:
             return self._key(data)
-        return cache_key(data, self.key_fields)
+        try:
+            return cache_key(data, self.key_fields)
+        except (TypeError, ValueError, RecursionError):
+            return NO_KEY
 
     def get(self, key: Hashable) -> Any:
         """A copy of the fresh value for `key` (callers may change it freely), or `MISS`."""

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
-from cascadence.policies.cache import MISS
+from cascadence.policies.cache import MISS, NO_KEY
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
@@ -352,11 +352,14 @@ async def call_step(
     key: Any = None
     if cache is not None:
         key = cache.key_for(cache_input if cache_input is not None else arg)
-        hit = cache.get(key)
-        if hit is not MISS:
-            if hits is not None:
-                hits.append(key)
-            return hit
+        if key is NO_KEY:  # an input whose content makes no key: neither served nor stored
+            cache = None
+        else:
+            hit = cache.get(key)
+            if hit is not MISS:
+                if hits is not None:
+                    hits.append(key)
+                return hit
     retry = policy.retry
     breaker = policy.breaker
     total = policy.total_timeout
