@@ -84,9 +84,9 @@ async def test_expired_results_are_freed_without_being_asked_for_again() -> None
 
 
 async def test_a_cache_key_stands_for_content_never_an_address() -> None:
-    """Inputs holding plain objects (whose repr is an address a later object may reuse) are
-    neither served from the cache nor stored; dataclasses, sets, dates and bytes key by
-    content."""
+    """A plain object keys by identity, and its cache entry keeps it alive, so a later
+    object at the same address is never served its result; dataclasses, sets, dates and
+    bytes key by content; an input that contains itself is not cached."""
     import datetime
     from dataclasses import dataclass
 
@@ -104,10 +104,16 @@ async def test_a_cache_key_stands_for_content_never_an_address() -> None:
         calls.append(data["o"].n)
         return data["o"].n
 
-    for n in range(50):  # addresses are reused as objects come and go
+    for n in range(50):  # objects come and go: each gets its own answer
         assert await call_step("s", handler, {"o": Obj(n)}, policy) == n
-    assert len(calls) == 50 and len(cache.store) == 0
-    assert cache.key_for({"o": Obj(1)}) is NO_KEY
+    assert calls == list(range(50))
+    same = {"o": Obj(99)}
+    assert await call_step("s", handler, same, policy) == 99
+    assert await call_step("s", handler, same, policy) == 99
+    assert calls.count(99) == 1  # the same object is a hit
+    cyclic: dict[str, object] = {}
+    cyclic["self"] = cyclic
+    assert cache.key_for(cyclic) is NO_KEY
 
     @dataclass
     class Point:

@@ -28,7 +28,7 @@ def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
     `cache_key_fields` (dot paths of the input, or `stages.NAME.data.x`-style paths), or else
     the whole input and the decisions of the stages before it (their `result` and
     `confidence`: the same input after another decision is another key). A run whose key
-    cannot be built (a value whose content makes no key) is not cached: no stale hit."""
+    cannot be built (data that contains itself) is not cached."""
     if fields:
 
         def by_fields(ctx: Any) -> Hashable:
@@ -53,7 +53,7 @@ def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
 def _safe_key(value: Any) -> Hashable:
     try:
         return cache_key(value, None)
-    except (TypeError, ValueError, RecursionError):  # a plain object, a cycle: not cached
+    except (TypeError, ValueError, RecursionError):  # data that contains itself: not cached
         return NO_KEY
 
 

@@ -112,32 +112,51 @@ NO_KEY: Hashable = object()
 """The key of an input that cannot be cached (see `ResultCache.key_for`)."""
 
 
-def _plain(value: Any) -> Any:
-    """A JSON form of a value `json` does not write, that stands for its content; a value
-    whose content cannot be told (a plain object's `repr` is its address, which a later
-    object may reuse; a long array's `repr` is cut short) has no key."""
+class _Key(bytes):
+    """A cache key that stands for objects by identity, and keeps them alive for as long as
+    the key is kept: while a cache entry holds it, no other object can take their address."""
+
+    refs: tuple[Any, ...]
+
+
+def _plain(value: Any, refs: list[Any]) -> Any:
+    """A JSON form of a value `json` does not write, that stands for its content. A value
+    whose content cannot be told (a plain object, whose `repr` is its address) stands for
+    itself: it is kept in `refs`, so the key holding it keeps it alive and its address is
+    not reused by a later object while the key is in use."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [type(value).__qualname__, dataclasses.asdict(value)]
     if isinstance(value, (set, frozenset)):
-        return sorted(value, key=_stable)
+        return sorted(value, key=lambda item: _stable(item, refs))
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
         return [type(value).__name__, str(value)]
     if isinstance(value, (decimal.Decimal, uuid.UUID, enum.Enum)):
         return [type(value).__name__, str(value)]
-    dump = getattr(value, "model_dump", None)  # a pydantic model
-    if callable(dump):
-        return [type(value).__qualname__, dump(mode="json")]
-    raise TypeError(f"a {type(value).__qualname__} has no content-based cache key")
+    kind = type(value)
+    if hasattr(kind, "model_dump") and hasattr(kind, "model_fields"):  # a pydantic model
+        return [kind.__qualname__, value.model_dump(mode="json")]
+    refs.append(value)
+    return ["@object", kind.__qualname__, id(value)]
 
 
-def _stable(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=_plain, separators=(",", ":"))
+def _stable(value: Any, refs: list[Any]) -> str:
+    return json.dumps(
+        value, sort_keys=True, default=lambda v: _plain(v, refs), separators=(",", ":")
+    )
 
 
 def cache_key(data: Any, key_fields: Sequence[str] | None) -> Hashable:
-    """Build a cache key from `data` (a mapping) or from its `key_fields` (dot paths)."""
+    """Build a cache key from `data` (a mapping) or from its `key_fields` (dot paths).
+
+    Values key by content; an object whose content cannot be told keys by identity (see
+    `_plain`).
+
+    Raises:
+        ValueError: The data contains itself (a cycle).
+    """
+    refs: list[Any] = []
     if key_fields:
         values = []
         for path in key_fields:
@@ -151,10 +170,15 @@ def cache_key(data: Any, key_fields: Sequence[str] | None) -> Hashable:
                 else:
                     value = getattr(value, part, None)
             values.append(value)
-        raw = _stable(values)
+        raw = _stable(values, refs)
     else:
-        raw = _stable(data)
-    return hashlib.blake2b(raw.encode(), digest_size=16).digest()
+        raw = _stable(data, refs)
+    digest = hashlib.blake2b(raw.encode(), digest_size=16).digest()
+    if not refs:
+        return digest
+    key = _Key(digest)
+    key.refs = tuple(refs)
+    return key
 
 
 class ResultCache:
@@ -189,8 +213,8 @@ class ResultCache:
         self.misses = 0
 
     def key_for(self, data: Any) -> Hashable:
-        """The cache key of an input; `NO_KEY` for an input whose content cannot make one (a
-        plain object, a cycle): such a call is neither served from the cache nor stored."""
+        """The cache key of an input; `NO_KEY` for an input that cannot make one (it contains
+        itself): such a call is neither served from the cache nor stored."""
         if self._key is not None:
             return self._key(data)
         try:
