@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from cascadence.errors import CircuitOpenError
-from cascadence.policies import BreakerState, CircuitBreaker, InMemoryBreakerStore, StepPolicy
+from cascadence.policies import (
+    BreakerSnapshot,
+    BreakerState,
+    CircuitBreaker,
+    InMemoryBreakerStore,
+    StepPolicy,
+)
 from cascadence.runtime.invoke import call_step
 from cascadence.testing import FakeClock
 
@@ -294,6 +300,19 @@ class SlowStore(InMemoryBreakerStore):
         return result
 
 
+async def _cancel_once_stored(store: SlowStore, step: Any) -> BreakerSnapshot:
+    """Run `step`, cancel it once the store applied its write (before the reply comes), and
+    return what the store then holds."""
+    store.applied.clear()
+    running = asyncio.ensure_future(step)
+    await store.applied.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    shared, _ = await store.apply("b", lambda s: (s, True))
+    return shared
+
+
 async def test_a_caller_cancelled_while_the_shared_store_answers_leaves_no_slot_taken() -> None:
     """Cancelled after the store let a probe through but before the reply came, the call
     gives the slot back; cancelled while its success is written, the success is recorded."""
@@ -303,24 +322,8 @@ async def test_a_caller_cancelled_while_the_shared_store_answers_leaves_no_slot_
     await breaker.before_call()
     await breaker.record_failure()
     clock.advance(2)
-    store.applied.clear()
-    probe = asyncio.ensure_future(breaker.before_call())
-    await store.applied.wait()
-    probe.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await probe
-    shared, _ = await store.apply("b", lambda s: (s, True))
+    shared = await _cancel_once_stored(store, breaker.before_call())
     assert shared.state is BreakerState.HALF_OPEN and shared.half_open_calls == 0
-
-    async def good() -> str:
-        return "ok"
-
     await breaker.before_call()  # the next probe gets the slot
-    store.applied.clear()
-    done = asyncio.ensure_future(breaker.record_success())
-    await store.applied.wait()
-    done.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await done
-    shared, _ = await store.apply("b", lambda s: (s, True))
+    shared = await _cancel_once_stored(store, breaker.record_success())
     assert shared.state is BreakerState.CLOSED

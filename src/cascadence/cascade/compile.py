@@ -12,7 +12,7 @@ from typing import Any
 from cascadence.cascade.config import CascadeConfig, RoutingRule, StageConfig
 from cascadence.cascade.validate import dependency_order
 from cascadence.conditions import CompiledCondition, compile_condition
-from cascadence.policies.cache import NO_KEY, ResultCache, cache_key
+from cascadence.policies.cache import ResultCache, key_or_none
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
@@ -32,29 +32,22 @@ def stage_cache_key(fields: tuple[str, ...]) -> Callable[[Any], Hashable]:
     if fields:
 
         def by_fields(ctx: Any) -> Hashable:
-            return _safe_key([ctx.get(path) for path in fields])
+            return key_or_none([ctx.get(path) for path in fields])
 
         return by_fields
 
     def key(ctx: Any) -> Hashable:
         results = ctx.stage_results
         if not results:
-            return _safe_key(ctx.data)
+            return key_or_none(ctx.data)
         earlier = [
             (name, r.get("result"), r.get("confidence"))
             for name, r in results.items()
             if isinstance(r, dict)
         ]
-        return _safe_key([ctx.data, earlier])
+        return key_or_none([ctx.data, earlier])
 
     return key
-
-
-def _safe_key(value: Any) -> Hashable:
-    try:
-        return cache_key(value, None)
-    except (TypeError, ValueError, RecursionError):  # data that contains itself: not cached
-        return NO_KEY
 
 
 def stage_order(config: CascadeConfig) -> list[str]:

@@ -35,6 +35,7 @@ from cascadence.checkpoint.base import (
 )
 from cascadence.errors import CheckpointError, RunLockedError
 from cascadence.runtime.clock import Clock
+from cascadence.runtime.redis_client import blocking_client
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -220,11 +221,7 @@ class RedisCheckpointStore(BaseCheckpointStore):
     def _redis(self) -> Redis:
         client = self._client
         if client is None:
-            from redis.asyncio import BlockingConnectionPool, Redis
-
-            options = {"max_connections": 100, "timeout": 30.0, **self._options}
-            pool = BlockingConnectionPool.from_url(self.url, **options)
-            client = self._client = Redis.from_pool(pool)  # the client closes its pool
+            client = self._client = blocking_client(self.url, **self._options)
         return client
 
     def _script(self, source: str) -> AsyncScript:

@@ -123,11 +123,8 @@ def check_cascade_file(path: str) -> Report:
     for warned in caught:  # loads, but likely a mistake: shown where it is, failing --strict
         doubt = warned.message
         if isinstance(doubt, ConfigWarning) and doubt.issue is not None:
-            issue = doubt.issue
-            where = f"line {issue.line}: " if issue.line is not None else ""
-            where += issue.path
-            hint = f"; did you mean {issue.suggestion!r}?" if issue.suggestion else ""
-            report.warnings.append(f"{where}: {issue.message}{hint}")
+            line = doubt.issue.line
+            report.warnings.append((f"line {line}: " if line is not None else "") + str(doubt))
         else:
             warnings.warn_explicit(warned.message, warned.category, warned.filename, warned.lineno)
     report.issues.extend(handler_issues(config, Path(path)))

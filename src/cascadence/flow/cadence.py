@@ -410,10 +410,10 @@ class Cadence(Generic[S]):
             input: Builds the cascade input from the score (default: the score's fields).
             output: Stores the cascade result in the score (default: `score.<name> = result`).
         """
-        to_input = input or score_fields
+        decide = engine.as_step(input=input)
 
         async def step(score: Any) -> Any:
-            result = await engine.execute(to_input(score))
+            result = await decide(score)
             if output is not None:
                 return output(score, result)
             try:

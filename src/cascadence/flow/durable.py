@@ -53,18 +53,17 @@ async def run_durable(
         async def checkpoint(index: int, name: str, current: Any) -> None:
             await run.save_step(f"{index}:{name}", {"index": index, "score": current})
 
-        handled: list[BaseException] = []
-        final: S = await run_flow(
+        final: S
+        final, handled = await run_flow(
             plan,
             score,
             observers=cadence._observers,
             run_id=run_id,
             start_at=start_at,
             on_node=checkpoint,
-            handled=handled,
         )
-        if handled:  # stopped at a failed step by its error handler: a re-run resumes there
-            await stop_unfinished(run, handled[0])
+        if handled is not None:  # stopped at a failed step by its error handler: resume there
+            await stop_unfinished(run, handled)
         else:
             await finish(run, final)
         return final

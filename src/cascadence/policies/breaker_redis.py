@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from cascadence.policies.circuit_breaker import BreakerSnapshot, BreakerState
+from cascadence.runtime.redis_client import blocking_client
 
 __all__ = ["RedisBreakerStore"]
 
@@ -75,14 +76,9 @@ class RedisBreakerStore:
         """The Redis client: the one given, or this event loop's client for `url`."""
         if self._given is not None:
             return self._given
-        import redis.asyncio as redis_asyncio
 
         def fresh_client() -> Any:
-            # a blocking pool: calls beyond its connections wait for one instead of failing
-            pool = redis_asyncio.BlockingConnectionPool.from_url(
-                self.url, max_connections=100, timeout=30.0
-            )
-            return redis_asyncio.Redis.from_pool(pool)
+            return blocking_client(self.url)
 
         try:
             loop = asyncio.get_running_loop()

@@ -20,7 +20,15 @@ from typing import Any, Protocol
 
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["MISS", "NO_KEY", "CacheStore", "LRUCacheStore", "ResultCache", "cache_key"]
+__all__ = [
+    "MISS",
+    "NO_KEY",
+    "CacheStore",
+    "LRUCacheStore",
+    "ResultCache",
+    "cache_key",
+    "key_or_none",
+]
 
 
 class _Miss:
@@ -181,6 +189,14 @@ def cache_key(data: Any, key_fields: Sequence[str] | None) -> Hashable:
     return key
 
 
+def key_or_none(data: Any, key_fields: Sequence[str] | None = None) -> Hashable:
+    """`cache_key`, or `NO_KEY` for data that cannot make one (it contains itself)."""
+    try:
+        return cache_key(data, key_fields)
+    except (TypeError, ValueError, RecursionError):
+        return NO_KEY
+
+
 class ResultCache:
     """Cache results for `ttl` seconds.
 
@@ -217,10 +233,7 @@ class ResultCache:
         itself): such a call is neither served from the cache nor stored."""
         if self._key is not None:
             return self._key(data)
-        try:
-            return cache_key(data, self.key_fields)
-        except (TypeError, ValueError, RecursionError):
-            return NO_KEY
+        return key_or_none(data, self.key_fields)
 
     def get(self, key: Hashable) -> Any:
         """A copy of the fresh value for `key` (callers may change it freely), or `MISS`."""

@@ -181,9 +181,10 @@ class _Run:
         )
 
     def _record_error(self, st: StagePlan, exc: BaseException) -> StageResult:
+        """Record a stage's failure; `exc` as `as_recorded` gave it (converted once, so hooks
+        and the result agree)."""
         if self.obs is not None and getattr(self, "first_error", None) is None:
             self.first_error = exc  # kept for the observers only (set only with them)
-        exc = self.as_recorded(st, exc)
         if isinstance(exc, StepTimeoutError) and self.stats is not None:
             self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.error(_error_record(st.name, exc))
@@ -385,7 +386,7 @@ class _Run:
             elif isinstance(value, Skip):
                 sr = StageResult(result=None, confidence=None, data={}, skipped_reason=value.reason)
             else:
-                sr = self._record_error(st, value)
+                sr = self._record_error(st, self.as_recorded(st, value))
             self._finish(st, sr, started, ended)
 
     async def group(self, first: StagePlan, index: int) -> list[StagePlan]:
@@ -718,7 +719,7 @@ async def run_cascade(
                         result=None, confidence=None, data={}, skipped_reason=exc.reason
                     )
                 except Exception as exc:
-                    sr = run._record_error(st, exc)
+                    sr = run._record_error(st, run.as_recorded(st, exc))
                 sr["time_ms"] = elapsed = (_perf() - started) * 1000.0
                 cost = _setdefault(sr, "cost", st.cost)
                 results[name] = sr

@@ -344,9 +344,8 @@ async def run_flow(
     run_id: str | None = None,
     start_at: int = 0,
     on_node: NodeDone | None = None,
-    handled: list[BaseException] | None = None,
-) -> Any:
-    """Run `plan` on `score` and return the final score.
+) -> tuple[Any, BaseException | None]:
+    """Run `plan` on `score`.
 
     Args:
         plan: The compiled flow.
@@ -355,17 +354,15 @@ async def run_flow(
         run_id: Identifies the run in events and checkpoints.
         start_at: Index of the first top-level node to run (resuming a checkpointed run).
         on_node: Called after each top-level node finished.
-        handled: Gets the error that an `on_error(stop=True)` handler handled, when the run
-            stopped early for it (the failed step is not reported to `on_node`).
+
+    Returns:
+        The final score, and the error an `on_error(stop=True)` handler handled when the run
+        stopped early for it (the failed step is not reported to `on_node`), else None.
 
     Raises:
         NoteError: A step failed (its subclasses say how: timeout, retries, open circuit).
         ParallelNoteError: A task of a parallel group failed.
     """
-    if handled is None:
-        return await _FlowRun(plan, observers, run_id).run(score, start_at, on_node)
     flow_run = _FlowRun(plan, observers, run_id)
     final = await flow_run.run(score, start_at, on_node)
-    if flow_run.stopped is not None:
-        handled.append(flow_run.stopped)
-    return final
+    return final, flow_run.stopped

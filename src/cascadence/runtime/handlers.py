@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
@@ -114,15 +115,20 @@ def _belongs(module: ModuleType, name: str, folder: str) -> bool:
     """Whether `module` (imported as `name`) was loaded from `folder`, where its top-level
     module is `folder/TOP.py` or the folder `folder/TOP`."""
     base = os.path.join(folder, name.partition(".")[0])
+    return any(
+        real == base + ".py" or real == base or real.startswith(base + os.sep)
+        for real in _places(module)
+    )
+
+
+def _places(module: ModuleType) -> list[str]:
+    """Where a module was loaded from: its file, or a namespace package's folders."""
     file = getattr(module, "__file__", None)
     places = [file] if isinstance(file, str) else list(getattr(module, "__path__", None) or ())
-    for place in places:
-        real = os.path.realpath(place)
-        if real == base + ".py" or real == base or real.startswith(base + os.sep):
-            return True
-    return False
+    return [os.path.realpath(place) for place in places]
 
 
+@functools.cache
 def _installed_places() -> tuple[str, ...]:
     """Where the standard library and installed packages live (not an application's code,
     even when the application sits under the interpreter's prefix, as `/usr/src/app`)."""
@@ -134,15 +140,12 @@ def _installed_places() -> tuple[str, ...]:
     return tuple(p for p in places if p != os.sep)
 
 
-_INSTALLED = _installed_places()
-
-
 def _local(module: ModuleType) -> bool:
     """Whether `module` is an application's own (not the standard library, not an installed
     package, not built in)."""
-    file = getattr(module, "__file__", None)
-    places = [file] if isinstance(file, str) else list(getattr(module, "__path__", None) or ())
-    return bool(places) and not any(os.path.realpath(p).startswith(_INSTALLED) for p in places)
+    places = _places(module)
+    installed = _installed_places()  # looked up once, when first needed
+    return bool(places) and not any(place.startswith(installed) for place in places)
 
 
 def _held(folder: str) -> set[str]:
@@ -192,13 +195,14 @@ def _import_from(folder: str, module_name: str) -> ModuleType:
     top = module_name.partition(".")[0]
     with _name_lock(top):  # folders importing a module of one name: one at a time
         own = _FOLDER_MODULES.get(folder)
-        if own or _aside(folder, module_name):
+        aside = _aside(folder, module_name)
+        if own or aside:
             # Modules are set aside process-wide: one such import at a time. (An import with
             # nothing to set aside holds only its name's lock, so one that builds an engine
             # while another thread imports a module of another name does not wait on it.)
             with _IMPORTING:
-                return _import_locked(folder, module_name)
-        return _import_locked(folder, module_name)
+                return _import_locked(folder, module_name, _aside(folder, module_name))
+        return _import_locked(folder, module_name, aside)
 
 
 def _name_lock(top: str) -> threading.RLock:
@@ -224,14 +228,14 @@ def _aside(folder: str, module_name: str) -> dict[str, ModuleType]:
     }
 
 
-def _import_locked(folder: str, module_name: str) -> ModuleType:
+def _import_locked(folder: str, module_name: str, stashed: dict[str, ModuleType]) -> ModuleType:
+    """The import itself, with `stashed` (`_aside`, taken under the locks) set aside."""
     loaded = sys.modules.get(module_name)
     if loaded is not None and _belongs(loaded, module_name, folder):
         return importlib.import_module(module_name)
     own = _FOLDER_MODULES.setdefault(folder, {})
     if module_name in own:
         return own[module_name]
-    stashed = _aside(folder, module_name)
     for name in stashed:
         del sys.modules[name]
     sys.modules.update(own)

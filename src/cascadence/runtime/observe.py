@@ -71,11 +71,13 @@ def _overrides(hook: Any, method: str) -> Callable[..., Any] | None:
 class Observers:
     """The hooks of one flow or engine, grouped by the methods they implement."""
 
-    __slots__ = ("_by_method", "hooks", "kind", "wants_events")
+    __slots__ = ("_by_method", "_joined", "hooks", "kind", "wants_events")
 
     def __init__(self, hooks: Sequence[Any], kind: str) -> None:
         self.hooks = tuple(hooks)
         self.kind = kind
+        # `joined` results, per other Observers (kept with it, so its id is not reused)
+        self._joined: dict[int, tuple[Observers, Observers]] = {}
         self._by_method: dict[str, tuple[Callable[..., Any], ...]] = {
             method: tuple(fn for h in self.hooks if (fn := _overrides(h, method)) is not None)
             for method in HOOK_METHODS
@@ -157,10 +159,16 @@ class Observers:
             )
 
     def joined(self, other: Observers) -> Observers:
-        """These observers followed by those of `other` that are not already here."""
+        """These observers followed by those of `other` that are not already here (worked
+        out once per pair: a child flow's observers join its parent's on every run)."""
+        cached = self._joined.get(id(other))
+        if cached is not None and cached[0] is other:
+            return cached[1]
         mine = {_key(h) for h in self.hooks}
         extra = [h for h in other.hooks if _key(h) not in mine]
-        return Observers(self.hooks + tuple(extra), self.kind) if extra else self
+        result = Observers(self.hooks + tuple(extra), self.kind) if extra else self
+        self._joined[id(other)] = (other, result)
+        return result
 
     def retry_listener(
         self, run_name: str, run_id: str | None, step: str, arg: Any
