@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from cascadence.cli._common import CliError, ExitCode, echo_err
+from cascadence.cli.console import console
 from cascadence.cli.diagram import diagram, schema
 from cascadence.cli.replay import replay
 from cascadence.cli.run import run
@@ -81,6 +82,7 @@ app.command()(diagram)
 app.command()(run)
 app.command()(replay)
 app.command()(schema)
+app.command()(console)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
