@@ -19,7 +19,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cascadence.cascade.config import CascadeConfig
 from cascadence.cascade.optimizer import ExecutionOptimizer
@@ -36,10 +36,12 @@ from cascadence.runtime.threads import in_event_loop, run_blocking
 
 if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
+    from cascadence.policies.circuit_breaker import CircuitBreaker
 
 __all__ = ["CascadeEngine"]
 
 Handler = Callable[[Any], Any]
+H = TypeVar("H", bound=Handler)
 
 
 class CascadeEngine:
@@ -280,10 +282,10 @@ class CascadeEngine:
         for name, handler in handlers.items():
             self.register_stage(name, handler)
 
-    def stage(self, name: str) -> Callable[[Handler], Handler]:
-        """Decorator form of `register_stage`."""
+    def stage(self, name: str) -> Callable[[H], H]:
+        """Decorator form of `register_stage`; returns the handler unchanged."""
 
-        def decorate(fn: Handler) -> Handler:
+        def decorate(fn: H) -> H:
             self.register_stage(name, fn)
             return fn
 
@@ -513,11 +515,11 @@ class CascadeEngine:
         for cache in caches:
             cache.clear()
 
-    def breaker(self, stage: str) -> Any:
+    def breaker(self, stage: str) -> CircuitBreaker | None:
         """The circuit breaker of `stage`, or None."""
         for (name, key), obj in self._state.items():
             if name == stage and key.startswith("breaker:"):
-                return obj
+                return obj  # type: ignore[no-any-return]
         return None
 
     # -- composition and rendering ---------------------------------------------------------

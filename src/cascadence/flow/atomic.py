@@ -290,6 +290,12 @@ class AtomicDict(_AtomicBase, Generic[K, V]):
     def _from_raw(self, raw: Any) -> None:
         self._data = dict(raw)
 
+    @overload
+    def get(self, key: K) -> V | None: ...
+
+    @overload
+    def get(self, key: K, default: V | T) -> V | T: ...
+
     def get(self, key: K, default: Any = None) -> Any:
         """Return the value for `key`, or `default` when it is absent."""
         with self._lock:
@@ -305,6 +311,12 @@ class AtomicDict(_AtomicBase, Generic[K, V]):
         incoming: dict[Any, V] = dict(other, **kwargs)
         with self._lock:
             self._data.update(incoming)
+
+    @overload
+    def pop(self, key: K) -> V: ...
+
+    @overload
+    def pop(self, key: K, default: V | T) -> V | T: ...
 
     def pop(self, key: K, default: Any = _MISSING) -> Any:
         """Remove `key` and return its value; `default` (or `KeyError`) when it is absent."""

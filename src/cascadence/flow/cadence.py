@@ -27,7 +27,7 @@ import inspect
 import uuid
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from cascadence.errors import closest
 from cascadence.flow.merge import MergeStrategy, strategy_merge
@@ -49,13 +49,16 @@ from cascadence.runtime.plan import (
 from cascadence.runtime.threads import in_event_loop, run_blocking
 
 if TYPE_CHECKING:
+    from cascadence.cascade.engine import CascadeEngine
     from cascadence.checkpoint import CheckpointStore
 
 __all__ = ["Cadence"]
 
 
 S = TypeVar("S")
-NoteFn = Callable[[Any], Any]
+NoteFn: TypeAlias = "Callable[[S], Any] | CascadeEngine"
+"""A step of a flow of `S` scores: a note taking the score, or a `CascadeEngine` (run on the
+score's fields, its decision written back)."""
 
 
 def _step(name: str, fn: Any) -> StepNode:
@@ -225,7 +228,7 @@ class Cadence(Generic[S]):
         self._nodes: list[FlowNode] = []
         self._hooks: list[Any] = []
         self._reporters: list[Any] = []
-        self._on_error: Callable[[Any, BaseException], Any] | None = None
+        self._on_error: Callable[[Any, Exception], Any] | None = None
         self._stop_on_error = True
         self._checkpoint: CheckpointStore | None = None
         self._run_id: str | None = None
@@ -279,11 +282,11 @@ class Cadence(Generic[S]):
         self._check_fields(cls, self._nodes)
         self._checked.add(cls)
 
-    def then(self, name: str, fn: NoteFn) -> Cadence[S]:
+    def then(self, name: str, fn: NoteFn[S]) -> Cadence[S]:
         """Run `fn(score)` next."""
         return self._add(_step(name, fn))
 
-    def sequence(self, name: str, notes: Sequence[NoteFn]) -> Cadence[S]:
+    def sequence(self, name: str, notes: Sequence[NoteFn[S]]) -> Cadence[S]:
         """Run several notes one after another, as one named step."""
         steps = _steps(notes)
         return self._add(
@@ -295,7 +298,7 @@ class Cadence(Generic[S]):
     def sync(
         self,
         name: str,
-        notes: Sequence[NoteFn],
+        notes: Sequence[NoteFn[S]],
         merge: MergeStrategy | str | Callable[[Any, list[Any]], Any] | None = None,
     ) -> Cadence[S]:
         """Run notes concurrently, each on an isolated snapshot of the score, then merge.
@@ -326,9 +329,9 @@ class Cadence(Generic[S]):
     def split(
         self,
         name: str,
-        condition: Callable[[Any], Any] | str | Mapping[str, Any],
-        if_true: Sequence[NoteFn] | NoteFn = (),
-        if_false: Sequence[NoteFn] | NoteFn = (),
+        condition: Callable[[S], Any] | str | Mapping[str, Any],
+        if_true: Sequence[NoteFn[S]] | NoteFn[S] = (),
+        if_false: Sequence[NoteFn[S]] | NoteFn[S] = (),
     ) -> Cadence[S]:
         """Branch: run `if_true` when `condition(score)` holds, else `if_false`.
 
@@ -428,9 +431,7 @@ class Cadence(Generic[S]):
         step.__name__ = name
         return self._add(StepNode(name=name, fn=step, policy=note_parts(step)[1], is_cascade=True))
 
-    def on_error(
-        self, handler: Callable[[Any, BaseException], Any], stop: bool = True
-    ) -> Cadence[S]:
+    def on_error(self, handler: Callable[[S, Exception], Any], stop: bool = True) -> Cadence[S]:
         """Call `handler(score, error)` when a step fails; the error is then handled.
 
         With `stop=False` the flow goes on with the next step; with `stop=True` (default) it

@@ -302,13 +302,27 @@ def timeout(seconds: float) -> Callable[[F], F]:
     return lambda f: _attach(f, policy)  # type: ignore[return-value]
 
 
+@overload
+def fallback(default: F, /) -> F: ...
+
+
+@overload
 def fallback(
     default: Any = None,
     *,
     field: str | None = None,
     factory: Callable[[BaseException], Any] | None = None,
     on: tuple[type[BaseException], ...] = (Exception,),
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def fallback(
+    default: Any = None,
+    *,
+    field: str | None = None,
+    factory: Callable[[BaseException], Any] | None = None,
+    on: tuple[type[BaseException], ...] = (Exception,),
+) -> Any:
     """On failure, use `default` (written to `score.<field>` when `field` is given).
 
     Bare `@fallback` (no parentheses) falls back to None.
@@ -316,7 +330,7 @@ def fallback(
     if _is_decorated_function(default) and field is None and factory is None:
         return _attach(default, StepPolicy(fallback=Fallback(on=on)))
     policy = StepPolicy(fallback=Fallback(default=default, field=field, factory=factory, on=on))
-    return lambda f: _attach(f, policy)  # type: ignore[return-value]
+    return lambda f: _attach(f, policy)
 
 
 def _is_decorated_function(value: Any) -> bool:
@@ -324,6 +338,11 @@ def _is_decorated_function(value: Any) -> bool:
     return inspect.isfunction(value) or inspect.ismethod(value)
 
 
+@overload
+def circuit_breaker(failure_threshold: F, /) -> F: ...
+
+
+@overload
 def circuit_breaker(
     failure_threshold: int = 5,
     recovery_timeout: float = 30.0,
@@ -332,7 +351,18 @@ def circuit_breaker(
     half_open_max_calls: int = 1,
     clock: Clock | None = None,
     store: Any = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def circuit_breaker(
+    failure_threshold: Any = 5,
+    recovery_timeout: float = 30.0,
+    *,
+    name: str | None = None,
+    half_open_max_calls: int = 1,
+    clock: Clock | None = None,
+    store: Any = None,
+) -> Any:
     """Open a circuit after `failure_threshold` consecutive failures for `recovery_timeout` s.
 
     The breaker is shared by every call of the decorated function (and every flow using it).
@@ -343,7 +373,7 @@ def circuit_breaker(
         decorate_bare = circuit_breaker(
             name=name, half_open_max_calls=half_open_max_calls, clock=clock, store=store
         )
-        return decorate_bare(bare)  # type: ignore[no-any-return]
+        return decorate_bare(bare)
 
     def decorate(f: F) -> F:
         raw, _ = note_parts(f)

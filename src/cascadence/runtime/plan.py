@@ -313,5 +313,5 @@ class FlowPlan:
 
     name: str
     nodes: tuple[FlowNode, ...]
-    on_error: Callable[[Any, BaseException], Any] | None = None
+    on_error: Callable[[Any, Exception], Any] | None = None
     stop_on_error: bool = True
