@@ -123,8 +123,7 @@ async def test_result_errors_and_contextvars_are_as_with_to_thread() -> None:
 
 
 async def test_a_call_cancelled_before_it_starts_never_runs() -> None:
-    loop = asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))  # this test's loop only
+    pool = ThreadPoolExecutor(max_workers=1)
     release = threading.Event()
     blocker_started = threading.Event()
     ran: list[str] = []
@@ -133,17 +132,18 @@ async def test_a_call_cancelled_before_it_starts_never_runs() -> None:
         blocker_started.set()
         release.wait(WAIT)
 
-    blocker = asyncio.create_task(run_in_thread(block, None))
+    blocker = asyncio.create_task(run_in_thread(block, None, executor=pool))
     assert await wait_for_event(blocker_started)
-    queued = asyncio.create_task(run_in_thread(ran.append, "queued"))
+    queued = asyncio.create_task(run_in_thread(ran.append, "queued", executor=pool))
     await asyncio.sleep(0.01)
     queued.cancel()
     with pytest.raises(asyncio.CancelledError):
         await queued
     release.set()
     await blocker
-    assert await run_in_thread(lambda x: x, "after") == "after"  # the only worker is free
+    assert await run_in_thread(lambda x: x, "after", executor=pool) == "after"  # it is free
     assert ran == []
+    pool.shutdown()
 
 
 @dataclass
@@ -304,3 +304,51 @@ def test_run_sync_and_execute_sync_return_while_a_timed_out_call_is_blocked() ->
         assert not flow_call.ended.is_set() and not stage_call.ended.is_set()
     finally:
         assert flow_call.stopped() and stage_call.stopped()
+
+
+async def test_plain_notes_of_a_parallel_group_all_run_at_once() -> None:
+    """Twelve plain notes (more than the loop's default executor has threads on a small
+    machine) meet at a barrier: only if all run at the same time does any get past it, and
+    their timeouts do not run out while they wait for a thread."""
+    width = 12
+    barrier = threading.Barrier(width, timeout=WAIT)
+
+    def meeter(i: int) -> Any:
+        def meet(score: S) -> None:
+            barrier.wait()
+
+        meet.__name__ = f"meet{i}"
+        return note(timeout=WAIT * 2)(meet)
+
+    notes = [meeter(i) for i in range(width)]
+    await Cadence("wide", S()).sync("all", notes).run()
+    assert not barrier.broken
+
+
+async def test_a_plain_function_raising_stop_iteration_fails_at_once() -> None:
+    def empty(_: object) -> object:
+        return next(iter(()))
+
+    with pytest.raises(RuntimeError, match="raised StopIteration") as info:
+        await run_in_thread(empty, None)
+    assert isinstance(info.value.__cause__, StopIteration)
+    engine = CascadeEngine(CascadeConfig.from_dict({"name": "c", "stages": {"A": {}}}))
+    engine.register_stage("A", lambda context: {"result": next(iter(()))})
+    result = await engine.execute({})
+    assert result["success"] is False
+    assert "StopIteration" in result["stage_results"]["A"]["error"]
+
+
+def test_the_thread_limit_is_checked_and_can_be_changed() -> None:
+    from cascadence.runtime.threads import max_threads, set_max_threads
+
+    before = max_threads()
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        set_max_threads(0)
+    try:
+        set_max_threads(3)
+        assert max_threads() == 3
+        done = asyncio.run(Cadence("one", S()).then("plain", lambda score: None).run())
+        assert isinstance(done, S)
+    finally:
+        set_max_threads(before)

@@ -2,8 +2,8 @@
 
 `asyncio.to_thread` returns control on cancellation but leaves the thread running the function
 to its end, so a timed-out step still performs its side effects (and every retry of it does).
-`run_in_thread` runs the function the same way (the loop's default executor, with a copy of the
-current context) and, when the coroutine awaiting it is cancelled or closed, stops the function:
+`run_in_thread` runs the function the same way (in a worker thread, with a copy of the current
+context) and, when the coroutine awaiting it is cancelled or closed, stops the function:
 
 - not started yet: it never runs;
 - running: a private `BaseException` subclass is raised inside its thread (CPython's
@@ -20,6 +20,15 @@ The exception never reaches unrelated work running later on the same pool thread
 injected while the call is marked running (under a per-call lock), and the call, on leaving,
 marks itself finished under that lock and clears a still-pending injection before returning.
 
+The worker threads are cascadence's own pool, not the event loop's default executor, whose
+few threads (CPUs + 4) would make plain steps of a parallel group run in batches and let a step's
+timeout run out while it waits for a thread. The pool starts threads as calls need them, up to
+`max_threads()` (default 128, or the `CASCADENCE_MAX_THREADS` environment variable; change it
+with `set_max_threads`); a call beyond that waits for a free thread.
+
+A function that raises `StopIteration` fails with `RuntimeError`, as a coroutine does (an
+executor cannot carry `StopIteration` into a future; the await would never end).
+
 Where `ctypes.pythonapi` is unavailable (not CPython), a running function is left to finish, as
 with `asyncio.to_thread`.
 
@@ -33,13 +42,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import sys
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
-__all__ = ["run_blocking", "run_in_thread"]
+__all__ = ["max_threads", "run_blocking", "run_in_thread", "set_max_threads"]
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -102,6 +112,9 @@ class _ThreadCall(Generic[A, T]):
             self._state = _RUNNING
         try:
             return self._context.run(self._fn, self._arg)
+        except StopIteration as stop:  # a future cannot hold it (the await would hang)
+            name = getattr(self._fn, "__qualname__", None) or repr(self._fn)
+            raise RuntimeError(f"{name} raised StopIteration") from stop
         finally:
             with self._lock:
                 self._state = _DONE
@@ -124,16 +137,72 @@ class _ThreadCall(Generic[A, T]):
                     setter(self._ident, _ThreadCancelled)
 
 
-async def run_in_thread(fn: Callable[[A], T], arg: A) -> T:
-    """Await `fn(arg)` run in the loop's default executor; cancelling the await stops it.
+def _default_max_threads() -> int:
+    raw = os.environ.get("CASCADENCE_MAX_THREADS", "")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    return value if value > 0 else 128
+
+
+class _Pool:
+    """The process's worker pool, made on first use (again in a forked child)."""
+
+    lock = threading.Lock()
+    limit = _default_max_threads()
+    executor: ThreadPoolExecutor | None = None
+    pid = 0
+
+
+def _executor() -> ThreadPoolExecutor:
+    executor = _Pool.executor
+    if executor is not None and _Pool.pid == os.getpid():
+        return executor
+    with _Pool.lock:
+        if _Pool.executor is None or _Pool.pid != os.getpid():
+            _Pool.executor = ThreadPoolExecutor(_Pool.limit, thread_name_prefix="cascadence-step")
+            _Pool.pid = os.getpid()
+        return _Pool.executor
+
+
+def max_threads() -> int:
+    """How many plain-function steps may run at once in the process (see the module doc)."""
+    return _Pool.limit
+
+
+def set_max_threads(limit: int) -> None:
+    """Let up to `limit` plain-function steps run at once; calls already running finish in
+    the threads they have.
+
+    Raises:
+        ValueError: `limit` is not a positive whole number.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"set_max_threads needs a whole number >= 1, got {limit!r}")
+    with _Pool.lock:
+        old, _Pool.executor, _Pool.limit = _Pool.executor, None, limit
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+async def run_in_thread(
+    fn: Callable[[A], T], arg: A, *, executor: ThreadPoolExecutor | None = None
+) -> T:
+    """Await `fn(arg)` run in a worker thread; cancelling the await stops it.
 
     Like `asyncio.to_thread(fn, arg)`, including contextvars propagation, except that when
     the awaiting coroutine is cancelled (or closed) the function is stopped: see the module
     docstring for what that guarantees.
+
+    Args:
+        fn: The function.
+        arg: Its one argument.
+        executor: Where to run it; cascadence's worker pool by default.
     """
     loop = asyncio.get_running_loop()
     call = _ThreadCall(fn, arg)
-    future = loop.run_in_executor(None, call.run)
+    future = loop.run_in_executor(executor or _executor(), call.run)
     try:
         return await future
     finally:
