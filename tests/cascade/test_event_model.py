@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from cascadence import CascadeConfig, CascadeEngine
 from cascadence.cascade.event_model import (
     DeviceContext,
     DomainType,
@@ -177,6 +178,42 @@ def test_flat_dict_collisions_follow_the_documented_order() -> None:
     assert flat["only"] == 1
     assert flat["session"] == {"session_id": "s1", "is_authenticated": False}
     assert flat["custom"]["country"] == "DE"
+
+
+def test_event_data_never_stands_in_for_the_context() -> None:
+    """A `domain_data` key named like a context field stays out of the top level even when
+    the context leaves the field unset: an event cannot bring its own trust score."""
+    event = dataclasses.replace(
+        finance_event(), domain_data={"trust_score": 0.99, "account_age_days": 4000, "x": 1}
+    )
+    context = EventContext(historical=HistoricalContext(account_age_days=3))
+    flat = EventWithContext(event, context).to_flat_dict()
+    assert "trust_score" not in flat
+    assert flat["account_age_days"] == 3
+    assert flat["x"] == 1
+    assert flat["domain_data"]["trust_score"] == 0.99  # still readable by its full path
+    config = CascadeConfig.from_dict(
+        {
+            "name": "trust",
+            "stages": {
+                "FIRST": {
+                    "routing_rules": [
+                        {
+                            "name": "high_trust_approve",
+                            "condition": {"field": "trust_score", "operator": ">=", "value": 0.95},
+                            "action": {"type": "terminate"},
+                        }
+                    ]
+                },
+                "DEEP_ANALYSIS": {},
+            },
+        }
+    )
+    engine = CascadeEngine(config)
+    engine.register_stage("FIRST", lambda ctx: {"result": "review", "confidence": 0.5})
+    engine.register_stage("DEEP_ANALYSIS", lambda ctx: {"result": "ok", "confidence": 0.9})
+    result = engine.execute_sync(flat)
+    assert result["path"] == ["FIRST", "DEEP_ANALYSIS"]
 
 
 def test_datetime_context_fields_flatten_to_iso() -> None:

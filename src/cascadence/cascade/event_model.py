@@ -317,6 +317,14 @@ class UniversalEvent:
             raise InvalidEventError(f"event: {exc}") from None
 
 
+_CONTEXT_NAMES: frozenset[str] = frozenset(
+    name
+    for section in (SessionContext, DeviceContext, LocationContext, HistoricalContext)
+    for name in _names(section)
+)
+"""Every context section's field names: at the top of a flat dict they come from the context."""
+
+
 @dataclass(slots=True)
 class EventContext:
     """The circumstances of an event. Every section is optional.
@@ -389,7 +397,11 @@ class EventWithContext:
         When two sources use one top-level key, the first of these wins: the namespace keys
         (`domain_data`, `custom`, and each present section's name); the event's own fields;
         the context sections' fields; `domain_data`; `custom`. So an event field always beats a
-        `domain_data` key of the same name, and the generic context names can be relied on.
+        `domain_data` key of the same name, and the generic context names can be relied on:
+        a `domain_data` key named like a context field (`trust_score`, `account_age_days`,
+        `country`, ...) is never copied to the top level, even when the context leaves that
+        field unset, so what an event carries cannot pass for its context (it stays readable
+        as `domain_data.trust_score`).
 
         Returns:
             A new dict; the event's `domain_data` and `custom` values are not copied deeply.
@@ -406,9 +418,10 @@ class EventWithContext:
                 flat_section = section._flat()
                 sections[name] = flat_section
                 fields_flat.update(flat_section)
+        own_data = {k: v for k, v in data.items() if k not in _CONTEXT_NAMES} if data else data
         return {
             **custom,
-            **data,
+            **own_data,
             **fields_flat,
             "id": event.id,
             "domain": event.domain.value,
