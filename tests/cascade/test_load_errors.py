@@ -1178,9 +1178,9 @@ def test_a_stage_result_key_one_letter_off_is_a_warning() -> None:
     # a stage's confidence against a quoted number: never true as written
     (message,) = load('stages.FAST_CHECK.confidence < "0.8"')
     assert "is a number, compared here with the string '0.8'" in message
-    assert "always false; write 0.8 unquoted" in message
-    (message,) = load('stages.FAST_CHECK.cost != "1"')
-    assert "always true; write 1 unquoted" in message
+    assert "always false (also with '!='); write 0.8 unquoted" in message
+    (message,) = load('stages.FAST_CHECK.cost != "1"')  # a type mismatch: false, like `==`
+    assert "always false (also with '!='); write 1 unquoted" in message
     assert load('stages.FAST_CHECK.result == "0.8"') == []  # a result may be a string
 
 

@@ -364,14 +364,13 @@ class _Checker:
             parts = leaf.field.split(".")
             if len(parts) == 3 and parts[0] == "stages" and parts[2] in NUMERIC_RESULT_KEYS:
                 number = _number(leaf.value)
-                outcome = "true" if leaf.op == "!=" else "false"
                 fix = f"; write {number!r} unquoted" if number is not None else ""
                 self.warnings.append(
                     Problem(
                         loc,
                         f"{leaf.field!r} is a number, compared here with the string "
-                        f"{leaf.value!r}: a number never equals or orders with a string, so "
-                        f"this comparison is always {outcome}{fix}",
+                        f"{leaf.value!r}: a comparison of a number with a string is a type "
+                        f"mismatch, so this one is always false (also with '!='){fix}",
                     )
                 )
         for path in sorted(compiled.fields):
