@@ -313,3 +313,41 @@ def test_error_message_draws_a_caret() -> None:
     source_line, caret_line = lines[-2:]
     assert source_line.strip() == "amount >="
     assert caret_line.index("^") == source_line.index("amount") + 10
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("is_not_null", "EXISTS"),
+        ("NOT_NULL", "EXISTS"),
+        ("not_exists", "IS_NULL"),
+        ("!==", "!="),
+        ("not_equals", "!="),
+        ("GREATER", ">"),
+        ("greater_than", ">"),
+        ("LESS_THAN", "<"),
+        ("≥", ">="),
+        ("≤", "<="),
+    ],
+)
+def test_a_near_spelling_of_the_opposite_operator_is_not_suggested(
+    written: str, meant: str
+) -> None:
+    with pytest.raises(ConditionSyntaxError) as info:
+        parse_condition({"field": "a", "operator": written, "value": 1})
+    assert f"did you mean {meant!r}?" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("is_not_null(a)", "exists"),
+        ("not_exists(a)", "is_null"),
+        ("a is_not_null", "is not null"),
+        ("a not_exists", "is null"),
+    ],
+)
+def test_expression_spellings_suggest_what_they_mean(written: str, meant: str) -> None:
+    with pytest.raises(ConditionSyntaxError) as info:
+        parse_condition(written)
+    assert f"did you mean {meant!r}?" in str(info.value)

@@ -96,13 +96,30 @@ _OPERATOR_ALIASES = {
     "nin": "not in",
     "isnull": "is null",
     "is_null": "is null",
+    "notnull": "is not null",
+    "not_null": "is not null",
+    "is_not_null": "is not null",
+    "not_exists": "is null",
+    "greater": ">",
+    "less": "<",
     "startswith": "matches '^...'",
     "starts_with": "matches '^...'",
     "endswith": "matches '...$'",
     "ends_with": "matches '...$'",
 }
 _NULL_SPELLINGS = frozenset(("none", "nil", "undefined", "nan"))
-_FUNCTION_ALIASES = {"len": "count", "length": "count", "mean": "avg", "average": "avg"}
+_FUNCTION_ALIASES = {
+    "len": "count",
+    "length": "count",
+    "mean": "avg",
+    "average": "avg",
+    "notnull": "exists",
+    "not_null": "exists",
+    "is_not_null": "exists",
+    "isnotnull": "exists",
+    "not_exists": "is_null",
+    "missing": "is_null",
+}
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t"}
 _MAX_DEPTH: Final = 100
 

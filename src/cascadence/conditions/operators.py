@@ -132,7 +132,34 @@ _ALIASES = {
     "LENGTH": "COUNT",
     "EVERY": "ALL",
     "SOME": "ANY",
+    "===": "==",
+    "!==": "!=",
+    "NOT_EQUALS": "!=",
+    "NOT_EQUAL": "!=",
+    "NOTEQUAL": "!=",
+    "EQUAL": "==",
+    "GREATER": ">",
+    "GREATER_THAN": ">",
+    "GREATER_EQUAL": ">=",
+    "GREATER_THAN_OR_EQUAL": ">=",
+    "LESS": "<",
+    "LESS_THAN": "<",
+    "LESS_EQUAL": "<=",
+    "LESS_THAN_OR_EQUAL": "<=",
+    "≥": ">=",
+    "≤": "<=",
+    "≠": "!=",
+    "NOT_NULL": "EXISTS",
+    "NOTNULL": "EXISTS",
+    "IS_NOT_NULL": "EXISTS",
+    "IS NOT NULL": "EXISTS",
+    "NOT_EXISTS": "IS_NULL",
+    "NOT EXISTS": "IS_NULL",
+    "NOTEXISTS": "IS_NULL",
+    "MISSING": "IS_NULL",
 }
+"""Checked before the closest name: a near spelling of the opposite operator (`IS_NOT_NULL`
+is one edit from `IS_NULL`) must not be what is suggested."""
 
 
 def canonical_operator(name: str) -> str | None:
