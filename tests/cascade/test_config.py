@@ -92,7 +92,7 @@ def test_defaults_follow_the_spec() -> None:
     assert stage.timeout_ms == 30000
     assert stage.max_retries == 0
     assert stage.retry_delay_ms == 1000
-    assert stage.retry_backoff == "exponential"
+    assert stage.retry_backoff == "fixed"
     assert stage.retry_backoff_multiplier == 2.0
     assert stage.retry_max_delay_ms is None
     assert stage.can_run_parallel is False

@@ -193,15 +193,20 @@ def test_failed_decisions_exit_3_and_are_summarised(cli: Cli, flaky: Path) -> No
 
 
 def test_json_output_is_strict_json_when_a_value_is_not_finite(cli: Cli, flaky: Path) -> None:
-    """A confidence of NaN is written as null: every line parses with a strict JSON parser."""
+    """A confidence of NaN fails its stage (it is not a probability) and is written as null:
+    every line parses with a strict JSON parser."""
 
     def refuse(constant: str) -> None:
         raise ValueError(f"not strict JSON: {constant}")
 
     done = cli("run", str(flaky), "--input", "-", "--json", input='{"id": "n", "confidence": NaN}')
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr
     (row,) = [json.loads(line, parse_constant=refuse) for line in done.stdout.splitlines()]
-    assert row["final_confidence"] is None and row["stage_results"]["CHECK"]["confidence"] is None
+    check = row["stage_results"]["CHECK"]
+    assert row["final_confidence"] is None and check["confidence"] is None
+    assert check["error"] == (
+        "the handler returned confidence nan; expected a number from 0 to 1 (or none)"
+    )
 
 
 def test_details_and_explain_show_stages_and_rules(cli: Cli) -> None:

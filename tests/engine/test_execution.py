@@ -144,7 +144,8 @@ async def test_global_timeout_keeps_partial_results() -> None:
 
 
 async def test_yaml_retries_use_the_injected_clock() -> None:
-    """max_retries with retry_delay_ms backs off exponentially on the engine's clock."""
+    """max_retries waits retry_delay_ms between attempts ("Delay between retries"), on the
+    engine's clock; `retry_backoff: exponential` doubles it after each retry."""
     clock = FakeClock()
     attempts = 0
 
@@ -160,6 +161,14 @@ async def test_yaml_retries_use_the_injected_clock() -> None:
     result = await engine.execute({})
     assert result["success"]
     assert attempts == 3
+    assert clock.sleeps == pytest.approx([0.1, 0.1])
+
+    clock = FakeClock()
+    attempts = 0
+    stage = {"max_retries": 3, "retry_delay_ms": 100, "retry_backoff": "exponential"}
+    engine = CascadeEngine(config({"A": stage}), clock=clock)
+    engine.register_stage("A", flaky)
+    assert (await engine.execute({}))["success"]
     assert clock.sleeps == pytest.approx([0.1, 0.2])
 
 
@@ -477,7 +486,7 @@ async def test_retries_stop_when_the_global_deadline_would_pass_first() -> None:
         attempts.append(1)
         raise ConnectionError("down")
 
-    for delay_ms, expected_sleeps in ((1000, []), (10, [0.01, 0.02, 0.04])):
+    for delay_ms, expected_sleeps in ((1000, []), (10, [0.01, 0.01, 0.01])):
         clock = FakeClock()
         attempts.clear()
         engine = CascadeEngine(
@@ -812,3 +821,53 @@ async def test_a_parallel_member_that_hit_its_own_timeout_keeps_that_error() -> 
     types = {e["stage"]: e["type"] for e in result["errors"]}
     assert types == {"P1": "GlobalTimeoutError", "P2": "TimeoutError"}
     assert "timed out after 0.05s" in result["stage_results"]["P2"]["error"]
+
+
+@pytest.mark.parametrize("simple", [True, False], ids=["plain stage", "stage with policy"])
+async def test_a_confidence_that_is_not_a_probability_fails_the_stage(simple: bool) -> None:
+    """`confidence` is a number from 0 to 1 or none: anything else fails the stage, so a
+    routing rule on it never silently reads a string or an out-of-range number."""
+    import decimal
+    import fractions
+
+    stage: dict[str, Any] = {} if simple else {"max_retries": 1, "retry_delay_ms": 0}
+    bad = ["high", 1.5, -3, float("nan"), True]
+    good = [0, 1, 0.5, None, decimal.Decimal("0.7"), fractions.Fraction(1, 3)]
+    for value, ok in [(v, False) for v in bad] + [(v, True) for v in good]:
+        engine = CascadeEngine(config({"A": stage}))
+        engine.register_stage("A", returning("ok", value))
+        result = await engine.execute({})
+        error = result["stage_results"]["A"].get("error")
+        assert result["success"] is ok, value
+        if ok:
+            assert error is None
+        else:
+            assert error == (
+                f"the handler returned confidence {value!r}; expected a number from 0 to 1 "
+                "(or none)"
+            )
+            assert result["errors"][0]["type"] == "ValueError"
+
+
+async def test_an_error_that_cannot_describe_itself_is_still_recorded() -> None:
+    """A handler's exception whose `__str__` fails is a stage error like any other; the run
+    goes on and its result is returned."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("cannot str")
+
+    async def broken(_ctx: Any) -> dict[str, Any]:
+        raise Unprintable
+
+    engine = CascadeEngine(config({"A": {}, "B": {}}))
+    engine.register_stages({"A": broken, "B": returning("ok")})
+    result = await engine.execute({})
+    assert result["path"] == ["A", "B"]
+    assert result["errors"] == [
+        {
+            "stage": "A",
+            "error": "Unprintable (its message could not be read: ValueError)",
+            "type": "Unprintable",
+        }
+    ]

@@ -529,7 +529,7 @@ def test_policy_objects_are_shared_by_both_front_ends() -> None:
     from cascadence.flow.note import note_parts
     from cascadence.runtime.clock import SYSTEM_CLOCK
 
-    @note(retry={"max_attempts": 4, "delay": 0.1})
+    @note(retry={"max_attempts": 4, "delay": 0.1, "backoff": "fixed"})
     async def fn(score: S) -> None:
         return None
 

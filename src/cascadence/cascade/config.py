@@ -345,11 +345,12 @@ class StageConfig(_Model):
     """Retries after the first failed attempt."""
 
     retry_delay_ms: Annotated[int, Number] = Field(default=1000, ge=0)
-    """Delay before the first retry, in milliseconds."""
+    """Delay between retries, in milliseconds (before the first retry, under exponential
+    backoff)."""
 
-    retry_backoff: Literal["fixed", "exponential"] = "exponential"
-    """`exponential` multiplies the delay by `retry_backoff_multiplier` after each retry;
-    `fixed` keeps it constant."""
+    retry_backoff: Literal["fixed", "exponential"] = "fixed"
+    """`fixed` waits `retry_delay_ms` between every two attempts; `exponential` multiplies the
+    delay by `retry_backoff_multiplier` after each retry (as `RetryPlugin` does)."""
 
     retry_backoff_multiplier: Annotated[float, Number] = Field(default=2.0, ge=1.0)
     """Growth factor of the retry delay under exponential backoff."""

@@ -9,6 +9,8 @@ unless a handler actually suspends.
 from __future__ import annotations
 
 import asyncio
+import decimal
+import numbers
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,8 +35,18 @@ _dict_get: Callable[..., Any] = dict.get
 _setdefault: Callable[..., Any] = dict.setdefault
 
 
+def _message(exc: BaseException) -> str:
+    """`str(exc)`, or its type's name when that is empty or `__str__` itself fails (a run
+    must not be lost to an error that cannot describe itself)."""
+    try:
+        text = str(exc)
+    except Exception as broken:
+        return f"{type(exc).__name__} (its message could not be read: {type(broken).__name__})"
+    return text or type(exc).__name__
+
+
 def _error_record(stage: str, exc: BaseException) -> dict[str, Any]:
-    return {"stage": stage, "error": str(exc) or type(exc).__name__, "type": type(exc).__name__}
+    return {"stage": stage, "error": _message(exc), "type": type(exc).__name__}
 
 
 def _failed(exc: BaseException) -> StageResult:
@@ -42,7 +54,7 @@ def _failed(exc: BaseException) -> StageResult:
         result=None,
         confidence=None,
         data={},
-        error=str(exc) or type(exc).__name__,
+        error=_message(exc),
         error_type=type(exc).__name__,
     )
 
@@ -124,6 +136,11 @@ class _Run:
     # -- stage execution -------------------------------------------------------------------
     def _finish(self, st: StagePlan, sr: StageResult, started: float, ended: float) -> None:
         sr["time_ms"] = elapsed = (ended - started) * 1000.0
+        confidence = sr.get("confidence")
+        if confidence is not None and (
+            confidence.__class__ is not float or not 0.0 <= confidence <= 1.0
+        ):
+            self.check_confidence(st, sr, confidence)
         cost = sr.setdefault("cost", st.cost)
         name = st.name
         self.ctx.stage_results[name] = sr
@@ -147,6 +164,24 @@ class _Run:
             s.total_cost += cost
             if failed:
                 s.errors += 1
+
+    def check_confidence(self, st: StagePlan, sr: StageResult, confidence: Any) -> None:
+        """A handler's `confidence` must be a number from 0 to 1: anything else (a string, a
+        bool, NaN, 1.5) fails the stage, as rules on it could not mean what they say."""
+        number = confidence
+        if (
+            not isinstance(number, bool)
+            and isinstance(number, (numbers.Real, decimal.Decimal))
+            and 0.0 <= float(number) <= 1.0  # NaN is not
+        ):
+            return  # an int, a numpy float, a Decimal in range
+        if sr.get("error") is not None:  # failed already: its own error says why
+            return
+        sr["error"] = (
+            f"the handler returned confidence {confidence!r}; expected a number from 0 to 1 "
+            "(or none)"
+        )
+        sr["error_type"] = "ValueError"
 
     def bad_cost(self, st: StagePlan, sr: StageResult) -> float:
         """A handler returned a `cost` that is not a number: record it, charge the stage's."""
@@ -721,6 +756,11 @@ async def run_cascade(
                 except Exception as exc:
                     sr = run._record_error(st, run.as_recorded(st, exc))
                 sr["time_ms"] = elapsed = (_perf() - started) * 1000.0
+                confidence = _dict_get(sr, "confidence")
+                if confidence is not None and (
+                    confidence.__class__ is not float or not 0.0 <= confidence <= 1.0
+                ):
+                    run.check_confidence(st, sr, confidence)
                 cost = _setdefault(sr, "cost", st.cost)
                 results[name] = sr
                 try:
