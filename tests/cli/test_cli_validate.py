@@ -190,9 +190,9 @@ def test_conditions_that_load_but_cannot_work_are_warnings_that_strict_fails(
     )
     done = cli("validate", "c.yaml")
     assert done.returncode == 0, done.stdout
-    assert "line 7: stages.A.routing_rules[0].condition:" in done.stdout
+    assert "c.yaml:7:9: warning: stages.A.routing_rules[0].condition:" in done.stdout
     assert "did you mean 'confidence'?" in done.stdout
-    assert "line 10: stages.A.routing_rules[1].condition:" in done.stdout
+    assert "c.yaml:10:9: warning: stages.A.routing_rules[1].condition:" in done.stdout
     assert "write 0.8 unquoted" in done.stdout
     done = cli("validate", "--strict", "c.yaml")
     assert done.returncode == ExitCode.INVALID
@@ -301,6 +301,7 @@ def test_diagram_of_a_module_needs_one_flow_or_an_attribute(cli: Cli, tmp_path: 
     done = cli("diagram", "myflows")
     assert done.returncode == ExitCode.INVALID
     assert "name one as module:attribute" in done.stderr
+    (tmp_path / "out").mkdir()  # an output file's folder must exist
     done = cli("diagram", "myflows:second", "-f", "dot", "-o", "out/second.dot")
     assert done.returncode == 0
     assert (tmp_path / "out" / "second.dot").read_text().startswith('digraph "second"')

@@ -26,12 +26,15 @@ __all__ = [
     "ExitCode",
     "add_import_folder",
     "camel_case",
+    "check_output_file",
     "echo_err",
     "fail",
     "identifier",
+    "make_folder",
     "print_issues",
     "rich_console",
     "write_files",
+    "write_output",
 ]
 
 
@@ -169,12 +172,77 @@ def camel_case(snake: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in snake.split("_") if part)
 
 
-def write_files(files: dict[Path, str], *, force: bool) -> None:
-    """Write each file, refusing (before writing any) to replace existing ones unless `force`.
+def _reason(exc: OSError) -> str:
+    """What the operating system said, without the errno and path (`Permission denied`)."""
+    return exc.strerror or str(exc)
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse a path a command cannot write a file to, before writing anything.
+
+    The folder the file goes into must exist: it is not created, so a mistyped path stops with
+    an error instead of leaving new folders behind (`init` and `--dir` create their folder).
 
     Raises:
-        CliError: A file exists and `force` is false.
+        CliError: `path` is a folder, or its folder does not exist or is a file.
     """
+    if path.is_dir():
+        fail(f"cannot write {path}: it is a folder; expected the name of a file")
+    folder = path.parent
+    if not folder.is_dir():
+        if folder.exists():
+            fail(f"cannot write {path}: {folder} is a file, not a folder")
+        fail(f"cannot write {path}: the folder {folder} does not exist; create it first")
+
+
+def make_folder(folder: Path) -> None:
+    """Create `folder` and its missing parents.
+
+    Raises:
+        CliError: It cannot be created (a parent is a file, no permission, a read-only file
+            system...).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None
+        )
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else _reason(exc)
+        fail(f"cannot create folder {folder}: {reason}")
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a command's document to `path`, in a folder that exists (see `check_output_file`).
+
+    Raises:
+        CliError: The file cannot be written; the message names it and gives the reason.
+    """
+    check_output_file(path)
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {path}: {_reason(exc)}")
+
+
+def write_files(files: dict[Path, str], *, force: bool, make_folders: bool = True) -> None:
+    """Write each file, refusing (before writing any) to replace existing ones unless `force`.
+
+    Args:
+        files: The text of each file to write.
+        force: Replace files that exist.
+        make_folders: Create the folders the files go into (a project, a `--dir`); when false,
+            each file's folder must exist already (an output file named by the user).
+
+    Raises:
+        CliError: A path is a folder, a file exists and `force` is false, a folder does not
+            exist (without `make_folders`) or cannot be created, or a file cannot be written.
+    """
+    for path in files:
+        if path.is_dir():
+            fail(f"cannot write {path}: it is a folder; expected the name of a file")
+        if not make_folders:
+            check_output_file(path)
     if not force:
         taken = [str(p) for p in files if p.exists()]
         if taken:
@@ -182,6 +250,11 @@ def write_files(files: dict[Path, str], *, force: bool) -> None:
                 f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}; "
                 "pass --force to overwrite"
             )
+    if make_folders:
+        for folder in dict.fromkeys(path.parent for path in files):
+            make_folder(folder)
     for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {path}: {_reason(exc)}")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cascadence.cli._common import CliError, ExitCode, fail, print_issues
+from cascadence.cli._common import CliError, ExitCode, fail, print_issues, write_output
 
 __all__ = ["DiagramFormat", "GRAPHVIZ_HINT", "diagram", "load_drawable", "render", "schema"]
 
@@ -85,14 +85,18 @@ def _emit(data: bytes, output: Path | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(data)
+        write_output(output, data)
         typer.secho(f"wrote {output}", err=True, fg="green")
 
 
 OutputFile = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write to this file instead of stdout.", dir_okay=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to this file instead of stdout (in a folder that exists).",
+        dir_okay=False,
+    ),
 ]
 """The `--output/-o FILE` option of the commands that print a document."""
 

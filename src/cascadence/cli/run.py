@@ -199,7 +199,7 @@ def _item_id(item: dict[str, Any], field: str) -> str | None:
 def _load_engine(config_path: str, explain: bool) -> CascadeEngine:
     from cascadence.cascade.config import CascadeConfig
     from cascadence.cascade.engine import CascadeEngine
-    from cascadence.cli.validate import handler_issues
+    from cascadence.cli.validate import handler_issues, plan_issue
     from cascadence.errors import ConfigError, PlanError
 
     try:
@@ -210,11 +210,12 @@ def _load_engine(config_path: str, explain: bool) -> CascadeEngine:
     issues = handler_issues(config, Path(config_path))
     if issues:
         print_issues(issues, err=True)
-        fail(f"{config_path}: {len(issues)} handler(s) cannot be imported")
+        fail(f"{config_path}: {len(issues)} handler(s) cannot be used")
     try:
         engine = CascadeEngine(config, explain=explain)
-    except PlanError as exc:
-        fail(str(exc))
+    except PlanError as exc:  # placed in the file, as validate shows it
+        print_issues([plan_issue(exc, config, config_path)], err=True)
+        fail(f"{config_path}: the cascade cannot be run as written")
     missing = engine.plan.missing_handlers()
     if missing:
         fail(

@@ -182,7 +182,8 @@ def new_note(
         typer.Option(
             "--output",
             "-o",
-            help="The file to write (default: NAME.py in --directory); '-' only prints.",
+            help="The file to write, in a folder that exists (default: NAME.py in --dir); "
+            "'-' only prints.",
             show_default=False,
         ),
     ] = None,
@@ -199,6 +200,7 @@ def new_note(
         if output is not None
         else directory / f"{_module_name(name, what='note name')}.py"
     )
-    write_files({path: text}, force=force)
+    # --output names a file: its folder must exist (a mistyped path creates no folders)
+    write_files({path: text}, force=force, make_folders=output is None)
     typer.echo(text, nl=False)  # the source on stdout, what was written on stderr
     typer.secho(f"created {path}", fg="green", err=True)

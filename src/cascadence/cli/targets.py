@@ -1,15 +1,18 @@
 """What a command may be pointed at: a cascade file, or Python objects named by import path.
 
-A target is a cascade file when it ends in `.yaml`, `.yml` or `.json`. Anything else names
-Python: `package.module:attribute` (one object), `package.module` (every flow, engine and config
-the module defines) or `path/to/file.py[:attribute]`. The current folder is importable, as it
-is for `python -m`.
+A target is a cascade file when it ends in `.yaml`, `.yml` or `.json`. So is an existing file
+that is not a `.py` module, and a name whose extension is one letter off a cascade extension
+(`cascade.ymal`): loading them reports the unsupported extension with the closest one, as
+`cascadence run` does. Anything else names Python: `package.module:attribute` (one object),
+`package.module` (every flow, engine and config the module defines) or
+`path/to/file.py[:attribute]`. The current folder is importable, as it is for `python -m`.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +42,47 @@ class PythonObject:
     kind: str
 
 
+_EXPECTED = (
+    f"expected a cascade file ({', '.join(CASCADE_SUFFIXES)}), a .py file, "
+    "or 'package.module[:attribute]'"
+)
+
+
+def _one_edit_apart(typed: str, valid: str) -> bool:
+    """Whether `typed` is `valid` with one character added, dropped, changed, or two
+    neighbours swapped (`.ymal`, `.yl`, `.jsonl` for `.yaml`, `.yml`, `.json`)."""
+    if typed == valid or abs(len(typed) - len(valid)) > 1:
+        return False
+    if len(typed) != len(valid):
+        short, long = sorted((typed, valid), key=len)
+        return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+    diff = [i for i, (a, b) in enumerate(zip(typed, valid, strict=True)) if a != b]
+    if len(diff) == 1:
+        return True
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and (typed[diff[0]], typed[diff[1]]) == (valid[diff[1]], valid[diff[0]])
+    )
+
+
 def is_cascade_file(target: str) -> bool:
-    """Whether `target` names a cascade file (by its extension)."""
-    return Path(target).suffix.lower() in CASCADE_SUFFIXES
+    """Whether `target` is read as a cascade file rather than imported as Python.
+
+    True for a cascade extension (`.yaml`, `.yml`, `.json`, any case), for an existing file
+    that is not a `.py` module (`cascade.txt`, `cascade`), and for a name whose extension is one
+    edit away from a cascade extension (`cascade.ymal`, `cascade.jsn`), existing or not: such
+    names are typos, not modules, and loading them says which extension was meant.
+    """
+    path = Path(target)
+    suffix = path.suffix.lower()
+    if suffix in CASCADE_SUFFIXES:
+        return True
+    if suffix == ".py":
+        return False
+    if path.is_file():
+        return True
+    return any(_one_edit_apart(suffix, valid) for valid in CASCADE_SUFFIXES)
 
 
 def _kinds() -> tuple[tuple[type, str], ...]:
@@ -69,7 +110,7 @@ def _import_module(name: str) -> ModuleType:
         if name.endswith(".py"):
             path = Path(name)
             if not path.is_file():
-                fail(f"no such file: {name}")
+                fail(f"{name}: no such file")
             add_import_folder(path.parent)
             # Never replace a module already imported under that name (`json.py` is not json).
             mod_name = path.stem if path.stem not in sys.modules else f"_target_{path.stem}"
@@ -80,6 +121,10 @@ def _import_module(name: str) -> ModuleType:
             sys.modules[mod_name] = module
             spec.loader.exec_module(module)
             return module
+        if "/" in name or os.sep in name or name.startswith("."):  # a path, not a module name
+            if Path(name).is_dir():
+                fail(f"{name} is a folder; {_EXPECTED}")
+            fail(f"{name}: no such file or folder; {_EXPECTED}")
         add_import_folder(".")
         return importlib.import_module(name)
     except CliError:

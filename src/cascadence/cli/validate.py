@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cascadence.cli._common import CliError, ExitCode, add_import_folder, print_issues
 
+if TYPE_CHECKING:
+    from cascadence.cascade.config import CascadeConfig
+    from cascadence.errors import ConfigIssue, PlanError
+
 __all__ = [
     "Report",
+    "ReportWarning",
     "check_cascade_file",
     "check_python_target",
     "handler_issues",
+    "plan_issue",
     "validate",
 ]
+
+
+@dataclass(frozen=True)
+class ReportWarning:
+    """Something that loads but is likely a mistake, printed as `where: warning: text`."""
+
+    text: str
+    where: str | None = None
+    """`file:line:column` when known; else the target's label is shown."""
 
 
 @dataclass
@@ -29,7 +46,7 @@ class Report:
     summary: str = ""
     issues: list[Any] = field(default_factory=list)
     """`ConfigIssue`s."""
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[ReportWarning] = field(default_factory=list)
 
 
 def _marks(path: Path) -> tuple[Any, dict[Any, tuple[int, int]]]:
@@ -51,9 +68,70 @@ def _handler_loc(data: Any, stage: str) -> tuple[Any, ...]:
     return ("stages", stage, "handler")
 
 
+def _refusal(stage: str, handler: Any) -> str | None:
+    """Why `CascadeEngine.register_stage` refuses `handler` for `stage` (it cannot be called
+    with the stage's context, say), or None. Asked of a one-stage engine, so the check and its
+    message are the engine's own."""
+    from cascadence.cascade.config import CascadeConfig
+    from cascadence.cascade.engine import CascadeEngine
+    from cascadence.errors import ConfigError, PlanError
+
+    try:
+        probe = CascadeEngine(CascadeConfig.from_dict({"name": "probe", "stages": {stage: {}}}))
+    except ConfigError:  # pragma: no cover - the name is a stage of a valid config
+        return None
+    try:
+        probe.register_stage(stage, handler)
+    except PlanError as exc:
+        return str(exc)
+    return None
+
+
+def _placer(source: Path) -> Callable[[str], tuple[int | None, int | None]]:
+    """`place(stage)`: the (line, column) of the stage's `handler:` key in the file; the file
+    is read once, when first asked."""
+    cache: list[tuple[Any, dict[Any, tuple[int, int]]]] = []
+
+    def place(stage: str) -> tuple[int | None, int | None]:
+        if not cache:
+            cache.append(_marks(source))
+        data, marks = cache[0]
+        return marks.get(_handler_loc(data, stage), (None, None))
+
+    return place
+
+
+_SEE_VALIDATE = re.compile(r" \(`cascadence validate [^`]*` shows the line\)$")
+
+
+def plan_issue(exc: PlanError, config: CascadeConfig, source: str) -> ConfigIssue:
+    """A `PlanError` of `CascadeEngine(config)` for the cascade file `source`, as an issue of
+    that file.
+
+    The engine names the file and the path of a stage's handler in the message, and points to
+    `cascadence validate` for the line: here the line of the `handler:` key is given instead,
+    with the message alone.
+    """
+    from cascadence.errors import ConfigIssue
+
+    text = str(exc)
+    if text.startswith(f"{source}: "):
+        text = text[len(source) + 2 :]
+    text = _SEE_VALIDATE.sub("", text)
+    for name in config.stages:
+        head = f"stages.{name}.handler: "
+        if text.startswith(head):
+            line, column = _placer(Path(source))(name)
+            return ConfigIssue(
+                path=head[:-2], message=text[len(head) :], file=source, line=line, column=column
+            )
+    return ConfigIssue(path="", message=text, file=source)
+
+
 def handler_issues(config: Any, source: Path) -> list[Any]:
-    """Import every `handler:` path of a loaded cascade file; one `ConfigIssue` per failure,
-    placed at the line of its `handler:` key.
+    """Import every `handler:` path of a loaded cascade file, and check each handler as
+    `CascadeEngine.register_stage` would (callable with the stage's context); one
+    `ConfigIssue` per failure, placed at the line of its `handler:` key.
 
     The current folder and the file's folder are both searched.
     """
@@ -63,16 +141,19 @@ def handler_issues(config: Any, source: Path) -> list[Any]:
     add_import_folder(".")
     issues: list[ConfigIssue] = []
     search = [str(source.resolve().parent)]
-    data: Any = None
-    marks: dict[Any, tuple[int, int]] = {}
+    place = _placer(source)
     for name, stage in config.stages.items():
         if not stage.handler:
             continue
+        expected: str | None = "an importable callable or flow, as 'package.module:function'"
         try:
             handler = import_object(stage.handler, what=f"handler of {name}", search=search)
             # what `register_stage` takes: a callable, or a flow (`as_stage_handler`)
             usable = callable(handler) or callable(getattr(handler, "as_stage_handler", None))
             problem = None if usable else f"{stage.handler!r} is not callable"
+            if problem is None:
+                problem = _refusal(name, handler)
+                expected = None  # the engine's message says what a handler takes
         except PlanError as exc:
             problem = str(exc)
         except SyntaxError as exc:
@@ -81,14 +162,12 @@ def handler_issues(config: Any, source: Path) -> list[Any]:
             problem = f"importing {stage.handler!r} raised {type(exc).__name__}: {exc}"
         if problem is None:
             continue
-        if data is None:
-            data, marks = _marks(source)
-        line, column = marks.get(_handler_loc(data, name), (None, None))
+        line, column = place(name)
         issues.append(
             ConfigIssue(
                 path=f"stages.{name}.handler",
                 message=problem,
-                expected="an importable callable or flow, as 'package.module:function'",
+                expected=expected,
                 file=str(source),
                 line=line,
                 column=column,
@@ -101,8 +180,10 @@ def _missing_handlers(engine: Any, report: Report) -> None:
     missing = engine.plan.missing_handlers()
     if missing:
         report.warnings.append(
-            f"no handler for stage(s) {', '.join(missing)}: set `handler: 'pkg.mod:func'` "
-            "or call engine.register_stage(name, handler) before executing"
+            ReportWarning(
+                f"no handler for stage(s) {', '.join(missing)}: set `handler: 'pkg.mod:func'` "
+                "or call engine.register_stage(name, handler) before executing"
+            )
         )
 
 
@@ -110,7 +191,7 @@ def check_cascade_file(path: str) -> Report:
     """Load a cascade file, import its handlers and compile it; collect every problem."""
     from cascadence.cascade.config import CascadeConfig
     from cascadence.cascade.engine import CascadeEngine
-    from cascadence.errors import ConfigError, ConfigIssue, ConfigWarning, PlanError
+    from cascadence.errors import ConfigError, ConfigWarning, PlanError
 
     report = Report(path)
     with warnings.catch_warnings(record=True) as caught:
@@ -123,8 +204,8 @@ def check_cascade_file(path: str) -> Report:
     for warned in caught:  # loads, but likely a mistake: shown where it is, failing --strict
         doubt = warned.message
         if isinstance(doubt, ConfigWarning) and doubt.issue is not None:
-            line = doubt.issue.line
-            report.warnings.append((f"line {line}: " if line is not None else "") + str(doubt))
+            where = dataclasses.replace(doubt.issue, file=doubt.issue.file or path).location()
+            report.warnings.append(ReportWarning(str(doubt), where))
         else:
             warnings.warn_explicit(warned.message, warned.category, warned.filename, warned.lineno)
     report.issues.extend(handler_issues(config, Path(path)))
@@ -133,7 +214,7 @@ def check_cascade_file(path: str) -> Report:
     try:
         engine = CascadeEngine(config)
     except PlanError as exc:
-        report.issues.append(ConfigIssue(path="", message=str(exc), file=path))
+        report.issues.append(plan_issue(exc, config, path))
         return report
     _missing_handlers(engine, report)
     count = len(config.stages)
@@ -159,7 +240,7 @@ def check_python_target(target: str) -> list[Report]:
                 steps = len(plan.nodes)
                 report.summary = f"flow {plan.name!r}, {steps} step{'s' if steps != 1 else ''}"
                 if not steps:
-                    report.warnings.append("the flow has no steps")
+                    report.warnings.append(ReportWarning("the flow has no steps"))
             elif found.kind == "engine":
                 _missing_handlers(found.value, report)
                 report.summary = f"cascade engine {found.value.plan.name!r}"
@@ -178,8 +259,8 @@ def _print(report: Report, strict: bool) -> bool:
     ok = not report.issues and not (strict and report.warnings)
     if report.issues:
         print_issues(report.issues)
-    for warning in report.warnings:
-        typer.secho(f"{report.label}: warning: {warning}", fg="yellow")
+    for warning in report.warnings:  # `file:line:col: warning: ...`, as errors are placed
+        typer.secho(f"{warning.where or report.label}: warning: {warning.text}", fg="yellow")
     if ok:
         typer.secho(f"ok {report.label}: {report.summary}", fg="green")
     return ok
@@ -217,7 +298,8 @@ def validate(
             try:
                 reports = check_python_target(target)
             except CliError as exc:
-                typer.secho(f"{target}: {exc.message}", fg="red")
+                named = exc.message.startswith(target)  # the message names the target already
+                typer.secho(exc.message if named else f"{target}: {exc.message}", fg="red")
                 invalid += 1
                 problems += 1
                 continue
