@@ -138,6 +138,25 @@ class PlanError(CascadenceError):
     """A configuration is valid but cannot be run as given (a handler is missing, for example)."""
 
 
+class HandlerPathError(PlanError):
+    """A handler a cascade file names by import path cannot be used.
+
+    Attributes:
+        file: The cascade file.
+        stage: The stage whose `handler:` it is.
+        detail: What is wrong, without the file and path.
+    """
+
+    def __init__(self, file: str, stage: str, detail: str) -> None:
+        super().__init__(
+            f"{file}: stages.{stage}.handler: {detail} "
+            f"(`cascadence validate {file}` shows the line)"
+        )
+        self.file = file
+        self.stage = stage
+        self.detail = detail
+
+
 class UnknownStageError(PlanError, KeyError, ValueError):
     """A stage name the configuration does not have (`register_stage("FAST_CHEK", ...)`).
 

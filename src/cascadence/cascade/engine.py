@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cascadence.cascade.config import CascadeConfig
 from cascadence.cascade.optimizer import ExecutionOptimizer
-from cascadence.errors import GlobalTimeoutError, PlanError, UnknownStageError, closest
+from cascadence.errors import (
+    GlobalTimeoutError,
+    HandlerPathError,
+    PlanError,
+    UnknownStageError,
+    closest,
+)
 from cascadence.policies.stack import StepPolicy, note_parts
 from cascadence.runtime.cascade_result import Executions, StageStats
 from cascadence.runtime.cascade_runner import run_cascade
@@ -38,10 +44,31 @@ if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
     from cascadence.policies.circuit_breaker import CircuitBreaker
 
-__all__ = ["CascadeEngine"]
+__all__ = ["CascadeEngine", "handler_problem"]
 
 Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
+
+
+def handler_problem(stage: str, handler: Any) -> str | None:
+    """Why `handler` cannot serve `stage` (not callable, or cannot take the stage's context),
+    or None; what `CascadeEngine.register_stage` refuses. A flow is taken as its stage
+    handler."""
+    as_handler = getattr(handler, "as_stage_handler", None)
+    if callable(as_handler):
+        handler = as_handler()
+    if not callable(handler):
+        return f"handler for stage {stage!r} must be callable, got {type(handler).__name__}"
+    raw, _ = note_parts(handler)
+    refused = refused_call(raw, 1)
+    if refused is None:
+        return None
+    params, reason = refused
+    return (
+        f"handler for stage {stage!r} cannot be called with the stage's context: "
+        f"{getattr(raw, '__name__', type(raw).__name__)}{params}: {reason}; a stage "
+        "handler takes one argument, the ExecutionContext"
+    )
 
 
 class CascadeEngine:
@@ -166,10 +193,7 @@ class CascadeEngine:
             except PlanError as exc:
                 if not config.source_file:
                     raise
-                raise PlanError(
-                    f"{config.source_file}: stages.{name}.handler: {exc} "
-                    f"(`cascadence validate {config.source_file}` shows the line)"
-                ) from None
+                raise HandlerPathError(config.source_file, name, str(exc)) from None
             self._from_path[name] = where
 
     def update_config(
@@ -248,20 +272,11 @@ class CascadeEngine:
         as_handler = getattr(handler, "as_stage_handler", None)
         if callable(as_handler):  # a Cadence flow
             handler = as_handler()
-        if not callable(handler):
-            raise PlanError(
-                f"handler for stage {name!r} must be callable, got {type(handler).__name__}"
-            )
+        problem = handler_problem(name, handler)
+        if problem is not None:
+            raise PlanError(problem)
         fn: Handler = handler
         raw, policy = note_parts(handler)
-        refused = refused_call(raw, 1)
-        if refused is not None:
-            params, reason = refused
-            raise PlanError(
-                f"handler for stage {name!r} cannot be called with the stage's context: "
-                f"{getattr(raw, '__name__', type(raw).__name__)}{params}: {reason}; a stage "
-                "handler takes one argument, the ExecutionContext"
-            )
         if raw is not handler:
             # A decorated note: the engine applies its policy, so call the undecorated function.
             self._policies[name] = policy

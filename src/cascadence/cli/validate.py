@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,25 +67,6 @@ def _handler_loc(data: Any, stage: str) -> tuple[Any, ...]:
     return ("stages", stage, "handler")
 
 
-def _refusal(stage: str, handler: Any) -> str | None:
-    """Why `CascadeEngine.register_stage` refuses `handler` for `stage` (it cannot be called
-    with the stage's context, say), or None. Asked of a one-stage engine, so the check and its
-    message are the engine's own."""
-    from cascadence.cascade.config import CascadeConfig
-    from cascadence.cascade.engine import CascadeEngine
-    from cascadence.errors import ConfigError, PlanError
-
-    try:
-        probe = CascadeEngine(CascadeConfig.from_dict({"name": "probe", "stages": {stage: {}}}))
-    except ConfigError:  # pragma: no cover - the name is a stage of a valid config
-        return None
-    try:
-        probe.register_stage(stage, handler)
-    except PlanError as exc:
-        return str(exc)
-    return None
-
-
 def _placer(source: Path) -> Callable[[str], tuple[int | None, int | None]]:
     """`place(stage)`: the (line, column) of the stage's `handler:` key in the file; the file
     is read once, when first asked."""
@@ -101,31 +81,21 @@ def _placer(source: Path) -> Callable[[str], tuple[int | None, int | None]]:
     return place
 
 
-_SEE_VALIDATE = re.compile(r" \(`cascadence validate [^`]*` shows the line\)$")
-
-
 def plan_issue(exc: PlanError, config: CascadeConfig, source: str) -> ConfigIssue:
     """A `PlanError` of `CascadeEngine(config)` for the cascade file `source`, as an issue of
-    that file.
+    that file: a handler named by path that cannot be used is placed at its `handler:` line."""
+    from cascadence.errors import ConfigIssue, HandlerPathError
 
-    The engine names the file and the path of a stage's handler in the message, and points to
-    `cascadence validate` for the line: here the line of the `handler:` key is given instead,
-    with the message alone.
-    """
-    from cascadence.errors import ConfigIssue
-
-    text = str(exc)
-    if text.startswith(f"{source}: "):
-        text = text[len(source) + 2 :]
-    text = _SEE_VALIDATE.sub("", text)
-    for name in config.stages:
-        head = f"stages.{name}.handler: "
-        if text.startswith(head):
-            line, column = _placer(Path(source))(name)
-            return ConfigIssue(
-                path=head[:-2], message=text[len(head) :], file=source, line=line, column=column
-            )
-    return ConfigIssue(path="", message=text, file=source)
+    if isinstance(exc, HandlerPathError) and exc.stage in config.stages:
+        line, column = _placer(Path(source))(exc.stage)
+        return ConfigIssue(
+            path=f"stages.{exc.stage}.handler",
+            message=exc.detail,
+            file=source,
+            line=line,
+            column=column,
+        )
+    return ConfigIssue(path="", message=str(exc), file=source)
 
 
 def handler_issues(config: Any, source: Path) -> list[Any]:
@@ -135,6 +105,7 @@ def handler_issues(config: Any, source: Path) -> list[Any]:
 
     The current folder and the file's folder are both searched.
     """
+    from cascadence.cascade.engine import handler_problem
     from cascadence.errors import ConfigIssue, PlanError
     from cascadence.runtime.handlers import import_object
 
@@ -152,7 +123,7 @@ def handler_issues(config: Any, source: Path) -> list[Any]:
             usable = callable(handler) or callable(getattr(handler, "as_stage_handler", None))
             problem = None if usable else f"{stage.handler!r} is not callable"
             if problem is None:
-                problem = _refusal(name, handler)
+                problem = handler_problem(name, handler)
                 expected = None  # the engine's message says what a handler takes
         except PlanError as exc:
             problem = str(exc)
