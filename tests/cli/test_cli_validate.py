@@ -198,6 +198,32 @@ def test_conditions_that_load_but_cannot_work_are_warnings_that_strict_fails(
     assert done.returncode == ExitCode.INVALID
 
 
+def test_validate_reports_the_lints_a_loading_program_does_not(cli: Cli, tmp_path: Path) -> None:
+    """A disabled stage no rule enables and a parallel_group without can_run_parallel load
+    silently in a program; validate shows them as warnings at their lines, failing --strict."""
+    write(tmp_path, "h.py", "def screen(context):\n    return {'result': 'ok'}\n")
+    write(
+        tmp_path,
+        "c.yaml",
+        """\
+        name: c
+        stages:
+          A:
+            handler: "h:screen"
+            parallel_group: g
+          B:
+            handler: "h:screen"
+            enabled: false
+        """,
+    )
+    done = cli("validate", "c.yaml")
+    assert done.returncode == 0, done.stdout
+    assert "c.yaml:5:5: warning: stages.A.parallel_group:" in done.stdout
+    assert "c.yaml:8:5: warning: stages.B.enabled: stage 'B' never runs" in done.stdout
+    done = cli("validate", "--strict", "c.yaml")
+    assert done.returncode == ExitCode.INVALID
+
+
 def test_list_form_stages_place_handler_errors_too(cli: Cli, tmp_path: Path) -> None:
     """Stages written as a list still get the line of their handler."""
     write(

@@ -1,13 +1,10 @@
 """Reading cascade configs from files, text and dicts, with every problem placed in its file.
 
 YAML is composed into nodes first, so each key and item keeps the line and column it was
-written at; the data is then constructed from the same nodes. Plain scalars are read by the
-YAML 1.2 core schema, as JSON reads them: only `true`/`false` are booleans (`NO`, `on`, `yes`
-stay text), `010` is ten, `1e3` a number; a mapping key is the text it is written as (a stage
-`123:` is named "123"). Aliases may repeat at most `ALIAS_LIMIT` values in all, so a few hundred
-bytes of nested aliases ("billion laughs") cannot take minutes and gigabytes to load. JSON is
-parsed with `json` (its own semantics, duplicate keys refused) and each key located by a scan of
-the same text.
+written at; the data is then constructed from the same nodes, by the YAML 1.2 core schema of
+`yaml_core` (only `true`/`false` are booleans, `010` is ten, a mapping key is the text it is
+written as, aliases may repeat at most `ALIAS_LIMIT` values in all). JSON is parsed with `json`
+(its own semantics, duplicate keys refused) and each key located by the scan of `json_marks`.
 
 Field validation (pydantic) and the cross-reference checks of `validate` both run, and all of
 their problems are raised together as one `ConfigError`, each issue with the file, the line of
@@ -22,9 +19,7 @@ alias that contains itself) is reported as an issue where it gets too deep, neve
 
 from __future__ import annotations
 
-import bisect
 import json
-import math
 import os
 import re
 import sys
@@ -40,8 +35,19 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cascadence.cascade.config import CONDITION_TAGS, CascadeConfig, stage_entries
+from cascadence.cascade.json_marks import KeyMarks, json_duplicates, json_marks
 from cascadence.cascade.nesting import DEEPEST, deep_point, inner_type, plain_data, too_deep
-from cascadence.cascade.validate import Loc, Problem, check_config
+from cascadence.cascade.validate import Loc, Marks, Problem, check_config
+from cascadence.cascade.yaml_core import (
+    ALIAS_LIMIT,
+    AliasLimitError,
+    CoreLoader,
+    MarkedLoader,
+    check_duplicates,
+    collect_marks,
+    dump_yaml,
+    keep_version_text,
+)
 from cascadence.errors import ConfigError, ConfigIssue, ConfigWarning, closest
 
 if TYPE_CHECKING:
@@ -65,9 +71,6 @@ __all__ = [
 EXTENSIONS = (".yaml", ".yml", ".json")
 """File extensions a cascade config may have."""
 
-Marks = dict[Loc, tuple[int, int]]
-"""1-based (line, column) of each written location."""
-
 
 @dataclass
 class _Load:
@@ -83,6 +86,9 @@ class _Load:
 # `CascadeConfig.__init__` is the one place a config is validated (pydantic calls it from
 # `model_validate` too), so the loader hands it the file's marks through this variable.
 _LOAD: ContextVar[_Load | None] = ContextVar("cascadence_config_load", default=None)
+LINTING: ContextVar[bool] = ContextVar("cascadence_config_linting", default=False)
+"""Set while `cascadence validate` loads a file: configs built then also warn about lints
+(legal, sometimes meant, often a slip; see `check_config`)."""
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -196,7 +202,11 @@ def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., 
     except ValidationError as exc:
         problems.extend(_from_pydantic(exc, CascadeConfig))
     doubts: list[Problem] = []
-    problems.extend(check_config(plain, known=[p.loc for p in problems], warnings=doubts))
+    lints: list[Problem] | None = [] if LINTING.get() else None
+    problems.extend(
+        check_config(plain, known=[p.loc for p in problems], warnings=doubts, lints=lints)
+    )
+    doubts.extend(lints or ())
     doubts.extend(_word_doubts(load.words, plain))
     if problems:
         issues = [_issue(p, plain, load) for p in problems]
@@ -258,166 +268,6 @@ def validation_error(exc: ValidationError, model: type[BaseModel]) -> ConfigErro
 # -- parsing with marks ------------------------------------------------------------------------
 
 
-class _MarkedLoader(yaml.SafeLoader):
-    """A SafeLoader of its own, so the shared SafeLoader class is never changed."""
-
-
-ALIAS_LIMIT = 100_000
-"""Values that the aliases of one YAML document may repeat in all (each alias counts every
-value under the node it refers to, aliases inside included)."""
-
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
-_STR = "tag:yaml.org,2002:str"
-
-_CORE_SCHEMA: list[tuple[str, re.Pattern[str], str]] = [
-    # (tag, pattern, first characters; "" for the empty value): the YAML 1.2 core schema,
-    # with the merge key `<<` of YAML 1.1 kept for `<<: *defaults`
-    (_NULL, re.compile(r"(?:~|null|Null|NULL|)\Z"), "~nN"),
-    (_BOOL, re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z"), "tTfF"),
-    (_INT, re.compile(r"(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z"), "-+0123456789"),
-    (
-        _FLOAT,
-        re.compile(
-            r"(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
-        ),
-        "-+0123456789.",
-    ),
-    ("tag:yaml.org,2002:merge", re.compile(r"<<\Z"), "<"),
-]
-
-_YAML11_BOOLS = re.compile(r"(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\Z")
-"""Plain values YAML 1.1 (and PyYAML's SafeLoader) reads as booleans, text in YAML 1.2."""
-
-
-class _AliasLimitError(Exception):
-    """The aliases of a document repeat more than `ALIAS_LIMIT` values."""
-
-    def __init__(self, loc: Loc, anchor: str, size: int, total: int, mark: Any) -> None:
-        super().__init__(anchor)
-        self.loc = loc
-        self.anchor = anchor
-        self.size = size
-        self.total = total
-        self.mark = mark
-
-
-class _CoreLoader(_MarkedLoader):
-    """Reads plain scalars by the YAML 1.2 core schema, takes a plain mapping key as the text it
-    is written as, and counts what aliases repeat while composing (see `ALIAS_LIMIT`)."""
-
-    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's class table
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.sizes: dict[int, int] = {}
-        """Values under each composed collection, through aliases, by the node's id."""
-        self.repeated = 0
-        """Values the aliases composed so far repeat."""
-        self.path: list[str | int] = []
-        """Where the node being composed is."""
-        self.words: list[tuple[Loc, str]] = []
-        """Locations of plain values that YAML 1.1 reads as booleans."""
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        key = isinstance(parent, yaml.MappingNode) and index is None
-        part: str | int | None = None
-        if isinstance(index, int):
-            part = index
-        elif isinstance(index, yaml.Node):  # a mapping's value: located by its key
-            part = index.value if isinstance(index, yaml.ScalarNode) else "?"
-        if part is not None:
-            self.path.append(part)
-        try:
-            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
-            node = super().compose_node(parent, index)
-            if isinstance(event, yaml.AliasEvent):
-                self._count_alias(event, node)
-            elif isinstance(node, yaml.ScalarNode):
-                node = self._plain_scalar(event, node, key)
-            elif isinstance(node, yaml.SequenceNode):
-                self.sizes[id(node)] = 1 + sum(self.sizes.get(id(n), 1) for n in node.value)
-            elif isinstance(node, yaml.MappingNode):
-                self.sizes[id(node)] = 1 + sum(
-                    self.sizes.get(id(k), 1) + self.sizes.get(id(v), 1) for k, v in node.value
-                )
-        finally:
-            if part is not None:
-                self.path.pop()
-        return node
-
-    def _count_alias(self, event: yaml.AliasEvent, node: yaml.Node | None) -> None:
-        # A node still being composed (an alias inside its own anchor) counts as one: the
-        # cycle is reported where the data is validated.
-        size = self.sizes.get(id(node), 1)
-        self.repeated += size
-        if self.repeated > ALIAS_LIMIT:
-            raise _AliasLimitError(
-                tuple(self.path), str(event.anchor), size, self.repeated, event.start_mark
-            )
-
-    def _plain_scalar(self, event: Any, node: yaml.ScalarNode, key: bool) -> yaml.ScalarNode:
-        if not isinstance(event, yaml.ScalarEvent) or event.tag is not None or event.style:
-            return node  # quoted, or tagged by hand
-        if key and node.tag in (_INT, _FLOAT, _BOOL, _NULL):
-            # a key is a name: `123:` names "123", `NO:` (already text) "NO"
-            return yaml.ScalarNode(_STR, node.value, node.start_mark, node.end_mark)
-        if not key and node.tag == _STR and _YAML11_BOOLS.match(node.value):
-            self.words.append((tuple(self.path), node.value))
-        return node
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, KeyError, AttributeError, OverflowError):
-            # a value its tag cannot read (`!!float abc`, an int of 5,000 digits)
-            self.recursive_objects.pop(node, None)
-            text = str(node.value)
-            shown = text if len(text) <= 40 else text[:37] + "..."
-            kind = str(node.tag).rsplit(":", 1)[-1]
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {shown!r} as {kind}", node.start_mark
-            ) from None
-        except yaml.YAMLError:
-            # no longer being constructed: a key read again reports this error, not recursion
-            self.recursive_objects.pop(node, None)
-            raise
-
-
-for _tag, _pattern, _first in _CORE_SCHEMA:
-    _CoreLoader.add_implicit_resolver(_tag, _pattern, [*_first, ""] if _tag == _NULL else _first)
-
-
-def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
-    text = loader.construct_scalar(node)  # type: ignore[arg-type]
-    if text.startswith(("0o", "0x")):
-        return int(text[2:], 8 if text[1] == "o" else 16)
-    return int(text, 10)  # `010` is ten, not eight
-
-
-def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
-    text = loader.construct_scalar(node)  # type: ignore[arg-type]
-    lower = text.lower()
-    if lower in (".inf", "+.inf", "-.inf"):
-        return -math.inf if lower.startswith("-") else math.inf
-    if lower == ".nan":
-        return math.nan
-    return float(text)
-
-
-def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
-    text = loader.construct_scalar(node)  # type: ignore[arg-type]
-    return {"true": True, "false": False}[text.lower()]
-
-
-_CoreLoader.add_constructor(_INT, _construct_int)
-_CoreLoader.add_constructor(_FLOAT, _construct_float)
-_CoreLoader.add_constructor(_BOOL, _construct_bool)
-
-
 def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
     """Parse YAML into plain data and the line of every key and item.
 
@@ -427,7 +277,7 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
     """
     load = _Load(source)
     try:
-        loader = _CoreLoader(text)
+        loader = CoreLoader(text)
     except yaml.YAMLError as exc:
         raise ConfigError(
             [
@@ -444,11 +294,11 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
         if node is None:
             return None, load
         load.words = loader.words
-        _check_duplicates(loader, node, (), load.problems)
+        check_duplicates(loader, node, (), load.problems)
         data = loader.construct_document(node)
-        _collect_marks(loader, node, (), load.marks, set())
-        _keep_version_text(node, data)
-    except _AliasLimitError as exc:
+        collect_marks(loader, node, (), load.marks, set())
+        keep_version_text(node, data)
+    except AliasLimitError as exc:
         raise _alias_limit_error(exc, text, source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -484,7 +334,7 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Load]:
     return data, load
 
 
-def _alias_limit_error(exc: _AliasLimitError, text: str, source: str | None) -> ConfigError:
+def _alias_limit_error(exc: AliasLimitError, text: str, source: str | None) -> ConfigError:
     mark = exc.mark
     return ConfigError(
         [
@@ -510,37 +360,12 @@ def _alias_limit_error(exc: _AliasLimitError, text: str, source: str | None) -> 
 
 def _too_deep_text(text: str, source: str | None) -> ConfigError:
     """The error for a text nested too deeply to read, placed where it first nests too deeply."""
-    chain = deep_point(text, _MarkedLoader, DEEPEST) or [(None, None)]
+    chain = deep_point(text, MarkedLoader, DEEPEST) or [(None, None)]
     loc: Loc = tuple(part for part, _ in chain[1:])
     problem = too_deep(loc, CascadeConfig)
     line, column = chain[min(len(problem.loc), len(chain) - 1)][1] or (None, None)
     located = Problem(problem.loc, problem.message, problem.expected, line=line, column=column)
     return ConfigError([_issue(located, None, _Load(source))])
-
-
-class _Dumper(yaml.SafeDumper):
-    """A SafeDumper of its own that double-quotes strings YAML would otherwise fold, and quotes
-    every string that YAML 1.1 or 1.2 would read as something else (`yes`, `010`, `1e3`)."""
-
-
-for _tag, _pattern, _first in _CORE_SCHEMA:
-    _Dumper.add_implicit_resolver(_tag, _pattern, [*_first, ""] if _tag == _NULL else _first)
-_Dumper.add_implicit_resolver(_BOOL, _YAML11_BOOLS, "yYnNoO")  # `y` and `n` too
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # Line separators such as U+0085 and unprintable characters read back differently unless
-    # escaped, and only double quotes escape.
-    style = '"' if not value.isprintable() else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML text that `parse_yaml` reads back as equal data, in the given key order."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
 def parse_json(text: str, source: str | None = None) -> tuple[Any, _Load]:
@@ -585,12 +410,12 @@ def parse_json(text: str, source: str | None = None) -> tuple[Any, _Load]:
     except ValueError:  # an integer too long for Python to convert (`sys.int_info`)
         raise _long_number_error(text, source) from None
     load = _Load(source)
-    key_marks: dict[Loc, list[tuple[int, int]]] = {}
+    key_marks: KeyMarks = {}
     try:
-        load.marks, key_marks = _json_marks(text)
+        load.marks, key_marks = json_marks(text)
     except (ValueError, IndexError, AttributeError):  # never for text `json` read; no lines then
         load.marks = {}
-    load.problems.extend(_json_duplicates(data, repeats, key_marks))
+    load.problems.extend(json_duplicates(data, repeats, key_marks))
     return data, load
 
 
@@ -618,227 +443,9 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
 
 
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_JSON_ATOM = re.compile(
-    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null|NaN|-?Infinity"
-)
-
-
-def _json_marks(text: str) -> tuple[Marks, dict[Loc, list[tuple[int, int]]]]:
-    """The (line, column) of every key and item of JSON text that `json` has read, as
-    `_collect_marks` gives them for YAML, and of each time a key is written (more than once
-    when it is written again in its object).
-
-    A scan of the tokens with a stack, so any nesting depth; a key is decoded by `json`, so
-    `"\\u0041"` and `"A"` are the same key as in the data.
-    """
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def where(pos: int) -> tuple[int, int]:
-        line = bisect.bisect_right(starts, pos)
-        return line, pos - starts[line - 1] + 1
-
-    def skip(pos: int) -> int:
-        match = _JSON_SPACE.match(text, pos)
-        return match.end() if match else pos
-
-    marks: Marks = {}
-    key_marks: dict[Loc, list[tuple[int, int]]] = {}
-
-    def read_key(pos: int, parent: Loc) -> tuple[int, Loc]:
-        """The key at `pos` (a string): recorded; the position of its value and its loc."""
-        string = _JSON_STRING.match(text, pos)
-        if string is None:
-            raise ValueError(f"expected a key at {pos}")
-        loc: Loc = (*parent, json.loads(string.group()))
-        end = string.end()
-        mark = where(pos)
-        marks[loc] = mark
-        key_marks.setdefault(loc, []).append(mark)
-        end = skip(end)
-        if text[end] != ":":
-            raise ValueError(f"expected ':' at {end}")
-        return skip(end + 1), loc
-
-    open_: list[tuple[Loc, bool, int]] = []  # (loc, is an object, index of the current item)
-    pos = skip(0)
-    loc: Loc = ()
-    marks[loc] = where(pos)
-    while True:
-        # a value starts at `pos`, located at `loc`
-        char = text[pos]
-        if char in "{[":
-            pos = skip(pos + 1)
-            if text[pos] not in "}]":
-                open_.append((loc, char == "{", 0))
-                if char == "{":
-                    pos, loc = read_key(pos, loc)
-                else:
-                    loc = (*loc, 0)
-                    marks[loc] = where(pos)
-                continue
-            pos = skip(pos + 1)  # an empty object or array
-        elif char == '"':
-            string = _JSON_STRING.match(text, pos)
-            if string is None:
-                raise ValueError(f"unterminated string at {pos}")
-            pos = skip(string.end())
-        else:
-            atom = _JSON_ATOM.match(text, pos)
-            if atom is None:
-                raise ValueError(f"unexpected {char!r} at {pos}")
-            pos = skip(atom.end())
-        # the value ended: the next item, or the end of its object or array
-        while open_:
-            parent, is_object, index = open_[-1]
-            if text[pos] == ",":
-                pos = skip(pos + 1)
-                if is_object:
-                    pos, loc = read_key(pos, parent)
-                else:
-                    open_[-1] = (parent, False, index + 1)
-                    loc = (*parent, index + 1)
-                    marks[loc] = where(pos)
-                break
-            open_.pop()
-            pos = skip(pos + 1)
-        else:
-            return marks, key_marks
-
-
-def _json_duplicates(
-    data: Any,
-    repeats: list[tuple[dict[str, Any], list[str]]],
-    key_marks: dict[Loc, list[tuple[int, int]]],
-) -> list[Problem]:
-    """A problem for each key written again in its object, at that line when known."""
-    if not repeats:
-        return []
-    repeated = {id(mapping): keys for mapping, keys in repeats}
-    problems: list[Problem] = []
-    stack: list[tuple[Any, Loc]] = [(data, ())]
-    while stack:  # JSON data is a tree: each object is met once
-        value, loc = stack.pop()
-        if isinstance(value, dict):
-            for key in dict.fromkeys(repeated.get(id(value), ())):
-                written = key_marks.get((*loc, key), [])
-                count = repeated[id(value)].count(key)
-                known = len(written) == count + 1
-                for n in range(count):
-                    line, column = written[n + 1] if known else (None, None)
-                    first = ""
-                    if known:
-                        first = f" (first on line {written[0][0]}"
-                        first += f", column {written[0][1]})" if written[0][0] == line else ")"
-                    problems.append(
-                        Problem(
-                            (*loc, key),
-                            f"duplicate key {key!r}{first}",
-                            "each key once in an object; a key written again replaces the "
-                            "earlier value",
-                            line=line,
-                            column=column,
-                        )
-                    )
-            stack.extend((item, (*loc, key)) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend((item, (*loc, index)) for index, item in enumerate(value))
-    return problems
-
-
 def _line_of(text: str, index: int) -> str | None:
     lines = text.splitlines()
     return lines[index] if 0 <= index < len(lines) else None
-
-
-def _key(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        try:
-            key = loader.construct_object(node)
-            hash(key)
-            return key
-        except (yaml.YAMLError, TypeError):
-            return node.value
-    return None
-
-
-def _is_merge(node: yaml.Node) -> bool:
-    return node.tag == "tag:yaml.org,2002:merge"
-
-
-def _check_duplicates(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    loc: Loc,
-    problems: list[Problem],
-    active: set[int] | None = None,
-) -> None:
-    active = set() if active is None else active
-    if id(node) in active:  # a recursive alias
-        return
-    active.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            if _is_merge(key_node):
-                continue
-            key = _key(loader, key_node)
-            if key in seen:
-                problems.append(
-                    Problem(
-                        (*loc, key),
-                        f"duplicate key {key!r} (first on line {seen[key]})",
-                        "each key once in a mapping",
-                        line=key_node.start_mark.line + 1,
-                        column=None,
-                    )
-                )
-            elif key is not None:
-                seen[key] = key_node.start_mark.line + 1
-            _check_duplicates(loader, value_node, (*loc, key), problems, active)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _check_duplicates(loader, item, (*loc, index), problems, active)
-    active.discard(id(node))
-
-
-def _collect_marks(
-    loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks, active: set[int]
-) -> None:
-    if id(node) in active:  # a recursive alias
-        return
-    marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
-    active.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = _key(loader, key_node)
-            if key is None:
-                continue
-            # A key's own line, not its value's: a block value starts on the next line.
-            child: Loc = (*loc, key)
-            marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _collect_marks(loader, value_node, child, marks, active)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _collect_marks(loader, item, (*loc, index), marks, active)
-    active.discard(id(node))
-
-
-def _keep_version_text(node: yaml.Node, data: Any) -> None:
-    """`version: 1.10` means the string "1.10", not the float 1.1."""
-    if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
-        return
-    for key_node, value_node in node.value:
-        if (
-            isinstance(key_node, yaml.ScalarNode)
-            and key_node.value == "version"
-            and isinstance(value_node, yaml.ScalarNode)
-            and value_node.style is None
-            and isinstance(data.get("version"), (int, float))
-            and not isinstance(data.get("version"), bool)
-        ):
-            data["version"] = value_node.value
 
 
 # -- pydantic errors to problems ---------------------------------------------------------------

@@ -1,9 +1,13 @@
 """Checks across a cascade config that no single field can make on its own.
 
-Stage names referenced from `execution_order`, `depends_on`, routing actions and conditions must
-exist; dependencies must not form a cycle; `execution_order` must list every stage once, after
-the stages it depends on; names of stages and of rules within a stage must be unique; and every
-condition must parse and compile.
+Stage names referenced from `execution_order`, `depends_on`, routing actions, conditions and
+`cache_key_fields` must exist; dependencies must not form a cycle; `execution_order` must list
+every stage once, after the stages it depends on; names of stages and of rules within a stage
+must be unique; the dot paths of `set_field` and `cache_key_fields` must have no empty segment;
+and every condition must parse and compile. What loads but is likely a mistake is a warning.
+What is legal and sometimes meant (a `parallel_group` on a stage that cannot run in parallel, as
+the spec's own StageConfig reference writes it; a disabled stage that no rule enables) is a lint:
+`cascadence validate` reports it, loading a config does not warn.
 
 The checks read the plain data as written (before or after model validation), so they run
 even when some fields are malformed, and every problem is collected rather than the first.
@@ -25,6 +29,7 @@ from cascadence.errors import closest
 
 __all__ = [
     "Loc",
+    "Marks",
     "Problem",
     "check_config",
     "dependency_order",
@@ -34,6 +39,9 @@ __all__ = [
 
 Loc = tuple[str | int, ...]
 """A location inside the config data: keys and list indices from the root."""
+
+Marks = dict[Loc, tuple[int, int]]
+"""1-based (line, column) at which each location of the config data is written."""
 
 
 RESULT_KEYS = ("result", "confidence", "data", "time_ms", "cost", "error", "escalated", "cached")
@@ -133,6 +141,7 @@ class _Checker:
         self.known = known
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []  # loads, but likely a mistake (`ConfigWarning`)
+        self.lints: list[Problem] = []  # legal and sometimes meant: `cascadence validate` only
         self.stages: dict[str, Mapping[str, Any]] = {}
         self.listed = isinstance(data.get("stages"), list)
         for key, stage in stage_items(data.get("stages")):
@@ -188,6 +197,7 @@ class _Checker:
     def run(self) -> list[Problem]:
         for name, stage in self.stages.items():
             self.check_stage(name, stage)
+        self.check_dead_stages()
         self.check_cycles()
         self.check_execution_order()
         conditions = self.data.get("termination_conditions")
@@ -216,6 +226,12 @@ class _Checker:
         if isinstance(depends_on, list):
             for index, dep in enumerate(depends_on):
                 self.unknown_stage((*loc, "depends_on", index), dep, "depends_on")
+        key_fields = stage.get("cache_key_fields")
+        if isinstance(key_fields, list):
+            for index, path in enumerate(key_fields):
+                if isinstance(path, str):
+                    self.check_key_field(name, path, (*loc, "cache_key_fields", index))
+        self.check_parallel_group(name, stage)
         rules = stage.get("routing_rules")
         if not isinstance(rules, list):
             return
@@ -263,13 +279,16 @@ class _Checker:
     def check_action(self, stage: str, action: Mapping[str, Any], loc: Loc) -> None:
         kind = action.get("type")
         field = action.get("field")
-        if kind == "set_field" and isinstance(field, str) and field.split(".")[0] == "stages":
-            self.add(
-                (*loc, "field"),
-                f"set_field writes the input data; {field!r} names a stage result, which "
-                "rules read but cannot write",
-                "a field of the input, such as 'review.required'",
-            )
+        if kind == "set_field" and isinstance(field, str) and field:  # "": a field error
+            example = "'review.required'"
+            malformed = self.malformed_path(field, (*loc, "field"), "set_field", example)
+            if not malformed and field.split(".")[0] == "stages":
+                self.add(
+                    (*loc, "field"),
+                    f"set_field writes the input data; {field!r} names a stage result, which "
+                    "rules read but cannot write",
+                    "a field of the input, such as 'review.required'",
+                )
         if kind == "skip_to":
             target = action.get("target")
             if self.unknown_stage((*loc, "target"), target, "skip_to target") and isinstance(
@@ -309,6 +328,137 @@ class _Checker:
                     "the run has passed it when this rule applies",
                     "a stage that runs later",
                 )
+
+    def malformed_path(self, path: str, loc: Loc, what: str, example: str) -> bool:
+        """Record a dot path with an empty segment (`a..b`, `.a`, `a.`, ``); True if it has
+        one. The closest valid path drops the empty segments."""
+        parts = path.split(".")
+        if "" not in parts:
+            return False
+        fixed = ".".join(part for part in parts if part)
+        self.add(
+            loc,
+            f"{what} path {path!r} has an empty segment (two dots, or a dot at an end)"
+            if path
+            else f"{what} path is empty, so it names no field",
+            f"a dot path of names separated by single dots, such as {example}",
+            fixed or None,
+        )
+        return True
+
+    def check_key_field(self, stage: str, path: str, loc: Loc) -> None:
+        """One path of `cache_key_fields`: well formed, and a `stages.NAME...` path names a
+        stage whose result is there when the cache key is made (before `stage` runs)."""
+        example = "'user.id' or 'stages.FEATURES.data.vector'"
+        if self.malformed_path(path, loc, "cache_key_fields", example):
+            return
+        parts = path.split(".")
+        if len(parts) < 2 or parts[0] != "stages":
+            return
+        ref = parts[1]
+        if not self.unknown_stage(loc, ref, f"cache_key_fields path {path!r}"):
+            return
+        if ref == stage:
+            self.add(
+                loc,
+                f"cache_key_fields path {path!r} reads the result of stage {stage!r} itself, "
+                "which is never there when its cache key is made (before it runs)",
+                "a field of the input, or a path into the result of a stage that runs before "
+                f"{stage!r}",
+            )
+        elif self.runs_before(stage, ref):
+            self.add(
+                loc,
+                f"cache_key_fields path {path!r} reads the result of {ref!r}, which runs after "
+                f"{stage!r}, so it is never there when the cache key of {stage!r} is made",
+                "a field of the input, or a path into the result of a stage that runs before "
+                f"{stage!r}",
+            )
+
+    def check_parallel_group(self, name: str, stage: Mapping[str, Any]) -> None:
+        """Warn about a `parallel_group` on a stage without `can_run_parallel: true`: the stage
+        runs on its own, so the group does nothing for it."""
+        group = stage.get("parallel_group")
+        if not isinstance(group, str) or not group or _true(stage.get("can_run_parallel")):
+            return
+        members = [
+            other
+            for other, spec in self.stages.items()
+            if other != name
+            and spec.get("parallel_group") == group
+            and _true(spec.get("can_run_parallel"))
+        ]
+        shown = ", ".join(repr(m) for m in members[:5]) + (" ..." if len(members) > 5 else "")
+        with_others = f" with {shown}" if members else ""
+        self.lints.append(
+            Problem(
+                ("stages", name, "parallel_group"),
+                f"parallel_group {group!r} has no effect: stage {name!r} does not have "
+                f"can_run_parallel: true, so it never runs in parallel{with_others}; write "
+                "can_run_parallel: true to run it in the group, or remove parallel_group",
+                "can_run_parallel: true beside parallel_group",
+            )
+        )
+
+    def check_dead_stages(self) -> None:
+        """Warn about each stage with `enabled: false` that no rule can enable: no
+        `enable_stages` or `skip_to` of an enabled rule of a stage that may run names it (a
+        stage that may run is enabled, or enabled so by such a rule)."""
+        from cascadence.cascade.loader import format_loc
+
+        disabled = {n for n, stage in self.stages.items() if _false(stage.get("enabled", True))}
+        if not disabled:
+            return
+        # every rule that names a stage as enable_stages or skip_to target:
+        # (its stage, its location, whether the rule is enabled) by the stage it enables
+        enablers: dict[str, list[tuple[str, Loc, bool]]] = {}
+        for name, stage in self.stages.items():
+            rules = stage.get("routing_rules")
+            for index, rule in enumerate(rules if isinstance(rules, list) else ()):
+                action = rule.get("action") if isinstance(rule, Mapping) else None
+                if not isinstance(action, Mapping):
+                    continue
+                targets: list[Any] = []
+                if action.get("type") == "enable_stages":
+                    targets = _any_list(action.get("stages"))
+                elif action.get("type") == "skip_to":  # runs its target, disabled or not
+                    targets = [action.get("target")]
+                active = not _false(rule.get("enabled", True))
+                for target in targets:
+                    if isinstance(target, str) and target in disabled:
+                        rule_loc: Loc = ("stages", name, "routing_rules", index)
+                        enablers.setdefault(target, []).append((name, rule_loc, active))
+        live = set(self.stages) - disabled
+        pending = list(live)
+        while pending:
+            runner = pending.pop()
+            for target, rules in enablers.items():
+                if target not in live and any(s == runner and on for s, _, on in rules):
+                    live.add(target)
+                    pending.append(target)
+        for name in self.stages:
+            if name in live:
+                continue
+            rules = enablers.get(name, [])
+            if not rules:
+                why = "no routing rule enables it (enable_stages or skip_to)"
+            else:
+                shown = ", ".join(format_loc(loc) for _, loc, _ in rules[:3])
+                shown += " ..." if len(rules) > 3 else ""
+                if not any(on for _, _, on in rules):
+                    why = f"the only rules that enable it are disabled ({shown})"
+                else:
+                    why = f"only rules of stages that never run enable it ({shown})"
+            self.lints.append(
+                Problem(
+                    ("stages", name, "enabled"),
+                    f"stage {name!r} never runs: it is disabled (enabled: false) and {why}; "
+                    f"enable it from a rule of a stage that runs before it (enable_stages: "
+                    f"[{name}]), or remove it if it is switched off for good",
+                    f"an enabled rule of a stage that runs, with an enable_stages action naming "
+                    f"{name!r}; or enabled: true",
+                )
+            )
 
     def runs_before(self, first: str, second: str) -> bool:
         """Whether stage `first` comes before stage `second` in the order the engine runs
@@ -537,6 +687,17 @@ def _true(value: Any) -> bool:
     return value is True or (type(value) in (int, float) and value == 1)
 
 
+def _false(value: Any) -> bool:
+    """Whether a flag reads as false the way the config model reads it (`false`, `"no"`, 0)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("false", "no", "off", "n", "f", "0")
+    return value is False or (type(value) in (int, float) and value == 0)
+
+
+def _any_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _str_list(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
@@ -564,6 +725,7 @@ def check_config(
     *,
     known: Collection[Loc] = (),
     warnings: list[Problem] | None = None,
+    lints: list[Problem] | None = None,
 ) -> list[Problem]:
     """Every cross-reference problem of a config's plain data.
 
@@ -572,11 +734,16 @@ def check_config(
         known: Locations already reported by field validation; conditions containing one are
             not parsed again, so a problem is reported once.
         warnings: Gets what loads but is likely a mistake.
+        lints: Gets what is legal and sometimes meant but often a slip (a `parallel_group`
+            without `can_run_parallel`, a disabled stage no rule enables): `cascadence
+            validate` reports these; loading a config in a program does not warn about them.
     """
     checker = _Checker(data, known)
     problems = checker.run()
     if warnings is not None:
         warnings.extend(checker.warnings)
+    if lints is not None:
+        lints.extend(checker.lints)
     return problems
 
 

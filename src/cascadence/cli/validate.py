@@ -162,16 +162,20 @@ def check_cascade_file(path: str) -> Report:
     """Load a cascade file, import its handlers and compile it; collect every problem."""
     from cascadence.cascade.config import CascadeConfig
     from cascadence.cascade.engine import CascadeEngine
+    from cascadence.cascade.loader import LINTING
     from cascadence.errors import ConfigError, ConfigWarning, PlanError
 
     report = Report(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConfigWarning)
+        token = LINTING.set(True)
         try:
             config = CascadeConfig.from_file(path)
         except ConfigError as exc:
             report.issues.extend(exc.issues)
             return report
+        finally:
+            LINTING.reset(token)
     for warned in caught:  # loads, but likely a mistake: shown where it is, failing --strict
         doubt = warned.message
         if isinstance(doubt, ConfigWarning) and doubt.issue is not None:
