@@ -149,18 +149,37 @@ def test_deep_condition_given_to_python_constructors(depth: int) -> None:
 
 
 def test_deep_chain_of_condition_models() -> None:
-    """Condition models chained one inside the next past any recursion limit are reported when
-    they are put in a cascade."""
+    """Condition models chained one inside the next past any recursion limit (built without
+    validation: `Condition(...)` refuses the level past the limit) are reported when they are
+    put in a cascade."""
     condition = Condition(field="x", operator="==", value=1)
     for _ in range(1000):
-        condition = Condition(operator="NOT", conditions=[condition])
-    rule = RoutingRule(name="r", condition=condition, action=TERMINATE)  # type: ignore[arg-type]
+        condition = Condition.model_construct(operator="NOT", conditions=[condition])
+    with pytest.raises(ConfigError) as built:
+        RoutingRule(name="r", condition=condition, action=TERMINATE)  # type: ignore[arg-type]
+    assert only_issue(built.value).path == too_deep_at("condition")
+    rule = {"name": "r", "condition": condition, "action": TERMINATE}
     with pytest.raises(ConfigError) as info:
         CascadeConfig(name="deep", stages={"A": {"routing_rules": [rule]}})
     assert only_issue(info.value).path == too_deep_at(RULE)
     with pytest.raises(ConfigError) as termination:
         CascadeConfig(name="deep", stages={"A": {}}, termination_conditions=[condition])
     assert only_issue(termination.value).path == too_deep_at("termination_conditions[0]")
+
+
+def test_condition_model_past_the_limit_fails_when_built() -> None:
+    """`Condition(...)` nested past the limit fails as it is built, with the issue loading
+    the same condition gives, located from the condition built."""
+    condition = Condition(field="x", operator="==", value=1)
+    for _ in range(MAX_DEPTH):
+        condition = Condition(operator="NOT", conditions=[condition])
+    with pytest.raises(ConfigError) as info:
+        Condition(operator="NOT", conditions=[condition])
+    with pytest.raises(ConfigError) as loaded:
+        CascadeConfig.from_dict(cascade(nots(MAX_DEPTH + 1)))
+    issue = only_issue(info.value)
+    assert RULE + "." + issue.path == only_issue(loaded.value).path
+    assert issue.path == too_deep_at("")
 
 
 def test_condition_containing_itself() -> None:

@@ -168,3 +168,175 @@ def test_assignment_to_a_frozen_part_is_unchanged() -> None:
     stage = StageConfig(name="A")
     with pytest.raises(ValidationError):
         stage.timeout_ms = 5
+
+
+# -- conditions of a part built on its own -----------------------------------------------------
+
+
+def loaded_issue(condition: Any) -> Any:
+    """The one issue loading a config whose one rule has `condition` reports."""
+    rule = {"name": "r", "condition": condition, "action": TERMINATE}
+    with pytest.raises(ConfigError) as info:
+        CascadeConfig.from_dict({"name": "t", "stages": {"A": {"routing_rules": [rule]}}})
+    assert len(info.value.issues) == 1, info.value.issues
+    return info.value.issues[0]
+
+
+def same_issue(built: Any, loaded: Any, prefix: str) -> None:
+    """`built` (from a part on its own) reads as `loaded` (from a file), its path relative."""
+    assert "stages.A.routing_rules[0]." + prefix + built.path == loaded.path
+    assert (built.message, built.expected, built.suggestion) == (
+        loaded.message,
+        loaded.expected,
+        loaded.suggestion,
+    )
+    assert (built.column, built.source_line) == (loaded.column, loaded.source_line)
+
+
+def test_condition_with_an_unknown_operator_fails_when_built() -> None:
+    """`Condition(operator="EQULS")` fails at once with the loader's message and did-you-mean,
+    not first when it is put in a cascade."""
+    raw = {"field": "amount", "operator": "EQULS", "value": 1}
+    error = error_of(Condition, **raw)
+    assert [i.path for i in error.issues] == ["operator"]
+    issue = error.issues[0]
+    assert issue.message == "unknown operator 'EQULS'"
+    assert issue.suggestion == "=="
+    assert "did you mean '=='?" in str(error)
+    same_issue(issue, loaded_issue(raw), "condition.")
+    with pytest.raises(ConfigError, match="unknown operator 'EQULS'"):
+        Condition.model_validate(raw)
+
+
+def test_routing_rule_conditions_fail_when_built() -> None:
+    """A rule built on its own checks its condition, in either form and inside a Condition
+    given as a model, as loading does."""
+    bad = {"field": "amount", "operator": "GRATER_THAN", "value": 1}
+    error = error_of(RoutingRule, name="r", condition=bad, action=TERMINATE)
+    assert [i.path for i in error.issues] == ["condition.operator"]
+    assert error.issues[0].suggestion == ">"
+    same_issue(error.issues[0], loaded_issue(bad), "")
+
+    expression = "amount >> 1"
+    error = error_of(RoutingRule, name="r", condition=expression, action=TERMINATE)
+    assert error.issues[0].path == "condition"
+    assert error.issues[0].column is not None and error.issues[0].source_line == expression
+    same_issue(error.issues[0], loaded_issue(expression), "")
+
+    nested = {"operator": "AND", "conditions": ["amount > 1", {"field": "x", "operator": "ORR"}]}
+    error = error_of(Condition, **nested)
+    assert [i.path for i in error.issues] == ["conditions[1].operator"]
+    assert error.issues[0].suggestion == "OR"
+    with pytest.raises(ConfigError, match=r"conditions\[0\]: unexpected '='"):
+        Condition(operator="OR", conditions=["amount =! 1"])
+
+
+def test_stage_and_model_validate_check_rule_conditions() -> None:
+    """StageConfig(...) and RoutingRule.model_validate(...) check rule conditions too, each
+    problem at its path from the part."""
+    rule = {
+        "name": "r",
+        "condition": {"field": "x", "operator": "CONTIAN", "value": 1},
+        "action": TERMINATE,
+    }
+    error = error_of(
+        StageConfig, name="A", routing_rules=[{**rule, "name": "ok", "condition": "x == 1"}, rule]
+    )
+    assert [i.path for i in error.issues] == ["routing_rules[1].condition.operator"]
+    assert error.issues[0].suggestion == "CONTAINS"
+    with pytest.raises(ConfigError, match="did you mean 'CONTAINS'"):
+        RoutingRule.model_validate(rule)
+    with pytest.raises(ConfigError, match="did you mean 'CONTAINS'"):
+        RoutingRule.model_validate_json(
+            '{"name": "r", "condition": {"field": "x", "operator": "CONTIAN", "value": 1},'
+            ' "action": {"type": "terminate"}}'
+        )
+
+
+def test_a_config_reports_a_bad_condition_once() -> None:
+    """Inside a CascadeConfig the parts leave their conditions to the config: one issue, with
+    the file's place, as before."""
+    issue = loaded_issue({"field": "x", "operator": "EQULS", "value": 1})
+    assert issue.path == "stages.A.routing_rules[0].condition.operator"
+
+
+LEAF = {"field": "amount", "operator": ">", "value": 1}
+VALID = [
+    {"field": "amount", "operator": "==", "value": 1},
+    {"field": "amount", "operator": "!=", "value": 1},
+    {"field": "amount", "operator": ">", "value": 1},
+    {"field": "amount", "operator": ">=", "value": 1},
+    {"field": "amount", "operator": "<", "value": 1},
+    {"field": "amount", "operator": "<=", "value": 1},
+    {"operator": "AND", "conditions": [LEAF, "country == 'US'"]},
+    {"operator": "OR", "conditions": [LEAF, "country == 'US'"]},
+    {"operator": "NOT", "conditions": [LEAF]},
+    {"operator": "NOT", "condition": "amount > 1"},
+    {"field": "country", "operator": "IN", "value": ["US", "CA"]},
+    {"field": "country", "operator": "NOT_IN", "value": ["US", "CA"]},
+    {"field": "roles", "operator": "CONTAINS", "value": "admin"},
+    {"field": "email", "operator": "MATCHES", "value": ".*@trusted\\.com$"},
+    {"field": "email", "operator": "EXISTS"},
+    {"field": "email", "operator": "IS_NULL"},
+    {"field": "checks", "operator": "ALL", "value": "pass"},
+    {"field": "scores", "operator": "ANY", "compare": ">=", "value": 0.9},
+    {
+        "field": "items",
+        "operator": "NONE",
+        "condition": {"field": "price", "operator": "<", "value": 0},
+    },
+    {"field": "amounts", "operator": "SUM", "compare": ">", "value": 100},
+    {"field": "amounts", "operator": "AVG", "value": 5000},
+    {"field": "amounts", "operator": "MIN", "compare": "<", "value": 1},
+    {"field": "amounts", "operator": "MAX", "compare": ">=", "value": 10},
+    {"field": "amounts", "operator": "COUNT", "value": 3},
+]
+
+
+def lower(condition: dict[str, Any]) -> dict[str, Any]:
+    """The condition with its word operator written in lower case (accepted by the loader)."""
+    return {**condition, "operator": condition["operator"].lower()}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    VALID + [lower(c) for c in VALID if c["operator"].isalpha() or "_" in c["operator"]],
+    ids=lambda raw: str(raw["operator"]),
+)
+def test_every_documented_operator_spelling_still_builds(raw: dict[str, Any]) -> None:
+    """Every operator of the reference, upper-case names, lower-case names and symbols, in
+    the structured form and with expression operands, builds directly as it loads."""
+    config = CascadeConfig.from_dict(
+        {
+            "name": "t",
+            "stages": {
+                "A": {"routing_rules": [{"name": "r", "condition": raw, "action": TERMINATE}]}
+            },
+        }
+    )
+    built = Condition(**raw)
+    assert config.stages["A"].routing_rules[0].condition == built
+    rule = RoutingRule(name="r", condition=built, action=RoutingAction(type="terminate"))
+    assert StageConfig(name="A", routing_rules=[rule]) == config.stages["A"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["amount > 1", "country in ['US', 'CA'] and not (vip == true)", "email matches '.*@x\\.com$'"],
+)
+def test_expression_conditions_still_build(expression: str) -> None:
+    """The expression form builds directly, in a rule and as an operand."""
+    RoutingRule(name="r", condition=expression, action=RoutingAction(type="terminate"))
+    Condition(operator="AND", conditions=[expression, LEAF])
+
+
+@pytest.mark.parametrize(
+    "operator", ["EQULS", "eq", "=", "GREATER_THAN", "IS_NOT_NULL", "NOT_EQULS", "contians", "=<"]
+)
+def test_a_misspelt_operator_fails_built_as_it_fails_loaded(operator: str) -> None:
+    """Each spelling the loader refuses, the constructor refuses with the same issue."""
+    raw = {"field": "amount", "operator": operator, "value": 1}
+    error = error_of(Condition, **raw)
+    assert len(error.issues) == 1
+    same_issue(error.issues[0], loaded_issue(raw), "condition.")
+    assert error.issues[0].suggestion is not None

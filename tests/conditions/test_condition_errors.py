@@ -55,6 +55,17 @@ def test_unknown_operator_suggests_the_closest(written: str, suggestion: str) ->
     assert "NOT_IN" in issue.expected
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("EQULS", "=="), ("not_equls", "!="), ("GRATER_THAN", ">"), ("LES_THAN", "<")],
+)
+def test_a_misspelt_alias_suggests_the_operator_it_means(written: str, meant: str) -> None:
+    """A misspelling of a word people reach for (`EQUALS`) suggests the operator it means,
+    also when an unrelated operator looks nearer (`NOT_EQULS` is not `NOT_IN`)."""
+    issue = only_issue({"field": "x", "operator": written, "value": 1})
+    assert issue.suggestion == meant
+
+
 def test_unknown_operator_without_a_close_match() -> None:
     """Nonsense gets no suggestion, but still the list of valid operators."""
     issue = only_issue({"field": "x", "operator": "qqqqqqq", "value": 1})

@@ -10,7 +10,8 @@ Every model forbids unknown keys, so a misspelt option is an error rather than s
 Loading (`CascadeConfig.from_file`, `from_dict`, `from_yaml`) and direct construction
 (`CascadeConfig(...)`) both check the whole config and raise one `ConfigError` listing every
 problem found, each with its file, line, path and the closest valid name. Building a part on
-its own (`StageConfig(...)`, `RoutingRule.model_validate(...)`) checks that part's fields and
+its own (`StageConfig(...)`, `RoutingRule.model_validate(...)`, `Condition(...)`) checks that
+part's fields and its conditions (an unknown operator, an expression that does not parse) and
 raises the same `ConfigError`, with paths relative to the part; references to other stages are
 checked once the part is in a `CascadeConfig`.
 """
@@ -20,8 +21,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -29,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     Tag,
     ValidationError,
@@ -38,7 +41,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import Self
 
-from cascadence.errors import ConfigError, closest
+from cascadence.errors import ConfigError, ConfigIssue, closest
 
 __all__ = [
     "STAGE_COSTS",
@@ -97,7 +100,67 @@ def config_error(
 def _config_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
     from cascadence.cascade.loader import validation_error
 
-    return validation_error(exc, model)
+    # a ConfigError raised by a validator comes back as raised: drop the validator's frames
+    return validation_error(exc, model).with_traceback(None)
+
+
+_IN_WHOLE: ContextVar[bool] = ContextVar("cascadence_config_in_whole", default=False)
+"""True while a part validates inside a larger part (or a `CascadeConfig`) that checks the
+conditions of the whole once it is built."""
+
+_Part = TypeVar("_Part", bound=BaseModel)
+_ConditionPlaces = Callable[[Any], list[tuple[tuple[str | int, ...], Any]]]
+
+
+def _validate_part(
+    data: Any, handler: ModelWrapValidatorHandler[_Part], places: _ConditionPlaces
+) -> _Part:
+    """Validate a part; when it is built on its own (not inside a larger part), also check its
+    conditions as loading a config does, and raise the same `ConfigError` the loader gives
+    (the paths relative to the part)."""
+    if _IN_WHOLE.get():
+        return handler(data)
+    token = _IN_WHOLE.set(True)
+    try:
+        part = handler(data)
+    finally:
+        _IN_WHOLE.reset(token)
+    issues = _condition_issues(places(part))
+    if issues:
+        raise ConfigError(issues)
+    return part
+
+
+def _condition_issues(places: list[tuple[tuple[str | int, ...], Any]]) -> list[ConfigIssue]:
+    """The issues loading a config reports for these conditions (an operator that does not
+    exist, a value of the wrong kind, an expression that does not parse), each at its place
+    `(location, condition)`; stage references are left to the whole config."""
+    from cascadence.cascade.loader import format_loc
+    from cascadence.cascade.nesting import plain_data
+    from cascadence.cascade.validate import parse_path
+    from cascadence.conditions import ConditionSyntaxError, compile_condition
+
+    issues: list[ConfigIssue] = []
+    for loc, raw in places:
+        if isinstance(raw, Condition):
+            raw = plain_data(raw)  # what a file would hold, at any depth
+        if not isinstance(raw, (str, Mapping)):
+            continue
+        try:
+            compile_condition(raw if isinstance(raw, str) else dict(raw))
+        except ConditionSyntaxError as exc:
+            for issue in exc.issues:
+                issues.append(
+                    ConfigIssue(
+                        path=format_loc((*loc, *parse_path(issue.path))),
+                        message=issue.message,
+                        expected=issue.expected,
+                        suggestion=issue.suggestion,
+                        column=issue.column,
+                        source_line=issue.source if issue.column is not None else None,
+                    )
+                )
+    return issues
 
 
 class _Model(BaseModel):
@@ -161,6 +224,13 @@ class Condition(_Model):
     """For `ALL`, `ANY` and `NONE`: the condition each list item is tested against, with
     `field` paths relative to the item (structured or an expression string); for `NOT`, its
     one operand."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_alone(cls, data: Any, handler: ModelWrapValidatorHandler[Condition]) -> Condition:
+        """Built on its own, the condition is checked as a config file's is: an unknown
+        operator fails here, with the loader's message and did-you-mean."""
+        return _validate_part(data, handler, lambda part: [((), part)])
 
 
 def _condition_kind(value: Any) -> str | None:
@@ -280,6 +350,14 @@ class RoutingRule(_Model):
 
     description: str | None = None
     """Free text for readers of the config."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_alone(
+        cls, data: Any, handler: ModelWrapValidatorHandler[RoutingRule]
+    ) -> RoutingRule:
+        """Built on its own, the rule's condition is checked as a config file's is."""
+        return _validate_part(data, handler, lambda part: [(("condition",), part.condition)])
 
 
 class CircuitBreakerConfig(_Model):
@@ -408,6 +486,21 @@ class StageConfig(_Model):
                 object.__setattr__(self, "cost", kind_cost)
         return self
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_alone(
+        cls, data: Any, handler: ModelWrapValidatorHandler[StageConfig]
+    ) -> StageConfig:
+        """Built on its own, the stage's rule conditions are checked as a config file's are."""
+        return _validate_part(
+            data,
+            handler,
+            lambda part: [
+                (("routing_rules", index, "condition"), rule.condition)
+                for index, rule in enumerate(part.routing_rules)
+            ],
+        )
+
     @field_validator("handler")
     @classmethod
     def _check_handler(cls, value: str | None) -> str | None:
@@ -503,8 +596,13 @@ class CascadeConfig(_Model):
         from cascadence.cascade.loader import initialize
 
         # pydantic's own initializer, past `_Model`'s: `initialize` reads its errors itself,
-        # to add the cross-reference problems and the lines of the file
-        initialize(self, data, super(_Model, self).__init__)
+        # to add the cross-reference problems and the lines of the file (its conditions among
+        # them, so the parts inside do not check their own)
+        token = _IN_WHOLE.set(True)
+        try:
+            initialize(self, data, super(_Model, self).__init__)
+        finally:
+            _IN_WHOLE.reset(token)
 
     def __eq__(self, other: object) -> bool:
         """Equal when every field is equal; where the config was loaded from does not count."""

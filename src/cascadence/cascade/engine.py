@@ -30,13 +30,14 @@ from cascadence.errors import (
     UnknownStageError,
     closest,
 )
+from cascadence.hooks import CadenceHooks
 from cascadence.policies.stack import StepPolicy, note_parts
 from cascadence.runtime.cascade_result import Executions, StageStats
 from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.handlers import import_object, refused_call
 from cascadence.runtime.invoke import AsyncHandler, mark_coroutine_function, to_async
-from cascadence.runtime.observe import Observers, build_observers
+from cascadence.runtime.observe import HOOK_METHODS, Observers, build_observers
 from cascadence.runtime.plan import CascadePlan
 from cascadence.runtime.threads import in_event_loop, run_blocking
 
@@ -94,20 +95,27 @@ class CascadeEngine:
         config: CascadeConfig | Mapping[str, Any] | str | os.PathLike[str],
         *,
         clock: Clock = SYSTEM_CLOCK,
-        hooks: Iterable[Any] = (),
-        reporters: Iterable[Any] = (),
+        hooks: Iterable[Any] | CadenceHooks = (),
+        reporters: Iterable[Any] | Callable[[Any], Any] = (),
         explain: bool = False,
         max_in_flight: int | None = None,
         sync_in_thread: bool = True,
         breaker_store: Any = None,
     ) -> None:
         self._config = _as_config(config)
+        if not all(callable(getattr(clock, method, None)) for method in ("now", "time", "sleep")):
+            raise TypeError(
+                "clock must be a Clock (with now(), time() and async sleep(), like "
+                f"cascadence.SystemClock()), got {_shown(clock)}"
+            )
+        _check_flag("CascadeEngine", "explain", explain)
+        _check_flag("CascadeEngine", "sync_in_thread", sync_in_thread)
         self.clock = clock
         self.explain = explain
         self.sync_in_thread = sync_in_thread
         self.breaker_store = breaker_store
-        self._hooks: list[Any] = list(hooks)
-        self._reporters: list[Any] = list(reporters)
+        self._hooks: list[Any] = _hook_list(hooks, "CascadeEngine(hooks=...)")
+        self._reporters: list[Any] = _reporter_list(reporters, "CascadeEngine(reporters=...)")
         self._observers: Observers | None = build_observers(self._hooks, self._reporters, "cascade")
         self._handlers: dict[str, AsyncHandler] = {}
         self._originals: dict[str, Handler] = {}
@@ -118,6 +126,8 @@ class CascadeEngine:
         self._from_path: dict[str, tuple[str, str | None]] = {}
         self._stats: dict[str, StageStats] = {}
         self._finished = Executions()
+        self._guard: Callable[[str, Handler], Handler] | None = None
+        self._in_thread: dict[str, bool | None] = {}  # as each handler was registered
         if max_in_flight is not None and (
             isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
         ):
@@ -225,6 +235,12 @@ class CascadeEngine:
                 handler; the running version stays in place.
         """
         config = _as_config(new_config)
+        if handlers is not None and not isinstance(handlers, Mapping):
+            raise TypeError(
+                "update_config(handlers=...) takes a mapping of stage name to handler, got "
+                f"{_shown(handlers)}"
+            )
+        _check_flag("update_config", "require_handlers", require_handlers)
         kept = (
             self._config,
             self._plan,
@@ -259,9 +275,15 @@ class CascadeEngine:
         plain functions are accepted; so are `Cadence` flows and engine plugins.
 
         Raises:
+            TypeError: `name` is not a str, or `in_thread` is not a bool or None.
             UnknownStageError: No stage has that name (the message suggests the closest one).
             PlanError: The handler is not callable.
         """
+        given: object = name  # typed as a str, checked: callers may pass anything
+        if not isinstance(given, str):
+            raise _name_error("register_stage", given, handler, self._config.stages)
+        if in_thread is not None:
+            _check_flag("register_stage", "in_thread", in_thread, none="or None")
         if name not in self._config.stages:
             hint = closest(name, self._config.stages)
             raise UnknownStageError(
@@ -283,6 +305,9 @@ class CascadeEngine:
             fn = raw
         else:
             self._policies.pop(name, None)
+        if self._guard is not None:
+            fn = self._guard(name, fn)
+        self._in_thread[name] = in_thread
         thread = self.sync_in_thread if in_thread is None else in_thread
         replaced = name in self._originals and self._originals[name] is not handler
         self._originals[name] = handler
@@ -293,12 +318,36 @@ class CascadeEngine:
         self._plan = self._compile(self._config)
 
     def register_stages(self, handlers: Mapping[str, Handler]) -> None:
-        """Register several handlers at once."""
+        """Register several handlers at once.
+
+        Raises:
+            TypeError: `handlers` is not a mapping of stage name to handler.
+        """
+        if not isinstance(handlers, Mapping):
+            raise TypeError(
+                "register_stages() takes a mapping of stage name to handler, like "
+                f"{{'FAST_CHECK': fast_check}}, got {_shown(handlers)}"
+            )
         for name, handler in handlers.items():
             self.register_stage(name, handler)
 
     def stage(self, name: str) -> Callable[[H], H]:
-        """Decorator form of `register_stage`; returns the handler unchanged."""
+        """Decorator form of `register_stage`; returns the handler unchanged.
+
+        Raises:
+            TypeError: `name` is not a str (`@engine.stage` written without the stage name).
+        """
+        given: object = name  # typed as a str, checked: `@engine.stage` passes the function
+        if not isinstance(given, str):
+            if callable(given):
+                called = getattr(given, "__name__", "")
+                hint = closest(called.upper(), self._config.stages) if called else None
+                raise TypeError(
+                    "engine.stage takes the stage name: write "
+                    f"@engine.stage({(hint or 'STAGE_NAME')!r}) above the handler, not "
+                    "@engine.stage"
+                )
+            raise _name_error("stage", given, None, self._config.stages)
 
         def decorate(fn: H) -> H:
             self.register_stage(name, fn)
@@ -306,15 +355,28 @@ class CascadeEngine:
 
         return decorate
 
+    def _guard_handlers(self, guard: Callable[[str, Handler], Handler]) -> None:
+        """Call every handler, registered now or later, through `guard(stage, function)`
+        (`cascadence run` turns a handler's `sys.exit` into a failure of its stage this way).
+        `function` is what the engine calls: a decorated note's undecorated function, a
+        flow's stage handler; the guard must keep it sync or async. Policies, threads and
+        plugins stay as registered."""
+        self._guard = guard
+        for name, handler in list(self._originals.items()):
+            where = self._from_path.get(name)
+            self.register_stage(name, handler, in_thread=self._in_thread.get(name))
+            if where is not None:
+                self._from_path[name] = where
+
     def add_hooks(self, *hooks: Any) -> CascadeEngine:
         """Attach more hooks (or `EventEmitter`s); returns the engine."""
-        self._hooks.extend(hooks)
+        self._hooks.extend(_hook_list(hooks, "add_hooks()"))
         self._observers = build_observers(self._hooks, self._reporters, "cascade")
         return self
 
     def add_reporter(self, reporter: Any) -> CascadeEngine:
         """Attach a reporter callable; returns the engine."""
-        self._reporters.append(reporter)
+        self._reporters.extend(_reporter_list([reporter], "add_reporter()"))
         self._observers = build_observers(self._hooks, self._reporters, "cascade")
         return self
 
@@ -362,7 +424,8 @@ class CascadeEngine:
 
         Raises:
             PlanError: A stage has no handler.
-            TypeError: `data` is neither a mapping nor an event with `to_flat_dict()`.
+            TypeError: `data` is neither a mapping nor an event with `to_flat_dict()`, or an
+                option has the wrong type (the message names it).
             GlobalTimeoutError: With `raise_on_timeout`, when the global timeout fired.
         """
         # An async method in all but name: the common call returns the run's own coroutine,
@@ -374,7 +437,9 @@ class CascadeEngine:
             and type(data) is dict
             and checkpoint is None
             and self._limit is None
-            and not raise_on_timeout
+            and raise_on_timeout is False
+            and (explain is None or explain is True or explain is False)
+            and (run_id is None or type(run_id) is str)
         ):
             return run_cascade(
                 plan,
@@ -396,6 +461,7 @@ class CascadeEngine:
         raise_on_timeout: bool,
         lease_seconds: float,
     ) -> dict[str, Any]:
+        _check_options(explain, run_id, checkpoint, raise_on_timeout, lease_seconds)
         plan = self._plan
         if not plan.ready:
             self._check_ready(plan)
@@ -471,6 +537,7 @@ class CascadeEngine:
 
     def execute_sync(self, data: Any, **options: Any) -> dict[str, Any]:
         """`execute` from synchronous code (refuses to run inside a running event loop)."""
+        _check_option_names("execute_sync", options)
         if not in_event_loop():
             return run_blocking(self.execute(data, **options))
         raise RuntimeError(
@@ -481,7 +548,29 @@ class CascadeEngine:
     async def execute_many(
         self, items: Iterable[Any], *, concurrency: int = 100, **options: Any
     ) -> list[dict[str, Any]]:
-        """Execute many inputs concurrently (at most `concurrency` at once), results in order."""
+        """Execute many inputs concurrently (at most `concurrency` at once), results in order.
+
+        Raises:
+            TypeError: `items` is one input (a mapping) or not iterable, `concurrency` is not
+                an int, or an option is not one `execute` takes.
+            ValueError: `concurrency` is below 1.
+        """
+        if isinstance(items, Mapping) or not isinstance(items, Iterable):
+            single = (
+                "; for one input call execute(), or pass [item]"
+                if isinstance(items, Mapping)
+                else ""
+            )
+            raise TypeError(
+                f"execute_many() takes an iterable of inputs, got {_shown(items)}{single}"
+            )
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(
+                f"execute_many(concurrency=...) must be an int, got {_shown(concurrency)}"
+            )
+        if concurrency < 1:
+            raise ValueError(f"execute_many(concurrency=...) must be at least 1, got {concurrency}")
+        _check_option_names("execute_many", options)
         sem = asyncio.Semaphore(concurrency)
 
         async def one(item: Any) -> dict[str, Any]:
@@ -532,6 +621,9 @@ class CascadeEngine:
 
     def breaker(self, stage: str) -> CircuitBreaker | None:
         """The circuit breaker of `stage`, or None."""
+        given: object = stage
+        if not isinstance(given, str):
+            raise _name_error("breaker", given, None, self._config.stages)
         for (name, key), obj in self._state.items():
             if name == stage and key.startswith("breaker:"):
                 return obj  # type: ignore[no-any-return]
@@ -548,6 +640,11 @@ class CascadeEngine:
         """
         from cascadence.flow.score import score_fields
 
+        if input is not None and not callable(input):
+            raise TypeError(
+                "as_step(input=...) takes a function building the cascade input from the "
+                f"score, got {_shown(input)}"
+            )
         to_input = input or score_fields
 
         async def step(score: Any) -> Any:
@@ -587,3 +684,127 @@ def _as_config(
     raise TypeError(
         f"CascadeEngine expects a CascadeConfig, a dict or a file path, got {type(config).__name__}"
     )
+
+
+_EXECUTE_OPTIONS = ("explain", "run_id", "checkpoint", "raise_on_timeout", "lease_seconds")
+
+
+def _shown(value: Any) -> str:
+    """`value` for an error message: its type, and the value itself when short."""
+    if value is None:
+        return "None"
+    kind = type(value).__name__
+    name = getattr(value, "__name__", None)
+    if callable(value) and isinstance(name, str):
+        return f"{kind} {name}"
+    text = repr(value)
+    return f"{kind} {text}" if len(text) <= 60 else f"{kind} {text[:57]}..."
+
+
+def _check_flag(method: str, argument: str, value: Any, none: str = "") -> None:
+    if value is not True and value is not False:
+        raise TypeError(
+            f"{method}({argument}=...) must be True or False{' ' + none if none else ''}, "
+            f"got {_shown(value)}"
+        )
+
+
+def _name_error(method: str, name: Any, handler: Any, stages: Iterable[str]) -> TypeError:
+    """The error for a stage name that is not a str, with the stages and a likely fix."""
+    names = list(stages)
+    hint = ""
+    if callable(name) and isinstance(handler, str):
+        hint = f"; the arguments look swapped: {method}({handler!r}, handler)"
+    else:
+        own = getattr(name, "name", None)  # a StageConfig, an enum member
+        if isinstance(own, str) and own in names:
+            hint = f"; did you mean {own!r}?"
+    return TypeError(
+        f"{method}() takes the stage name as a str, got {_shown(name)}{hint} "
+        f"(stages: {', '.join(names)})"
+    )
+
+
+def _check_options(
+    explain: Any, run_id: Any, checkpoint: Any, raise_on_timeout: Any, lease_seconds: Any
+) -> None:
+    """Refuse `execute` options of the wrong type, naming the option."""
+    if explain is not None:
+        _check_flag("execute", "explain", explain, none="or None")
+    if run_id is not None and not isinstance(run_id, str):
+        raise TypeError(f"execute(run_id=...) must be a str or None, got {_shown(run_id)}")
+    _check_flag("execute", "raise_on_timeout", raise_on_timeout)
+    if checkpoint is None:
+        return  # the lease is the checkpoint's
+    if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)):
+        raise TypeError(
+            f"execute(lease_seconds=...) must be a number of seconds, got {_shown(lease_seconds)}"
+        )
+    if not 0 < lease_seconds < float("inf"):  # NaN is not
+        raise ValueError(
+            f"execute(lease_seconds=...) must be a number of seconds above 0, got {lease_seconds}"
+        )
+
+
+def _check_option_names(method: str, options: Mapping[str, Any]) -> None:
+    for key in options:
+        if key not in _EXECUTE_OPTIONS:
+            hint = closest(key, _EXECUTE_OPTIONS)
+            raise TypeError(
+                f"{method}() got an unknown option {key!r}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+                + f" (options: {', '.join(_EXECUTE_OPTIONS)})"
+            )
+
+
+def _hook_list(hooks: Any, where: str) -> list[Any]:
+    """The hook objects of `hooks` (one, or an iterable of them), each checked to have a hook
+    method."""
+    if isinstance(hooks, CadenceHooks) or (
+        not isinstance(hooks, Iterable) and _has_hook_method(hooks)
+    ):
+        return [hooks]  # one hooks object, as `with_hooks` takes it
+    if isinstance(hooks, (str, bytes, Mapping)) or not isinstance(hooks, Iterable):
+        raise TypeError(
+            f"{where} takes a CadenceHooks object or EventEmitter, or a list of them, got "
+            f"{_shown(hooks)}"
+        )
+    items = list(hooks)
+    for item in items:
+        if not isinstance(item, CadenceHooks) and not _has_hook_method(item):
+            hint = (
+                "; a function receiving every event is a reporter: pass it in reporters=[...] "
+                "or to add_reporter()"
+                if callable(item)
+                else ""
+            )
+            raise TypeError(
+                f"{where} needs CadenceHooks objects or EventEmitters (with any of "
+                f"{', '.join(HOOK_METHODS)}), got {_shown(item)}{hint}"
+            )
+    return items
+
+
+def _has_hook_method(item: Any) -> bool:
+    return any(callable(getattr(item, method, None)) for method in HOOK_METHODS)
+
+
+def _reporter_list(reporters: Any, where: str) -> list[Any]:
+    """The reporters of `reporters` (one, or an iterable of them), each a callable taking a
+    `CadenceEvent` (or hooks)."""
+    if isinstance(reporters, CadenceHooks) or (
+        callable(reporters) and not isinstance(reporters, Iterable)
+    ):
+        return [reporters]  # one reporter, as `with_reporter` takes it
+    if isinstance(reporters, (str, bytes, Mapping)) or not isinstance(reporters, Iterable):
+        raise TypeError(
+            f"{where} takes a reporter callable, or a list of them, got {_shown(reporters)}"
+        )
+    items = list(reporters)
+    for item in items:
+        if not callable(item) and not isinstance(item, CadenceHooks):
+            raise TypeError(
+                f"{where}: a reporter is a callable taking each CadenceEvent (such as "
+                f"PrometheusReporter().report), got {_shown(item)}"
+            )
+    return items

@@ -343,6 +343,29 @@ class EventContext:
     historical: HistoricalContext | None = None
     custom: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """A section given as a mapping is read into its section type (unknown keys refused
+        with the closest field); anything else that is not the section type, and a
+        non-mapping `custom`, is refused here rather than when the context is flattened."""
+        for name, section_type in _SECTION_TYPES.items():
+            section: object = getattr(self, name)
+            if section is None or isinstance(section, section_type):
+                continue
+            if isinstance(section, Mapping):
+                setattr(self, name, section_type.from_dict(section))
+                continue
+            raise InvalidEventError(
+                f"EventContext.{name}: expected a {section_type.__name__}, a mapping of its "
+                f"fields, or None, got {type(section).__name__}"
+            )
+        custom: object = self.custom
+        if not isinstance(custom, Mapping):
+            raise InvalidEventError(
+                f"EventContext.custom: expected a dict, got {type(custom).__name__}"
+            )
+        if not isinstance(custom, dict):
+            self.custom = dict(custom)
+
     def to_dict(self) -> dict[str, Any]:
         """Every section as a dict (None when absent) and `custom`, JSON-ready."""
         out: dict[str, Any] = {}
@@ -365,8 +388,13 @@ class EventContext:
             raw = data.get(name)
             if raw is not None:
                 values[name] = section_type.from_dict(raw)
-        if data.get("custom") is not None:
-            values["custom"] = dict(data["custom"])
+        custom = data.get("custom")
+        if custom is not None:
+            if not isinstance(custom, Mapping):
+                raise InvalidEventError(
+                    f"context.custom: expected a mapping, got {type(custom).__name__}"
+                )
+            values["custom"] = dict(custom)
         return cls(**values)
 
 
@@ -376,6 +404,28 @@ class EventWithContext:
 
     event: UniversalEvent
     context: EventContext = field(default_factory=EventContext)
+
+    def __post_init__(self) -> None:
+        """An event or context given as a mapping (as `to_dict()` writes it) is read into its
+        type; anything else of the wrong type is refused here rather than when flattened."""
+        event: object = self.event
+        if isinstance(event, Mapping):
+            self.event = UniversalEvent.from_dict(event)
+        elif not isinstance(event, UniversalEvent):
+            raise InvalidEventError(
+                "EventWithContext.event: expected a UniversalEvent or a mapping of its fields, "
+                f"got {type(event).__name__}"
+            )
+        context: object = self.context
+        if context is None:
+            self.context = EventContext()
+        elif isinstance(context, Mapping):
+            self.context = EventContext.from_dict(context)
+        elif not isinstance(context, EventContext):
+            raise InvalidEventError(
+                "EventWithContext.context: expected an EventContext or a mapping of its "
+                f"sections, got {type(context).__name__}"
+            )
 
     def to_flat_dict(self) -> dict[str, Any]:
         """Flatten event and context into one dict for a cascade's conditions.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -189,6 +190,110 @@ async def execute_all(
     return results
 
 
+class HandlerExit(Exception):
+    """A handler tried to end the process (`sys.exit()`, `GeneratorExit`, another
+    `BaseException`): in a batch this fails the handler's stage for that input only."""
+
+
+def _exit_message(stage: str, exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        code = "" if exc.code is None else repr(exc.code)
+        what = f"called sys.exit({code})"
+    else:
+        text = str(exc)
+        what = f"raised {type(exc).__name__}{': ' + text if text else ''}"
+    return (
+        f"the handler of stage {stage!r} {what}; the stage fails for this input and the batch "
+        "goes on (a handler should raise an exception or return a result, not end the process)"
+    )
+
+
+def guard_stage(stage: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`handler` (the function a stage calls), with `SystemExit`, `GeneratorExit` and other
+    `BaseException`s it raises turned into `HandlerExit`, a failure of the stage: one handler
+    calling `sys.exit` must not end a batch of decisions. Ctrl-C (`KeyboardInterrupt`) and
+    cancellation (timeouts) pass through. A plain function stays plain (it still runs in a
+    worker thread), an async one async."""
+    import asyncio
+
+    from cascadence.runtime.invoke import is_async_callable
+
+    # raised as they are: errors the engine records, Ctrl-C, cancellation
+    passed = (Exception, KeyboardInterrupt, asyncio.CancelledError)
+
+    async def awaited(awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await awaitable
+        except GeneratorExit as exc:
+            trace = exc.__traceback__
+            if trace is None or trace.tb_next is None:
+                raise  # thrown in here to close this call, not raised by the handler
+            raise HandlerExit(_exit_message(stage, exc)) from exc
+        except passed:
+            raise
+        except BaseException as exc:
+            raise HandlerExit(_exit_message(stage, exc)) from exc
+
+    if is_async_callable(handler):
+
+        async def guarded_async(context: Any) -> Any:
+            return await awaited(handler(context))
+
+        return guarded_async
+
+    def guarded(context: Any) -> Any:
+        try:
+            result = handler(context)
+        except passed:
+            raise
+        except BaseException as exc:
+            raise HandlerExit(_exit_message(stage, exc)) from exc
+        if inspect.isawaitable(result):  # a plain function returning a coroutine
+            return awaited(result)
+        return result
+
+    return guarded
+
+
+CYCLE = "<cycle>"
+"""Written in JSON output where a dict or list of a result contains itself."""
+TOO_DEEP = "<nested too deep>"
+"""Written in JSON output past `JSON_DEPTH` levels of dicts and lists."""
+JSON_DEPTH = 500
+
+
+def without_cycles(value: Any) -> Any:
+    """`value` as JSON can hold it: where a dict or list contains itself (a handler returned
+    `d` with `d["self"] = d`), the repeat is the text `"<cycle>"`; below `JSON_DEPTH` levels,
+    `"<nested too deep>"`. `value` itself when it has neither (nothing is copied); otherwise a
+    copy of the containers on the way to each repeat."""
+    return _cut(value, set(), 0)
+
+
+def _cut(value: Any, on_path: set[int], depth: int) -> Any:
+    if isinstance(value, dict):
+        pairs: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        pairs = enumerate(value)
+    else:
+        return value
+    key = id(value)
+    if key in on_path:
+        return CYCLE
+    if depth >= JSON_DEPTH:
+        return TOO_DEEP
+    on_path.add(key)
+    out: Any = None
+    for name, item in pairs:
+        new = _cut(item, on_path, depth + 1)
+        if new is not item and out is None:
+            out = dict(value) if isinstance(value, dict) else list(value)
+        if out is not None:
+            out[name] = new
+    on_path.discard(key)
+    return value if out is None else out
+
+
 def _item_id(item: dict[str, Any], field: str) -> str | None:
     value = item.get(field)
     if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
@@ -222,6 +327,7 @@ def _load_engine(config_path: str, explain: bool) -> CascadeEngine:
             f"{config_path}: no handler for stage(s) {', '.join(missing)}; set "
             "`handler: 'package.module:function'` on each stage to run it from the command line"
         )
+    engine._guard_handlers(guard_stage)  # a handler's sys.exit fails its stage, not the batch
     return engine
 
 
@@ -373,8 +479,8 @@ def _execute(
 
             def on_result(index: int, result: dict[str, Any]) -> None:
                 advance()
-                if printer is not None:
-                    printer.add(index, result)
+                if printer is not None:  # JSON cannot hold a cycle a handler's result has
+                    printer.add(index, without_cycles(result))
 
             try:
                 return await execute_all(

@@ -171,9 +171,18 @@ def canonical_operator(name: str) -> str | None:
     return upper if upper in OPERATOR_SPECS else None
 
 
+_SPELLINGS: dict[str, str] = {**{name: name for name in OPERATORS}, **_ALIASES}
+"""Every name an operator is written as or reached for -> the operator it means."""
+
+
 def suggest_operator(name: str) -> str | None:
-    """Return the operator the user most likely meant by `name`, or None."""
+    """Return the operator the user most likely meant by `name`, or None.
+
+    A misspelt alias counts as the alias (`EQULS` is near `EQUALS`, so `==`; `NOT_EQULS` is
+    `!=`, not the nearer-looking operator `NOT_IN`).
+    """
     upper = name.strip().upper()
     if upper in _ALIASES:
         return _ALIASES[upper]
-    return closest(upper, OPERATORS)
+    near = closest(upper, _SPELLINGS)
+    return _SPELLINGS[near] if near is not None else None

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cascadence.conditions.issues import EvalWarning
 from cascadence.conditions.paths import MISSING
 from cascadence.conditions.scan import decided_value
 from cascadence.errors import CircuitOpenError, GlobalTimeoutError, RetryExhaustedError, Skip
@@ -24,7 +25,7 @@ from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.invoke import _Resume, call_step, resume_until, start_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, RuleTable, StagePlan
-from cascadence.runtime.result import StageResult, as_stage_result, complete
+from cascadence.runtime.result import StageResult, as_stage_result
 
 __all__ = ["run_cascade"]
 
@@ -33,6 +34,46 @@ _perf = time.perf_counter
 # up than `dict`'s: the hot path calls these directly
 _dict_get: Callable[..., Any] = dict.get
 _setdefault: Callable[..., Any] = dict.setdefault
+
+_RESULT_KEYS = frozenset(
+    (
+        "result",
+        "confidence",
+        "data",
+        "time_ms",
+        "cost",
+        "error",
+        "error_type",
+        "escalated",
+        "cached",
+        "skipped_reason",
+    )
+)
+"""Keys a stage result has, or that the engine adds to it."""
+_SPELT_FOR = ("result", "confidence", "data")
+"""The keys a handler returns, that a misspelt key is compared with."""
+_NEAR: dict[Any, str | None] = {}
+"""Other keys handlers returned -> the key of `_SPELT_FOR` each is a misspelling of, or None."""
+_NEAR_LIMIT = 4096
+
+
+def _misspelling_of(key: Any) -> str | None:
+    """The well-known result key `key` is very close to (`confidnce`: `confidence`), or None."""
+    try:
+        return _NEAR[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable: not a name either
+        return None
+    near: str | None = None
+    if isinstance(key, str) and len(key) >= 3:
+        import difflib
+
+        found = difflib.get_close_matches(key.lower(), _SPELT_FOR, n=1, cutoff=0.8)
+        near = found[0] if found and found[0] != key else None
+    if len(_NEAR) < _NEAR_LIMIT:
+        _NEAR[key] = near
+    return near
 
 
 def _message(exc: BaseException) -> str:
@@ -164,6 +205,40 @@ class _Run:
             s.total_cost += cost
             if failed:
                 s.errors += 1
+
+    def check_keys(self, st: StagePlan, sr: StageResult) -> None:
+        """Give `sr` the keys every result has that the handler left out (as `complete`), and
+        warn (on the run's `warnings`) about a key it returned instead that is a misspelling
+        of one (`confidnce`): that key is kept as written, and `stages.NAME.confidence` is
+        None. Called only for results missing `result`, `confidence` or `data`."""
+        missing = 0  # bits of _SPELT_FOR
+        if "result" not in sr:
+            sr["result"] = None
+            missing = 1
+        if "confidence" not in sr:
+            sr["confidence"] = None
+            missing |= 2
+        if "data" not in sr:
+            sr["data"] = {}
+            missing |= 4
+        if len(sr) != 3:  # the handler returned other keys too: rarely, and looked up once
+            self._misspelt_keys(st, sr, missing)
+
+    def _misspelt_keys(self, st: StagePlan, sr: StageResult, missing: int) -> None:
+        for key in sr:
+            if key in _RESULT_KEYS:
+                continue
+            meant = _misspelling_of(key)
+            if meant is None or not missing & (1 << _SPELT_FOR.index(meant)):
+                continue
+            empty = "{}" if meant == "data" else "None"
+            self.ctx.warnings.append(
+                EvalWarning(
+                    f"stages.{st.name}.{key}",
+                    f"stage {st.name!r} returned {key!r}, kept as written, and no {meant!r} "
+                    f"(so stages.{st.name}.{meant} is {empty}); did you mean {meant!r}?",
+                )
+            )
 
     def check_confidence(self, st: StagePlan, sr: StageResult, confidence: Any) -> None:
         """A handler's `confidence` must be a number from 0 to 1: anything else (a string, a
@@ -360,8 +435,8 @@ class _Run:
                     raw["cost"] = 0
                     raw["cached"] = True
             sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
-            if "data" not in sr or "confidence" not in sr:
-                complete(sr)
+            if "data" not in sr or "confidence" not in sr or "result" not in sr:
+                self.check_keys(st, sr)
         except Skip as skip:
             sr = StageResult(result=None, confidence=None, data={}, skipped_reason=skip.reason)
         except Exception as exc:
@@ -416,8 +491,8 @@ class _Run:
         for st, (ok, value, ended) in zip(batch, outcomes):
             if ok:
                 sr = StageResult(value) if type(value) is dict else as_stage_result(value)
-                if "data" not in sr or "confidence" not in sr:
-                    complete(sr)
+                if "data" not in sr or "confidence" not in sr or "result" not in sr:
+                    self.check_keys(st, sr)
             elif isinstance(value, Skip):
                 sr = StageResult(result=None, confidence=None, data={}, skipped_reason=value.reason)
             else:
@@ -747,8 +822,8 @@ async def run_cascade(
                     else:  # it suspended: `raw` is what it waits for, then its result
                         raw = await run._slow(st, coro, raw, started)
                     sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)
-                    if "data" not in sr or "confidence" not in sr:
-                        complete(sr)
+                    if "data" not in sr or "confidence" not in sr or "result" not in sr:
+                        run.check_keys(st, sr)
                 except Skip as exc:
                     sr = StageResult(
                         result=None, confidence=None, data={}, skipped_reason=exc.reason

@@ -19,9 +19,22 @@ _MISSING: Any = object()
 
 
 def split_path(path: str) -> tuple[str, ...]:
-    """Split a dot path once and remember the split."""
-    parts = _PATHS.get(path)
+    """Split a dot path once and remember the split.
+
+    Raises:
+        TypeError: `path` is not a str.
+        ValueError: `path` is empty.
+    """
+    try:
+        parts = _PATHS.get(path)
+    except TypeError:  # unhashable: not a str either
+        parts = None
     if parts is None:
+        if not isinstance(path, str):
+            raise TypeError(
+                "path must be a str of dot-separated names, like 'user.profile.name' or "
+                f"'stages.FAST_CHECK.confidence', got {type(path).__name__} {path!r:.60}"
+            )
         if not path:
             raise ValueError("an empty path names no field; expected e.g. 'user.profile.name'")
         parts = tuple(path.split("."))
@@ -142,8 +155,21 @@ class ExecutionContext:
             container[last] = value
 
     def get_stage_result(self, name: str) -> StageResult | None:
-        """The result of stage `name`, or None if it has not run."""
-        return self.stage_results.get(name)
+        """The result of stage `name`, or None if it has not run.
+
+        Raises:
+            TypeError: `name` is not a str.
+        """
+        try:
+            result = self.stage_results.get(name)
+        except TypeError:  # unhashable
+            result = None
+        if result is None and not isinstance(name, str):
+            raise TypeError(
+                "get_stage_result() takes the stage name as a str, like 'FAST_CHECK', got "
+                f"{type(name).__name__} {name!r:.60}"
+            )
+        return result
 
     def __repr__(self) -> str:
         return f"ExecutionContext(stages={list(self.stage_results)})"
