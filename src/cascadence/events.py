@@ -6,8 +6,12 @@ Every run, of a `Cadence` or a `CascadeEngine`, produces the same frozen `Cadenc
 - `NOTE_STARTED`, `NOTE_COMPLETED`, `NOTE_FAILED` once per step (note or stage);
 - `NOTE_RETRYING` before each retry, `ROUTING_DECISION` when a cascade rule matches.
 
-Listeners may be plain functions or coroutine functions; `"*"` listens to everything. An unknown
-event type or a listener that cannot take the event is refused when it is registered.
+Listeners may be plain functions or coroutine functions; `"*"` listens to everything. Besides
+the lifecycle events, an emitter carries the application's own domain events: any other event
+type (`"order.placed"`) can be listened to and emitted with `emit`. A near miss of a lifecycle
+event (`"note.complete"`, `"NODE_STARTED"`, anything in the `note.`, `cadence.` or `routing.`
+namespaces that is not one) or a listener that cannot take the event is refused when it is
+registered.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -84,10 +89,37 @@ def _suggest(event_type: str) -> str | None:
     return None if name is None else f"{name} = {_CONSTANTS[name]!r}"
 
 
+_RESERVED = ("NOTE", "CADENCE", "ROUTING")
+"""First words of the lifecycle events' names: an event type starting with one is meant as one."""
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (single-character inserts, deletions, substitutions)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _misspelt_lifecycle(event_type: str) -> bool:
+    """Whether `event_type` reads as a lifecycle event written wrong rather than an event of
+    the application's own: in a lifecycle namespace, or two edits or fewer from a constant's
+    name (`NODE_STARTED`, `note_complete`)."""
+    key = _NOT_WORD.sub("_", event_type).strip("_").upper()
+    if key.split("_", 1)[0] in _RESERVED:
+        return True
+    return any(_edits(key, name) <= 2 for name in _CONSTANTS)
+
+
 def _check_event_type(event_type: object, method: str) -> None:
     if event_type == "*" or event_type in ALL_EVENTS:
         return
-    expected = f"expected one of {', '.join(map(repr, ALL_EVENTS))}, or '*' for every event"
+    expected = (
+        f"expected one of {', '.join(map(repr, ALL_EVENTS))}, '*' for every event, or an "
+        "event type of your own outside the note., cadence. and routing. namespaces"
+    )
     if not isinstance(event_type, str):
         swapped = (
             "; the event type comes first: on(NOTE_COMPLETED, listener)"
@@ -98,6 +130,8 @@ def _check_event_type(event_type: object, method: str) -> None:
             f"{method}() needs an event type string, got {type(event_type).__name__} "
             f"{event_type!r}; {expected}{swapped}"
         )
+    if event_type and not event_type.isspace() and not _misspelt_lifecycle(event_type):
+        return  # a domain event of the application's own
     hint = _suggest(event_type)
     raise ValueError(
         f"unknown event type {event_type!r}"
@@ -181,8 +215,12 @@ class EventEmitter(CadenceHooks):
     def on(self, event_type: str, listener: Listener) -> Listener:
         """Call `listener` for every event of `event_type` (`"*"` for all).
 
+        Any event type outside the lifecycle namespaces is the application's own, delivered
+        when `emit` sends an event of that type.
+
         Raises:
-            ValueError: `event_type` is not an event type (the message names the closest).
+            ValueError: `event_type` is a near miss of a lifecycle event type (the message
+                names the closest), or empty.
             TypeError: `event_type` is not a string, or `listener` is not a callable that
                 takes one `CadenceEvent`.
         """
@@ -212,8 +250,29 @@ class EventEmitter(CadenceHooks):
         _check_event_type(event_type, "listener_count")
         return len(self._listeners.get(event_type, []))
 
-    async def emit(self, event: CadenceEvent) -> None:
-        """Deliver `event` to its listeners, then to the wildcard listeners, in order."""
+    async def emit(self, event: CadenceEvent | str, **fields: Any) -> CadenceEvent:
+        """Deliver `event` to its listeners, then to the wildcard listeners, in order.
+
+        `event` is a `CadenceEvent`, or an event type with the event's fields as keywords:
+        `await emitter.emit("order.placed", cadence_name="checkout", data={"id": 7})`. An
+        event made without a timestamp gets the current time.
+
+        Returns:
+            The event delivered.
+        """
+        if isinstance(event, str):
+            _check_event_type(event, "emit")
+            fields.setdefault("cadence_name", "")
+            event = CadenceEvent(event, **fields)
+        elif fields:
+            raise TypeError("emit() takes the fields as keywords only with an event type string")
+        elif not isinstance(event, CadenceEvent):
+            raise TypeError(
+                f"emit() needs a CadenceEvent or an event type string, got "
+                f"{type(event).__name__} {event!r}"
+            )
+        if not event.timestamp:
+            event = event._replace(timestamp=time.time())
         for key in (event.type, "*"):
             for listener in tuple(self._listeners.get(key, ())):
                 try:
@@ -222,6 +281,7 @@ class EventEmitter(CadenceHooks):
                         await outcome
                 except Exception:
                     _log.exception("event listener %r failed on %s", listener, event.type)
+        return event
 
     async def handle_event(self, event: CadenceEvent) -> None:
         """Hook entry point: every lifecycle event of a run arrives here."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,12 +124,50 @@ def test_unknown_event_types_name_the_constant_and_its_value(
     assert emitter.listener_count() == 0
 
 
-def test_an_event_type_far_from_any_gets_the_list_without_a_guess() -> None:
-    """Nothing close: the message lists the valid types and suggests nothing."""
+@pytest.mark.parametrize(
+    "given", ["NODE_STARTED", "note.finished", "cadence.done", "Routing.Decided", "CADENCE_START"]
+)
+def test_near_misses_and_names_in_lifecycle_namespaces_are_refused(given: str) -> None:
+    """A lifecycle namespace, or two edits from a constant's name, is a mistake, not a domain
+    event: refused with the list of lifecycle events."""
     with pytest.raises(ValueError) as info:
-        EventEmitter().on("xyzzy", print)
-    assert "did you mean" not in str(info.value)
+        EventEmitter().on(given, print)
     assert all(repr(t) in str(info.value) for t in ALL_EVENTS)
+
+
+@pytest.mark.parametrize("given", ["", "   "])
+def test_an_empty_event_type_is_refused(given: str) -> None:
+    with pytest.raises(ValueError, match="unknown event type"):
+        EventEmitter().on(given, print)
+
+
+async def test_domain_events_of_the_application_are_listened_to_and_emitted() -> None:
+    """Any other event type is the application's own: listeners registered for it get the
+    events emitted with it (by event or by type and fields), with a timestamp; the wildcard
+    gets them too; lifecycle listeners do not."""
+    emitter = EventEmitter()
+    placed: list[CadenceEvent] = []
+    every: list[str] = []
+    lifecycle: list[str] = []
+    emitter.on("order.placed", placed.append)
+    emitter.on("xyzzy", placed.append)
+    emitter.on("*", lambda e: every.append(e.type))
+    emitter.on(NOTE_COMPLETED, lambda e: lifecycle.append(e.type))
+    before = time.time()
+    sent = await emitter.emit("order.placed", cadence_name="checkout", data={"id": 7})
+    await emitter.emit(CadenceEvent("ORDER_COMPLETED", "checkout"))
+    await emitter.emit(CadenceEvent("xyzzy", "c", timestamp=12.5))
+    assert [e.type for e in placed] == ["order.placed", "xyzzy"]
+    assert placed[0] is sent and sent.metadata == {"id": 7} and sent.cadence_name == "checkout"
+    assert before <= sent.timestamp <= time.time()
+    assert placed[1].timestamp == 12.5  # kept as given
+    assert every == ["order.placed", "ORDER_COMPLETED", "xyzzy"]
+    assert lifecycle == []
+    assert emitter.listener_count("order.placed") == 1
+    with pytest.raises(ValueError, match="did you mean NOTE_COMPLETED"):
+        await emitter.emit("note.complete")
+    with pytest.raises(TypeError, match="only with an event type string"):
+        await emitter.emit(sent, data={})
 
 
 def test_swapped_arguments_and_non_string_types_are_type_errors() -> None:

@@ -23,6 +23,7 @@ from cascadence import (
     Score,
     Skip,
     note,
+    timeout,
     to_dot,
     to_mermaid,
 )
@@ -217,6 +218,26 @@ async def test_parallel_note_error_fields_when_the_failure_is_a_timeout() -> Non
         "grp",
     )
     assert isinstance(info.value.original_error, CadenceTimeout)
+
+
+@pytest.mark.parametrize("seconds", [0.01, 0.03, 0.05, 0.1])
+async def test_a_timeout_error_carries_the_timeout_as_declared(seconds: float) -> None:
+    """`error.timeout` is the number written, not one rounded through the loop's clock, in a
+    flow, called directly, for @note and @timeout, and in a group."""
+
+    async def slow(score: S) -> None:
+        await asyncio.sleep(1)
+
+    for limited in (note(timeout=seconds)(slow), timeout(seconds)(slow)):
+        with pytest.raises(CadenceTimeout) as info:
+            await Cadence("c", S()).then("slow", limited).run()
+        assert info.value.timeout == seconds
+        with pytest.raises(CadenceTimeout) as info:
+            await limited(S())
+        assert info.value.timeout == seconds
+        with pytest.raises(ParallelNoteError) as group:
+            await Cadence("p", S()).sync("grp", [tagger("ok"), limited]).run()
+        assert group.value.original_error.timeout == seconds  # type: ignore[attr-defined]
 
 
 async def test_sync_note_timeout_without_signals() -> None:
@@ -1134,12 +1155,34 @@ def test_a_branch_diagram_shows_its_condition_and_labels_an_empty_side() -> None
 
     flow = Cadence("e", S()).split("route", "n > 3", if_false=[a]).then("after", a)
     mermaid = to_mermaid(flow)
-    assert 'route_1{"route?<br/>n > 3"}' in mermaid
-    assert 'route_1 -->|"false"| a_2' in mermaid
-    assert 'route_1 -->|"true"| after_3' in mermaid
+    assert 'route{"route?<br/>n > 3"}' in mermaid
+    assert 'route -->|"false"| a' in mermaid
+    assert 'route -->|"true"| after' in mermaid
     dot = to_dot(flow)
-    assert 'route_1 [label="route?\\nn > 3", shape=diamond];' in dot
-    assert 'route_1 -> after_3 [label="true"];' in dot
+    assert 'route [label="route?\\nn > 3", shape=diamond];' in dot
+    assert 'route -> after [label="true"];' in dot
+
+
+def test_diagram_ids_are_the_names_numbered_only_when_repeated() -> None:
+    """A note's id is its name (`validate --> charge`); a name used twice, or a keyword of
+    Mermaid or Graphviz, gets a distinct id, and every id is unique."""
+
+    async def charge(score: S) -> None:
+        pass
+
+    flow = (
+        Cadence("c", S())
+        .then("validate", charge)
+        .then("end", charge)
+        .split("route", "n > 3", [charge], [charge])
+    )
+    mermaid = to_mermaid(flow)
+    assert "validate --> end_" in mermaid
+    assert "end_ --> route" in mermaid
+    assert 'route -->|"true"| charge' in mermaid
+    assert 'route -->|"false"| charge_2' in mermaid
+    assert "charge_2 --> finish" in mermaid
+    assert "validate -> end_;" in to_dot(flow)
 
 
 async def test_score_classes_declared_wrongly_are_refused_by_a_flow() -> None:

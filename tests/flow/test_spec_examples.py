@@ -372,6 +372,9 @@ async def test_stacked_standalone_decorators() -> None:
     with pytest.raises(CircuitOpenError):
         await flow.run(MyScore())
     assert calls == 2
+    # the breaker is readable from the function it guards
+    assert str(call_fragile_service.circuit_breaker.state) == "open"  # type: ignore[attr-defined]
+    assert call_fragile_service.policy.breaker is call_fragile_service.circuit_breaker  # type: ignore[attr-defined]
 
     attempts = 0
 

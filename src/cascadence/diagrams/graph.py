@@ -148,14 +148,13 @@ def _cascade(plan: CascadePlan) -> Graph:
 class _FlowBuilder:
     def __init__(self, plan: FlowPlan) -> None:
         self.g = Graph(plan.name)
-        self.counter = 0
         self.ids = _Ids()
         # labels of a branch's empty sides, for the edges that leave its decision next
         self.pending: dict[str, list[str]] = {}
 
     def fresh(self, base: str) -> str:
-        self.counter += 1
-        return self.ids(f"{base}_{self.counter}")
+        """The node's name as its id (`validate --> charge`), numbered from its second use."""
+        return self.ids(base)
 
     def nodes(
         self, nodes: tuple[FlowNode, ...], entry: list[str], cluster: str | None

@@ -97,6 +97,9 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     setattr(decorated, POLICY_ATTR, combined)
     setattr(decorated, RAW_ATTR, raw)
     setattr(decorated, OWNER_ATTR, decorated)
+    # public handles: the policy the note runs under, and its breaker, to read its state
+    decorated.policy = combined  # type: ignore[attr-defined]
+    decorated.circuit_breaker = combined.breaker  # type: ignore[attr-defined]
     return decorated
 
 
@@ -365,7 +368,8 @@ def circuit_breaker(
 ) -> Any:
     """Open a circuit after `failure_threshold` consecutive failures for `recovery_timeout` s.
 
-    The breaker is shared by every call of the decorated function (and every flow using it).
+    The breaker is shared by every call of the decorated function (and every flow using it),
+    and readable as the function's `circuit_breaker` attribute (`fn.circuit_breaker.state`).
     Bare `@circuit_breaker` (no parentheses) uses the defaults.
     """
     if _is_decorated_function(failure_threshold):

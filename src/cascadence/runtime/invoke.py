@@ -744,11 +744,10 @@ def _limit(
     if timeout is None and deadline is None:
         return None, 0.0
     now = loop.time()
-    limit = now + timeout if timeout is not None else deadline
-    if deadline is not None and limit is not None and deadline < limit:
-        limit = deadline
-    assert limit is not None
-    return limit, max(limit - now, 0.0)
+    if timeout is not None and (deadline is None or now + timeout <= deadline):
+        return now + timeout, timeout  # the timeout as declared (`now + t - now` is not `t`)
+    assert deadline is not None
+    return deadline, max(deadline - now, 0.0)
 
 
 def _stops_siblings(
