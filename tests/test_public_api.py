@@ -114,3 +114,18 @@ def test_import_is_lean() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cascadence_notices_share_one_warning_class() -> None:
+    """Config doubts and misuse notices are all `CascadenceWarning`s (one filter silences
+    them), and UserWarnings as before."""
+    from cascadence import CadenceHooks, CascadenceWarning
+    from cascadence.errors import ConfigWarning
+
+    assert issubclass(ConfigWarning, CascadenceWarning)
+    assert issubclass(CascadenceWarning, UserWarning)
+    with pytest.warns(CascadenceWarning, match="did you mean 'before_note'"):
+
+        class Hooks(CadenceHooks):
+            async def before_notes(self, note_name: str, score: object) -> None:
+                pass

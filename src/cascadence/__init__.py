@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # explicit re-exports, so `mypy --strict` accepts `from casca
     from cascadence.diagrams import to_mermaid as to_mermaid
     from cascadence.errors import CadenceError as CadenceError
     from cascadence.errors import CascadenceError as CascadenceError
+    from cascadence.errors import CascadenceWarning as CascadenceWarning
     from cascadence.errors import CheckpointError as CheckpointError
     from cascadence.errors import CircuitOpenError as CircuitOpenError
     from cascadence.errors import ConfigError as ConfigError
@@ -100,6 +101,7 @@ _EXPORTS: dict[str, str] = {
     "CascadeConfig": "cascadence.cascade.config",
     "CascadeEngine": "cascadence.cascade.engine",
     "CascadenceError": "cascadence.errors",
+    "CascadenceWarning": "cascadence.errors",
     "CheckpointError": "cascadence.errors",
     "CircuitBreaker": "cascadence.policies",
     "CircuitBreakerConfig": "cascadence.cascade.config",
@@ -172,6 +174,7 @@ __all__ = [
     "CascadeConfig",
     "CascadeEngine",
     "CascadenceError",
+    "CascadenceWarning",
     "CheckpointError",
     "CircuitBreaker",
     "CircuitBreakerConfig",

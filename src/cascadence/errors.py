@@ -35,6 +35,7 @@ from typing import Any
 __all__ = [
     "CadenceError",
     "CascadenceError",
+    "CascadenceWarning",
     "CheckpointError",
     "CircuitOpenError",
     "ConfigError",
@@ -111,7 +112,13 @@ class ConfigIssue:
         return text
 
 
-class ConfigWarning(UserWarning):
+class CascadenceWarning(UserWarning):
+    """Root of the warnings cascadence gives about how it is used: something that works but
+    is likely not what was meant. Silence them all with
+    `warnings.filterwarnings("ignore", category=CascadenceWarning)`."""
+
+
+class ConfigWarning(CascadenceWarning):
     """Something in a cascade configuration that loads but is likely a mistake (a read of
     `stages.A.confidense`, one letter off a key every stage result has).
 

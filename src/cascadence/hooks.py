@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cascadence.errors import CascadenceWarning
 from cascadence.runtime.handlers import refused_call
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def _check_hooks_class(cls: type) -> None:
                     f"{cls.__qualname__}.{name} is not a hook method, so the runtime never calls "
                     f"it; did you mean {close[0]!r}? (hook methods: "
                     f"{', '.join(_HOOK_PARAMETERS)}; a helper's name can start with '_')",
-                    UserWarning,
+                    CascadenceWarning,
                     stacklevel=3,  # the class statement
                 )
             continue

@@ -26,7 +26,7 @@ from typing import Any
 
 from cascadence.conditions import compile_condition, to_expression
 from cascadence.conditions import parse_condition as _parse
-from cascadence.errors import closest
+from cascadence.errors import CascadenceWarning, closest
 from cascadence.learning.features import REASONING_FIELDS
 from cascadence.learning.mining import (
     MinedRule,
@@ -493,7 +493,7 @@ class PatternExtractor:
         """Warn about a misuse of `learn_from_failure` once per extractor (runs come in bulk)."""
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, UserWarning, stacklevel=3)
+            warnings.warn(message, CascadenceWarning, stacklevel=3)
 
     def clear(self) -> None:
         """Forget every recorded run and every pattern found."""
