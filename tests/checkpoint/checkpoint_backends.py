@@ -6,10 +6,14 @@ it fail (they never skip), so a missing server cannot pass unnoticed.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dict_kv import DictCheckpointStore
 
 from cascadence.checkpoint import (
     InMemoryCheckpointStore,
@@ -23,8 +27,38 @@ from cascadence.testing import FakeClock
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_DSN = "postgresql://127.0.0.1:5432/test"
-BACKENDS = ["memory", "memory-serialized", "sqlite", "redis", "postgres"]
-"""`memory-serialized`: the in-memory store storing values as the durable stores do."""
+BACKENDS = ["memory", "memory-serialized", "kv", "sqlite", "redis", "postgres"]
+"""`memory-serialized`: the in-memory store storing values as the durable stores do; `kv`: the
+dict-backed `KeyValueCheckpointStore` of the docs, with racing writes (`RacingDictStore`)."""
+
+
+class RacingDictStore(DictCheckpointStore):
+    """The docs' dict store, letting other tasks run between each read and its write or
+    remove, so concurrent operations really conflict. `before_change` holds operations of
+    another writer, run just before this store's next writes or removes (one each); `refused`
+    counts the writes and removes refused by a conflict."""
+
+    def __init__(self, data: dict[str, tuple[int, bytes]], **options: Any) -> None:
+        super().__init__(data, **options)
+        self.before_change: list[Callable[[], Awaitable[Any]]] = []
+        self.refused = 0
+
+    async def _interleave(self) -> None:
+        if self.before_change:
+            await self.before_change.pop(0)()
+        await asyncio.sleep(0)
+
+    async def write(self, key: str, value: bytes, *, version: object) -> bool:
+        await self._interleave()
+        written = await super().write(key, value, version=version)
+        self.refused += not written
+        return written
+
+    async def remove(self, key: str, *, version: object) -> bool:
+        await self._interleave()
+        removed = await super().remove(key, version=version)
+        self.refused += not removed
+        return removed
 
 
 @dataclass
@@ -37,6 +71,7 @@ class Backend:
     clock: FakeClock
     opened: list[BaseCheckpointStore] = field(default_factory=list)
     _memory: InMemoryCheckpointStore | None = None
+    _kv: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
     def store(self, clock: Clock | None = None) -> BaseCheckpointStore:
         """Open a store on this location (the in-memory store is shared, as a process would)."""
@@ -47,7 +82,9 @@ class Backend:
                 serialize = self.kind == "memory-serialized"
                 self._memory = InMemoryCheckpointStore(clock=clock, serialize=serialize)
             return self._memory
-        if self.kind == "sqlite":
+        if self.kind == "kv":  # one dict per location, as processes share one database
+            made = RacingDictStore(self._kv, clock=clock)
+        elif self.kind == "sqlite":
             made = SQLiteCheckpointStore(self.options["path"], clock=clock)
         elif self.kind == "redis":
             made = RedisCheckpointStore(self.url, prefix=self.options["prefix"], clock=clock)
@@ -85,8 +122,8 @@ def make_backend(kind: str, tmp_path: Path) -> Backend:
     """Build a fresh backend location of `kind`."""
     token = uuid.uuid4().hex[:12]
     clock = FakeClock()
-    if kind.startswith("memory"):
-        return Backend(kind, "memory://", {}, clock)
+    if kind.startswith("memory") or kind == "kv":
+        return Backend(kind, f"{kind}://", {}, clock)
     if kind == "sqlite":
         path = tmp_path / f"runs-{token}.db"
         return Backend(kind, f"sqlite:///{path}", {"path": str(path)}, clock)

@@ -11,7 +11,9 @@ store = store_from_url("postgresql://127.0.0.1:5432/app")
 
 Every store implements `CheckpointStore` (see `cascadence.checkpoint.base` for the lease rules)
 and serializes values with `cascadence.checkpoint.serde`. Redis and PostgreSQL drivers are
-imported only when those stores are first used.
+imported only when those stores are first used. To keep runs in another backend, subclass
+`KeyValueCheckpointStore` and give it a read, a compare-and-set write, a remove and a key
+listing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cascadence.checkpoint.base import (
     StepRecord,
     default_owner,
 )
+from cascadence.checkpoint.kv import KeyValueCheckpointStore
 from cascadence.checkpoint.memory import InMemoryCheckpointStore
 from cascadence.checkpoint.postgres import PostgresCheckpointStore
 from cascadence.checkpoint.redis import RedisCheckpointStore
@@ -40,6 +43,7 @@ __all__ = [
     "CheckpointStore",
     "FINISHED",
     "InMemoryCheckpointStore",
+    "KeyValueCheckpointStore",
     "PostgresCheckpointStore",
     "RedisCheckpointStore",
     "RunLockedError",

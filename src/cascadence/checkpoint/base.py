@@ -62,6 +62,7 @@ __all__ = [
     "check_owner",
     "check_run_id",
     "check_writable",
+    "check_writable_row",
     "decide_acquire",
     "default_owner",
     "lease_held_by_other",
@@ -70,6 +71,7 @@ __all__ = [
     "not_writable_error",
     "owner_is_dead",
     "refuse_write",
+    "select_runs",
     "take_over_or_raise",
 ]
 
@@ -611,14 +613,50 @@ def check_writable(
         raise RunLockedError(run_id, current_owner, lease_expires_at)
 
 
-def refuse_write(run_id: str, row: Any, owner: str, action: str) -> NoReturn:
-    """Explain why a guarded write matched no run: `row` is the run's (status, owner,
-    lease_expires_at) as read afterwards, or None when the run does not exist."""
+def check_writable_row(run_id: str, row: Any, owner: str, action: str) -> None:
+    """`check_writable` for a run given as its (status, owner, lease_expires_at), or None when
+    the run does not exist (which raises `RunNotFoundError`)."""
     if row is None:
         check_writable(run_id, None, None, owner, None, action)
     else:
         check_writable(run_id, RunStatus(row[0]), row[1], owner, row[2], action)
+
+
+def refuse_write(run_id: str, row: Any, owner: str, action: str) -> NoReturn:
+    """Explain why a guarded write matched no run: `row` is the run's (status, owner,
+    lease_expires_at) as read afterwards, or None when the run does not exist."""
+    check_writable_row(run_id, row, owner, action)
     raise CheckpointError(f"cannot {action}: run {run_id!r} changed concurrently; retry")
+
+
+class _Listed(Protocol):
+    """What `select_runs` reads of a run."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> RunStatus: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+_L = TypeVar("_L", bound=_Listed)
+
+
+def select_runs(
+    runs: Iterable[_L], status: RunStatus | None, name: str | None, limit: int
+) -> list[_L]:
+    """`list_runs` over runs held in memory: those with `status` and `name` (when given),
+    newest first (by creation, then run id, both descending), at most `limit`."""
+    picked = [
+        r
+        for r in runs
+        if (status is None or r.status is status) and (name is None or r.name == name)
+    ]
+    picked.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+    return picked[: max(limit, 0)]
 
 
 def make_record(row: tuple[Any, ...] | Any, steps: list[StepRecord] | None = None) -> RunRecord:

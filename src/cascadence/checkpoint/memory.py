@@ -26,8 +26,9 @@ from cascadence.checkpoint.base import (
     check_age,
     check_key,
     check_lease,
-    check_writable,
+    check_writable_row,
     decide_acquire,
+    select_runs,
 )
 from cascadence.runtime.clock import Clock
 
@@ -172,10 +173,9 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
 
     def _writable(self, run_id: str, owner: str, action: str) -> _Run:
         run = self._runs.get(run_id)
-        if run is None:
-            check_writable(run_id, None, None, owner, None, action)
-            raise AssertionError("unreachable")  # pragma: no cover
-        check_writable(run_id, run.status, run.owner, owner, run.lease_expires_at, action)
+        row = None if run is None else (run.status, run.owner, run.lease_expires_at)
+        check_writable_row(run_id, row, owner, action)
+        assert run is not None
         return run
 
     async def renew(self, run_id: str, *, owner: str, lease_seconds: float) -> None:
@@ -239,13 +239,8 @@ class InMemoryCheckpointStore(BaseCheckpointStore):
         self, *, status: RunStatus | None = None, name: str | None = None, limit: int = 100
     ) -> list[RunRecord]:
         """Return runs without steps, newest first."""
-        runs = [
-            r
-            for r in self._runs.values()
-            if (status is None or r.status is status) and (name is None or r.name == name)
-        ]
-        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-        return [r.record(with_steps=False) for r in runs[: max(limit, 0)]]
+        runs = select_runs(self._runs.values(), status, name, limit)
+        return [r.record(with_steps=False) for r in runs]
 
     async def history(self, run_id: str) -> list[StepRecord]:
         """Return the run's steps ordered by index."""
