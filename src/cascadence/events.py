@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from cascadence.errors import closest
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.handlers import refused_call
 
@@ -82,35 +83,21 @@ def _suggest(event_type: str) -> str | None:
     The constant's name, the event type, and spellings in between (`note_completed`,
     `Note-Completed`, `NOTE_COMPLETE`) all compare in one form: the constant's name.
     """
-    from cascadence.errors import closest
-
     key = _NOT_WORD.sub("_", event_type).strip("_").upper()
     name = key if key in _CONSTANTS else closest(key, _CONSTANTS)
     return None if name is None else f"{name} = {_CONSTANTS[name]!r}"
 
 
 _RESERVED = ("NOTE", "CADENCE", "ROUTING")
-"""First words of the lifecycle events' names: an event type starting with one is meant as one."""
-
-
-def _edits(a: str, b: str) -> int:
-    """Levenshtein distance (single-character inserts, deletions, substitutions)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
+"""First words of the lifecycle events' names: their namespaces (`note.`, `cadence.`, ...)."""
 
 
 def _misspelt_lifecycle(event_type: str) -> bool:
-    """Whether `event_type` reads as a lifecycle event written wrong rather than an event of
-    the application's own: in a lifecycle namespace, or two edits or fewer from a constant's
-    name (`NODE_STARTED`, `note_complete`)."""
+    """Whether `event_type` is in a lifecycle namespace (`note.complete`, `NOTE_COMPLETED`,
+    `Cadence-Failed`) without being a lifecycle event: a mistake, not an event of the
+    application's own (`order.placed`, `node.failed`, `quote.completed`)."""
     key = _NOT_WORD.sub("_", event_type).strip("_").upper()
-    if key.split("_", 1)[0] in _RESERVED:
-        return True
-    return any(_edits(key, name) <= 2 for name in _CONSTANTS)
+    return key.split("_", 1)[0] in _RESERVED
 
 
 def _check_event_type(event_type: object, method: str) -> None:
@@ -201,6 +188,7 @@ class CadenceEvent(NamedTuple):
 
 
 Listener = Callable[[CadenceEvent], Any]
+_EVENT_FIELDS = CadenceEvent._fields[1:]  # what emit(type, ...) takes as keywords
 
 
 class EventEmitter(CadenceHooks):
@@ -219,8 +207,9 @@ class EventEmitter(CadenceHooks):
         when `emit` sends an event of that type.
 
         Raises:
-            ValueError: `event_type` is a near miss of a lifecycle event type (the message
-                names the closest), or empty.
+            ValueError: `event_type` is in a lifecycle namespace (`note.`, `cadence.`,
+                `routing.`) but not a lifecycle event (the message names the closest), or
+                empty.
             TypeError: `event_type` is not a string, or `listener` is not a callable that
                 takes one `CadenceEvent`.
         """
@@ -262,6 +251,15 @@ class EventEmitter(CadenceHooks):
         """
         if isinstance(event, str):
             _check_event_type(event, "emit")
+            unknown = [name for name in fields if name not in _EVENT_FIELDS]
+            if unknown:
+                hint = closest(unknown[0], _EVENT_FIELDS)
+                raise TypeError(
+                    f"emit() got an unknown event field {unknown[0]!r}"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                    + f" (fields: {', '.join(_EVENT_FIELDS)}; put your own values in "
+                    "data={...})"
+                )
             fields.setdefault("cadence_name", "")
             event = CadenceEvent(event, **fields)
         elif fields:

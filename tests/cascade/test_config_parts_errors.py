@@ -340,3 +340,23 @@ def test_a_misspelt_operator_fails_built_as_it_fails_loaded(operator: str) -> No
     assert len(error.issues) == 1
     same_issue(error.issues[0], loaded_issue(raw), "condition.")
     assert error.issues[0].suggestion is not None
+
+
+def test_model_dump_output_builds_the_same_parts_again() -> None:
+    """`model_dump()` writes every action parameter, unused ones as None: that reads back as
+    not given, so pydantic's own round trip works for rules, stages and whole configs."""
+    from cascadence import CascadeConfig, Condition, RoutingAction, RoutingRule, StageConfig
+
+    rule = RoutingRule(
+        name="r",
+        condition=Condition(field="x", operator="<", value=1),
+        action=RoutingAction(type="enable_stages", stages=["B"]),
+    )
+    assert RoutingRule(**rule.model_dump()) == rule
+    assert RoutingRule.model_validate(rule.model_dump(mode="json")) == rule
+    stage = StageConfig(name="A", routing_rules=[rule])
+    assert StageConfig.model_validate_json(stage.model_dump_json()) == stage
+    config = CascadeConfig(name="c", stages=[stage, StageConfig(name="B", enabled=False)])
+    assert CascadeConfig.from_dict(config.model_dump()) == config
+    with pytest.raises(ConfigError, match="'target' is not used by a enable_stages action"):
+        RoutingAction(type="enable_stages", stages=["B"], target="B")

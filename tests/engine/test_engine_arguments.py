@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+import uuid
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from cascadence.cascade.event_model import (
     UniversalEvent,
 )
 from cascadence.checkpoint import InMemoryCheckpointStore
+from cascadence.events import EventEmitter
 from cascadence.hooks import CadenceHooks
 
 
@@ -106,7 +108,7 @@ def test_update_config_handlers_must_be_a_mapping() -> None:
     ("options", "message"),
     [
         ({"explain": "yes"}, r"execute\(explain=\.\.\.\) must be True or False or None"),
-        ({"run_id": 5}, r"execute\(run_id=\.\.\.\) must be a str or None, got int 5"),
+        ({"run_id": 5.5}, r"execute\(run_id=\.\.\.\) must be a str .* or None, got float 5.5"),
         ({"raise_on_timeout": 1}, r"execute\(raise_on_timeout=\.\.\.\) must be True or False"),
     ],
 )
@@ -136,6 +138,19 @@ async def test_valid_options_still_run() -> None:
     assert plain["success"] and explained["success"]
     assert explained["run_id"] == "r-1" and "explanation" in explained
     assert (await built.execute({}, explain=None, run_id=None))["success"]
+
+
+async def test_a_uuid_or_int_run_id_is_used_as_its_text() -> None:
+    """`run_id=uuid4()` (or an int) is the run id's text, with or without a checkpoint."""
+    key = uuid.uuid4()
+    built = engine()
+    assert (await built.execute({}, run_id=key))["run_id"] == str(key)
+    assert (await built.execute({}, run_id=7))["run_id"] == "7"
+    store = InMemoryCheckpointStore()
+    done = await built.execute({}, run_id=key, checkpoint=store)
+    assert done["success"]
+    record = await store.load(str(key))
+    assert record is not None and record.completed
 
 
 def test_execute_sync_names_an_unknown_option() -> None:
@@ -187,8 +202,16 @@ def test_constructor_checks_clock_flags_hooks_and_reporters() -> None:
 
 def test_add_hooks_and_add_reporter_check_what_they_attach() -> None:
     built = engine()
-    with pytest.raises(TypeError, match=r"add_hooks\(\) needs CadenceHooks objects"):
+    with pytest.raises(TypeError, match=r"add_hooks\(\) takes a CadenceHooks object or Event"):
         built.add_hooks(5)
+    with pytest.raises(TypeError, match=r"add_hooks\(\) needs CadenceHooks objects"):
+        built.add_hooks([5])
+    seen: list[str] = []
+    emitter = EventEmitter()
+    emitter.on("*", lambda event: seen.append(event.type))
+    built.add_hooks([emitter])  # a list, as hooks= and with_hooks take it
+    asyncio.run(built.execute({}))
+    assert seen and seen[0] == "cadence.started"
     with pytest.raises(TypeError, match=r"add_reporter\(\): a reporter is a callable"):
         built.add_reporter(5)
     assert built.add_hooks(CadenceHooks()).add_reporter(lambda _event: None) is built

@@ -125,14 +125,25 @@ def test_unknown_event_types_name_the_constant_and_its_value(
 
 
 @pytest.mark.parametrize(
-    "given", ["NODE_STARTED", "note.finished", "cadence.done", "Routing.Decided", "CADENCE_START"]
+    "given", ["note.finished", "cadence.done", "Routing.Decided", "CADENCE_START", "note"]
 )
-def test_near_misses_and_names_in_lifecycle_namespaces_are_refused(given: str) -> None:
-    """A lifecycle namespace, or two edits from a constant's name, is a mistake, not a domain
-    event: refused with the list of lifecycle events."""
+def test_names_in_lifecycle_namespaces_are_refused(given: str) -> None:
+    """A name in a lifecycle namespace that is not a lifecycle event is a mistake, not a
+    domain event: refused with the list of lifecycle events."""
     with pytest.raises(ValueError) as info:
         EventEmitter().on(given, print)
     assert all(repr(t) in str(info.value) for t in ALL_EVENTS)
+
+
+@pytest.mark.parametrize(
+    "given", ["node.failed", "quote.completed", "vote.started", "notes.started", "job_failed"]
+)
+def test_domain_event_names_near_lifecycle_ones_are_the_applications(given: str) -> None:
+    """Outside the lifecycle namespaces every name is the application's own, however close
+    it reads to a lifecycle event."""
+    emitter = EventEmitter()
+    emitter.on(given, print)
+    assert emitter.listener_count(given) == 1
 
 
 @pytest.mark.parametrize("given", ["", "   "])
@@ -168,6 +179,8 @@ async def test_domain_events_of_the_application_are_listened_to_and_emitted() ->
         await emitter.emit("note.complete")
     with pytest.raises(TypeError, match="only with an event type string"):
         await emitter.emit(sent, data={})
+    with pytest.raises(TypeError, match=r"unknown event field 'order_id'.*data=\{\.\.\.\}"):
+        await emitter.emit("order.placed", order_id=7)
 
 
 def test_swapped_arguments_and_non_string_types_are_type_errors() -> None:

@@ -1174,11 +1174,13 @@ def test_diagram_ids_are_the_names_numbered_only_when_repeated() -> None:
         Cadence("c", S())
         .then("validate", charge)
         .then("end", charge)
+        .then("interpolate", charge)
         .split("route", "n > 3", [charge], [charge])
     )
     mermaid = to_mermaid(flow)
     assert "validate --> end_" in mermaid
-    assert "end_ --> route" in mermaid
+    assert "end_ --> interpolate_" in mermaid  # Mermaid keywords get an underscore
+    assert "interpolate_ --> route" in mermaid
     assert 'route -->|"true"| charge' in mermaid
     assert 'route -->|"false"| charge_2' in mermaid
     assert "charge_2 --> finish" in mermaid

@@ -310,7 +310,12 @@ class RoutingAction(_Model):
             )
         allowed = self._PARAMS[kind]
         for name in ("target", "stages", "field", "value"):
-            if name in self.model_fields_set and name not in allowed:
+            # a parameter written as null is not given (as `model_dump()` writes them all)
+            if (
+                name in self.model_fields_set
+                and name not in allowed
+                and getattr(self, name) is not None
+            ):
                 users = [k for k, params in self._PARAMS.items() if name in params]
                 raise config_error(
                     f"{name!r} is not used by a {kind} action (only by {' and '.join(users)})",

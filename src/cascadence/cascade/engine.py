@@ -35,6 +35,7 @@ from cascadence.policies.stack import StepPolicy, note_parts
 from cascadence.runtime.cascade_result import Executions, StageStats
 from cascadence.runtime.cascade_runner import run_cascade
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.durable import as_run_id
 from cascadence.runtime.handlers import import_object, refused_call
 from cascadence.runtime.invoke import AsyncHandler, mark_coroutine_function, to_async
 from cascadence.runtime.observe import HOOK_METHODS, Observers, build_observers
@@ -369,8 +370,10 @@ class CascadeEngine:
                 self._from_path[name] = where
 
     def add_hooks(self, *hooks: Any) -> CascadeEngine:
-        """Attach more hooks (or `EventEmitter`s); returns the engine."""
-        self._hooks.extend(_hook_list(hooks, "add_hooks()"))
+        """Attach more hooks (or `EventEmitter`s), given one by one or as lists; returns the
+        engine."""
+        for item in hooks:
+            self._hooks.extend(_hook_list(item, "add_hooks()"))
         self._observers = build_observers(self._hooks, self._reporters, "cascade")
         return self
 
@@ -395,7 +398,7 @@ class CascadeEngine:
         data: Any,
         *,
         explain: bool | None = None,
-        run_id: str | None = None,
+        run_id: str | uuid.UUID | int | None = None,
         checkpoint: CheckpointStore | None = None,
         raise_on_timeout: bool = False,
         lease_seconds: float = 60.0,
@@ -450,7 +453,9 @@ class CascadeEngine:
                 run_id,
                 self._finished,
             )
-        return self._execute(data, explain, run_id, checkpoint, raise_on_timeout, lease_seconds)
+        return self._execute(
+            data, explain, as_run_id(run_id), checkpoint, raise_on_timeout, lease_seconds
+        )
 
     async def _execute(
         self,
@@ -732,7 +737,10 @@ def _check_options(
     if explain is not None:
         _check_flag("execute", "explain", explain, none="or None")
     if run_id is not None and not isinstance(run_id, str):
-        raise TypeError(f"execute(run_id=...) must be a str or None, got {_shown(run_id)}")
+        raise TypeError(
+            f"execute(run_id=...) must be a str (or a UUID or int, used as text) or None, got "
+            f"{_shown(run_id)}"
+        )
     _check_flag("execute", "raise_on_timeout", raise_on_timeout)
     if checkpoint is None:
         return  # the lease is the checkpoint's

@@ -56,7 +56,7 @@ class Graph:
 _RESERVED = frozenset(
     {"begin", "finish", "end", "graph", "subgraph", "digraph", "strict", "node", "edge"}
     | {"flowchart", "direction", "style", "class", "classdef", "click", "linkstyle", "default"}
-    | {"call", "href"}
+    | {"call", "href", "interpolate", "_self", "_blank", "_parent", "_top"}
 )
 
 

@@ -34,6 +34,7 @@ from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
 from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshots
 from cascadence.hooks import CadenceHooks
+from cascadence.runtime.durable import as_run_id
 from cascadence.runtime.flow_runner import _FlowRun
 from cascadence.runtime.handlers import refused_call
 from cascadence.runtime.invoke import mark_coroutine_function, to_async
@@ -489,7 +490,7 @@ class Cadence(Generic[S]):
     def with_checkpoint(
         self,
         store: CheckpointStore | str,
-        run_id: str | None = None,
+        run_id: str | uuid.UUID | int | None = None,
         *,
         lease_seconds: float = 60.0,
     ) -> Cadence[S]:
@@ -513,7 +514,7 @@ class Cadence(Generic[S]):
                 f"'sqlite:///runs.db', got {type(store).__name__}"
             )
         self._checkpoint = store
-        self._run_id = run_id
+        self._run_id = as_run_id(run_id)
         self._lease_seconds = lease_seconds
         return self
 
@@ -560,7 +561,9 @@ class Cadence(Generic[S]):
         return [n.name for n in self._nodes]
 
     # -- running --------------------------------------------------------------------------
-    def run(self, score: S | None = None, *, run_id: str | None = None) -> Coroutine[Any, Any, S]:
+    def run(
+        self, score: S | None = None, *, run_id: str | uuid.UUID | int | None = None
+    ) -> Coroutine[Any, Any, S]:
         """Run the flow and return the final score (a coroutine function: `await flow.run()`).
 
         The checkpoint store and run id are those set when `run` is called, so
@@ -581,13 +584,13 @@ class Cadence(Generic[S]):
         # call returns the run's own coroutine, one frame less per run.
         current = score if score is not None else self.score
         if self._checkpoint is None and current is not None and type(current) in self._checked:
-            return _FlowRun(self.plan, self._observers, run_id).run(current)
+            return _FlowRun(self.plan, self._observers, as_run_id(run_id)).run(current)
         return self._run(current, run_id, self._checkpoint, self._run_id, self._lease_seconds)
 
     async def _run(
         self,
         current: S | None,
-        run_id: str | None,
+        run_id: str | uuid.UUID | int | None,
         store: CheckpointStore | None,
         default_run_id: str | None,
         lease_seconds: float,
@@ -601,13 +604,13 @@ class Cadence(Generic[S]):
         if store is not None:
             from cascadence.flow.durable import run_durable
 
-            rid = run_id or default_run_id or uuid.uuid4().hex
+            rid = as_run_id(run_id) or as_run_id(default_run_id) or uuid.uuid4().hex
             result: S = await run_durable(self, current, store, rid, lease_seconds=lease_seconds)
             return result
-        final: S = await _FlowRun(self.plan, self._observers, run_id).run(current)
+        final: S = await _FlowRun(self.plan, self._observers, as_run_id(run_id)).run(current)
         return final
 
-    def run_sync(self, score: S | None = None, *, run_id: str | None = None) -> S:
+    def run_sync(self, score: S | None = None, *, run_id: str | uuid.UUID | int | None = None) -> S:
         """`run` from synchronous code; refuses to run inside a running event loop."""
         if not in_event_loop():
             return run_blocking(self.run(score, run_id=run_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cascadence.checkpoint.base import CheckpointStore, RunRecord
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "DurableRun", "durable_run"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "DurableRun", "as_run_id", "durable_run"]
+
+
+def as_run_id(run_id: str | uuid.UUID | int | None) -> str | None:
+    """A run id given as a UUID or an int, as its text (the key a store keeps the run under);
+    anything else as it is (a store refuses what is not a non-empty str)."""
+    if isinstance(run_id, (uuid.UUID, int)) and not isinstance(run_id, bool):
+        return str(run_id)
+    return run_id  # type: ignore[return-value]  # what callers passed unchecked: refused later
+
 
 DEFAULT_LEASE_SECONDS = 60.0
 _log = logging.getLogger("cascadence.checkpoint")
