@@ -156,6 +156,40 @@ def test_decision_200_with_run_id() -> None:
     assert RUN_ID.match(body["run_id"])
 
 
+def test_decision_whose_result_contains_itself_is_200_with_cycle_marks() -> None:
+    """A handler's result that contains itself (and a dataclass that does) is answered, the
+    repeat written as "<cycle>"; nesting deeper than JSON can hold is cut off, not a 500."""
+    from dataclasses import dataclass
+
+    from cascadence import CascadeConfig
+
+    @dataclass
+    class Node:
+        name: str
+        parent: Any = None
+
+    async def loop(ctx: Any) -> dict[str, Any]:
+        d: dict[str, Any] = {"result": "pass", "confidence": 0.9}
+        d["data"] = {"self": d}
+        node = Node("n")
+        node.parent = node
+        deep: list[Any] = []
+        for _ in range(2000):
+            deep = [deep]
+        d["node"], d["deep"] = node, deep
+        return d
+
+    engine = CascadeEngine(CascadeConfig(name="c", stages=[{"name": "A"}]))
+    engine.register_stage("A", loop)
+    with decision_client(engine) as client:
+        response = client.post("/decide", json={"x": 1})
+    assert response.status_code == 200
+    stage = response.json()["stage_results"]["A"]
+    assert stage["data"]["self"]["data"] == "<cycle>"
+    assert stage["node"] == {"name": "n", "parent": "<cycle>"}
+    assert "<nested too deep>" in response.text
+
+
 @pytest.mark.parametrize(
     ("payload", "loc", "kind"),
     [

@@ -255,45 +255,6 @@ def guard_stage(stage: str, handler: Callable[[Any], Any]) -> Callable[[Any], An
     return guarded
 
 
-CYCLE = "<cycle>"
-"""Written in JSON output where a dict or list of a result contains itself."""
-TOO_DEEP = "<nested too deep>"
-"""Written in JSON output past `JSON_DEPTH` levels of dicts and lists."""
-JSON_DEPTH = 500
-
-
-def without_cycles(value: Any) -> Any:
-    """`value` as JSON can hold it: where a dict or list contains itself (a handler returned
-    `d` with `d["self"] = d`), the repeat is the text `"<cycle>"`; below `JSON_DEPTH` levels,
-    `"<nested too deep>"`. `value` itself when it has neither (nothing is copied); otherwise a
-    copy of the containers on the way to each repeat."""
-    return _cut(value, set(), 0)
-
-
-def _cut(value: Any, on_path: set[int], depth: int) -> Any:
-    if isinstance(value, dict):
-        pairs: Any = value.items()
-    elif isinstance(value, (list, tuple)):
-        pairs = enumerate(value)
-    else:
-        return value
-    key = id(value)
-    if key in on_path:
-        return CYCLE
-    if depth >= JSON_DEPTH:
-        return TOO_DEEP
-    on_path.add(key)
-    out: Any = None
-    for name, item in pairs:
-        new = _cut(item, on_path, depth + 1)
-        if new is not item and out is None:
-            out = dict(value) if isinstance(value, dict) else list(value)
-        if out is not None:
-            out[name] = new
-    on_path.discard(key)
-    return value if out is None else out
-
-
 def _item_id(item: dict[str, Any], field: str) -> str | None:
     value = item.get(field)
     if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
@@ -479,8 +440,8 @@ def _execute(
 
             def on_result(index: int, result: dict[str, Any]) -> None:
                 advance()
-                if printer is not None:  # JSON cannot hold a cycle a handler's result has
-                    printer.add(index, without_cycles(result))
+                if printer is not None:
+                    printer.add(index, result)
 
             try:
                 return await execute_all(

@@ -93,17 +93,40 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
-def _clean(obj: Any) -> Any:
-    """The slow path: non-finite floats become null and every key a string."""
+CYCLE = "<cycle>"
+"""Written where a value contains itself (a handler returned `d` with `d["self"] = d`)."""
+TOO_DEEP = "<nested too deep>"
+"""Written past `JSON_DEPTH` levels of nesting."""
+JSON_DEPTH = 200
+
+
+def _clean(obj: Any, on_path: set[int] | None = None, depth: int = 0) -> Any:
+    """The slow path: non-finite floats become null, every key a string, a value that contains
+    itself `"<cycle>"` where it repeats, and nesting past `JSON_DEPTH` `"<nested too deep>"`."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k) if not isinstance(k, str) else k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
     if isinstance(obj, (str, int, bool)) or obj is None:
         return obj
-    return _clean(_default(obj))
+    if on_path is None:
+        on_path = set()
+    key = id(obj)
+    if key in on_path:
+        return CYCLE
+    if depth >= JSON_DEPTH:
+        return TOO_DEEP
+    on_path.add(key)
+    deeper = depth + 1
+    try:
+        if isinstance(obj, Mapping):
+            return {
+                k if isinstance(k, str) else str(k): _clean(v, on_path, deeper)
+                for k, v in obj.items()
+            }
+        if isinstance(obj, (list, tuple)):
+            return [_clean(v, on_path, deeper) for v in obj]
+        return _clean(_default(obj), on_path, deeper)
+    finally:
+        on_path.discard(key)
 
 
 def encode_json(obj: Any) -> bytes:
@@ -111,11 +134,12 @@ def encode_json(obj: Any) -> bytes:
 
     Dataclasses (scores), pydantic models, dates, enums, decimals, sets, atomics and plain
     objects (their public attributes) are converted; NaN and infinities become null; keys
-    that are not strings become strings.
+    that are not strings become strings; where a value contains itself, the repeat is the
+    text `"<cycle>"`.
     """
     try:
         text = json.dumps(obj, default=_default, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         text = json.dumps(_clean(obj), default=str, allow_nan=False, separators=(",", ":"))
     return text.encode()
 
