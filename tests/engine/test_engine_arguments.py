@@ -316,3 +316,31 @@ def test_execute_runs_on_an_event_with_context() -> None:
     built = engine()
     result = asyncio.run(built.execute(EventWithContext(event())))
     assert result["success"] and result["input"]["id"] == "e1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"id": True}, r"UniversalEvent\.id: expected a str or an int, got bool True"),
+        ({"value": "100"}, r"value: expected a number or None, got str '100'; write the number"),
+        ({"value": True}, r"value: expected a number or None, got bool"),
+        ({"event_type": None}, r"event_type: expected a str, got NoneType"),
+        ({"unit": 3}, r"unit: expected a str or None, got int 3"),
+    ],
+)
+def test_event_fields_of_the_wrong_type_are_refused_when_built(
+    fields: dict[str, Any], message: str
+) -> None:
+    """A text `value` would make every numeric rule on it false: refused when the event is
+    built, naming the field."""
+    given = {**event().to_dict(), **fields}
+    with pytest.raises(InvalidEventError, match=message):
+        UniversalEvent(**given)
+
+
+def test_numeric_ids_and_decimal_values_are_kept() -> None:
+    from decimal import Decimal
+
+    made = UniversalEvent(**{**event().to_dict(), "id": 5, "value": Decimal("1.5")})
+    flat = EventWithContext(made).to_flat_dict()
+    assert (flat["id"], flat["value"]) == (5, Decimal("1.5"))

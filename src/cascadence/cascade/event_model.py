@@ -23,6 +23,7 @@ False.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -246,6 +247,39 @@ _SECTION_TYPES: dict[str, type[_Section]] = {
 }
 
 
+def _check_event_fields(event: UniversalEvent) -> None:
+    fields: dict[str, object] = {
+        "id": event.id,
+        "event_type": event.event_type,
+        "primary_entity": event.primary_entity,
+        "secondary_entity": event.secondary_entity,
+        "unit": event.unit,
+    }
+    for name, given in fields.items():
+        optional = name in ("secondary_entity", "unit")
+        if isinstance(given, str) or (optional and given is None):
+            continue
+        if name in ("id", "primary_entity") and type(given) is int:
+            continue  # numeric ids are kept as given
+        expected = "a str" + (" or None" if optional else "")
+        if name in ("id", "primary_entity"):
+            expected = "a str or an int"
+        raise InvalidEventError(
+            f"UniversalEvent.{name}: expected {expected}, got {type(given).__name__} {given!r:.60}"
+        )
+    value: object = event.value
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Number)
+        or isinstance(value, complex)
+    ):
+        hint = "; write the number itself, not as text" if isinstance(value, str) else ""
+        raise InvalidEventError(
+            f"UniversalEvent.value: expected a number or None, got {type(value).__name__} "
+            f"{value!r:.60}{hint}"
+        )
+
+
 @dataclass(slots=True)
 class UniversalEvent:
     """What happened, in any domain.
@@ -273,8 +307,10 @@ class UniversalEvent:
     domain_data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Coerce a string domain and an ISO timestamp; reject a non-dict `domain_data`."""
+        """Coerce a string domain and an ISO timestamp; reject fields of the wrong type here
+        (a text `value` would make every numeric rule on it false), not in a rule."""
         # Values typed loosely at run time (from JSON, YAML) are checked here.
+        _check_event_fields(self)
         domain: object = self.domain
         if not isinstance(domain, DomainType):
             self.domain = DomainType(domain)
