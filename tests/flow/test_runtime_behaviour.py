@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from cascadence import (
     Score,
     Skip,
     note,
+    retry,
     timeout,
     to_dot,
     to_mermaid,
@@ -238,6 +240,24 @@ async def test_a_timeout_error_carries_the_timeout_as_declared(seconds: float) -
         with pytest.raises(ParallelNoteError) as group:
             await Cadence("p", S()).sync("grp", [tagger("ok"), limited]).run()
         assert group.value.original_error.timeout == seconds  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are 3.11+")
+async def test_a_retry_cut_by_the_time_limit_says_so_in_a_note() -> None:
+    """When the next attempt would start after the time limit, no retry is made, and the
+    error's traceback notes why (so fewer attempts than configured are explained)."""
+
+    @timeout(0.05)
+    @retry(max_attempts=50, delay=0.02, backoff="fixed")
+    async def flaky(score: S) -> None:
+        raise ConnectionError("down")
+
+    with pytest.raises(RetryExhaustedError) as info:
+        await Cadence("c", S()).then("flaky", flaky).run()
+    assert info.value.attempts < 50
+    (text,) = info.value.__notes__
+    assert text.startswith(f"'flaky': no retry after attempt {info.value.attempts}: the next")
+    assert text.endswith("after the step's time limit")
 
 
 async def test_sync_note_timeout_without_signals() -> None:

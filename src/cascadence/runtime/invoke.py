@@ -417,10 +417,17 @@ async def call_step(
             raise
         except Exception as exc:
             delay = None
+            cut: str | None = None
             if retry is not None and not isinstance(exc, CircuitOpenError):
                 delay = retry.next_delay(attempt, exc)
                 if delay is not None and limit is not None and loop.time() + delay >= limit:
-                    delay = None  # the time limit comes first: no attempt would finish
+                    # the time limit comes first: no attempt would finish
+                    cut = (
+                        f"{name!r}: no retry after attempt {attempt}: the next would start "
+                        f"{delay:g}s from now, after the step's time limit"
+                    )
+                    _note(exc, cut)
+                    delay = None
             if delay is None:
                 fallback = policy.fallback
                 if fallback is not None and fallback.applies_to(exc):
@@ -439,7 +446,10 @@ async def call_step(
                     assert total is not None  # the limit over all attempts cut this one off
                     raise StepTimeoutError(name, total) from exc
                 if attempt > 1 and not isinstance(exc, CircuitOpenError):
-                    raise RetryExhaustedError(name, attempt, exc) from exc
+                    exhausted = RetryExhaustedError(name, attempt, exc)
+                    if cut is not None:
+                        _note(exhausted, cut)
+                    raise exhausted from exc
                 raise  # a breaker that opened during the retries refused: that is the error
             if on_retry is not None:
                 outcome = on_retry(attempt, exc, delay)
@@ -735,6 +745,13 @@ class _Rest(Coroutine[Any, Any, Any]):
 
 
 _NOTHING: Any = object()
+
+
+def _note(exc: BaseException, text: str) -> None:
+    """Add `text` to the notes a traceback shows under `exc` (Python 3.11+)."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(text)
 
 
 def _limit(
