@@ -23,7 +23,7 @@ from cascadence.checkpoint import (
 )
 from cascadence.testing import FakeClock
 
-DOCS = Path(__file__).parents[2] / "docs" / "architecture.md"
+DOCS = Path(__file__).parents[2] / "docs" / "checkpoints.md"
 
 
 def pair() -> tuple[RacingDictStore, RacingDictStore, FakeClock]:
@@ -143,9 +143,9 @@ def test_a_method_that_is_not_async_is_refused_at_once() -> None:
 
 
 def test_the_docs_show_the_store_the_tests_run() -> None:
-    """docs/architecture.md's example is `dict_kv.py`'s code, verbatim."""
+    """docs/checkpoints.md's example is `dict_kv.py`'s code, verbatim."""
     docs = DOCS.read_text()
-    section = docs[docs.index("### Writing a store of your own") :]
+    section = docs[docs.index("## Writing a store of your own") :]
     shown = re.search(r"```python\n(.*?)```", section, re.S)
     assert shown is not None
     source = (Path(__file__).parent / "dict_kv.py").read_text()
