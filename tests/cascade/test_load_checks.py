@@ -6,44 +6,27 @@ program builds the config)."""
 
 from __future__ import annotations
 
-import textwrap
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cascade_files import line_of, write
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cascadence.cascade import CascadeConfig, StageConfig
 from cascadence.cascade.loader import LINTING
 from cascadence.cli.templates import CASCADE_YAML
-from cascadence.errors import ConfigError, ConfigIssue, ConfigWarning
+from cascadence.errors import ConfigError, ConfigWarning
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "cascade.yaml"
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
-
-
-def line_of(path: Path, marker: str) -> int:
-    """1-based line of the first line of the file containing `marker`."""
-    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if marker in line)
 
 
 def load_error(path: Path) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         CascadeConfig.from_file(path)
     return info.value
-
-
-def issue_at(error: ConfigError, path: str) -> ConfigIssue:
-    matches = [issue for issue in error.issues if issue.path == path]
-    assert matches, f"no issue at {path!r}; issues: {[i.path for i in error.issues]}"
-    return matches[0]
 
 
 def config_warnings(load: Any, lint: bool = True) -> list[warnings.WarningMessage]:

@@ -25,7 +25,7 @@ from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.invoke import _Resume, call_step, resume_until, start_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, RuleTable, StagePlan
-from cascadence.runtime.result import StageResult, as_stage_result
+from cascadence.runtime.result import StageResult, as_stage_result, complete
 
 __all__ = ["run_cascade"]
 
@@ -211,16 +211,8 @@ class _Run:
         warn (on the run's `warnings`) about a key it returned instead that is a misspelling
         of one (`confidnce`): that key is kept as written, and `stages.NAME.confidence` is
         None. Called only for results missing `result`, `confidence` or `data`."""
-        missing = 0  # bits of _SPELT_FOR
-        if "result" not in sr:
-            sr["result"] = None
-            missing = 1
-        if "confidence" not in sr:
-            sr["confidence"] = None
-            missing |= 2
-        if "data" not in sr:
-            sr["data"] = {}
-            missing |= 4
+        missing = ("result" not in sr) | ("confidence" not in sr) << 1 | ("data" not in sr) << 2
+        complete(sr)  # bits of `missing`: the keys of _SPELT_FOR it had to add
         if len(sr) != 3:  # the handler returned other keys too: rarely, and looked up once
             self._misspelt_keys(st, sr, missing)
 
