@@ -11,7 +11,8 @@ __all__ = ["NamedEnum"]
 
 
 class NamedEnum(str, Enum):
-    """A `str` enum whose lookup ignores case, `-` and spaces, and whose errors suggest a value.
+    """A `str` enum whose lookup ignores case, `-` and spaces, takes a member's name (or an
+    alias's) as well as its value, and whose errors suggest a value.
 
     Subclasses name what their values are by overriding `_what` (used in the error message).
     """
@@ -27,6 +28,9 @@ class NamedEnum(str, Enum):
             for member in cls:
                 if member.value == text:
                     return member
+            by_name = cls.__members__.get(text.upper())  # a member's name, or an alias
+            if by_name is not None:
+                return by_name
         valid = [member.value for member in cls]
         suggestion = closest(str(value).lower(), valid)
         hint = f"; did you mean {suggestion!r}?" if suggestion else ""

@@ -14,6 +14,7 @@ from cascadence import (
     CadenceHooks,
     CascadeConfig,
     CascadeEngine,
+    CascadenceWarning,
     CircuitOpenError,
     ImmutableScore,
     MergeConflict,
@@ -1129,8 +1130,10 @@ async def test_steps_that_cannot_work_in_a_flow_are_refused_when_added() -> None
 
     with pytest.raises(TypeError, match=r"'two': .*two\(score: 'S', other: 'int'\) cannot be"):
         Cadence("f", S()).then("two", two)
-    with pytest.raises(ValueError, match="fallback value 'unknown' has nowhere to go"):
-        Cadence("f", S()).then("lost", lost)
+    with pytest.warns(CascadenceWarning, match="fallback value 'unknown' goes nowhere") as caught:
+        lost_flow = Cadence("f", S()).then("lost", lost)
+    assert caught[0].filename == __file__  # the warning points at the line that added the step
+    assert (await lost_flow.run()).n == 0  # the failure is ignored, as the fallback asks
     with pytest.raises(TypeError, match="stop is True or False"):
         Cadence("f", S()).on_error(handler, stop="no")  # type: ignore[arg-type]
     flow = Cadence("f", S()).on_error(handler, stop=False)

@@ -24,12 +24,15 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import os
+import sys
 import uuid
 import weakref
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from cascadence.errors import closest
+from cascadence.errors import CascadenceWarning, closest
 from cascadence.flow.merge import MergeStrategy, strategy_merge
 from cascadence.flow.note import note_parts
 from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshots
@@ -59,14 +62,46 @@ __all__ = ["Cadence"]
 S = TypeVar("S")
 NoteFn: TypeAlias = "Callable[[S], Any] | CascadeEngine"
 """A step of a flow of `S` scores: a note taking the score, or a `CascadeEngine` (run on the
-score's fields, its decision written back)."""
+score's fields, its result stored as `score.<step name>`, as `Cadence.cascade` does; in a
+list of notes the step name of a cascade is its config's name)."""
+
+
+def _is_engine(fn: Any) -> bool:
+    return hasattr(fn, "as_step") and hasattr(fn, "register_stage")
+
+
+def _cascade_step(
+    name: str,
+    engine: Any,
+    input: Callable[[Any], Any] | None = None,
+    output: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> StepNode:
+    """A step running `engine` on the score; its result goes to `output(score, result)`, or
+    by default to `score.<name>`."""
+    decide = engine.as_step(input=input)
+
+    async def step(score: Any) -> Any:
+        result = await decide(score)
+        if output is not None:
+            return output(score, result)
+        try:
+            setattr(score, name, result)
+        except AttributeError as exc:
+            raise AttributeError(
+                f"cascade step {name!r}: cannot store the result on the score ({exc}); "
+                "use .cascade(name, engine, output=lambda score, result: ...)"
+            ) from None
+        return None
+
+    step.__name__ = name
+    return StepNode(name=name, fn=step, policy=note_parts(step)[1], is_cascade=True)
 
 
 def _step(name: str, fn: Any) -> StepNode:
     if isinstance(fn, Cadence):
         raise TypeError(f"step {name!r}: use .child({name!r}, cadence, merge) to nest a flow")
-    if hasattr(fn, "as_step") and hasattr(fn, "register_stage"):  # a CascadeEngine
-        fn = fn.as_step()
+    if _is_engine(fn):  # a CascadeEngine: as `.cascade(name, engine)`
+        return _cascade_step(name, fn)
     if not callable(fn):
         raise TypeError(f"step {name!r} must be a function, got {type(fn).__name__}: {fn!r}")
     raw, policy = note_parts(fn)
@@ -79,12 +114,29 @@ def _step(name: str, fn: Any) -> StepNode:
         and fallback.default is not None
         and not dataclasses.is_dataclass(fallback.default)
     ):
-        raise ValueError(
-            f"step {name!r}: its fallback value {fallback.default!r} has nowhere to go: a flow "
-            f"keeps what notes write to the score, so name the field, as in "
-            f"fallback={{'default': {fallback.default!r}, 'field': 'status'}}"
+        warnings.warn(
+            f"step {name!r}: its fallback value {fallback.default!r} goes nowhere: a flow keeps "
+            f"what notes write to the score, so a failure is ignored and the value dropped; "
+            f"to store it, name the field, as in "
+            f"fallback={{'default': {fallback.default!r}, 'field': 'status'}}",
+            CascadenceWarning,
+            stacklevel=_outside_stacklevel(),
         )
     return StepNode(name=name, fn=to_async(raw), policy=policy)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _outside_stacklevel() -> int:
+    """The `stacklevel` of the nearest caller outside cascadence (for warnings about the
+    user's own line, however deep in the package the check runs)."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def _check_takes_score(name: str, fn: Callable[..., Any]) -> None:
@@ -116,7 +168,14 @@ def _steps(items: Any) -> tuple[StepNode, ...]:
         raise TypeError(f"notes must be a list of functions, got {type(items).__name__}: {items!r}")
     if callable(items) and not isinstance(items, (list, tuple)):
         items = [items]
-    return tuple(_step(getattr(fn, "__name__", f"task_{i}"), fn) for i, fn in enumerate(items))
+    return tuple(_step(_step_name(fn, i), fn) for i, fn in enumerate(items))
+
+
+def _step_name(fn: Any, index: int) -> str:
+    """The name of a step given without one: the function's name, a cascade's name."""
+    if _is_engine(fn):
+        return str(fn.as_step().__name__)
+    return str(getattr(fn, "__name__", f"task_{index}"))
 
 
 def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
@@ -301,6 +360,8 @@ class Cadence(Generic[S]):
         name: str,
         notes: Sequence[NoteFn[S]],
         merge: MergeStrategy | str | Callable[[Any, list[Any]], Any] | None = None,
+        *,
+        merge_strategy: MergeStrategy | str | Callable[[Any, list[Any]], Any] | None = None,
     ) -> Cadence[S]:
         """Run notes concurrently, each on an isolated snapshot of the score, then merge.
 
@@ -315,11 +376,19 @@ class Cadence(Generic[S]):
             name: The group's name.
             notes: The notes to run together.
             merge: How to merge the snapshots back: a `MergeStrategy` (default `SMART`:
-                lists keep every task's additions, dicts merge by key, other fields take the
-                last writer by task order), or a function `(score, snapshots) -> None`.
+                lists merge by position keeping every task's additions, dicts merge by key,
+                other fields take the last writer by task order), or a function
+                `(score, snapshots) -> None`.
+            merge_strategy: Another name for `merge` (give one of the two).
         """
         if not notes:
             raise ValueError(f"sync {name!r} needs at least one note")
+        if merge_strategy is not None:
+            if merge is not None:
+                raise TypeError(
+                    f"sync {name!r}: give the merge as merge= or as merge_strategy=, not both"
+                )
+            merge = merge_strategy
         merger, label = _merger(merge)
         return self._add(
             ParallelNode(
@@ -414,23 +483,7 @@ class Cadence(Generic[S]):
             input: Builds the cascade input from the score (default: the score's fields).
             output: Stores the cascade result in the score (default: `score.<name> = result`).
         """
-        decide = engine.as_step(input=input)
-
-        async def step(score: Any) -> Any:
-            result = await decide(score)
-            if output is not None:
-                return output(score, result)
-            try:
-                setattr(score, name, result)
-            except AttributeError as exc:
-                raise AttributeError(
-                    f"cascade step {name!r}: cannot store the result on the score ({exc}); "
-                    "pass output=lambda score, result: ..."
-                ) from None
-            return None
-
-        step.__name__ = name
-        return self._add(StepNode(name=name, fn=step, policy=note_parts(step)[1], is_cascade=True))
+        return self._add(_cascade_step(name, engine, input, output))
 
     def on_error(self, handler: Callable[[S, Exception], Any], stop: bool = True) -> Cadence[S]:
         """Call `handler(score, error)` when a step fails; the error is then handled.

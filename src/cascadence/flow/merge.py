@@ -14,10 +14,15 @@ Strategies (`MergeStrategy`):
 * `FAIL_ON_CONFLICT`: two tasks that change one field to different values raise
   `MergeConflict` (before anything is written); tasks that agree are fine.
 * `SMART` (the default) is a three-way merge per value type:
-    * lists: items a task appended (its list starts with the base list) are added after the
-      base items, task by task. A list that does not start with the base list (replaced
-      wholesale, or with items removed) is diffed as a multiset: items it lacks are removed,
-      items the base lacks are added. So `score.context = [...]` in one task and
+    * lists: merged by position, three-way. Each task's list is compared with the base list:
+      items changed in place (same position), items inserted or appended, items removed.
+      Edits of different tasks to different stretches are all kept; items several tasks
+      changed in place merge by these same rules (so tasks that set different fields of the
+      same dicts or dataclass items both count); insertions at one point (appends, most
+      often) are all kept, task by task; the same edit made by several tasks is made once.
+      Where tasks' edits overlap any other way (one replaced a stretch another removed
+      items from), that stretch merges as a multiset: base items a task removed go, every
+      task's new items are added. So `score.context = [...]` in one task and
       `score.context += [...]` in another keep both tasks' items, and with a base of `[]`
       the result is `a + b`. A `None` base counts as empty.
     * dicts: merged key by key, recursively; a key's value merges by these same rules, so
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -67,7 +73,10 @@ class MergeStrategy(NamedEnum):
     FAIL_ON_CONFLICT = "fail_on_conflict"
     """Different values from two tasks raise `MergeConflict`."""
     SMART = "smart"
-    """Lists keep every task's additions, dicts merge by key, sets by membership."""
+    """Lists merge by position (keeping every task's additions), dicts by key, sets by
+    membership."""
+    SMART_MERGE = "smart"
+    """Another name for `SMART`."""
 
     @classmethod
     def _what(cls) -> str:
@@ -319,6 +328,158 @@ def _smart(original: Any, values: list[Any]) -> Any:
 
 
 def _merge_lists(original: list[Any], values: list[list[Any]]) -> list[Any]:
+    """Three-way merge of lists: each task's edits against `original`, combined by position.
+
+    Edits that touch different stretches of the base list are all applied. Where the edits
+    of several tasks meet, see `_merge_stretch`.
+    """
+    hunks: list[tuple[int, int, list[Any], int]] = []
+    for task, value in enumerate(values):
+        hunks.extend((start, end, new, task) for start, end, new in _hunks(original, value))
+    hunks.sort(key=lambda hunk: (hunk[0], hunk[1], hunk[3]))
+    result: list[Any] = []
+    done = 0  # base items up to here are placed
+    cluster: list[tuple[int, int, list[Any], int]] = []
+    low = high = 0
+    for hunk in hunks:
+        start, end = hunk[0], hunk[1]
+        if cluster and (start < high or (start == end == low == high)):
+            cluster.append(hunk)  # overlaps the stretch, or inserts at the same point
+            high = max(high, end)
+            continue
+        if cluster:
+            result.extend(original[done:low])
+            result.extend(_merge_stretch(original, low, high, cluster))
+            done = high
+        cluster, low, high = [hunk], start, end
+    if cluster:
+        result.extend(original[done:low])
+        result.extend(_merge_stretch(original, low, high, cluster))
+        done = high
+    result.extend(original[done:])
+    return result
+
+
+def _hunks(original: list[Any], value: list[Any]) -> list[tuple[int, int, list[Any]]]:
+    """The edits that turn `original` into `value`: `(start, end, new items)`, meaning
+    `original[start:end]` became the new items.
+
+    A list of the same length is compared position by position (an item changed in place is
+    a one-for-one replacement). A longer or shorter list is read the way that keeps more base
+    items where they were: position by position with items appended or cut at the end, or
+    (when that keeps more) a diff of the middle after the common ends, which finds items
+    inserted or removed anywhere.
+    """
+    size, length = len(original), len(value)
+    same = _equal
+    shortest = min(size, length)
+    prefix = 0
+    while prefix < shortest and same(value[prefix], original[prefix]):
+        prefix += 1
+    if size == length:
+        return _positional(original, value, prefix, size)
+    suffix = 0
+    while suffix < shortest - prefix and same(value[-1 - suffix], original[-1 - suffix]):
+        suffix += 1
+    old, new = original[prefix : size - suffix], value[prefix : length - suffix]
+    if not old or not new:
+        diff = [(prefix, size - suffix, new)]
+        kept = size - len(old)
+    else:
+        keys = _Keys()
+        matcher = difflib.SequenceMatcher(
+            None, [keys.of(item) for item in old], [keys.of(item) for item in new], autojunk=False
+        )
+        diff = [
+            (prefix + i1, prefix + i2, new[j1:j2])
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+            if tag != "equal"
+        ]
+        kept = size - len(old) + sum(block.size for block in matcher.get_matching_blocks())
+    in_place = prefix + sum(
+        1 for index in range(prefix, shortest) if same(value[index], original[index])
+    )
+    if in_place < kept:
+        return diff
+    hunks = _positional(original, value, prefix, shortest)
+    hunks.append((size, size, value[size:]) if length > size else (length, size, []))
+    return hunks
+
+
+def _positional(
+    original: list[Any], value: list[Any], start: int, stop: int
+) -> list[tuple[int, int, list[Any]]]:
+    """Runs of positions in `[start, stop)` where `value` and `original` differ."""
+    same = _equal
+    hunks: list[tuple[int, int, list[Any]]] = []
+    index = start
+    while index < stop:
+        if same(value[index], original[index]):
+            index += 1
+            continue
+        end = index + 1
+        while end < stop and not same(value[end], original[end]):
+            end += 1
+        hunks.append((index, end, value[index:end]))
+        index = end
+    return hunks
+
+
+def _merge_stretch(
+    original: list[Any], low: int, high: int, hunks: list[tuple[int, int, list[Any], int]]
+) -> list[Any]:
+    """The merged items for `original[low:high]`, which the edits `hunks` of one or more
+    tasks (in task order where they start together) overlap.
+
+    * One task: its edit.
+    * Only one-for-one replacements (items changed in place): item by item, each changed item
+      merged by the rules of `_smart` (dicts by key, dataclasses by field, last writer for
+      anything else).
+    * Only insertions at one point (appends, most often): every task's items, in task order.
+    * Otherwise: when every task made the same edit, that edit; else the stretch is merged as
+      a multiset: base items any task removed go, every task's new items are added.
+    """
+    if all(hunk[3] == hunks[0][3] for hunk in hunks):
+        return _apply_hunks(original, low, high, hunks)
+    if all(len(new) == end - start for start, end, new, _task in hunks):
+        merged = original[low:high]
+        for offset in range(high - low):
+            base_item = original[low + offset]
+            written = [
+                new[low + offset - start]
+                for start, end, new, _task in hunks
+                if start <= low + offset < end and not _equal(new[low + offset - start], base_item)
+            ]
+            if written:
+                merged[offset] = _smart(base_item, written)
+        return merged
+    tasks: dict[int, list[tuple[int, int, list[Any], int]]] = {}
+    for hunk in hunks:
+        tasks.setdefault(hunk[3], []).append(hunk)
+    versions = [_apply_hunks(original, low, high, edits) for edits in tasks.values()]
+    inserts_only = low == high
+    if not inserts_only and all(_equal(version, versions[0]) for version in versions[1:]):
+        return versions[0]
+    return _merge_multiset(original[low:high], versions)
+
+
+def _apply_hunks(
+    original: list[Any], low: int, high: int, hunks: list[tuple[int, int, list[Any], int]]
+) -> list[Any]:
+    """`original[low:high]` with one task's edits (sorted, not overlapping) applied."""
+    out: list[Any] = []
+    at = low
+    for start, end, new, _task in hunks:
+        out.extend(original[at:start])
+        out.extend(new)
+        at = end
+    out.extend(original[at:high])
+    return out
+
+
+def _merge_multiset(original: list[Any], values: list[list[Any]]) -> list[Any]:
+    """Merge versions of a list as multisets: items any version lacks are removed (once per
+    missing copy), items the base lacks are added, version by version."""
     removed = _Bag()
     additions: list[Any] = []
     for value in values:
@@ -389,6 +550,29 @@ def _merge_dataclasses(original: Any, values: list[Any]) -> Any:
         if field_values:
             setattr(result, name, _smart(base_value, field_values))
     return result
+
+
+class _Keys:
+    """Numbers items by equality (hashed when possible, scanned otherwise), so lists of any
+    items can be diffed as lists of ints."""
+
+    __slots__ = ("_hashed", "_scanned")
+
+    def __init__(self) -> None:
+        self._hashed: dict[Any, int] = {}
+        self._scanned: list[tuple[Any, int]] = []
+
+    def of(self, item: Any) -> int:
+        try:
+            return self._hashed.setdefault(item, len(self._hashed) + len(self._scanned))
+        except Exception:  # unhashable, or an odd __eq__: compare one by one
+            pass
+        for seen, key in self._scanned:
+            if _equal(seen, item):
+                return key
+        key = len(self._hashed) + len(self._scanned)
+        self._scanned.append((item, key))
+        return key
 
 
 class _Bag:

@@ -188,17 +188,22 @@ class Score:
 
     def merge(
         self: S,
-        snapshots: Sequence[S],
+        snapshots: Sequence[S] | S,
         strategy: MergeStrategy | str | MergeFunction = "smart",
     ) -> S:
-        """Fold the changes of `snapshots` (in task order) into this score and return it.
+        """Fold the changes of `snapshots` (in task order; or of one snapshot) into this score
+        and return it.
 
         See `cascadence.flow.merge.merge_snapshots`. A mutable score is updated in place and
         returned; a frozen score is left alone and a new score with the changes is returned.
         """
         from cascadence.flow.merge import merge_snapshots as merge  # merge imports this module
 
-        return merge(self, snapshots, strategy)
+        if isinstance(snapshots, Score) or (
+            dataclasses.is_dataclass(snapshots) and not isinstance(snapshots, type)
+        ):
+            snapshots = [snapshots]
+        return merge(self, list(snapshots), strategy)  # type: ignore[arg-type]
 
 
 class ImmutableScore(Score):

@@ -12,10 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cascadence.errors import closest
+
 __all__ = ["Backoff", "RetryPolicy", "retry_policy_from"]
 
-Backoff = Literal["fixed", "exponential", "linear"]
+Backoff = Literal["fixed", "exponential", "linear", "constant"]
+"""`constant` is another name for `fixed`; the policy stores `fixed`."""
 _BACKOFFS: tuple[str, ...] = ("fixed", "exponential", "linear")
+_BACKOFF_ALIASES = {"constant": "fixed", "exp": "exponential"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +29,8 @@ class RetryPolicy:
     Args:
         max_attempts: Total attempts including the first (1 means no retry).
         delay: Seconds before the first retry.
-        backoff: `fixed` (always `delay`), `exponential` (`delay * multiplier**n`) or
-            `linear` (`delay * (n + 1)`).
+        backoff: `fixed` (always `delay`; also spelt `constant`), `exponential`
+            (`delay * multiplier**n`) or `linear` (`delay * (n + 1)`).
         multiplier: Growth factor for exponential backoff.
         max_delay: Upper bound on any single delay.
         jitter: Up to this many seconds of random extra delay (0 keeps delays exact).
@@ -55,7 +59,15 @@ class RetryPolicy:
         if self.delay < 0:
             raise ValueError(f"retry delay must be >= 0 seconds, got {self.delay!r}")
         if self.backoff not in _BACKOFFS:
-            raise ValueError(f"unknown backoff {self.backoff!r}; expected one of {_BACKOFFS}")
+            spelt = self.backoff.strip().lower() if isinstance(self.backoff, str) else ""
+            spelt = _BACKOFF_ALIASES.get(spelt, spelt)
+            if spelt not in _BACKOFFS:
+                hint = closest(spelt, [*_BACKOFFS, *_BACKOFF_ALIASES])
+                tip = f"; did you mean {hint!r}?" if hint else ""
+                raise ValueError(
+                    f"unknown backoff {self.backoff!r}; expected one of {_BACKOFFS}{tip}"
+                )
+            object.__setattr__(self, "backoff", spelt)
 
     def next_delay(self, attempt: int, error: BaseException) -> float | None:
         """Decide what follows failed attempt number `attempt` (1-based).

@@ -25,7 +25,7 @@ from cascadence.errors import (
     RetryExhaustedError,
     Skip,
 )
-from cascadence.runtime.invoke import call_step, start_calls
+from cascadence.runtime.invoke import add_note, call_step, start_calls
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
     BranchNode,
@@ -273,7 +273,11 @@ class _FlowRun:
         if node.observers is not None:  # the child flow's own hooks see its steps too
             obs = node.observers if obs is None else obs.joined(node.observers)
         child = _FlowRun(node.plan, obs, self.run_id)
-        child_score = await child.run(child_score)
+        try:
+            child_score = await child.run(child_score)
+        except CadenceError as exc:  # say where the child ran: its steps' names are its own
+            add_note(exc, f"in child flow {node.plan.name!r}, step {node.name!r} of {self.root!r}")
+            raise
         if node.merge is None:
             return score
         try:

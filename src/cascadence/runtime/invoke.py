@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - an interpreter without them: plain tas
 
 __all__ = [
     "AsyncHandler",
+    "add_note",
     "Launched",
     "RetryListener",
     "call_step",
@@ -426,7 +427,7 @@ async def call_step(
                         f"{name!r}: no retry after attempt {attempt}: the next would start "
                         f"{delay:g}s from now, after the step's time limit"
                     )
-                    _note(exc, cut)
+                    add_note(exc, cut)
                     delay = None
             if delay is None:
                 fallback = policy.fallback
@@ -448,7 +449,7 @@ async def call_step(
                 if attempt > 1 and not isinstance(exc, CircuitOpenError):
                     exhausted = RetryExhaustedError(name, attempt, exc)
                     if cut is not None:
-                        _note(exhausted, cut)
+                        add_note(exhausted, cut)
                     raise exhausted from exc
                 raise  # a breaker that opened during the retries refused: that is the error
             if on_retry is not None:
@@ -747,11 +748,11 @@ class _Rest(Coroutine[Any, Any, Any]):
 _NOTHING: Any = object()
 
 
-def _note(exc: BaseException, text: str) -> None:
+def add_note(exc: BaseException, text: str) -> None:
     """Add `text` to the notes a traceback shows under `exc` (Python 3.11+)."""
-    add_note = getattr(exc, "add_note", None)
-    if add_note is not None:
-        add_note(text)
+    method = getattr(exc, "add_note", None)
+    if method is not None:
+        method(text)
 
 
 def _limit(
