@@ -40,9 +40,12 @@ class CadenceHooks:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Check the hooks a subclass defines, so that mistakes fail where they are made.
 
+        A public method whose name is close to a hook's, or reads like one in other words
+        (`on_cadence_start`, `after_step`), is not called by the runtime: a `CascadenceWarning`
+        names the hook it may mean.
+
         Raises:
-            TypeError: A public method's name is close to a hook name but is not one (it would
-                never be called), or a hook cannot accept the arguments the runtime passes.
+            TypeError: A hook cannot accept the arguments the runtime passes.
         """
         super().__init_subclass__(**kwargs)
         _check_hooks_class(cls)
@@ -99,6 +102,37 @@ def _as_function(attribute: object) -> tuple[Callable[..., Any], bool] | None:
     return None
 
 
+_STARTS = ("start", "begin", "enter")
+_ENDS = ("end", "complete", "finish", "done", "exit", "success")
+
+
+def _hook_meant(name: str) -> list[str]:
+    """The hook a lifecycle-looking name means in other words (`on_cadence_start`,
+    `on_flow_end`, `after_step`, `on_note_failed`), as a one-item list; [] when it does not
+    look like a hook."""
+    words = name.lower().split("_")
+    if words[0] not in ("on", "before", "after", "pre", "post") or len(words) < 2:
+        return []
+    rest = words[1:]
+    if any(word.startswith(("error", "fail", "exception")) for word in rest):
+        return ["on_error"]
+    if any(word.startswith("retr") for word in rest):
+        return ["on_retry"]
+    if any(word.startswith("event") for word in rest):
+        return ["handle_event"]
+    if words[0] in ("before", "pre") or any(word.startswith(_STARTS) for word in rest):
+        when = "before"
+    elif words[0] in ("after", "post") or any(word.startswith(_ENDS) for word in rest):
+        when = "after"
+    else:
+        return []
+    if any(word.startswith(("note", "step", "stage", "task")) for word in rest):
+        return [f"{when}_note"]
+    if any(word.startswith(("cadence", "flow", "run", "cascade", "pipeline")) for word in rest):
+        return [f"{when}_cadence"]
+    return []
+
+
 def _check_hooks_class(cls: type) -> None:
     """Refuse near-miss hook names and hooks the runtime cannot call (see `__init_subclass__`)."""
     for name, attribute in vars(cls).items():
@@ -109,6 +143,8 @@ def _check_hooks_class(cls: type) -> None:
         parameters = _HOOK_PARAMETERS.get(name)
         if parameters is None:
             close = difflib.get_close_matches(name, list(_HOOK_PARAMETERS), n=1, cutoff=0.85)
+            if not close:
+                close = _hook_meant(name)
             if close:  # a warning: it may as well be a helper of the user's own
                 warnings.warn(
                     f"{cls.__qualname__}.{name} is not a hook method, so the runtime never calls "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +220,13 @@ def test_the_hook_names_checked_are_the_ones_the_runtime_calls() -> None:
         ("on_eror", "on_error"),
         ("handle_events", "handle_event"),
         ("before_cadance", "before_cadence"),
+        ("on_cadence_start", "before_cadence"),
+        ("on_flow_end", "after_cadence"),
+        ("post_run", "after_cadence"),
+        ("on_note_complete", "after_note"),
+        ("after_step", "after_note"),
+        ("on_step_failed", "on_error"),
+        ("on_retrying", "on_retry"),
     ],
 )
 def test_a_misspelt_hook_method_is_pointed_out_when_the_class_is_defined(
@@ -234,6 +242,17 @@ def test_a_misspelt_hook_method_is_pointed_out_when_the_class_is_defined(
     message = str(info[0].message)
     assert f"MyHooks.{wrong} is not a hook method" in message
     assert f"did you mean {right!r}?" in message
+
+
+def test_methods_that_do_not_look_like_hooks_are_left_alone() -> None:
+    """Helpers of the user's own get no warning: only near-misses and lifecycle-looking names."""
+
+    async def method(self: Any, *args: Any) -> None:
+        pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        type("MyHooks", (CadenceHooks,), {"on_thing": method, "helper": method, "start": method})
 
 
 def test_a_misspelt_staticmethod_or_a_subclass_of_a_builtin_hook_is_caught_too() -> None:
