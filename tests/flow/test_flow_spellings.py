@@ -114,4 +114,20 @@ async def test_an_error_in_a_child_flow_says_which_child_step_ran_it() -> None:
     with pytest.raises(NoteError) as caught:
         await parent.run()
     assert caught.value.note_name == "bad"
-    assert caught.value.__notes__ == ["in child flow 'kid', step 'ch' of 'parent'"]
+    assert getattr(caught.value, "__notes__", None) == [
+        "in child flow 'kid', step 'ch' of 'parent'"
+    ]
+
+
+def test_a_store_without_the_protocol_is_pointed_to_the_key_value_base() -> None:
+    class SaveLoadStore:
+        def save(self, run_id: str, data: bytes) -> None:
+            pass
+
+        def load(self, run_id: str) -> bytes | None:
+            return None
+
+    with pytest.raises(
+        TypeError, match=r"subclass cascadence\.checkpoint\.KeyValueCheckpointStore"
+    ):
+        Cadence("f", Order()).with_checkpoint(SaveLoadStore(), run_id="a")  # type: ignore[arg-type]

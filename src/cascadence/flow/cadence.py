@@ -27,8 +27,8 @@ import inspect
 import os
 import sys
 import uuid
-import weakref
 import warnings
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
@@ -564,7 +564,9 @@ class Cadence(Generic[S]):
         elif not callable(getattr(store, "acquire", None)):
             raise TypeError(
                 f"with_checkpoint needs a CheckpointStore or a store URL such as "
-                f"'sqlite:///runs.db', got {type(store).__name__}"
+                f"'sqlite:///runs.db', got {type(store).__name__}; to keep runs in a backend "
+                "of your own, subclass cascadence.checkpoint.KeyValueCheckpointStore and "
+                "implement read, write, remove and keys (docs/checkpoints.md)"
             )
         self._checkpoint = store
         self._run_id = as_run_id(run_id)

@@ -45,7 +45,7 @@ import datetime as _dt
 import threading
 import types
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
@@ -188,7 +188,7 @@ class Score:
 
     def merge(
         self: S,
-        snapshots: Sequence[S] | S,
+        snapshots: Iterable[S] | S,
         strategy: MergeStrategy | str | MergeFunction = "smart",
     ) -> S:
         """Fold the changes of `snapshots` (in task order; or of one snapshot) into this score
