@@ -42,6 +42,8 @@ def only_issue(raw: Any) -> ConditionIssue:
         ("not in", "NOT_IN"),
         ("average", "AVG"),
         ("isnull", "IS_NULL"),
+        ("truthi", "TRUTHY"),
+        ("is_true", "TRUTHY"),
     ],
 )
 def test_unknown_operator_suggests_the_closest(written: str, suggestion: str) -> None:
@@ -190,6 +192,37 @@ def test_all_issues_are_collected_with_their_paths() -> None:
             "not both",
         ),
         ({"field": "x", "operator": "ALL", "compare": ">", "value": None}, "value", "null"),
+        ({"operator": "TRUTHY"}, "field", "'field' is required"),
+        ({"field": "x", "operator": "TRUTHY", "value": 1}, "value", "true or false"),
+        ({"field": "x", "operator": "TRUTHY", "compare": ">"}, "compare", "takes no"),
+        ({"field": "x", "operator": "TRUTHY", "conditions": ["a"]}, "conditions", "takes no"),
+        (
+            {"field": "x", "operator": "ALL", "condition": "a > 1", "conditions": ["b > 1"]},
+            "",
+            "either 'condition' or 'conditions', not both",
+        ),
+        (
+            {"operator": "ANY", "condition": "a > 1", "conditions": ["b > 1"]},
+            "",
+            "either 'condition' or 'conditions', not both",
+        ),
+        (
+            {"field": "x", "operator": "NONE", "value": 1, "conditions": ["b > 1"]},
+            "",
+            "either 'value' or 'conditions', not both",
+        ),
+        (
+            {"field": "x", "operator": "ALL", "compare": ">", "conditions": ["b > 1"]},
+            "compare",
+            "applies to 'value', not 'conditions'",
+        ),
+        ({"operator": "ALL", "value": 1, "conditions": ["b"]}, "value", "without 'field'"),
+        ({"operator": "ANY", "compare": ">", "conditions": ["b"]}, "compare", "without 'field'"),
+        ({"operator": "NONE", "conditions": []}, "conditions", "NONE needs at least one"),
+        ({"field": "x", "operator": "ALL", "conditions": []}, "conditions", "at least one"),
+        ({"operator": "ANY", "conditions": "a > 1"}, "conditions", "must be a list"),
+        ({"operator": "ANY", "condition": "a > 1"}, "field", "'field' is required"),
+        ({"operator": "ALL", "conditions": ["."]}, "conditions[0]", "only be used inside"),
         (["a > 1"], "", "expected a condition, got list"),
         (3, "", "expected a condition, got int"),
     ],
@@ -198,6 +231,39 @@ def test_structured_issue(raw: Any, path: str, fragment: str) -> None:
     """Each malformed condition is reported at the right path with a clear message."""
     issues = issues_of(raw)
     assert any(i.path == path and fragment in i.message for i in issues), issues
+
+
+def test_aggregation_conditions_are_named_by_their_path() -> None:
+    """Problems inside the `conditions` of ALL/ANY/NONE, with or without a `field`, name their
+    path inside the condition, all at once."""
+    issues = issues_of(
+        {
+            "operator": "AND",
+            "conditions": [
+                {
+                    "field": "items",
+                    "operator": "ANY",
+                    "conditions": [{"field": "price", "operator": "GT", "value": 0}, "qty >"],
+                },
+                {"operator": "NONE", "conditions": ["ok", {"feild": "x", "operator": "EXISTS"}]},
+            ],
+        }
+    )
+    assert [(i.path, i.suggestion) for i in issues] == [
+        ("conditions[0].conditions[0].operator", ">"),
+        ("conditions[0].conditions[1]", None),
+        ("conditions[1].conditions[1].feild", "field"),
+        ("conditions[1].conditions[1].field", None),
+    ]
+    assert issues[1].column == 6
+
+
+def test_aggregation_without_field_or_value_says_every_way() -> None:
+    """ALL/ANY/NONE with neither a list nor conditions says what each way needs."""
+    issues = issues_of({"operator": "ANY"})
+    assert [i.path for i in issues] == ["field", "value"]
+    assert "under 'conditions'" in str(issues[0].expected)
+    assert "'conditions'" in issues[1].message
 
 
 def test_unknown_compare_suggests() -> None:
@@ -288,6 +354,18 @@ EXPRESSION_ERRORS = [
     ("a gte 3", 3, "expected an operator after 'a'", ">="),
     ("a between 1 and 2", 3, "expected an operator after 'a'", "a >= low and a <= high"),
     ("len(a) > 1", 1, "unknown function 'len'", "count"),
+    # a bare path is a truthiness test; a bare literal is not a condition
+    ("5", 1, "expected a condition, got '5'", None),
+    ("true", 1, "expected a condition, got 'true'", None),
+    ("null", 1, "expected a condition, got 'null'", None),
+    ("'flag'", 1, "expected a condition, got \"'flag'\"", None),
+    ("flag and 0", 10, "expected a condition, got '0'", None),
+    ("not false", 5, "expected a condition, got 'false'", None),
+    ("flag foo", 6, "expected an operator after 'flag', got 'foo'", None),
+    ("flag, other", 5, "expected an operator after 'flag', got ','", None),
+    ("flag )", 6, "unmatched ')'", None),
+    ("flag not", 9, "expected 'in' after 'not'", None),
+    ("all(items, .", 13, "expected ')' to close all(", None),
 ]
 
 

@@ -289,6 +289,71 @@ CASES = [
         (S("null", {"x": None}, True), S("present", {"x": 0}, False)),
     ),
     Case(
+        "truthy-bare-path",
+        {"field": "is_premium", "operator": "TRUTHY"},
+        "is_premium",
+        (
+            S("true", {"is_premium": True}, True),
+            S("false", {"is_premium": False}, False),
+            S("missing", {}, False),
+            S("null", {"is_premium": None}, False),
+            S("zero", {"is_premium": 0}, False),
+            S("zero-float", {"is_premium": 0.0}, False),
+            S("number", {"is_premium": 3}, True),
+            S("empty-string", {"is_premium": ""}, False),
+            S("text", {"is_premium": "no"}, True),
+            S("empty-list", {"is_premium": []}, False),
+            S("list", {"is_premium": [0]}, True),
+            S("empty-mapping", {"is_premium": {}}, False),
+            S("mapping", {"is_premium": {"a": 1}}, True),
+            S("parent-not-a-mapping", 3, False),
+        ),
+    ),
+    Case(
+        "truthy-keyword-lower-case",
+        {"field": "user.active", "operator": "truthy", "value": True},
+        "user.active",
+        (S("true", _user(active=1), True), S("missing", {}, False)),
+    ),
+    Case(
+        "truthy-value-false-negates",
+        {"field": "flag", "operator": "TRUTHY", "value": False},
+        "not flag",
+        (
+            S("true", {"flag": True}, False),
+            S("false", {"flag": False}, True),
+            S("missing", {}, True),
+        ),
+    ),
+    Case(
+        "truthy-stage-path",
+        {"field": "stages.FAST.data.flagged", "operator": "TRUTHY"},
+        "stages.FAST.data.flagged",
+        (
+            S("flagged", {"__stages__": {"FAST": {"data": {"flagged": True}}}}, True),
+            S("not-flagged", {"__stages__": {"FAST": {"data": {"flagged": False}}}}, False),
+            S("no-stage", {"__stages__": {}}, False),
+            S("no-stages", {}, False),
+        ),
+    ),
+    Case(
+        "truthy-with-comparison",
+        {
+            "operator": "AND",
+            "conditions": [
+                {"field": "is_premium", "operator": "TRUTHY"},
+                {"field": "amount", "operator": ">", "value": 100},
+            ],
+        },
+        "is_premium and amount > 100",
+        (
+            S("both", {"is_premium": True, "amount": 200}, True),
+            S("not-premium", {"is_premium": False, "amount": 200}, False),
+            S("small", {"is_premium": True, "amount": 5}, False),
+            S("missing", {"amount": 200}, False),
+        ),
+    ),
+    Case(
         "and",
         {
             "operator": "AND",
@@ -406,6 +471,109 @@ CASES = [
         ),
     ),
     Case(
+        "all-item-truthy",
+        {"field": "answers", "operator": "ALL", "condition": {"field": ".", "operator": "TRUTHY"}},
+        "all(answers, .)",
+        (
+            S("all", {"answers": [1, "yes", [0]]}, True),
+            S("one-falsy", {"answers": [1, ""]}, False),
+            S("null-item", {"answers": [1, None]}, False),
+            S("empty", {"answers": []}, True),
+        ),
+    ),
+    Case(
+        "all-field-conditions",
+        {
+            "field": "items",
+            "operator": "ALL",
+            "conditions": [
+                {"field": "price", "operator": ">", "value": 0},
+                "in_stock",
+            ],
+        },
+        "all(items, price > 0 and in_stock)",
+        (
+            S(
+                "all",
+                {"items": [{"price": 1, "in_stock": True}, {"price": 2, "in_stock": 1}]},
+                True,
+            ),
+            S("one-fails", {"items": [{"price": 1, "in_stock": True}, {"price": 0}]}, False),
+            S("empty", {"items": []}, True),
+            S("missing", {}, False),
+            S("mistyped-item", {"items": [{"price": "1", "in_stock": True}]}, False, warns=True),
+        ),
+    ),
+    Case(
+        "none-field-one-condition",
+        {
+            "field": "items",
+            "operator": "NONE",
+            "conditions": [{"field": "price", "operator": ">", "value": 500}],
+        },
+        "none(items, price > 500)",
+        (
+            S("none", {"items": [{"price": 5}]}, True),
+            S("one", {"items": [{"price": 5}, {"price": 501}]}, False),
+        ),
+    ),
+    Case(
+        "all-of-conditions",
+        {
+            "operator": "ALL",
+            "conditions": [
+                {"field": "a", "operator": ">", "value": 1},
+                {"field": "b", "operator": "==", "value": "x"},
+            ],
+        },
+        'a > 1 and b == "x"',
+        (
+            S("both", {"a": 2, "b": "x"}, True),
+            S("one", {"a": 2, "b": "y"}, False),
+            S("missing", {}, False),
+        ),
+    ),
+    Case(
+        "any-of-conditions",
+        {
+            "operator": "any",
+            "conditions": [
+                {"field": "a", "operator": ">", "value": 1},
+                "b == 'x'",
+            ],
+        },
+        'a > 1 or b == "x"',
+        (
+            S("first", {"a": 2}, True),
+            S("second", {"b": "x"}, True),
+            S("neither", {"a": 0, "b": "y"}, False),
+            S("missing", {}, False),
+        ),
+    ),
+    Case(
+        "none-of-conditions",
+        {
+            "operator": "NONE",
+            "conditions": [
+                {"field": "a", "operator": ">", "value": 1},
+                {"field": "b", "operator": "EXISTS"},
+            ],
+        },
+        "not (a > 1 or exists(b))",
+        (
+            S("neither", {"a": 0}, True),
+            S("first", {"a": 2}, False),
+            S("second", {"a": 0, "b": 1}, False),
+            S("missing", {}, True),
+        ),
+    ),
+    Case(
+        "any-of-one-condition",
+        {"operator": "ANY", "conditions": ["flag"]},
+        "flag",
+        (S("true", {"flag": True}, True), S("false", {"flag": False}, False)),
+    ),
+    Case(
         "sum",
         {"field": "amounts", "operator": "SUM", "compare": ">", "value": 100},
         "sum(amounts) > 100",
@@ -506,10 +674,12 @@ def test_both_forms_parse_to_the_same_tree(case: Case) -> None:
 
 
 def test_every_operator_is_covered() -> None:
-    """The cases above exercise all 23 operator names."""
+    """The cases above exercise all 24 operator names."""
     seen: set[str] = set()
 
-    def visit(raw: dict[str, Any]) -> None:
+    def visit(raw: dict[str, Any] | str) -> None:
+        if isinstance(raw, str):
+            return
         seen.add(str(raw["operator"]).upper())
         for child in raw.get("conditions", []):
             visit(child)
@@ -521,7 +691,7 @@ def test_every_operator_is_covered() -> None:
     for case in CASES:
         visit(case.structured)
     assert set(OPERATORS) <= seen
-    assert len(OPERATORS) == 23
+    assert len(OPERATORS) == 24
 
 
 def test_warning_names_the_path() -> None:

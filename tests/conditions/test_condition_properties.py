@@ -24,6 +24,8 @@ from cascadence.conditions import (
     to_expression,
 )
 from strategies import (
+    KEYS,
+    STAGE_NAMES,
     condition_dicts,
     documents,
     field_values,
@@ -115,9 +117,16 @@ def statistic(op: str, items: list[Any]) -> Any:
     return min(items) if op == "MIN" else max(items)
 
 
-def evaluate(c: dict[str, Any], data: Any, stages: Any) -> bool:
-    """The reference: interpret the structured condition directly."""
+def evaluate(c: dict[str, Any] | str, data: Any, stages: Any) -> bool:
+    """The reference: interpret the structured condition directly (a string is a bare path)."""
+    if isinstance(c, str):
+        c = {"field": c, "operator": "TRUTHY"}
     op = c["operator"].upper()
+    if op in ("ALL", "ANY", "NONE") and c.get("field") is None:
+        held = [evaluate(child, data, stages) for child in c["conditions"]]
+        if op == "ALL":
+            return all(held)
+        return any(held) if op == "ANY" else not any(held)
     if op in ("AND", "OR", "NOT"):
         children = c.get("conditions") or [c["condition"]]
         results = [evaluate(child, data, stages) for child in children]
@@ -131,6 +140,8 @@ def evaluate(c: dict[str, Any], data: Any, stages: Any) -> bool:
         return x is not _ABSENT and x is not None
     if op == "IS_NULL":
         return x is _ABSENT or x is None
+    if op == "TRUTHY":
+        return x is not _ABSENT and x is not None and bool(x)
     if x is _ABSENT:
         return False
     v: Any = c.get("value")
@@ -158,6 +169,8 @@ def evaluate(c: dict[str, Any], data: Any, stages: Any) -> bool:
     if op in ("ALL", "ANY", "NONE"):
         if "condition" in c:
             results = [evaluate(c["condition"], item, stages) for item in x]
+        elif "conditions" in c:
+            results = [all(evaluate(k, item, stages) for k in c["conditions"]) for item in x]
         else:
             cmp = c.get("compare", "==")
             results = [
@@ -251,3 +264,151 @@ def test_any_literal_round_trips(text: str, number: float) -> None:
     value = again.value  # type: ignore[attr-defined]
     assert value[0] == text
     assert math.copysign(1.0, value[1]) == math.copysign(1.0, number)
+
+
+# -- bare paths and the `conditions` forms of ALL / ANY / NONE ---------------------------------
+
+_AGGREGATIONS = st.sampled_from(("ALL", "ANY", "NONE", "all", "any", "none"))
+
+
+def _field_paths(item: bool) -> st.SearchStrategy[str]:
+    """Paths as `condition_dicts` draws them: into the document, a stage result or the item."""
+    options = [
+        st.builds(
+            lambda first, rest: ".".join((first, *rest)),
+            st.sampled_from(KEYS),
+            st.lists(st.sampled_from((*KEYS, "0", "1", "-1")), max_size=2),
+        ),
+        st.builds(
+            lambda name, rest: f"stages.{name}.{rest}",
+            st.sampled_from(STAGE_NAMES),
+            st.sampled_from(("confidence", "result", "data.a", "data.l", "missing")),
+        ),
+    ]
+    if item:
+        options.append(st.sampled_from(("", ".")))
+    return st.one_of(*options)
+
+
+def _truthy(item: bool) -> st.SearchStrategy[dict[str, Any] | str]:
+    """A truthiness test: `{field, operator: TRUTHY}`, or a bare path written as a string."""
+    structured = st.builds(
+        lambda f, o: {"field": f, "operator": o},
+        _field_paths(item),
+        st.sampled_from(("TRUTHY", "truthy")),
+    )
+    bare = _field_paths(item).map(lambda f: f or ".")
+    return st.one_of(structured, bare)
+
+
+def shorthand_dicts(item: bool = False, max_leaves: int = 8) -> st.SearchStrategy[Any]:
+    """Conditions that also use truthiness tests and ALL / ANY / NONE over `conditions` (with a
+    `field`: per item; without: over the listed conditions), mixed with every other form."""
+    per_item = st.deferred(lambda: shorthand_dicts(item=True, max_leaves=3))
+    base: st.SearchStrategy[Any] = st.one_of(
+        condition_dicts(item=item, max_leaves=1), _truthy(item)
+    )
+    if max_leaves > 3:
+        base = st.one_of(
+            base,
+            st.builds(
+                lambda f, o, cs: {"field": f, "operator": o, "conditions": cs},
+                _field_paths(item),
+                _AGGREGATIONS,
+                st.lists(per_item, min_size=1, max_size=3),
+            ),
+            st.builds(
+                lambda f, o, c: {"field": f, "operator": o, "condition": c},
+                _field_paths(item),
+                _AGGREGATIONS,
+                per_item,
+            ),
+        )
+
+    def extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        listed = st.lists(children, min_size=1, max_size=3)
+        return st.one_of(
+            st.builds(lambda o, cs: {"operator": o, "conditions": cs}, _AGGREGATIONS, listed),
+            st.builds(lambda o, cs: {"operator": o, "conditions": cs}, st.just("AND"), listed),
+            st.builds(lambda o, cs: {"operator": o, "conditions": cs}, st.just("OR"), listed),
+            st.builds(lambda c: {"operator": "NOT", "condition": c}, children),
+        )
+
+    return st.recursive(base, extend, max_leaves=max_leaves)
+
+
+def _rooted(condition: Any) -> dict[str, Any]:
+    """A bare-path string at the root, as the structured form a file would hold."""
+    return {"field": condition, "operator": "TRUTHY"} if isinstance(condition, str) else condition
+
+
+@pytest.mark.usefixtures("engine")
+@PROPERTY_SETTINGS
+@given(condition=shorthand_dicts(), data=documents(), stages=stage_results())
+def test_shorthands_agree_with_the_reference(condition: Any, data: Any, stages: Any) -> None:
+    """Bare paths and ALL / ANY / NONE over `conditions` compile to what the reference says."""
+    compiled = compile_condition(_rooted(condition))
+    assert compiled(data, stages, []) is evaluate(condition, data, stages)
+
+
+@PROPERTY_SETTINGS
+@given(condition=shorthand_dicts(), data=documents(), stages=stage_results())
+def test_shorthands_render_to_what_they_mean(condition: Any, data: Any, stages: Any) -> None:
+    """Both renderings of a tree with shorthands parse back to it and evaluate the same."""
+    node = parse_condition(_rooted(condition))
+    assert parse_condition(to_expression(node)) == node
+    assert parse_condition(to_dict(node)) == node
+    assert repr(parse_condition(to_expression(node))) == repr(node)
+    structured = compile_condition(node)
+    assert compile_condition(to_expression(node))(data, stages) is structured(data, stages)
+
+
+@PROPERTY_SETTINGS
+@given(condition=shorthand_dicts(), data=hostile_documents(), stages=stage_results())
+def test_shorthands_never_raise(condition: Any, data: Any, stages: Any) -> None:
+    """A truthiness test of a value whose `__bool__` raises is false with a warning."""
+    compiled = compile_condition(_rooted(condition))
+    warnings: list[EvalWarning] = []
+    assert compiled(data, stages, warnings) in (True, False)
+    assert compiled.explain(data, stages)["matched"] is compiled(data, stages)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=field_values(), present=st.booleans())
+def test_truthy_leaf_agrees_with_the_reference(value: Any, present: bool) -> None:
+    """A bare path, in either form, on every kind of value or a missing field."""
+    data = {"x": value} if present else {"y": value}
+    expected = evaluate({"field": "x", "operator": "TRUTHY"}, data, None)
+    assert compile_condition("x")(data) is expected
+    assert compile_condition({"field": "x", "operator": "TRUTHY"})(data) is expected
+    assert compile_condition("not x")(data) is not expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    operator=_AGGREGATIONS,
+    listed=st.lists(shorthand_dicts(max_leaves=3), min_size=1, max_size=4),
+)
+def test_conditions_of_all_any_none_are_and_or_nor(operator: str, listed: list[Any]) -> None:
+    """ALL / ANY / NONE over `conditions` (no `field`) parse to AND / OR / NOT(OR) of them."""
+    logical = {"ALL": "AND", "ANY": "OR", "NONE": "OR"}[operator.upper()]
+    combined = {"operator": logical, "conditions": listed}
+    meant = combined if operator.upper() != "NONE" else {"operator": "NOT", "condition": combined}
+    assert parse_condition({"operator": operator, "conditions": listed}) == parse_condition(meant)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    operator=_AGGREGATIONS,
+    field=_field_paths(False),
+    listed=st.lists(shorthand_dicts(item=True, max_leaves=3), min_size=1, max_size=4),
+)
+def test_per_item_conditions_are_one_and(operator: str, field: str, listed: list[Any]) -> None:
+    """With a `field`, `conditions` is the per-item `condition` AND of them."""
+    written = {"field": field, "operator": operator, "conditions": listed}
+    meant = {
+        "field": field,
+        "operator": operator,
+        "condition": {"operator": "AND", "conditions": listed},
+    }
+    assert parse_condition(written) == parse_condition(meant)

@@ -131,3 +131,23 @@ def test_a_store_without_the_protocol_is_pointed_to_the_key_value_base() -> None
         TypeError, match=r"subclass cascadence\.checkpoint\.KeyValueCheckpointStore"
     ):
         Cadence("f", Order()).with_checkpoint(SaveLoadStore(), run_id="a")  # type: ignore[arg-type]
+
+
+async def test_split_on_a_bare_field_tests_its_truth() -> None:
+    @dataclass
+    class Member(Score):
+        is_premium: bool = False
+        amount: int = 0
+        route: str = ""
+
+    async def fast(score: Member) -> None:
+        score.route = "fast"
+
+    async def slow(score: Member) -> None:
+        score.route = "slow"
+
+    flow = Cadence("r", Member()).split("route", "is_premium and amount > 100", fast, slow)
+    assert (await flow.run(Member(is_premium=True, amount=500))).route == "fast"
+    assert (await flow.run(Member(is_premium=False, amount=500))).route == "slow"
+    negated = Cadence("r", Member()).split("route", "not is_premium", fast, slow)
+    assert (await negated.run(Member())).route == "fast"

@@ -10,6 +10,9 @@ or as one expression string::
 
     "stages.FAST.confidence < 0.8 and amount >= 10000"
 
+A bare field path is a test of its own: `"is_premium and amount > 100"` holds when `is_premium`
+is present, not null and truthy (`{"field": "is_premium", "operator": "TRUTHY"}`).
+
 Both parse into the same frozen tree (`parse_condition`), which compiles into nested closures
 (`compile_condition`). Evaluation never raises: a missing field makes a test false, and a type
 mismatch makes it false and records an `EvalWarning`. Problems with the condition itself are found
@@ -40,6 +43,7 @@ from cascadence.conditions.tree import (
     Node,
     Pattern,
     Statistic,
+    Truthy,
 )
 
 __all__ = [
@@ -58,6 +62,7 @@ __all__ = [
     "OPERATORS",
     "Pattern",
     "Statistic",
+    "Truthy",
     "compile_condition",
     "parse_condition",
     "to_dict",

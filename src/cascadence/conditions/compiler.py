@@ -20,6 +20,7 @@ from cascadence.conditions.leaves import (
     exists_leaf,
     membership_leaf,
     pattern_leaf,
+    truthy_leaf,
 )
 from cascadence.conditions.lists import aggregate_leaf, statistic_leaf
 from cascadence.conditions.paths import STAGES, make_access, split_path, stage_name
@@ -33,6 +34,7 @@ from cascadence.conditions.tree import (
     Membership,
     Node,
     Pattern,
+    Truthy,
 )
 
 __all__ = [
@@ -86,6 +88,8 @@ def compile_node(node: Node, base: str | None = None) -> Fn:
         return pattern_leaf(access, compile_pattern(node.pattern), path)
     if isinstance(node, Exists):
         return exists_leaf(access, node.op == "EXISTS", path)
+    if isinstance(node, Truthy):
+        return truthy_leaf(access, path)
     if isinstance(node, Aggregate):
         if node.condition is not None:
             test = compile_node(node.condition, path)

@@ -10,6 +10,7 @@ primary     := "(" expr ")" | test | function
 test        := path ("==" | "!=" | ">" | ">=" | "<" | "<=") scalar
              | path ["not"] "in" list | path "contains" scalar | path "matches" string
              | path "is" ["not"] "null"
+             | path                                           present, not null and truthy
 function    := ("exists" | "is_null") "(" path ")"
              | ("sum" | "avg" | "min" | "max" | "count") "(" path ")" comparison number
              | ("all" | "any" | "none") "(" path comparison scalar ")"
@@ -44,6 +45,7 @@ from cascadence.conditions.tree import (
     Pattern,
     Scalar,
     Statistic,
+    Truthy,
 )
 from cascadence.errors import closest
 
@@ -394,7 +396,7 @@ class _Parser:
             raise self.error("expected a condition at the end of the expression")
         raise self.error(
             f"expected a condition, got {_describe(token)}",
-            expected="a test such as 'amount > 100', or '(', 'not', exists(...)",
+            expected="a test such as 'amount > 100', a field path, or '(', 'not', exists(...)",
         )
 
     def path(self) -> str:
@@ -471,6 +473,8 @@ class _Parser:
         start = self.token
         field = self.path()
         token = self.token
+        if token.kind in ("end", "bool") or (token.kind == "sym" and token.text == ")"):
+            return Truthy(field)  # a bare path: the field is present, not null and truthy
         if token.kind == "op":
             self.advance()
             value, value_token = self.scalar(token.text)
@@ -527,7 +531,8 @@ class _Parser:
                 suggestion = f"{field} >= low and {field} <= high"
         raise self.error(
             f"expected an operator after {start.text!r}, got {_describe(token)}",
-            expected=_TESTS,
+            expected=f"{_TESTS}; or the path alone (followed by and, or, ')' or the end) to "
+            "test that the field is truthy",
             suggestion=suggestion,
         )
 
@@ -584,7 +589,10 @@ class _Parser:
             return Aggregate(field, name.upper(), condition=condition)
         raise self.error(
             f"expected a comparison or ',' after {name}({field or '.'}, got {_describe(token)}",
-            expected=f"{name}(list > 1) or {name}(list, item_field > 1)",
+            expected=(
+                f"{name}(list > 1), {name}(list, item_field > 1), "
+                f"or {name}(list, .) for the items that are truthy"
+            ),
         )
 
 

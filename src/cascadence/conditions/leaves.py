@@ -1,9 +1,10 @@
 """Closure factories for the leaf tests: comparisons, membership, patterns, existence, statistics.
 
-Every closure has the signature `fn(data, stages, warnings) -> bool`, reads its field through a
-getter built once, and never raises: a missing field is a quiet False, a type mismatch is False
-plus an `EvalWarning`, and anything unexpected (a property that raises, a custom `__eq__` gone
-wrong) is False plus a warning naming the exception. The common types are tested with
+A bare path's truthiness test (`truthy_leaf`) sits with the existence tests. Every closure has
+the signature `fn(data, stages, warnings) -> bool`, reads its field through a getter built once,
+and never raises: a missing field is a quiet False, a type mismatch is False plus an
+`EvalWarning`, and anything unexpected (a property that raises, a custom `__eq__` gone wrong) is
+False plus a warning naming the exception. The common types are tested with
 `x.__class__ is int` before any slower `isinstance`, which keeps the hot path short.
 
 Every closure opens with the same few lines reading its field: the dict lookups of a one- or
@@ -36,6 +37,7 @@ __all__ = [
     "membership_leaf",
     "pattern_leaf",
     "statistic_value",
+    "truthy_leaf",
     "warn",
 ]
 
@@ -571,6 +573,27 @@ def exists_leaf(access: Access, present: bool, path: str) -> Fn:
             return fail(warnings, path, exc)
 
     return is_null
+
+
+def truthy_leaf(access: Access, path: str) -> Fn:
+    """Build the closure for a bare `field`: present, not null and truthy (`MISSING` is falsy)."""
+    get, fast, k1, k2, staged = access
+    missing = MISSING
+
+    def truthy(data: Any, stages: Any, warnings: Warnings) -> bool:
+        try:
+            src = stages if staged else data
+            if fast and src.__class__ is dict:
+                x = src.get(k1, missing)
+                if k2 is not None:
+                    x = _dict_get(x, k2, missing) if x.__class__ in _plain else get(data, stages)
+            else:
+                x = get(data, stages)
+            return x if x.__class__ is bool else bool(x)
+        except Exception as exc:  # a value whose __bool__ raises (an array, a custom object)
+            return fail(warnings, path, exc)
+
+    return truthy
 
 
 # -- statistics -------------------------------------------------------------------------------

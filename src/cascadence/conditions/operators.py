@@ -39,10 +39,12 @@ OPERATORS: tuple[str, ...] = (
     "MATCHES",
     "EXISTS",
     "IS_NULL",
+    "TRUTHY",
     *AGGREGATIONS,
     *STATISTICS,
 )
-"""Every operator name, in the order the configuration reference lists them."""
+"""Every operator name, in the order the configuration reference lists them (`TRUTHY`, the
+structured spelling of a bare path in an expression, sits with the existence tests)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ _SPECS = (
     OperatorSpec("MATCHES", "pattern", "a regular expression", "a regex search finds a match"),
     OperatorSpec("EXISTS", "existence", None, "the field is present and not null"),
     OperatorSpec("IS_NULL", "existence", None, "the field is missing or null"),
+    OperatorSpec("TRUTHY", "existence", None, "the field is present, not null and truthy"),
     OperatorSpec("ALL", "aggregation", "a scalar", "every list item matches"),
     OperatorSpec("ANY", "aggregation", "a scalar", "at least one list item matches"),
     OperatorSpec("NONE", "aggregation", "a scalar", "no list item matches"),
@@ -157,6 +160,10 @@ _ALIASES = {
     "NOT EXISTS": "IS_NULL",
     "NOTEXISTS": "IS_NULL",
     "MISSING": "IS_NULL",
+    "TRUE": "TRUTHY",
+    "IS_TRUE": "TRUTHY",
+    "BOOL": "TRUTHY",
+    "IS_TRUTHY": "TRUTHY",
 }
 """Checked before the closest name: a near spelling of the opposite operator (`IS_NOT_NULL`
 is one edit from `IS_NULL`) must not be what is suggested."""

@@ -1,7 +1,10 @@
 """Render a condition tree back to either form.
 
 `parse_condition(to_dict(node)) == node` and `parse_condition(to_expression(node)) == node` for
-every tree `parse_condition` produces.
+every tree `parse_condition` produces. A truthiness test (`Truthy`) renders as its bare path in an
+expression and as `{"field": ..., "operator": "TRUTHY"}` in the structured form; the shorthands
+of `ALL`/`ANY`/`NONE` with `conditions` render as what they mean (a per-item `AND` under
+`condition`, or `AND`/`OR`/`NOT`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from cascadence.conditions.tree import (
     Pattern,
     Scalar,
     Statistic,
+    Truthy,
 )
 
 __all__ = ["render_literal", "render_path", "to_dict", "to_expression"]
@@ -45,6 +49,8 @@ def to_dict(node: Node) -> dict[str, Any]:
         return {"field": _dict_field(node.field), "operator": "MATCHES", "value": node.pattern}
     if isinstance(node, Exists):
         return {"field": _dict_field(node.field), "operator": node.op}
+    if isinstance(node, Truthy):
+        return {"field": _dict_field(node.field), "operator": "TRUTHY"}
     if isinstance(node, Aggregate):
         out: dict[str, Any] = {"field": _dict_field(node.field), "operator": node.op}
         if node.condition is not None:
@@ -139,6 +145,8 @@ def to_expression(node: Node) -> str:
         return f"{render_path(node.field)} matches {_render_string(node.pattern)}"
     if isinstance(node, Exists):
         return f"{node.op.lower()}({render_path(node.field)})"
+    if isinstance(node, Truthy):
+        return render_path(node.field)
     if isinstance(node, Aggregate):
         path = render_path(node.field)
         if node.condition is not None:

@@ -33,6 +33,7 @@ from cascadence.conditions.tree import (
     Pattern,
     Scalar,
     Statistic,
+    Truthy,
 )
 from cascadence.errors import closest
 
@@ -62,6 +63,12 @@ KEYS: Final = ("field", "operator", "value", "conditions", "condition", "compare
 """Every key a condition mapping may hold."""
 
 _OPERATOR_LIST = ", ".join(OPERATORS)
+_COMBINED = {
+    "ALL": "every one holds",
+    "ANY": "at least one holds",
+    "NONE": "none holds",
+}
+"""What ALL / ANY / NONE mean over a list of conditions (no `field`)."""
 _COMPARE_LIST = ", ".join(COMPARISONS)
 
 
@@ -221,10 +228,14 @@ class _Parser:
             )
         return operator
 
-    def field(self, raw: Mapping[Any, Any], at: str, item: bool) -> str | None:
+    def field(
+        self, raw: Mapping[Any, Any], at: str, item: bool, required: str | None = None
+    ) -> str | None:
         where = join(at, "field")
         if "field" not in raw or raw["field"] is None:
-            self.issue(where, "'field' is required", expected="a dot path such as 'user.age'")
+            self.issue(
+                where, "'field' is required", expected=required or "a dot path such as 'user.age'"
+            )
             return None
         value = raw["field"]
         if not isinstance(value, str):
@@ -244,7 +255,8 @@ class _Parser:
     def existence(
         self, raw: Mapping[Any, Any], operator: str, field: str | None, at: str
     ) -> Node | None:
-        """EXISTS / IS_NULL, with an optional `value: true` (the same) or `false` (negated)."""
+        """EXISTS / IS_NULL / TRUTHY, with an optional `value: true` (the same) or `false`
+        (negated)."""
         wanted = raw.get("value")
         if wanted is not None and not isinstance(wanted, bool):
             self.issue(
@@ -255,7 +267,7 @@ class _Parser:
             return None
         if field is None:
             return None
-        node = Exists(field, operator)
+        node = Truthy(field) if operator == "TRUTHY" else Exists(field, operator)
         return Logical("NOT", (node,)) if wanted is False else node
 
     def forbid(self, raw: Mapping[Any, Any], operator: str, at: str, keys: Sequence[str]) -> None:
@@ -320,39 +332,48 @@ class _Parser:
                 f"{operator} takes a list under 'conditions'",
                 suggestion="conditions",
             )
-        where = join(at, "conditions")
         if children_raw is None:
-            self.issue(where, f"{operator} needs 'conditions'", expected="a list of conditions")
-            return None
-        if isinstance(children_raw, (str, bytes, Mapping)) or not isinstance(
-            children_raw, Sequence
-        ):
             self.issue(
-                where,
-                f"'conditions' must be a list, got {_describe(children_raw)}",
+                join(at, "conditions"),
+                f"{operator} needs 'conditions'",
                 expected="a list of conditions",
             )
             return None
-        if not children_raw:
-            self.issue(where, f"{operator} needs at least one condition")
+        valid = self.children(children_raw, operator, at, item, depth)
+        if valid is None:
             return None
-        if operator == "NOT" and len(children_raw) != 1:
+        if operator != "NOT" and len(valid) == 1:
+            return valid[0]
+        return Logical(operator, valid)
+
+    def children(
+        self, listed: Any, operator: str, at: str, item: bool, depth: int
+    ) -> tuple[Node, ...] | None:
+        """The conditions listed under `conditions` (of `at`), or None after an issue."""
+        where = join(at, "conditions")
+        if isinstance(listed, (str, bytes, Mapping)) or not isinstance(listed, Sequence):
             self.issue(
                 where,
-                f"NOT takes exactly one condition, got {len(children_raw)}",
+                f"'conditions' must be a list, got {_describe(listed)}",
+                expected="a list of conditions",
+            )
+            return None
+        if not listed:
+            self.issue(where, f"{operator} needs at least one condition")
+            return None
+        if operator == "NOT" and len(listed) != 1:
+            self.issue(
+                where,
+                f"NOT takes exactly one condition, got {len(listed)}",
                 expected="one condition (wrap several in AND or OR)",
             )
             return None
         children = [
             self.condition(child, join(where, f"[{i}]"), item, depth + 1)
-            for i, child in enumerate(children_raw)
+            for i, child in enumerate(listed)
         ]
         valid = tuple(c for c in children if c is not None)
-        if len(valid) != len(children):
-            return None
-        if operator != "NOT" and len(valid) == 1:
-            return valid[0]
-        return Logical(operator, valid)
+        return valid if len(valid) == len(children) else None
 
     def compare(
         self, raw: Mapping[Any, Any], operator: str, field: str | None, at: str
@@ -413,10 +434,41 @@ class _Parser:
     def aggregate(
         self, raw: Mapping[Any, Any], operator: str, at: str, item: bool, depth: int
     ) -> Node | None:
-        field = self.field(raw, at, item)
-        self.forbid(raw, operator, at, ("conditions",))
-        compare = self.compare_key(raw, at)
+        """ALL / ANY / NONE: over the items of `field` (compared with `value`, or tested with a
+        per-item `condition` or the AND of `conditions`), or, with no `field`, over the listed
+        `conditions` themselves (all hold, at least one holds, none holds)."""
         nested = raw.get("condition")
+        listed = raw.get("conditions")
+        if nested is not None and listed is not None:
+            self.issue(
+                at,
+                f"{operator} takes either 'condition' or 'conditions', not both",
+                expected="one per-item condition under 'condition', or a list under 'conditions'",
+            )
+            return None
+        if listed is not None and raw.get("field") is None:
+            return self.combined(raw, operator, at, item, depth)
+        field = self.field(
+            raw,
+            at,
+            item,
+            required=(
+                "a dot path such as 'items' (the list whose items are tested), or no 'field' "
+                "and a list of conditions under 'conditions'"
+            ),
+        )
+        compare = self.compare_key(raw, at)
+        if listed is not None:
+            if raw.get("value") is not None:
+                self.issue(at, f"{operator} takes either 'value' or 'conditions', not both")
+                return None
+            if raw.get("compare") is not None:
+                self.issue(join(at, "compare"), "'compare' applies to 'value', not 'conditions'")
+            children = self.children(listed, operator, at, True, depth)
+            if children is None or field is None:
+                return None
+            per_item = children[0] if len(children) == 1 else Logical("AND", children)
+            return Aggregate(field, operator, condition=per_item)
         if nested is not None:
             if raw.get("value") is not None:
                 self.issue(at, f"{operator} takes either 'value' or 'condition', not both")
@@ -430,8 +482,12 @@ class _Parser:
         if "value" not in raw:
             self.issue(
                 join(at, "value"),
-                f"{operator} needs a 'value' (each item is compared with it) or a 'condition'",
-                expected="a scalar, or a per-item condition under 'condition'",
+                f"{operator} needs a 'value' (each item is compared with it) or a 'condition' "
+                "(or 'conditions') that each item is tested against",
+                expected=(
+                    "a scalar, or a per-item condition under 'condition' (or a list of them "
+                    "under 'conditions')"
+                ),
             )
             return None
         before = len(self.issues)
@@ -440,6 +496,27 @@ class _Parser:
         if field is None or compare is None or len(self.issues) != before:
             return None
         return Aggregate(field, operator, compare, value)
+
+    def combined(
+        self, raw: Mapping[Any, Any], operator: str, at: str, item: bool, depth: int
+    ) -> Node | None:
+        """ALL / ANY / NONE with no `field`: AND, OR or NOR of the listed `conditions`."""
+        for key in ("value", "compare"):
+            if raw.get(key) is not None:
+                self.issue(
+                    join(at, key),
+                    f"{operator} without 'field' takes no {key!r}",
+                    expected=(
+                        f"a 'field' (the list whose items are compared with 'value'), "
+                        f"or only 'conditions' ({_COMBINED[operator]})"
+                    ),
+                )
+        children = self.children(raw["conditions"], operator, at, item, depth)
+        if children is None:
+            return None
+        logical = "AND" if operator == "ALL" else "OR"
+        either = children[0] if len(children) == 1 else Logical(logical, children)
+        return Logical("NOT", (either,)) if operator == "NONE" else either
 
     def statistic(
         self, raw: Mapping[Any, Any], operator: str, field: str | None, at: str

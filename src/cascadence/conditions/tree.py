@@ -12,6 +12,7 @@ Node
 ├── Membership   field  IN | NOT_IN  (v1, v2, ...)   /   field  CONTAINS  value
 ├── Pattern      field  MATCHES  "regex"
 ├── Exists       EXISTS field  /  IS_NULL field
+├── Truthy       field  (present, not null and truthy: a bare path in an expression)
 ├── Aggregate    ALL | ANY | NONE  over a list: items `compare` value, or a per-item condition
 ├── Statistic    SUM | AVG | MIN | MAX | COUNT of a list, `compare` value
 └── Logical      AND | OR (two or more children)  /  NOT (exactly one child)
@@ -21,7 +22,7 @@ Node
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 __all__ = [
     "Aggregate",
@@ -35,6 +36,7 @@ __all__ = [
     "Pattern",
     "Scalar",
     "Statistic",
+    "Truthy",
     "Value",
 ]
 
@@ -108,6 +110,23 @@ class Exists(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Truthy(Node):
+    """`field` alone: the value is present, not null and truthy as Python sees it.
+
+    `False`, `0`, `0.0`, `""` and empty lists and mappings are false; so are a missing field and
+    null. Written as a bare path in an expression (`is_premium and amount > 100`) or as
+    `{"field": ..., "operator": "TRUTHY"}`.
+
+    Attributes:
+        field: Dot path of the value read from the input (`""` is the list item itself).
+        op: Always `TRUTHY` (a class attribute, so the node reads like the other leaves).
+    """
+
+    field: str
+    op: ClassVar[str] = "TRUTHY"
+
+
+@dataclass(frozen=True, slots=True)
 class Aggregate(Node):
     """`ALL`, `ANY` or `NONE` of the items of a list field satisfy a test.
 
@@ -159,8 +178,8 @@ class Logical(Node):
     conditions: tuple[Node, ...]
 
 
-Leaf: TypeAlias = "Compare | Membership | Pattern | Exists | Aggregate | Statistic"
+Leaf: TypeAlias = "Compare | Membership | Pattern | Exists | Truthy | Aggregate | Statistic"
 """Every node that reads a field (all but `Logical`)."""
 
-LEAF_TYPES = (Compare, Membership, Pattern, Exists, Aggregate, Statistic)
+LEAF_TYPES = (Compare, Membership, Pattern, Exists, Truthy, Aggregate, Statistic)
 """The leaf node classes, for `isinstance`."""
