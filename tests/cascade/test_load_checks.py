@@ -83,8 +83,8 @@ def test_cache_key_field_of_an_unknown_stage_is_an_error_at_its_line(tmp_path: P
 
 
 def test_cache_key_field_of_the_stage_itself_or_a_later_stage_is_an_error() -> None:
-    """A stage's own result, or that of a stage that runs after it, is never there when its
-    cache key is made; earlier stages and input fields are fine."""
+    """A stage's own result, or that of a stage that runs after it (here by depends_on), is
+    never there when its cache key is made; earlier stages and input fields are fine."""
     data = {
         "name": "c",
         "stages": {
@@ -93,7 +93,7 @@ def test_cache_key_field_of_the_stage_itself_or_a_later_stage_is_an_error() -> N
                 "cache_enabled": True,
                 "cache_key_fields": ["user.id", "stages.A.data.x", "stages.B.result", "stages.C"],
             },
-            "C": {},
+            "C": {"depends_on": ["B"]},
         },
     }
     with pytest.raises(ConfigError) as info:
@@ -106,6 +106,7 @@ def test_cache_key_field_of_the_stage_itself_or_a_later_stage_is_an_error() -> N
     assert "reads the result of 'C', which runs after 'B'" in later.message
 
     # with C first in execution_order, C's result is there
+    data["stages"]["C"] = {}
     data["execution_order"] = ["A", "C", "B"]
     data["stages"]["B"]["cache_key_fields"] = ["stages.A.data.x", "stages.C.confidence"]
     assert config_warnings(lambda: CascadeConfig.from_dict(data)) == []
@@ -409,5 +410,7 @@ def test_the_examples_load_without_errors_or_warnings(path: Path) -> None:
 
 
 def test_the_generated_cascade_loads_without_warnings() -> None:
-    text = CASCADE_YAML.substitute(name="risk", file="cascade.yaml", module="risk.handlers")
+    text = CASCADE_YAML.substitute(
+        name="risk", file="cascade.yaml", module="risk.handlers", events="events.jsonl"
+    )
     assert config_warnings(lambda: CascadeConfig.from_yaml(text)) == []

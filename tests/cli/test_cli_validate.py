@@ -283,6 +283,50 @@ def test_bad_python_targets_exit_2(cli: Cli, tmp_path: Path, target: str, messag
     assert message in done.stdout
 
 
+CHECKOUT = """\
+from cascadence import Cadence, note
+
+
+@note
+async def pay(score):
+    score["paid"] = True
+
+
+checkout_cadence = Cadence("checkout", {}).then("pay", pay)
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "diagram"])
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            "checkout.py:nope",
+            "'checkout.py' has no attribute 'nope'; expected the name of a Cadence, a "
+            "CascadeEngine or a CascadeConfig; it defines 'checkout_cadence'",
+        ),
+        ("checkout:checkout_cadense", "did you mean 'checkout_cadence'?"),
+        (
+            "notes_only.py:nope",
+            "'notes_only.py' has no attribute 'nope'; expected the name of a Cadence, a "
+            "CascadeEngine or a CascadeConfig, and it defines none",
+        ),
+    ],
+)
+def test_a_missing_attribute_is_matched_only_against_targets(
+    cli: Cli, tmp_path: Path, command: str, target: str, message: str
+) -> None:
+    """A misspelt flow is matched against the module's flows, engines and configs, never the
+    decorator it imports (`nope` is not "did you mean 'note'?"); with none close, the message
+    says what a target names and lists what the module has."""
+    write(tmp_path, "checkout.py", CHECKOUT)
+    write(tmp_path, "notes_only.py", "from cascadence import note\n")
+    done = cli(command, target)
+    assert done.returncode == ExitCode.INVALID
+    assert message in done.stdout + done.stderr
+    assert "'note'" not in done.stdout + done.stderr
+
+
 def test_unexpected_error_exits_4_with_a_debug_hint(cli: Cli, tmp_path: Path) -> None:
     """An unexpected exception exits 4 with one line and a hint; --debug shows the traceback."""
     write(

@@ -3,6 +3,7 @@ flow module, and clear refusals of what it cannot show."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -113,3 +114,57 @@ def test_a_bad_target_or_store_is_refused_before_serving(tmp_path: Path) -> None
     assert missing.returncode == 2 and "nowhere.yaml" in missing.stderr
     assert store.returncode == 2 and "did you mean 'sqlite'?" in store.stderr
     assert "Traceback" not in broken.stderr + missing.stderr + store.stderr
+
+
+def test_a_port_in_use_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    """A busy port exits 2 naming the address and `--port`, before announcing any URL."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "cascadence", "console", "--port", str(port)],
+            cwd=tmp_path,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "--port" in done.stderr
+    assert "cascadence console on" not in done.stderr
+    assert "Traceback" not in done.stderr and "ERROR" not in done.stderr
+
+
+def test_port_zero_announces_the_port_it_listens_on(tmp_path: Path) -> None:
+    """With `--port 0` the announced URL carries the port the system chose, and it answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cascadence", "console", "--port", "0", "--no-mermaid"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        match = re.search(r"cascadence console on http://127\.0\.0\.1:(\d+)/", line)
+        assert match is not None, line
+        port = int(match.group(1))
+        assert port != 0
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.communicate()[1]
+            assert time.monotonic() < deadline, "the console did not start"
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)

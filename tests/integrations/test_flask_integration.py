@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import signal
+import warnings
 from typing import Any
 
 import pytest
@@ -286,3 +290,43 @@ def test_a_malformed_or_non_object_json_body_is_422_for_a_flow_route() -> None:
     assert broken.status_code == array.status_code == 422
     assert broken.get_json()["detail"][0]["type"] == "json_invalid"
     assert array.get_json()["detail"][0]["type"] == "dict_type"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_after_a_run_serves_requests() -> None:
+    """A child forked after the shared loop started (gunicorn --preload with a warm-up
+    request) runs its own flows instead of waiting forever on the parent's loop thread."""
+    app = Flask(__name__)
+    bp = CadenceBlueprint("orders", __name__)
+
+    @bp.cadence_route("/orders/<order_id>", checkout_cadence)
+    def create_order(order_id: str) -> OrderScore:
+        return OrderScore(order_id=order_id)
+
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.post("/orders/warm").status_code == 200  # the loop runs in this process
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # 3.12+ warns about forking with threads: that is the case
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, die of SIGALRM if the request hangs
+        code = 1
+        try:
+            os.close(read)
+            signal.alarm(20)
+            answer = client.post("/orders/child")
+            os.write(write, json.dumps([answer.status_code, answer.get_json()]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        sent = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert not os.WIFSIGNALED(status), f"the child hung (killed by signal {os.WTERMSIG(status)})"
+    assert os.WEXITSTATUS(status) == 0
+    code, body = json.loads(sent)
+    assert code == 200
+    assert body["order_id"] == "child" and body["status"] == "paid"
+    assert client.post("/orders/again").status_code == 200  # the parent's loop is untouched

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,27 @@ async def test_console_failure_names_the_cause() -> None:
     text = out.getvalue()
     assert "  parse started" in text
     assert "  parse FAILED" in text and "(ValueError: bad row)" in text
+
+
+async def test_console_a_cancelled_sibling_is_not_a_failure() -> None:
+    """In a `.sync` group, the failing note prints FAILED with its cause and the sibling it
+    stopped prints `cancelled`, without an error of its own or the failure color."""
+    out = io.StringIO()
+
+    async def slow(score: Job) -> None:
+        await asyncio.sleep(5)
+
+    reporter = ConsoleReporter(out, color=True)
+    flow = Cadence("etl", Job()).with_reporter(reporter.report).sync("g", [broken, slow])
+    with pytest.raises(Exception, match="bad row"):
+        await flow.run(Job())
+    lines = {
+        re.sub(r"\x1b\[\d+m", "", line).split()[0]: line for line in out.getvalue().splitlines()
+    }
+    assert lines["broken"].startswith("\x1b[31m  broken FAILED ")
+    assert "(ValueError: bad row)" in lines["broken"]
+    assert lines["slow"].startswith("  slow cancelled ")  # no color: nothing failed there
+    assert "Error" not in lines["slow"]
 
 
 async def test_console_cascade_routing_confidence_and_color() -> None:

@@ -318,6 +318,57 @@ async def test_cancelled_parallel_sibling_span_is_closed(spans: Spans) -> None:
     assert spans.parent_of(slow_span) is spans.one("flow ff")
 
 
+@pytest.mark.parametrize("order", ["failing_first", "failing_last"])
+async def test_a_failed_run_names_the_failing_step_not_a_cancelled_sibling(
+    spans: Spans, order: str
+) -> None:
+    """`final_stage` of a run failed in a `.sync` group is the step that failed, whatever the
+    order of the group; siblings cancelled because of it do not replace it."""
+    rep = reporter_for(spans)
+
+    async def first(score: Doc) -> None:
+        score.a = 1
+
+    async def bad(score: Doc) -> None:
+        raise ValueError("boom")
+
+    async def slowish(score: Doc) -> None:
+        await asyncio.sleep(5)
+
+    group = [bad, slowish] if order == "failing_first" else [slowish, bad]
+    flow = Cadence("f", Doc()).with_reporter(rep.report).then("first", first).sync("g", group)
+    with pytest.raises(Exception, match="boom"):
+        await flow.run(Doc())
+    run = spans.one("flow f")
+    assert run.attributes is not None
+    assert run.attributes["cascadence.final_stage"] == "bad"
+    assert run.attributes["cascadence.error_type"] == "ValueError"
+    assert spans.one("note slowish").attributes["cascadence.outcome"] == "cancelled"  # type: ignore[index]
+
+
+async def test_steps_after_a_handled_failure_are_the_final_stage(spans: Spans) -> None:
+    """With `on_error(..., stop=False)` the run goes on, and the last step it ran is final."""
+    rep = reporter_for(spans)
+
+    async def bad(score: Doc) -> None:
+        raise ValueError("boom")
+
+    async def after(score: Doc) -> None:
+        score.b = 2
+
+    flow = (
+        Cadence("f", Doc())
+        .with_reporter(rep.report)
+        .then("bad", bad)
+        .then("after", after)
+        .on_error(lambda score, error: None, stop=False)
+    )
+    await flow.run(Doc())
+    run = spans.one("flow f")
+    assert run.attributes is not None
+    assert run.attributes["cascadence.final_stage"] == "after"
+
+
 async def test_with_hooks_and_instrument(spans: Spans) -> None:
     """The reporter works as a hook object too, and instrument() attaches it once."""
     rep = reporter_for(spans)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cascadence.cli._common import add_import_folder, echo_err, fail, print_issues
+from cascadence.cli._common import ExitCode, add_import_folder, echo_err, fail, print_issues
 
-__all__ = ["build_console", "console"]
+__all__ = ["build_console", "console", "listen"]
 
 
 def _targets(targets: list[str]) -> list[Any]:
@@ -31,6 +34,35 @@ def _targets(targets: list[str]) -> list[Any]:
         else:
             found.extend(obj.value for obj in load_objects(target))
     return found
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` and listening, for the server to accept on.
+
+    Binding here, before anything is announced, turns an address in use (or one this machine
+    does not have) into a usage error that names it, rather than a server log line.
+
+    Raises:
+        CliError: The address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":  # as uvicorn does: restart at once after a stop
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        hint = (
+            "; is another console or server running there? Choose another port with --port"
+            if exc.errno == errno.EADDRINUSE
+            else "; check --host, or choose another port with --port"
+        )
+        fail(f"cannot listen on {host}:{port}: {reason}{hint}")
+    sock.set_inheritable(True)
+    return sock
 
 
 def build_console(
@@ -105,11 +137,22 @@ def console(
     app = build_console(list(targets or []), runs, proposals, mermaid)
     import uvicorn
 
+    sock = listen(host, port)  # before anything is announced: a busy port is a usage error
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo_err(
             f"warning: listening on {host}: anyone who can reach it can review proposals; put "
             "the console behind a login (see docs/console.md)",
             fg="yellow",
         )
-    echo_err(f"cascadence console on http://{host}:{port}/ (Ctrl+C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    bound = sock.getsockname()[1]  # the port the system chose for --port 0
+    shown = f"[{host}]" if ":" in host else host
+    echo_err(f"cascadence console on http://{shown}:{bound}/ (Ctrl+C to stop)")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl+C is how the console stops
+        pass
+    finally:
+        sock.close()
+    if not server.started:  # the app failed to start; uvicorn logged why
+        fail("the console did not start (see the error above)", ExitCode.INTERNAL)

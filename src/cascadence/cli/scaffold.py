@@ -83,7 +83,7 @@ def init(
         root / "README.md": templates.README.substitute(project=project, package=package),
         root / ".gitignore": templates.GITIGNORE,
         root / "cascade.yaml": templates.CASCADE_YAML.substitute(
-            name=package, module=handlers, file="cascade.yaml"
+            name=package, module=handlers, file="cascade.yaml", events="events.jsonl"
         ),
         root / "events.jsonl": templates.EVENTS_JSONL,
         root / package / "__init__.py": templates.PACKAGE_INIT.substitute(project=project),
@@ -115,15 +115,22 @@ def new_cascade(
     directory: Annotated[Path, _DIR] = Path("."),
     force: Annotated[bool, _FORCE] = False,
 ) -> None:
-    """Write NAME.yaml and NAME_handlers.py: a two-stage cascade that runs as generated."""
+    """Write NAME.yaml, NAME_handlers.py and NAME_events.jsonl: a two-stage cascade that
+    runs as generated on its sample events (`cascadence run NAME.yaml --input
+    NAME_events.jsonl`, in that folder)."""
     cascade = _module_name(name, what="cascade name")
     yaml_path = directory / f"{cascade}.yaml"
     handlers_path = directory / f"{cascade}_handlers.py"
+    events_path = directory / f"{cascade}_events.jsonl"
     files = {
         yaml_path: templates.CASCADE_YAML.substitute(
-            name=cascade, module=f"{cascade}_handlers", file=yaml_path.name
+            name=cascade,
+            module=f"{cascade}_handlers",
+            file=yaml_path.name,
+            events=events_path.name,
         ),
         handlers_path: templates.HANDLERS_MODULE.substitute(name=cascade, file=yaml_path.name),
+        events_path: templates.EVENTS_JSONL,
     }
     write_files(files, force=force)
     _written(list(files))

@@ -143,6 +143,41 @@ def _import_module(name: str) -> ModuleType:
         fail(f"importing {name!r} raised {type(exc).__name__}: {exc}")
 
 
+_ACCEPTED = "a Cadence, a CascadeEngine or a CascadeConfig"
+
+
+def _target_kind(owner: Any, name: str) -> str | None:
+    try:
+        return _kind_of(getattr(owner, name))
+    except Exception:  # a lazy attribute that fails to load is no target
+        return None
+
+
+def _missing(owner: str, name: str, value: Any, *, last: bool) -> str:
+    """The message for `owner` lacking attribute `name`.
+
+    The names suggested for the object itself are only those of the kinds a target may be
+    (flows, engines, configs), never whatever else the module imports (the `note` decorator);
+    on the way to it (`module:holder.flow`), any attribute may hold one.
+    """
+    from cascadence.errors import closest
+
+    names = [n for n in dir(value) if not n.startswith("_")]
+    if last:
+        names = [n for n in names if _target_kind(value, n) is not None]
+    hint = closest(name, names)
+    message = f"{owner!r} has no attribute {name!r}"
+    if hint is not None:
+        return f"{message}; did you mean {hint!r}?"
+    if not last:
+        return message
+    if not names:
+        return f"{message}; expected the name of {_ACCEPTED}, and it defines none"
+    listed = ", ".join(repr(n) for n in sorted(names)[:10])
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return f"{message}; expected the name of {_ACCEPTED}; it defines {listed}{more}"
+
+
 def load_objects(target: str) -> list[PythonObject]:
     """Import a Python target and return the flows, engines and configs it names.
 
@@ -150,8 +185,6 @@ def load_objects(target: str) -> list[PythonObject]:
         CliError: The module cannot be imported, the attribute does not exist (with the closest
             name), the attribute is not a flow, engine or config, or a module defines none.
     """
-    from cascadence.errors import closest
-
     module_name, _, attr = target.partition(":")
     if not module_name or (":" in target and not attr):
         fail(f"{target!r} is not a target; expected 'package.module:attribute' or a module")
@@ -159,21 +192,15 @@ def load_objects(target: str) -> list[PythonObject]:
     label = Path(module_name).stem if module_name.endswith(".py") else module_name
     if attr:
         value: Any = module
-        for part in attr.split("."):
+        parts = attr.split(".")
+        for depth, part in enumerate(parts):
             if not hasattr(value, part):
-                names = [n for n in dir(value) if not n.startswith("_")]
-                hint = closest(part, names)
-                fail(
-                    f"{module_name!r} has no attribute {part!r}"
-                    + (f"; did you mean {hint!r}?" if hint else "")
-                )
+                owner = f"{module_name}:{'.'.join(parts[:depth])}" if depth else module_name
+                fail(_missing(owner, part, value, last=depth == len(parts) - 1))
             value = getattr(value, part)
         kind = _kind_of(value)
         if kind is None:
-            fail(
-                f"{target} is a {describe(value)}; expected a Cadence, a CascadeEngine or a "
-                "CascadeConfig"
-            )
+            fail(f"{target} is a {describe(value)}; expected {_ACCEPTED}")
         return [PythonObject(target, value, kind)]
     found: list[PythonObject] = []
     seen: set[int] = set()

@@ -28,7 +28,7 @@ CASCADE_YAML = Template("""\
 #
 #   cascadence validate $file
 #   cascadence diagram $file
-#   cascadence run $file --input events.jsonl   # one JSON input per line: {"amount": 120}
+#   cascadence run $file --input $events   # one JSON input per line: {"amount": 120}
 name: $name
 version: "1.0"
 

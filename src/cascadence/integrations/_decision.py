@@ -5,7 +5,11 @@ Status codes, for both front ends (every run's id is in the `X-Run-Id` header):
 
 - 200: the flow finished (body: the final score) or the decision was made (the result).
 - 422: the input is invalid; body `{"detail": [{"loc": ["body", "amount"], "msg", "type"}]}`.
-- 500: a step failed (`NoteError`); body `{"error": "note_failed", "note", "error_type"}`.
+- 500: a step failed (`NoteError`); body `{"error": "note_failed", "note", "error_type"}`;
+  any other exception escaping a run: `{"error": "run_failed", "note": null, "error_type"}`.
+- A web framework's own HTTP exception raised by a step (FastAPI's `HTTPException`, Flask's
+  `abort(404)`) is answered by the framework, as if the endpoint had raised it, with the
+  `X-Run-Id` header added (see `http_exception`).
 - 504: a step (flow) or the run (cascade) timed out; for a cascade the body is the partial
   result with an `error` member.
 - 503: a circuit breaker refused a call; `Retry-After` says when to try again.
@@ -23,9 +27,9 @@ import math
 import uuid
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import Any, TypeVar
 
-from cascadence.errors import CadenceError, CircuitOpenError, NoteError
+from cascadence.errors import CircuitOpenError, NoteError
 from cascadence.reporters._errors import find_error, root_error
 
 __all__ = [
@@ -40,12 +44,15 @@ __all__ = [
     "engine_input",
     "flow_error",
     "health",
+    "http_exception",
     "input_validator",
     "instrument_engine",
     "new_run_id",
     "parse_input",
     "refused_stage",
 ]
+
+E = TypeVar("E", bound=BaseException)
 
 RUN_ID_HEADER = "X-Run-Id"
 """Response header carrying the id of the run that served the request."""
@@ -160,17 +167,20 @@ def _retry_after(seconds: float | None) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-def flow_error(error: BaseException, run_id: str, *, expose_errors: bool = False) -> Outcome | None:
-    """The response for a flow that raised `error`, or None when it is not a run error.
+def flow_error(error: BaseException, run_id: str, *, expose_errors: bool = False) -> Outcome:
+    """The response for a run that raised `error`.
+
+    A step's failure (`NoteError` and its kinds) answers 500 `note_failed`, 504 or 503; any
+    other exception that escaped the run (an `on_error` handler that raised, a hook or a store
+    that failed) answers 500 `run_failed` naming its type, so that every failed run answers
+    with the same JSON body and its `X-Run-Id`.
 
     Args:
-        error: What `Cadence.run` raised.
+        error: What `Cadence.run` (or `CascadeEngine.execute`) raised.
         run_id: The run's id (sent back in `X-Run-Id`).
         expose_errors: Include the underlying error's message (`detail`); off by default, so
             that internal messages do not reach clients.
     """
-    if not isinstance(error, CadenceError):
-        return None
     headers = {RUN_ID_HEADER: run_id}
     note = error.note_name if isinstance(error, NoteError) else None
     body: dict[str, Any] = {"run_id": run_id}
@@ -194,6 +204,17 @@ def flow_error(error: BaseException, run_id: str, *, expose_errors: bool = False
         if expose_errors:
             body["detail"] = str(cause)
     return Outcome(status, encode_json(body), headers)
+
+
+def http_exception(error: BaseException, kind: type[E]) -> E | None:
+    """The web framework's own HTTP exception (an instance of `kind`) that failed a run, or
+    None.
+
+    That is `error` itself, or the original error of the step that raised it, looked for
+    through the run's wrappers (`NoteError`, `ParallelNoteError`, retries, child flows).
+    """
+    found = find_error(error, kind)
+    return found if isinstance(found, kind) else None
 
 
 def _breaker_retry_after(engine: Any, stage: str) -> float | None:

@@ -28,6 +28,8 @@ Status codes (the same for the Flask integration): 200 with the final score or d
 422 when the request is invalid (`detail[].loc` names the field); 500 when a step failed (the
 body names it); 504 on a timeout (for a cascade, the body is the partial decision); 503 while
 a circuit breaker is open, with `Retry-After`. Every run's id is in the `X-Run-Id` header.
+An `HTTPException` a note raises (`raise HTTPException(404, "order not found")`) is answered by
+FastAPI as if the endpoint had raised it (its status, detail and headers, and `X-Run-Id`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cascadence.integrations._decision import (
@@ -51,6 +54,7 @@ from cascadence.integrations._decision import (
     engine_input,
     flow_error,
     health,
+    http_exception,
     instrument_engine,
     new_run_id,
 )
@@ -83,6 +87,17 @@ def _typed_signature(fn: Callable[..., Any]) -> inspect.Signature:
 
 def _response(status: int, body: bytes, headers: dict[str, str]) -> Response:
     return Response(body, status_code=status, headers=headers, media_type=JSON)
+
+
+def _run_failed(error: Exception, run_id: str, expose_errors: bool) -> Response:
+    """The answer for a run that raised `error`: FastAPI's own for an `HTTPException` a step
+    raised (re-raised with the run's `X-Run-Id`), else the JSON error body."""
+    http = http_exception(error, HTTPException)
+    if http is not None:
+        http.headers = {**(http.headers or {}), RUN_ID_HEADER: run_id}
+        raise http from None
+    outcome = flow_error(error, run_id, expose_errors=expose_errors)
+    return _response(outcome.status, outcome.body, outcome.headers)
 
 
 class CadenceRouter(APIRouter):
@@ -135,10 +150,7 @@ class CadenceRouter(APIRouter):
                 try:
                     final = await cadence.run(score, run_id=run_id)
                 except Exception as exc:
-                    outcome = flow_error(exc, run_id, expose_errors=expose)
-                    if outcome is None:
-                        raise
-                    return _response(outcome.status, outcome.body, outcome.headers)
+                    return _run_failed(exc, run_id, expose)
                 return _response(200, encode_json(final), {RUN_ID_HEADER: run_id})
 
             endpoint.__signature__ = _typed_signature(fn)  # type: ignore[attr-defined]
@@ -178,7 +190,10 @@ class CadenceRouter(APIRouter):
 
         async def decide(payload: Any) -> Response:
             run_id = engine.new_run_id()
-            result = await engine.execute(engine_input(payload), run_id=run_id, explain=explain)
+            try:
+                result = await engine.execute(engine_input(payload), run_id=run_id, explain=explain)
+            except Exception as exc:  # a stage's errors are in the result; this is not one
+                return _run_failed(exc, run_id, self.expose_errors)
             outcome = decision_outcome(engine, result, run_id, expose_errors=self.expose_errors)
             return _response(outcome.status, outcome.body, outcome.headers)
 

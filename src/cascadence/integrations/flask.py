@@ -29,7 +29,9 @@ request. Context variables of the request (for example an OpenTelemetry span) ar
 the run.
 
 Status codes are those of the FastAPI integration: 200, 422, 500, 503 (`Retry-After`), 504,
-and the run id in `X-Run-Id`.
+and the run id in `X-Run-Id`. A werkzeug `HTTPException` a note raises (`abort(404)`) is
+answered by Flask as if the view had raised it (its own status and error handlers), with
+`X-Run-Id`.
 """
 
 from __future__ import annotations
@@ -37,13 +39,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import os
 import threading
 import time
 import typing
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, after_this_request, g, request
+from werkzeug.exceptions import HTTPException
 
 from cascadence.integrations._decision import (
     JSON,
@@ -55,6 +60,7 @@ from cascadence.integrations._decision import (
     engine_input,
     flow_error,
     health,
+    http_exception,
     input_validator,
     instrument_engine,
     new_run_id,
@@ -80,14 +86,36 @@ class BackgroundLoop:
 
     `run(coro)` blocks the calling thread until the coroutine finishes and returns its value
     (or raises its exception). The loop starts on first use.
+
+    A process forked after the loop started (gunicorn `--preload` with a warm-up request,
+    `multiprocessing` with the fork start method) inherits the loop object but not its
+    thread, so nothing would ever run there: the child starts a loop and thread of its own
+    on first use instead, and leaves the inherited ones alone.
     """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._inherited: list[asyncio.AbstractEventLoop] = []
+        _LOOPS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's loop, whose thread did not come along.
+
+        The inherited loop is kept referenced, never closed: it still looks like it is
+        running, and closing (or collecting) it would act on the parent's state.
+        """
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        if self._loop is not None:
+            self._inherited.append(self._loop)
+        self._loop = self._thread = None
+        self._pid = os.getpid()
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
+        if self._pid != os.getpid():  # forked without the fork hook (it runs for os.fork)
+            self._after_fork()
         loop = self._loop
         if loop is not None:
             return loop
@@ -112,6 +140,8 @@ class BackgroundLoop:
 
     def close(self) -> None:
         """Stop the loop and its thread (a later `run` starts new ones)."""
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
@@ -121,11 +151,40 @@ class BackgroundLoop:
             loop.close()
 
 
+_LOOPS: weakref.WeakSet[BackgroundLoop] = weakref.WeakSet()
+"""Every `BackgroundLoop` of the process, reset in a forked child."""
+
+
+def _reset_loops_after_fork() -> None:
+    for background in list(_LOOPS):
+        background._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_reset_loops_after_fork)
+
 _DEFAULT_LOOP = BackgroundLoop()
 
 
 def _response(status: int, body: bytes, headers: dict[str, str]) -> Response:
     return Response(body, status=status, headers=headers, mimetype=JSON)
+
+
+def _run_failed(error: Exception, run_id: str, expose_errors: bool) -> Response:
+    """The answer for a run that raised `error`: Flask's own for an `HTTPException` a step
+    raised (`abort(404)`, re-raised; the response gets the run's `X-Run-Id`), else the JSON
+    error body."""
+    http = http_exception(error, HTTPException)
+    if http is not None:
+
+        def add_run_id(response: Response) -> Response:
+            response.headers[RUN_ID_HEADER] = run_id
+            return response
+
+        after_this_request(add_run_id)
+        raise http from None
+    outcome = flow_error(error, run_id, expose_errors=expose_errors)
+    return _response(outcome.status, outcome.body, outcome.headers)
 
 
 class _ViewArgs:
@@ -154,8 +213,12 @@ class _ViewArgs:
         values: dict[str, Any] = {}
         source: dict[str, str] = {}
         body = None
-        raw = request.get_data(cache=True) if request.is_json else b""
-        if raw.strip():  # a JSON body is parsed as FastAPI does: malformed or not an object is 422
+        # The body is read only when a parameter may come from it (the URL rule does not give
+        # them all), as FastAPI ignores a body no parameter takes; then it is parsed as FastAPI
+        # does: malformed or not an object is 422.
+        reads_body = request.is_json and any(name not in url_values for name in self.names)
+        raw = request.get_data(cache=True) if reads_body else b""
+        if raw.strip():
             body = parse_input(raw)
         is_json = isinstance(body, dict)
         for name in self.names:
@@ -248,10 +311,7 @@ class CadenceBlueprint(Blueprint):
                 try:
                     final = self.runner(cadence.run(score, run_id=run_id))
                 except Exception as exc:
-                    out = flow_error(exc, run_id, expose_errors=self.expose_errors)
-                    if out is None:
-                        raise
-                    return _response(out.status, out.body, out.headers)
+                    return _run_failed(exc, run_id, self.expose_errors)
                 return _response(200, encode_json(final), {RUN_ID_HEADER: run_id})
 
             view.__doc__ = fn.__doc__
@@ -293,7 +353,10 @@ class CadenceBlueprint(Blueprint):
                 outcome = exc.outcome()
                 return _response(outcome.status, outcome.body, outcome.headers)
             run_id = engine.new_run_id()
-            result = runner(engine.execute(engine_input(value), run_id=run_id, explain=explain))
+            try:
+                result = runner(engine.execute(engine_input(value), run_id=run_id, explain=explain))
+            except Exception as exc:  # a stage's errors are in the result; this is not one
+                return _run_failed(exc, run_id, self.expose_errors)
             outcome = decision_outcome(engine, result, run_id, expose_errors=self.expose_errors)
             return _response(outcome.status, outcome.body, outcome.headers)
 

@@ -28,7 +28,7 @@ from cascadence.events import (
     ROUTING_DECISION,
     CadenceEvent,
 )
-from cascadence.reporters._errors import root_error
+from cascadence.reporters._errors import failure_kind, root_error
 
 __all__ = ["ConsoleReporter", "JSONLinesReporter", "event_to_dict"]
 
@@ -115,6 +115,9 @@ class ConsoleReporter:
     cascade trust_scoring_cascade completed 1.90ms
     ```
 
+    A step stopped because a sibling in its `.sync` group failed prints `cancelled`, not
+    `FAILED`: the failure is the sibling's.
+
     Args:
         stream: Where lines go; default `sys.stderr`.
         color: ANSI colors; None uses them when the stream is a terminal.
@@ -140,6 +143,10 @@ class ConsoleReporter:
         label = _SHORT.get(kind)
         if label is None or (kind == NOTE_STARTED and not self.steps):
             return None
+        # a step stopped from outside (a `.sync` sibling failed) did not fail itself
+        cancelled = kind == NOTE_FAILED and failure_kind(event.error) == "cancelled"
+        if cancelled:
+            label = "cancelled"
         if kind == ROUTING_DECISION:
             data = event.data or {}
             text = (
@@ -167,10 +174,10 @@ class ConsoleReporter:
                 text += f" {event.duration * 1000.0:.2f}ms"
             if event.run_id is not None:
                 text += f" run_id={event.run_id}"
-        if event.error is not None:
+        if event.error is not None and not cancelled:
             cause = root_error(event.error) or event.error
             text += f" ({type(cause).__name__}: {cause})"
-        if self._use_color():
+        if self._use_color() and not cancelled:
             color = _COLORS.get(kind)
             if color is not None:
                 text = f"{color}{text}{_RESET}"

@@ -82,6 +82,7 @@ class _Frame:
         "ctx",
         "is_run",
         "last_confidence",
+        "last_failed",
         "last_result",
         "last_step",
         "name",
@@ -117,6 +118,7 @@ class _Frame:
         self.last_step: str | None = None
         self.last_result: Any = None
         self.last_confidence: Any = None
+        self.last_failed = False
 
 
 def _open_frame(frame: _Frame | None) -> _Frame | None:
@@ -369,9 +371,13 @@ class OpenTelemetryReporter(CadenceHooks):
         if event.type == NOTE_FAILED:
             self._fail(span, event.error)
         run = frame.parent
-        if run is not None and run.is_run:
+        # A step cancelled because a sibling failed (or the run was stopped) does not hide the
+        # step whose failure ended the run: that one stays the run's final stage.
+        cancelled = event.type == NOTE_FAILED and attrs.get("cascadence.outcome") == "cancelled"
+        if run is not None and run.is_run and not (cancelled and run.last_failed):
             run.last_step = frame.step
             run.last_confidence = confidence
+            run.last_failed = event.type == NOTE_FAILED and not cancelled
             if event.type == NOTE_FAILED:
                 run.last_result = None
         self._close(frame)

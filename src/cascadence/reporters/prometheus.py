@@ -489,12 +489,72 @@ ASGIApp = Callable[
 ]
 
 
+_MOUNT_DEPTH = 32
+"""Mounts nested deeper than this are not looked into (the route's own template is used)."""
+
+
+def _mount_template(routes: Any, prefix: str, depth: int = 0) -> tuple[str, Any] | None:
+    """The template of the mounts a request went through, e.g. `/tenants/{tenant}/v2`, and
+    the innermost of those mounts.
+
+    `prefix` is the concrete path the mounts matched (what they added to `root_path`, e.g.
+    `/tenants/acme/v2`); `routes` are the routes of the app the middleware wraps. Mount paths
+    are templates, so parameters in them (`/tenants/{tenant}`) stay parameters and never put
+    a path's values into labels. None when no chain of mounts explains `prefix`.
+    """
+    if depth > _MOUNT_DEPTH or not isinstance(routes, (list, tuple)):
+        return None
+    probe = prefix + "/"
+    for mount in routes:
+        regex = getattr(mount, "path_regex", None)
+        template = getattr(mount, "path", None)
+        if not hasattr(mount, "routes") or regex is None or not isinstance(template, str):
+            continue  # not a mount
+        match = regex.match(probe)
+        if match is None or "path" not in match.groupdict():
+            continue
+        consumed = probe[: len(probe) - len(match.group("path")) - 1]
+        rest = prefix[len(consumed) :]
+        if not rest:
+            return template, mount
+        below = _mount_template(mount.routes, rest, depth + 1)
+        if below is not None:
+            return template + below[0], below[1]
+    return None
+
+
+def _route_path(scope: MutableMapping[str, Any], route: Any) -> str | None:
+    """The path template of the matched route, include-time prefixes included.
+
+    FastAPI (from 0.137) puts the route as declared in `scope["route"]`, without the
+    prefixes of `include_router(..., prefix=...)`; the prefixed path is on the route context
+    it keeps in `scope["fastapi"]`, used when it belongs to that same route.
+    """
+    if route is None:
+        return None
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        context = fastapi_scope.get("effective_route_context")
+        path = getattr(context, "path", None)
+        if getattr(context, "original_route", None) is route and isinstance(path, str) and path:
+            return path
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 class PrometheusMiddleware:
     """ASGI middleware counting HTTP requests per route template, method and status.
 
     Works with any ASGI app whose router stores the matched route in `scope["route"]`
     (Starlette and FastAPI do); requests that match no route get the route label
     `<unmatched>`, so the raw path never becomes a label value.
+
+    The route label is the template as the wrapped app routes it: a route of a mounted app
+    gets its mount's path in front (`app.mount("/v1", sub)` with `/items/{i}` in `sub` is
+    `/v1/items/{i}`), through any depth of mounts, with a mount's own parameters kept as
+    templates. A `root_path` set by the server (`uvicorn --root-path /api` behind a proxy)
+    is not part of the label: the same app counts under the same routes wherever a proxy
+    puts it, as with Flask's `url_rule`.
 
     Args:
         app: The ASGI app to wrap.
@@ -528,14 +588,29 @@ class PrometheusMiddleware:
                 status = message["status"]
             await send(message)
 
+        root = scope.get("root_path", "")
+        owner = scope.get("app")  # the app this middleware was added to (Starlette sets it)
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) if route is not None else None
-            if template is None:
-                template = UNMATCHED_ROUTE
+            template = self._template(scope, root, owner)
             if template not in self.exclude:
                 self.reporter.observe_request(
                     scope.get("method", "GET"), template, status, time.perf_counter() - started
                 )
+
+    def _template(self, scope: MutableMapping[str, Any], root: str, owner: Any) -> str:
+        """The route label of a finished request (see the class docstring)."""
+        route = scope.get("route")
+        template = _route_path(scope, route)
+        full = scope.get("root_path", "")
+        if isinstance(full, str) and full != root and full.startswith(root):
+            routes = getattr(self.app, "routes", None) or getattr(owner, "routes", None)
+            mounts = _mount_template(routes, full[len(root) :])
+            if mounts is not None:
+                prefix, innermost = mounts
+                # a mounted app that is no router, or a path its router does not know
+                if template is None or route is innermost:
+                    return prefix
+                return prefix + template
+        return template if template is not None else UNMATCHED_ROUTE
