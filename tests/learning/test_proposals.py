@@ -149,10 +149,36 @@ def test_unknown_ids_and_statuses_suggest_the_closest() -> None:
         assert isinstance(caught.value, KeyError)
         with pytest.raises(ValueError, match="did you mean 'TESTING'"):
             manager.proposals("TESTNG")
-        for nobody in (" ", "", None):
-            with pytest.raises(ValueError, match="needs the reviewer who signs it off"):
+        for nobody in (" ", "", 42):
+            with pytest.raises(ValueError, match="reviewer names who makes the change"):
                 manager.approve("prop_00000000aa", reviewer=nobody)  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match="reviewer names who makes the change"):
+                manager.reject("prop_00000000aa", reviewer=nobody)  # type: ignore[arg-type]
         assert manager.get("prop_00000000aa").status.value == "PENDING_REVIEW"
+
+
+@pytest.mark.parametrize(
+    ("move", "before"),
+    [
+        ("approve", []),
+        ("reject", []),
+        ("start_testing", ["approve"]),
+        ("activate", ["approve"]),
+        ("deprecate", ["approve", "activate"]),
+    ],
+)
+def test_every_move_can_leave_out_who_makes_it(move: str, before: list[str]) -> None:
+    """As in the spec's `manager.approve(proposal_id)`: a move made without naming a person
+    is recorded as the manager's `system_actor`, and no reviewer is stored."""
+    with ProposalManager(system_actor="apls-bot") as manager:
+        proposal_id = manager.create_proposal(RULE).proposal_id
+        for earlier in before:
+            getattr(manager, earlier)(proposal_id)
+        moved = getattr(manager, move)(proposal_id)
+        assert moved.status is next(s for s, m in MOVES.items() if m == move)
+        assert moved.reviewer is None
+        assert [t.actor for t in manager.history(proposal_id)] == ["apls-bot"] * (len(before) + 2)
+        assert manager.get(proposal_id) == moved
 
 
 def test_activation_can_require_a_passed_shadow_test() -> None:

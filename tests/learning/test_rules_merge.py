@@ -104,6 +104,30 @@ async def test_learned_rules_sit_below_the_stages_own_rules() -> None:
     assert decision_of(medium) == "decline" and medium["path"] == ["RULES"]
 
 
+async def test_a_rules_routing_rule_models_can_be_added_to_a_stage_by_hand() -> None:
+    """`to_models()` gives the `RoutingRule`s a loaded config's stage holds (the spec's "add
+    active rules to cascade config"); appended there, they decide as a merged rule does."""
+    rule = GeneratedRule(
+        "apls_big",
+        "pat_big",
+        "RULES",
+        {"field": "amount", "operator": ">=", "value": 500},
+        "decline",
+    )
+    models = rule.to_models(priority=40)
+    assert models == [RoutingRule.model_validate(r) for r in rule.routing_rules(40)]
+    config = CascadeConfig.from_dict(CASCADE)
+    config.stages[rule.stage].routing_rules.extend(models)
+    by_hand = engine(config, sync_in_thread=False)
+    merged = engine(merge_rules(CascadeConfig.from_dict(CASCADE), [rule]), sync_in_thread=False)
+    for amount in (5.0, 50.0, 900.0):
+        data = {**inputs(1)[0], "amount": amount, "is_new_device": False}
+        hand, merge = await by_hand.execute(dict(data)), await merged.execute(dict(data))
+        assert (decision_of(hand), hand["path"]) == (decision_of(merge), merge["path"])
+    big = await by_hand.execute({**inputs(1)[0], "amount": 900.0})
+    assert decision_of(big) == "decline" and big["path"] == ["RULES"]
+
+
 def test_merging_again_replaces_earlier_learned_rules() -> None:
     """A second merge replaces the first one's rules; merging none removes them all."""
     base = CascadeConfig.from_dict(CASCADE)

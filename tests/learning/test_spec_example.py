@@ -138,6 +138,34 @@ async def test_spec_apls_example(capsys: pytest.CaptureFixture[str]) -> None:
     manager.close()
 
 
+async def test_the_spec_loop_gets_each_runs_pattern_back_as_soon_as_one_is_found() -> None:
+    """`pattern = extractor.learn_from_failure(...)` in a 300-run loop: once a stage has enough
+    runs, the call returns the pattern its run falls under, with no other call first."""
+    keep = KeepContext()
+    engine = CascadeEngine(CascadeConfig.from_dict(SPEC_CASCADE), hooks=[keep])
+    engine.register_stages({"RULES": rules_stage, "STATISTICAL_ML": model, "SINGLE_AI": llm})
+    rng = random.Random(5)
+
+    from cascadence.learning import PatternExtractor
+
+    extractor = PatternExtractor()
+    returned = []
+    for _ in range(300):
+        execution_result = await engine.execute({"amount": round(rng.lognormvariate(4.5, 1), 2)})
+        context = keep.contexts.pop()
+        through: dict[str, Any] = {}
+        for stage_name, result in execution_result["stage_results"].items():
+            through[stage_name] = result
+            if result.get("escalated"):
+                pattern = extractor.learn_from_failure(context, stage_name, result)
+                if pattern is not None:
+                    assert pattern.target_stage == stage_name
+                    assert pattern.matches(context.data, through)
+                    returned.append(pattern)
+    assert len(returned) >= 20
+    assert {p.id for p in returned} <= {p.id for p in extractor.get_migration_candidates()}
+
+
 @pytest.mark.parametrize("with_input", [False, True])
 async def test_the_execution_result_itself_serves_as_the_context(with_input: bool) -> None:
     """The spec leaves `context` undefined; the execution result in scope works, since it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,6 +15,7 @@ from cascadence.learning import (
     GeneratedRule,
     MigrationROI,
     Proposal,
+    ProposalManager,
     ProposalStatus,
     ProposalStore,
     ShadowStats,
@@ -132,3 +135,49 @@ async def test_postgres_manager_works_inside_a_running_event_loop() -> None:
         again = PostgresProposalStore(POSTGRES_DSN, table_prefix=pg.table_prefix)
         again.drop_tables()
         again.close()
+
+
+def test_a_manager_never_closed_closes_its_connection_when_collected(tmp_path: Path) -> None:
+    """A dropped manager's SQLite connection is closed by the garbage collector (Python 3.13+
+    warns about an unclosed one, which fails a run with warnings as errors)."""
+    manager = ProposalManager(db_path=str(tmp_path / "p.db"))
+    manager.create_proposal(proposal().rule)
+    db = manager.store._db  # type: ignore[attr-defined]
+    del manager
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        db.execute("SELECT 1")
+    ProposalManager()  # dropped at once: no warning either
+    gc.collect()
+
+
+def test_closing_is_explicit_by_context_or_by_collection_and_happens_once() -> None:
+    """`close()` and the end of a `with` block close the store; closing again does nothing."""
+    with ProposalManager() as manager:
+        manager.create_proposal(proposal().rule)
+    store = manager.store
+    assert isinstance(store, SQLiteProposalStore)
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        store.list()
+    manager.close()
+    store.close()
+
+
+@pytest.mark.servers
+def test_a_postgres_store_never_closed_ends_its_connection_and_thread_when_collected() -> None:
+    """A dropped PostgreSQL store closes its connection and stops its private event loop."""
+    from cascadence.learning import PostgresProposalStore
+
+    pg = PostgresProposalStore(POSTGRES_DSN, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
+    pg.drop_tables()
+    thread, conn, loop = pg._thread, pg._conn, pg._loop
+    assert thread.is_alive()
+    del pg
+    gc.collect()
+    assert not thread.is_alive()
+    assert conn.is_closed() and loop.is_closed()
+    closed = PostgresProposalStore(POSTGRES_DSN, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
+    closed.drop_tables()
+    closed.close()
+    closed.close()
+    assert not closed._thread.is_alive()

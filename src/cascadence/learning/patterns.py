@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import warnings
 from collections import deque
@@ -39,11 +40,16 @@ from cascadence.learning.mining import (
 from cascadence.learning.records import DEFAULT_DECISION_FIELD, ExecutionRecord, decision_of
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
 from cascadence.runtime.context import ExecutionContext
-from cascadence.runtime.result import RUN_LINKS, run_of
+from cascadence.runtime.result import RUN_LINKS, StageResult, run_of
 
 __all__ = ["Pattern", "PatternExtractor", "PatternType"]
 
 _UNSET: Any = object()
+_COST_KEYS = ("cost", "time_ms", "cached")
+"""What is kept of a stage's result when that stage decided the run itself (its cost)."""
+_REMINE_GROWTH = (0.25, 2000, 0.5)
+"""`learn_from_failure` mines a stage again once its runs have grown by a quarter, and by half
+from 2,000 runs on: often while mining is cheap, at a bounded cost per call later on."""
 
 
 class PatternType(str, Enum):
@@ -174,8 +180,10 @@ class Pattern:
     @property
     def description(self) -> str:
         """One readable sentence."""
+        # a stage that decided its runs itself (learn_from_failure with no later stage)
+        where = "" if self.source_stage == self.target_stage else f"after {self.target_stage}, "
         return (
-            f"after {self.target_stage}, when {self.expression}: {self.source_stage} decides "
+            f"{where}when {self.expression}: {self.source_stage} decides "
             f"{self.decision!r} ({self.confidence:.1%} of {self.support} held-out runs, "
             f"{self.coverage:.1%} of runs reaching {self.target_stage})"
         )
@@ -286,11 +294,21 @@ def _check_options(options: dict[str, Any]) -> None:
             options[name] = paths
 
 
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """The patterns of one stage `learn_from_failure` answers with, until `due` runs."""
+
+    thresholds: tuple[float, int]
+    due: int
+    tests: tuple[tuple[Pattern, Any], ...]
+
+
 class PatternExtractor:
     """Learns, from recorded runs, decisions that expensive stages keep making for cheap reasons.
 
     Feed it runs with `observe(data, result)` (or `fit(runs)`), or stage by stage with the
-    spec's `learn_from_failure`, then ask for `get_migration_candidates`.
+    spec's `learn_from_failure` (which returns each run's pattern as soon as one is found),
+    then ask for `get_migration_candidates`.
 
     Args:
         decision_field: The field learned rules write their decision to; a run's decision is
@@ -338,7 +356,12 @@ class PatternExtractor:
         self._records: deque[ExecutionRecord] = deque(maxlen=max_records)
         self._version = 0
         self._cache: dict[tuple[Any, ...], list[Pattern]] = {}
-        self._latest: list[tuple[Pattern, Any]] = []
+        # what `learn_from_failure` answers with: the thresholds of the last
+        # `get_migration_candidates` (the defaults until then), the runs ever recorded per
+        # stage, and per stage the patterns last mined (with their compiled conditions)
+        self._thresholds: tuple[float, int] = (0.8, 100)
+        self._seen: dict[str, int] = {}
+        self._found: dict[str, _Found] = {}
         self._warned: set[str] = set()  # misuses of learn_from_failure already reported
         # from now on, results link the stages a run went on from to the run, so the spec's
         # `learn_from_failure(input, stage_name, stage_result)` finds the later stages
@@ -363,6 +386,9 @@ class PatternExtractor:
             }
         self._records.append(record)
         self._version += 1
+        seen = self._seen
+        for stage in record.eligible:
+            seen[stage] = seen.get(stage, 0) + 1
         return record
 
     def observe(self, data: Mapping[str, Any], result: Mapping[str, Any]) -> ExecutionRecord | None:
@@ -416,6 +442,11 @@ class PatternExtractor:
     ) -> Pattern | None:
         """Record that `stage_name` could not decide a run (it escalated), as in the spec.
 
+        When `context` holds no result of a stage after `stage_name` (a context built by hand
+        from the input, say), the stage decided the run itself: its own `result` (or
+        `decision=`) is the run's decision. The run is then learned from the input and the
+        stages before `stage_name`, never from the stage's own output (the answer to predict).
+
         Args:
             context: The run: its input, its `ExecutionContext`, or the result dict
                 `CascadeEngine.execute` returned (which holds the input). With the input, the
@@ -428,9 +459,18 @@ class PatternExtractor:
                 execution result, `decision_of(result)` (a learned rule's decision included).
 
         Returns:
-            The best pattern found so far (by the last `get_migration_candidates`) that
-            already covers this run, or None. Nothing is recorded (and a warning says so once)
-            when `context` holds no stage that ran after `stage_name`.
+            The pattern the run falls under: the best pattern for rules after `stage_name`
+            whose condition holds on the run, preferring one with the run's decision (another
+            only when the run is one of its exceptions). Patterns for `stage_name` are mined
+            as runs arrive: once it has `min_samples` recorded runs, then each time its runs
+            have grown by a quarter (by half from 2,000 runs on), with the thresholds of the
+            last `get_migration_candidates` call (`min_confidence=0.8, min_samples=100` until
+            then), so a call costs little on average. None while the stage has fewer runs
+            than that, when no pattern found covers the run, or when nothing was recorded.
+            Nothing is recorded (and a warning says so once) when there is no decision to
+            learn: no later stage, and the stage's result has no `result`, or is an engine's
+            stage result given with the input alone (its run may have gone on to stages not
+            given, so its answer may be provisional).
         """
         run = run_of(result)  # the run this stage result came from, if the engine made it
         if isinstance(context, ExecutionContext):
@@ -459,35 +499,111 @@ class PatternExtractor:
                 "learn_from_failure expects an ExecutionContext or a mapping, "
                 f"got {type(context).__name__}"
             )
+        if not isinstance(result, Mapping):
+            raise TypeError(
+                f"learn_from_failure takes the stage's result dict as `result`, got "
+                f"{type(result).__name__}: {result!r:.60}"
+            )
         ordered = {n: r for n, r in stages.items() if not (r or {}).get("skipped")}
-        if stage_name not in ordered:
+        given = stage_name in ordered  # the run's own results hold the stage's
+        if not given:
             ordered[stage_name] = result
         path = tuple(ordered)
         later = path[path.index(stage_name) + 1 :]
-        if not later:
-            # A pattern says "decide here what a later stage decided": without the later stage
-            # there is neither a stage to move the decision from nor a cost to save.
+        if later:
+            if decision is _UNSET:
+                if isinstance(context, Mapping) and "final_result" in context:
+                    decision = decision_of(context, self.decision_field)  # an execution result
+                else:
+                    decision = ordered[later[-1]].get("result")
+        elif (
+            decision is _UNSET
+            and not given
+            and (isinstance(result, StageResult) or "time_ms" in result)
+        ):
+            # An engine's stage result given with the input alone: the run may have gone on
+            # to stages not given, and this stage's answer may be provisional ("review").
             self._warn_once(
-                "no_decision",
+                "no_later_stage",
                 "learn_from_failure: nothing recorded: `context` holds no result of a stage "
-                f"after {stage_name!r}, so there is no later decision to learn; pass the "
-                "result dict CascadeEngine.execute returned as `context` (or make the "
-                "PatternExtractor before the runs: their stage results then lead to the run)",
+                f"after {stage_name!r}, and this result came from an engine run that may have "
+                "gone on to later stages; pass the result dict CascadeEngine.execute returned "
+                "as `context` (or make the PatternExtractor before the runs: their stage "
+                "results then lead to the run)",
             )
             return None
-        if decision is _UNSET:
-            if isinstance(context, Mapping) and "final_result" in context:
-                decision = decision_of(context, self.decision_field)  # an execution result
-            else:
-                decision = ordered[later[-1]].get("result")
+        else:  # the stage decided the run itself
+            own = ordered[stage_name] or {}
+            if decision is _UNSET:
+                if isinstance(context, Mapping) and "final_result" in context:
+                    decision = decision_of(context, self.decision_field)
+                else:
+                    decision = own.get("result")
+            if decision is None:
+                self._warn_once(
+                    "no_decision",
+                    "learn_from_failure: nothing recorded: `context` holds no result of a "
+                    f"stage after {stage_name!r}, and its result holds no `result` to use as "
+                    "the decision; pass decision=..., or the result dict CascadeEngine.execute "
+                    "returned as `context`",
+                )
+                return None
+            ordered[stage_name] = {key: own[key] for key in _COST_KEYS if key in own}
         if decision is None or not isinstance(decision, Hashable) or not isinstance(data, Mapping):
             return None
-        record = self._add(ExecutionRecord(data, ordered, path, decision, frozenset({stage_name})))
-        through = record.stages_through(stage_name)
-        for pattern, test in self._latest:
-            if pattern.target_stage == stage_name and test(data, through, None):
-                return pattern
-        return None
+        record = self._add(
+            ExecutionRecord(
+                data, ordered, path, decision, frozenset({stage_name}), self_decided=not later
+            )
+        )
+        return self._covering(record, stage_name)
+
+    def _covering(self, record: ExecutionRecord, stage: str) -> Pattern | None:
+        """The best pattern after `stage` covering `record`, one with its decision first."""
+        found = self._found.get(stage)
+        if (
+            found is None
+            or found.thresholds != self._thresholds
+            or self._seen.get(stage, 0) >= found.due
+        ):
+            found = self._mine_at(stage)
+        if not found.tests:
+            return None
+        through = record.stages_through(stage)
+        exception = None
+        for pattern, test in found.tests:
+            if test(record.data, through, None):
+                if pattern.decision == record.decision:
+                    return pattern
+                if exception is None:
+                    exception = pattern
+        return exception
+
+    def _mine_at(self, stage: str) -> _Found:
+        """Mine `stage` again with the current thresholds, and say when to mine it next."""
+        records = list(self._records)
+        population = sum(1 for r in records if stage in r.eligible)
+        patterns: list[Pattern] = []
+        if population >= self._thresholds[1] and any(
+            stage in r.eligible and (r.path[-1] != stage or r.self_decided) for r in records
+        ):
+            patterns = self._mine(records, [stage], *self._thresholds)
+        return self._publish(stage, population, patterns)
+
+    def _publish(self, stage: str, population: int, patterns: Iterable[Pattern]) -> _Found:
+        """Keep `patterns` (mined with the current thresholds over `population` runs of
+        `stage`) for `learn_from_failure`, until the stage's runs reach `min_samples` or have
+        grown by the share `_REMINE_GROWTH` gives."""
+        small, large_from, large = _REMINE_GROWTH
+        growth = small if population < large_from else large
+        step = max(1, self._thresholds[1] - population, math.ceil(population * growth))
+        found = _Found(
+            self._thresholds,
+            self._seen.get(stage, 0) + step,
+            tuple((p, compile_condition(p.condition).fn) for p in patterns),
+        )
+        self._found[stage] = found
+        return found
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warn about a misuse of `learn_from_failure` once per extractor (runs come in bulk)."""
@@ -499,13 +615,14 @@ class PatternExtractor:
         """Forget every recorded run and every pattern found."""
         self._records.clear()
         self._cache.clear()
-        self._latest = []
+        self._seen.clear()
+        self._found.clear()
         self._version += 1
 
     # -- learning ----------------------------------------------------------------------------
     def stages(self) -> list[str]:
         """Stages some recorded run could have been decided after, in cascade order."""
-        seen = {s for r in self._records for s in r.eligible if r.path[-1] != s}
+        seen = {s for r in self._records for s in r.eligible if r.path[-1] != s or r.self_decided}
         return [s for s in stage_order(list(self._records)) if s in seen]
 
     def get_migration_candidates(
@@ -547,21 +664,38 @@ class PatternExtractor:
         key = (min_confidence, min_samples, target_stage, self._version)
         cached = self._cache.get(key)
         if cached is None:
-            settings = replace(
-                self._settings, min_confidence=min_confidence, min_samples=min_samples
-            )
             records = list(self._records)
-            order = stage_order(records)
-            now = self.clock.time()
-            cached = [
-                self._pattern(rule, order, now)
-                for stage in stages
-                for rule in mine_stage(records, stage, settings)
-            ]
-            cached.sort(key=lambda p: (-p.coverage * p.avg_saved_cost * p.population, p.id))
+            cached = self._mine(records, stages, min_confidence, min_samples)
             self._cache = {key: cached}
-            self._latest = [(p, compile_condition(p.condition).fn) for p in cached]
+            # what learn_from_failure answers with from now on
+            self._thresholds = (min_confidence, min_samples)
+            population: dict[str, int] = {}
+            for record in records:
+                for stage in record.eligible:
+                    population[stage] = population.get(stage, 0) + 1
+            for stage in stages:
+                mined = [p for p in cached if p.target_stage == stage]
+                self._publish(stage, population.get(stage, 0), mined)
         return list(cached)
+
+    def _mine(
+        self,
+        records: list[ExecutionRecord],
+        stages: Iterable[str],
+        min_confidence: float,
+        min_samples: int,
+    ) -> list[Pattern]:
+        """The patterns of `stages`, the biggest expected saving first."""
+        settings = replace(self._settings, min_confidence=min_confidence, min_samples=min_samples)
+        order = stage_order(records)
+        now = self.clock.time()
+        found = [
+            self._pattern(rule, order, now)
+            for stage in stages
+            for rule in mine_stage(records, stage, settings)
+        ]
+        found.sort(key=lambda p: (-p.coverage * p.avg_saved_cost * p.population, p.id))
+        return found
 
     def _pattern(self, rule: MinedRule, order: tuple[str, ...], now: float) -> Pattern:
         finals: dict[str, int] = {}

@@ -4,6 +4,8 @@ The proposal API is synchronous (a reviewer's `approve` is one call), while asyn
 async-only; the store therefore owns one connection living on a private event loop in a daemon
 thread, and each call runs there and waits for its answer. This works the same from plain code
 and from inside a running event loop (the call blocks its caller, as any synchronous call does).
+`close()` closes the connection and ends the thread; so does garbage collection, for a store
+that was never closed.
 
 Requires asyncpg (`pip install cascadence[postgres]`), imported on first use.
 """
@@ -14,6 +16,7 @@ import asyncio
 import json
 import re
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -71,14 +74,17 @@ class PostgresProposalStore:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._loop.run_forever, name="cascadence-proposals-pg", daemon=True
+            target=_serve, args=(self._loop,), name="cascadence-proposals-pg", daemon=True
         )
+        opened: list[Any] = []  # the connection, once made; the closer refers to it, not to self
+        self._closer = weakref.finalize(self, _shut_down, self._loop, self._thread, opened)
         self._thread.start()
         try:
             self._conn: Any = self._run(asyncpg.connect(dsn))
+            opened.append(self._conn)
             self._run(self._create())
         except BaseException:
-            self._stop()
+            self._closer()
             raise
 
     def __repr__(self) -> str:
@@ -234,15 +240,33 @@ class PostgresProposalStore:
             )
         )
 
-    def _stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
     def close(self) -> None:
-        """Close the connection and stop the private event loop."""
-        if self._loop.is_closed():
-            return
+        """Close the connection and stop the private event loop (again: nothing happens)."""
         with self._lock:
-            self._run(self._conn.close())
-            self._stop()
+            self._closer()
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The private loop's thread: run the loop until stopped, then close it."""
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+def _shut_down(
+    loop: asyncio.AbstractEventLoop, thread: threading.Thread, opened: list[Any]
+) -> None:
+    """Close a store's connection and end its thread: `close()`, or the store's finalizer."""
+    if threading.current_thread() is thread:
+        # the store was dropped on its own loop's thread, which cannot wait for itself
+        for conn in opened:
+            conn.terminate()
+        loop.stop()
+        return
+    try:
+        for conn in opened:
+            asyncio.run_coroutine_threadsafe(conn.close(), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()

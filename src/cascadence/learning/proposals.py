@@ -114,7 +114,9 @@ class ProposalManager:
         return self.get(proposal_id).history
 
     def get_active_rules(self) -> list[GeneratedRule]:
-        """The rules of ACTIVE proposals, to merge into the next config version."""
+        """The rules of ACTIVE proposals, to merge into the next config version:
+        `merge_rules(engine.config, manager.get_active_rules())` (each rule's `to_models()`
+        gives its `RoutingRule`s)."""
         return [p.rule for p in self.store.list(_S.ACTIVE)]
 
     def get_testing_rules(self) -> list[GeneratedRule]:
@@ -208,24 +210,24 @@ class ProposalManager:
         return moved
 
     def approve(
-        self, proposal_id: str | Proposal, reviewer: str, reason: str | None = None
+        self, proposal_id: str | Proposal, reviewer: str | None = None, reason: str | None = None
     ) -> Proposal:
         """PENDING_REVIEW -> APPROVED, by `reviewer`.
 
+        Without a reviewer, the approval is recorded as made by `system_actor` (in the
+        history) and `proposal.reviewer` stays None: nobody signed it off by name.
+
         Raises:
-            ValueError: No reviewer named: approval is a person's sign-off, never the system's.
+            ValueError: A reviewer given as a blank or non-text value.
         """
-        if not isinstance(reviewer, str) or not reviewer.strip():
-            raise ValueError(
-                f"approving {proposal_id!r} needs the reviewer who signs it off, e.g. "
-                f"reviewer='admin@example.com'; got {reviewer!r}"
-            )
+        _check_person(reviewer, "reviewer", f"approving {proposal_id!r}")
         return self._move(proposal_id, _S.APPROVED, reviewer, reason, reviewer=reviewer)
 
     def reject(
         self, proposal_id: str | Proposal, reviewer: str | None = None, reason: str | None = None
     ) -> Proposal:
-        """PENDING_REVIEW, APPROVED or TESTING -> REJECTED."""
+        """PENDING_REVIEW, APPROVED or TESTING -> REJECTED, by `reviewer` (as `approve`)."""
+        _check_person(reviewer, "reviewer", f"rejecting {proposal_id!r}")
         return self._move(proposal_id, _S.REJECTED, reviewer, reason, reviewer=reviewer)
 
     def start_testing(
@@ -290,6 +292,15 @@ class ProposalManager:
     def record_shadow(self, proposal_id: str | Proposal, delta: ShadowStats) -> ShadowStats | None:
         """Add shadow-test statistics to a proposal in TESTING; None if it is not in TESTING."""
         return self.store.add_shadow(_id_of(proposal_id), delta, _S.TESTING)
+
+
+def _check_person(who: Any, name: str, doing: str) -> None:
+    """Refuse a person given as a blank or non-text value (None means nobody named)."""
+    if who is not None and (not isinstance(who, str) or not who.strip()):
+        raise ValueError(
+            f"{doing}: {name} names who makes the change, e.g. {name}='admin@example.com', "
+            f"or is left out; got {who!r}"
+        )
 
 
 def _status(value: ProposalStatus | str) -> ProposalStatus:

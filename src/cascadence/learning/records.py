@@ -87,6 +87,10 @@ class ExecutionRecord:
         decision: The run's decision (see `decision_of`).
         eligible: Stages at which a learned rule would have been evaluated on this run.
         holdout: Whether the record is kept aside to measure patterns rather than find them.
+        self_decided: The last stage of `path` made the decision itself, and nothing that ran
+            after it is known (`learn_from_failure` given no later stage). Its output is then
+            left out of `stage_results` (only its cost is kept), so rules after it are learned
+            from the input and the stages before it, never from the answer they are to predict.
     """
 
     data: Mapping[str, Any]
@@ -95,6 +99,7 @@ class ExecutionRecord:
     decision: Hashable
     eligible: frozenset[str]
     holdout: bool = False
+    self_decided: bool = False
 
     @classmethod
     def from_result(

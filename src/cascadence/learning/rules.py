@@ -48,6 +48,10 @@ STOP_SUFFIX = "_stop"
 class GeneratedRule:
     """A learned early decision, ready to be merged into a cascade configuration.
 
+    It is not itself a routing rule: `merge_rules(config, rules)` adds rules to a config
+    (`merge_rules(engine.config, manager.get_active_rules())`), and `to_models()` gives the
+    two `RoutingRule`s it stands for, to place by hand.
+
     Attributes:
         rule_id: Name of the `set_field` rule; the `terminate` rule adds `_stop`.
         pattern_id: The pattern it comes from.
@@ -90,7 +94,8 @@ class GeneratedRule:
         return to_expression(parse_condition(self.condition))
 
     def routing_rules(self, priority: int = -10) -> list[dict[str, Any]]:
-        """The two routing rules as plain data, for a stage's `routing_rules`.
+        """The two routing rules as plain data, as a stage's `routing_rules` are written in a
+        config file or `CascadeConfig.from_dict`; `to_models()` gives them as `RoutingRule`s.
 
         Args:
             priority: Priority of the deciding rule; the stopping rule gets one less.
@@ -122,7 +127,15 @@ class GeneratedRule:
         ]
 
     def to_models(self, priority: int = -10) -> list[RoutingRule]:
-        """The two routing rules as validated `RoutingRule` models."""
+        """The two routing rules as validated `RoutingRule` models, for a loaded config:
+        `config.stages[rule.stage].routing_rules.extend(rule.to_models())`.
+
+        `merge_rules` does this for many rules at once, below the stage's own rules, and
+        bumps the version; by hand, pick a `priority` below the stage's lowest.
+
+        Args:
+            priority: Priority of the deciding rule; the stopping rule gets one less.
+        """
         return [RoutingRule.model_validate(r) for r in self.routing_rules(priority)]
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cascadence.checkpoint import serde
@@ -151,6 +152,9 @@ _COLUMNS = "proposal_id, status, created_at, updated_at, reviewer, rule, roi, sh
 class SQLiteProposalStore:
     """Proposals in an embedded SQLite database.
 
+    The connection closes with `close()`, at the end of a `with` block, or, for a store that
+    was never closed, when the store is garbage collected.
+
     Args:
         path: A file path, or `":memory:"` (the default) for a store that lives as long as
             this object.
@@ -163,7 +167,9 @@ class SQLiteProposalStore:
         self.path = path
         self._p = self.table_prefix = table_prefix
         self._lock = threading.Lock()
+        # `check_same_thread=False` also lets the garbage collector's thread close it
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._closer = weakref.finalize(self, self._db.close)
         self._db.executescript(_SQLITE_SCHEMA.format(p=table_prefix))
 
     def __repr__(self) -> str:
@@ -282,9 +288,9 @@ class SQLiteProposalStore:
             return total
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (again: nothing happens)."""
         with self._lock:
-            self._db.close()
+            self._closer()
 
 
 def store_from_url(url: str) -> ProposalStore:
