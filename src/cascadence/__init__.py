@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # explicit re-exports, so `mypy --strict` accepts `from casca
     from cascadence.errors import CheckpointError as CheckpointError
     from cascadence.errors import CircuitOpenError as CircuitOpenError
     from cascadence.errors import ConfigError as ConfigError
+    from cascadence.errors import ConfigFileError as ConfigFileError
+    from cascadence.errors import ConfigFileNotFoundError as ConfigFileNotFoundError
     from cascadence.errors import GlobalTimeoutError as GlobalTimeoutError
     from cascadence.errors import MergeConflict as MergeConflict
     from cascadence.errors import NoteError as NoteError
@@ -111,6 +113,8 @@ _EXPORTS: dict[str, str] = {
     "Condition": "cascadence.cascade.config",
     "ConditionEvaluator": "cascadence.conditions.evaluator",
     "ConfigError": "cascadence.errors",
+    "ConfigFileError": "cascadence.errors",
+    "ConfigFileNotFoundError": "cascadence.errors",
     "DebugHooks": "cascadence.hooks",
     "DeviceContext": "cascadence.cascade.event_model",
     "DomainType": "cascadence.cascade.event_model",
@@ -184,6 +188,8 @@ __all__ = [
     "Condition",
     "ConditionEvaluator",
     "ConfigError",
+    "ConfigFileError",
+    "ConfigFileNotFoundError",
     "DebugHooks",
     "DeviceContext",
     "DomainType",

@@ -3,6 +3,10 @@
 ```
 CascadenceError                      root of everything cascadence raises
 ├── ConfigError(ValueError)          a cascade file or dict is invalid; `.issues` lists them all
+│   └── ConfigFileError(OSError)     a cascade file cannot be read; `.errno`, `.filename`
+│       ├── ConfigFileNotFoundError(FileNotFoundError)   no such file
+│       ├── ConfigIsADirectoryError(IsADirectoryError)   a folder, not a file
+│       └── ConfigPermissionError(PermissionError)       not allowed to read it
 ├── PlanError                        a valid config cannot run: unknown handler, import path missing
 │   └── UnknownStageError(KeyError, ValueError)  a stage name the config does not have
 ├── CheckpointError                  a checkpoint store failed or a value cannot be serialized
@@ -39,7 +43,11 @@ __all__ = [
     "CheckpointError",
     "CircuitOpenError",
     "ConfigError",
+    "ConfigFileError",
+    "ConfigFileNotFoundError",
+    "ConfigIsADirectoryError",
     "ConfigIssue",
+    "ConfigPermissionError",
     "ConfigWarning",
     "GlobalTimeoutError",
     "MergeConflict",
@@ -139,6 +147,47 @@ class ConfigError(CascadenceError, ValueError):
         count = len(self.issues)
         head = f"{count} problem{'s' if count != 1 else ''} in the cascade configuration"
         super().__init__(head + ":\n" + "\n".join("  " + i.format() for i in self.issues))
+
+
+class ConfigFileError(ConfigError, OSError):
+    """A cascade config file cannot be read (other than for its text: that is a `ConfigError`).
+
+    Also an `OSError` with the `errno`, `strerror` and `filename` of the failed read, so code
+    written for `open()` catches it as it catches the error `open()` raises; the subclasses
+    below are also the matching builtin. The message is the `ConfigError`'s: the file, what is
+    wrong and what to do.
+    """
+
+    def __init__(
+        self,
+        issues: Sequence[ConfigIssue],
+        errno: int | None = None,
+        strerror: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        super().__init__(issues)
+        self.errno = errno
+        self.strerror = strerror
+        self.filename = filename
+
+    def __str__(self) -> str:
+        # the message of a ConfigError, not OSError's `[Errno 2] ...: 'file'`
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.issues, self.errno, self.strerror, self.filename))
+
+
+class ConfigFileNotFoundError(ConfigFileError, FileNotFoundError):
+    """The cascade config file does not exist; also a `FileNotFoundError`."""
+
+
+class ConfigIsADirectoryError(ConfigFileError, IsADirectoryError):
+    """The path of the cascade config is a folder; also an `IsADirectoryError`."""
+
+
+class ConfigPermissionError(ConfigFileError, PermissionError):
+    """The cascade config file may not be read; also a `PermissionError`."""
 
 
 class PlanError(CascadenceError):

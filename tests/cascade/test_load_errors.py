@@ -356,7 +356,7 @@ def test_unknown_skip_to_target(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("order", ["execution_order: [A, B]", "", "execution_order: null"])
 def test_skip_to_backwards(tmp_path: Path, order: str) -> None:
-    """skip_to only jumps forward in the execution order, explicit or from declaration."""
+    """skip_to only jumps forward in the execution order, explicit or from dependencies."""
     error, path = load_error(
         tmp_path,
         f"""
@@ -364,6 +364,7 @@ def test_skip_to_backwards(tmp_path: Path, order: str) -> None:
         stages:
           A: {{}}
           B:
+            depends_on: [A]
             routing_rules:
               - name: back
                 condition: "amount > 3"
@@ -1110,7 +1111,7 @@ def test_a_condition_that_may_hold_without_a_later_stage_is_accepted() -> None:
                             }
                         ]
                     },
-                    "MEDIUM": {},
+                    "MEDIUM": {"depends_on": ["FAST"]},
                 },
             }
         )

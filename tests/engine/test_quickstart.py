@@ -124,8 +124,9 @@ def test_register_unknown_stage_suggests_closest() -> None:
         engine.register_stage("FAST_CHEK", fast_check_handler)
 
 
-async def test_missing_handler_fails_before_any_stage_runs() -> None:
-    """A stage with no handler fails at execute start with a clear message."""
+async def test_missing_handler_fails_its_stage_and_check_handlers_refuses_up_front() -> None:
+    """A stage with no handler fails when it has to run, after the stages before it, with a
+    clear message; check_handlers() refuses the cascade before anything runs."""
     config = CascadeConfig.from_dict(
         {"name": "c", "stages": {"A": {}, "B": {}}, "execution_order": ["A", "B"]}
     )
@@ -138,8 +139,12 @@ async def test_missing_handler_fails_before_any_stage_runs() -> None:
 
     engine.register_stage("A", a)
     with pytest.raises(PlanError, match="no handler for stage\\(s\\) B"):
-        await engine.execute({})
-    assert ran == []
+        engine.check_handlers()
+    result = await engine.execute({})
+    assert ran == ["A"]
+    assert not result["success"]
+    assert result["stage_results"]["A"]["result"] == 1
+    assert "engine.register_stage('B', handler)" in result["stage_results"]["B"]["error"]
 
 
 def test_execute_sync() -> None:

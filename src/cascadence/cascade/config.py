@@ -23,7 +23,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -67,6 +67,27 @@ STAGE_COSTS: dict[str, float] = {
 
 ActionType = Literal["terminate", "skip_to", "enable_stages", "disable_stages", "set_field"]
 RuleType = Literal["precondition", "routing", "postcondition"]
+Backoff = Literal["fixed", "exponential"]
+
+ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
+RULE_TYPES: tuple[str, ...] = get_args(RuleType)
+
+
+def canonical_word(value: Any, words: tuple[str, ...]) -> Any:
+    """`value` as the one of `words` it spells in any case and with whitespace around it
+    (`" TERMINATE"` -> `"terminate"`); anything else unchanged, for validation to refuse with
+    the closest word."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in words:
+            return word
+    return value
+
+
+def _any_case(words: tuple[str, ...]) -> BeforeValidator:
+    """Marks a field whose lower-case words are accepted in any case, kept in lower case."""
+    return BeforeValidator(lambda value: canonical_word(value, words))
+
 
 _HANDLER_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
@@ -259,8 +280,9 @@ Condition.model_rebuild()  # its operands are `ConditionSpec`s, defined after it
 class RoutingAction(_Model):
     """What a routing rule does when its condition matches."""
 
-    type: ActionType
-    """`terminate`, `skip_to`, `enable_stages`, `disable_stages` or `set_field`."""
+    type: Annotated[ActionType, _any_case(ACTION_TYPES)]
+    """`terminate`, `skip_to`, `enable_stages`, `disable_stages` or `set_field` (any case
+    loads: `TERMINATE` is kept as `terminate`)."""
 
     target: str | None = None
     """For `skip_to`: the stage to jump to."""
@@ -335,9 +357,10 @@ class RoutingRule(_Model):
     name: str = Field(min_length=1)
     """Unique name of the rule within its stage."""
 
-    type: RuleType = "routing"
+    type: Annotated[RuleType, _any_case(RULE_TYPES)] = "routing"
     """When the rule is evaluated: `precondition` before the stage runs (a match can prevent
-    it), `routing` after it (controls the flow), `postcondition` after routing."""
+    it), `routing` after it (controls the flow), `postcondition` after routing (any case
+    loads, kept in lower case)."""
 
     priority: Annotated[int, Number] = 0
     """Rules of one type are evaluated in descending priority. Every rule that matches acts,
@@ -431,9 +454,10 @@ class StageConfig(_Model):
     """Delay between retries, in milliseconds (before the first retry, under exponential
     backoff)."""
 
-    retry_backoff: Literal["fixed", "exponential"] = "fixed"
+    retry_backoff: Annotated[Backoff, _any_case(get_args(Backoff))] = "fixed"
     """`fixed` waits `retry_delay_ms` between every two attempts; `exponential` multiplies the
-    delay by `retry_backoff_multiplier` after each retry (as `RetryPlugin` does)."""
+    delay by `retry_backoff_multiplier` after each retry (as `RetryPlugin` does). Any case
+    loads, kept in lower case."""
 
     retry_backoff_multiplier: Annotated[float, Number] = Field(default=2.0, ge=1.0)
     """Growth factor of the retry delay under exponential backoff."""
@@ -629,18 +653,28 @@ class CascadeConfig(_Model):
         """Load a `.yaml`, `.yml` or `.json` file.
 
         Raises:
-            ConfigError: The file cannot be read or parsed, or the config is invalid; every
-                issue carries the file and line it was found at.
+            ConfigFileNotFoundError: The file does not exist (also a `FileNotFoundError`; a
+                folder or a file that may not be read raises the `ConfigFileError` that is
+                also an `IsADirectoryError` or a `PermissionError`).
+            ConfigError: The file cannot be parsed or the config is invalid; every issue
+                carries the file and line it was found at.
         """
         from cascadence.cascade.loader import load_file
 
         return load_file(cls, path)
 
     @classmethod
-    def from_yaml(cls, text: str, *, source: str | None = None) -> CascadeConfig:
+    def from_yaml(cls, text: str | os.PathLike[str], *, source: str | None = None) -> CascadeConfig:
         """Load YAML (or JSON) text; `source` names it in error messages.
 
+        A path is loaded as `from_file` loads it: an `os.PathLike` (`Path("cascade.yaml")`),
+        or, when no `source` is given, a one-line text ending in `.yaml`, `.yml` or `.json`
+        that is not a YAML mapping or list (`"cascade.yaml"`). Pass `source` to have text
+        always read as YAML.
+
         Raises:
+            ConfigFileNotFoundError: The path, or the one-line text read as a file name, names
+                no file (also a `FileNotFoundError`).
             ConfigError: The text cannot be parsed or the config is invalid.
         """
         from cascadence.cascade.loader import load_text
@@ -648,10 +682,14 @@ class CascadeConfig(_Model):
         return load_text(cls, text, source=source)
 
     @classmethod
-    def from_json(cls, text: str, *, source: str | None = None) -> CascadeConfig:
+    def from_json(cls, text: str | os.PathLike[str], *, source: str | None = None) -> CascadeConfig:
         """Load JSON text; `source` names it in error messages.
 
+        A path is loaded as `from_file` loads it, as for `from_yaml`.
+
         Raises:
+            ConfigFileNotFoundError: The path, or the one-line text read as a file name, names
+                no file (also a `FileNotFoundError`).
             ConfigError: The text is not JSON or the config is invalid.
         """
         from cascadence.cascade.loader import load_text
@@ -660,7 +698,8 @@ class CascadeConfig(_Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> CascadeConfig:
-        """Load plain data, as parsed from YAML or JSON.
+        """Load plain data, as parsed from YAML or JSON (a path or text is refused, naming
+        `from_file`).
 
         Raises:
             ConfigError: The config is invalid; every issue names its path.
@@ -728,10 +767,11 @@ class CascadeConfig(_Model):
             ) from None
 
     def ordered_stage_names(self) -> list[str]:
-        """The order stages are considered in: `execution_order` if given, else the first
-        declared stage whose dependencies are placed, repeatedly (as the engine runs them)."""
+        """The order stages are considered in, as the engine runs them: `execution_order` if
+        given, else declaration order, each stage moved after its dependencies and after the
+        stages its routing needs first (see `cascadence.cascade.validate.run_order`)."""
         if self.execution_order is not None:
             return list(self.execution_order)
-        from cascadence.cascade.validate import dependency_order
+        from cascadence.cascade.validate import run_order
 
-        return dependency_order({n: s.depends_on for n, s in self.stages.items()})
+        return run_order(self.stages)

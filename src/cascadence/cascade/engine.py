@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cascadence.cascade.compile import settled_config
 from cascadence.cascade.config import CascadeConfig
 from cascadence.cascade.optimizer import ExecutionOptimizer
 from cascadence.errors import (
@@ -143,6 +144,9 @@ class CascadeEngine:
         self.max_in_flight = max_in_flight
         self.optimizer = ExecutionOptimizer()
         """Builds the plans this engine runs (conditions compiled once, kept across reloads)."""
+        # the config last checked for changes made in place, and its `_shape` then
+        self._checked: tuple[CascadeConfig, tuple[Any, ...]] | None = None
+        self._config = self._settle(self._config)
         self._plan = self._compile(self._config)
         self._register_paths(self._config)
 
@@ -163,6 +167,28 @@ class CascadeEngine:
         if slot not in self._state:
             self._state[slot] = factory()
         return self._state[slot]
+
+    def _settle(self, config: CascadeConfig, *, fully: bool = True) -> CascadeConfig:
+        """`config` as plans are built from it: checked again, and parts given as mappings or
+        learned rules converted (see `settled_config`). With `fully=False`, the config checked
+        last is taken as it is when none of the lists a plan reads (stages, their routing
+        rules, `depends_on` and `cache_key_fields`, `execution_order`, termination
+        conditions) changed in place since.
+
+        Raises:
+            ConfigError: A part changed in place is invalid, or the whole no longer checks.
+        """
+        checked = self._checked
+        if (
+            not fully
+            and checked is not None
+            and checked[0] is config
+            and checked[1] == _shape(config)
+        ):
+            return config
+        settled = settled_config(config)
+        self._checked = (settled, _shape(settled))
+        return settled
 
     def _compile(self, config: CascadeConfig) -> CascadePlan:
         self._used = set()
@@ -226,8 +252,8 @@ class CascadeEngine:
             new_config: The new version (a `CascadeConfig`, a mapping or a file path).
             handlers: Handlers for stages of the new version, registered in the same step.
             require_handlers: Refuse a version in which some stage would have no handler
-                (`ConfigWatcher` sets it: executions would otherwise fail until one is
-                registered).
+                (`ConfigWatcher` sets it: that stage would otherwise fail whenever a run
+                reaches it, until one is registered).
 
         Raises:
             ConfigError: The new configuration is invalid (the running one stays in place).
@@ -251,8 +277,10 @@ class CascadeEngine:
             dict(self._from_path),
             dict(self._state),
             set(self._used),
+            self._checked,
         )
         try:
+            config = self._settle(config)
             self._plan = self._compile(config)  # a failure here leaves the running version
             self._config = config
             for name, handler in (handlers or {}).items():
@@ -264,6 +292,7 @@ class CascadeEngine:
             self._config, self._plan = kept[0], kept[1]
             self._handlers, self._originals, self._policies = kept[2], kept[3], kept[4]
             self._from_path, self._state, self._used = kept[5], kept[6], kept[7]
+            self._checked = kept[8]
             raise
         self._prune_state()
 
@@ -279,18 +308,21 @@ class CascadeEngine:
             TypeError: `name` is not a str, or `in_thread` is not a bool or None.
             UnknownStageError: No stage has that name (the message suggests the closest one).
             PlanError: The handler is not callable.
+            ConfigError: The config was changed in place since the last plan into one that
+                does not validate (see `update_config`).
         """
         given: object = name  # typed as a str, checked: callers may pass anything
         if not isinstance(given, str):
             raise _name_error("register_stage", given, handler, self._config.stages)
         if in_thread is not None:
             _check_flag("register_stage", "in_thread", in_thread, none="or None")
-        if name not in self._config.stages:
-            hint = closest(name, self._config.stages)
+        config = self._settle(self._config, fully=False)  # changed in place since?
+        if name not in config.stages:
+            hint = closest(name, config.stages)
             raise UnknownStageError(
                 f"cannot register a handler for unknown stage {name!r}"
                 + (f"; did you mean {hint!r}?" if hint else "")
-                + f" (stages: {', '.join(self._config.stages)})"
+                + f" (stages: {', '.join(config.stages)})"
             )
         as_handler = getattr(handler, "as_stage_handler", None)
         if callable(as_handler):  # a Cadence flow
@@ -316,7 +348,8 @@ class CascadeEngine:
         self._handlers[name] = to_async(fn, in_thread=thread)
         if replaced:
             self._drop_cached_results(name)
-        self._plan = self._compile(self._config)
+        self._config = config
+        self._plan = self._compile(config)
 
     def register_stages(self, handlers: Mapping[str, Handler]) -> None:
         """Register several handlers at once.
@@ -384,6 +417,19 @@ class CascadeEngine:
         return self
 
     # -- execution ------------------------------------------------------------------------
+    def check_handlers(self) -> None:
+        """Refuse a cascade in which some stage has no handler, before anything runs.
+
+        `execute` does not require every handler: a stage without one fails only when it has
+        to run, as a handler error would (its result names the stage and how to register
+        one). Call this at start-up when every stage must be servable; `cascadence run` and
+        `ConfigWatcher` check the same.
+
+        Raises:
+            PlanError: Some stage has no handler (every such stage is named).
+        """
+        self._check_ready(self._plan)
+
     def _check_ready(self, plan: CascadePlan) -> None:
         missing = plan.missing_handlers()
         if missing:
@@ -425,8 +471,11 @@ class CascadeEngine:
             `input` (the input as given), and `data` (the input with the fields the run set)
             when the run set any.
 
+        A stage that has to run without a registered handler fails as a handler error would:
+        its result's `error` names it and how to register one, and the run goes on (see
+        `check_handlers` to refuse such a cascade up front).
+
         Raises:
-            PlanError: A stage has no handler.
             TypeError: `data` is neither a mapping nor an event with `to_flat_dict()`, or an
                 option has the wrong type (the message names it).
             GlobalTimeoutError: With `raise_on_timeout`, when the global timeout fired.
@@ -436,8 +485,7 @@ class CascadeEngine:
         # as a coroutine function below).
         plan = self._plan
         if (
-            plan.ready
-            and type(data) is dict
+            type(data) is dict
             and checkpoint is None
             and self._limit is None
             and raise_on_timeout is False
@@ -468,8 +516,6 @@ class CascadeEngine:
     ) -> dict[str, Any]:
         _check_options(explain, run_id, checkpoint, raise_on_timeout, lease_seconds)
         plan = self._plan
-        if not plan.ready:
-            self._check_ready(plan)
         if type(data) is not dict:
             to_flat = getattr(data, "to_flat_dict", None)
             if to_flat is not None:
@@ -675,6 +721,27 @@ class CascadeEngine:
 
 
 mark_coroutine_function(CascadeEngine.execute)
+
+
+def _shape(config: CascadeConfig) -> tuple[Any, ...]:
+    """The lists of `config` a plan reads, copied (their items shared), so a change made to
+    them in place compares unequal: the stages, and each one's routing rules, `depends_on`
+    and `cache_key_fields`; `execution_order`; the termination conditions."""
+    stages: Mapping[Any, Any] = config.stages
+    return (
+        tuple(
+            (
+                key,
+                stage,
+                tuple(getattr(stage, "routing_rules", ())),
+                tuple(getattr(stage, "depends_on", ())),
+                tuple(getattr(stage, "cache_key_fields", None) or ()),
+            )
+            for key, stage in stages.items()
+        ),
+        tuple(config.execution_order or ()),
+        tuple(config.termination_conditions),
+    )
 
 
 def _as_config(

@@ -12,6 +12,11 @@ the offending node (or of its nearest written ancestor), the path inside the con
 expected and the closest valid name. A config part built on its own (`StageConfig(...)`) has
 its pydantic errors turned into the same issues by `validation_error`.
 
+A file that cannot be read raises a `ConfigFileError` that is also the `OSError` subclass the
+read raised (`FileNotFoundError`, `IsADirectoryError`, `PermissionError`). Text loaders given a
+path (`from_yaml(Path("cascade.yaml"))`, or the one-line `from_yaml("cascade.yaml")`) load the
+file as `from_file` does, and `from_file` given text or `from_dict` given a path say which to use.
+
 Input nested deeper than Python's recursion limit (a condition 10,000 levels deep, a YAML
 alias that contains itself) is reported as an issue where it gets too deep, never as a
 `RecursionError`.
@@ -19,6 +24,7 @@ alias that contains itself) is reported as an issue where it gets too deep, neve
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -34,7 +40,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cascadence.cascade.config import CONDITION_TAGS, CascadeConfig, stage_entries
+from cascadence.cascade.config import (
+    ACTION_TYPES,
+    CONDITION_TAGS,
+    RULE_TYPES,
+    CascadeConfig,
+    canonical_word,
+    stage_entries,
+)
 from cascadence.cascade.json_marks import KeyMarks, json_duplicates, json_marks
 from cascadence.cascade.nesting import DEEPEST, deep_point, inner_type, plain_data, too_deep
 from cascadence.cascade.validate import Loc, Marks, Problem, check_config
@@ -48,7 +61,16 @@ from cascadence.cascade.yaml_core import (
     dump_yaml,
     keep_version_text,
 )
-from cascadence.errors import ConfigError, ConfigIssue, ConfigWarning, closest
+from cascadence.errors import (
+    ConfigError,
+    ConfigFileError,
+    ConfigFileNotFoundError,
+    ConfigIsADirectoryError,
+    ConfigIssue,
+    ConfigPermissionError,
+    ConfigWarning,
+    closest,
+)
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -118,11 +140,69 @@ def check_extension(path: str | os.PathLike[str]) -> str:
 
 def load_file(cls: type[CascadeConfig], path: str | os.PathLike[str]) -> CascadeConfig:
     """Load a config file, chosen by extension; see `CascadeConfig.from_file`."""
+    if isinstance(path, str) and (
+        "\n" in path or (path.lstrip().startswith("{") and not path.lower().endswith(EXTENSIONS))
+    ):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="",
+                    message="from_file takes the path of a file, got text",
+                    expected=(
+                        "the path of a .yaml, .yml or .json file; "
+                        "CascadeConfig.from_yaml loads YAML text"
+                    ),
+                )
+            ]
+        ) from None
     source = os.fspath(path)
     suffix = check_extension(path)
+    text = _read(source)
+    config = _load_text(cls, text, source=source, json_text=suffix == ".json")
+    config._source_file = source
+    return config
+
+
+_UNREADABLE: dict[type[OSError], tuple[type[ConfigFileError], str, str]] = {
+    FileNotFoundError: (
+        ConfigFileNotFoundError,
+        "the file does not exist",
+        "the path of an existing .yaml, .yml or .json file",
+    ),
+    IsADirectoryError: (
+        ConfigIsADirectoryError,
+        "the path is a folder, not a file",
+        "the path of a .yaml, .yml or .json file",
+    ),
+    PermissionError: (
+        ConfigPermissionError,
+        "cannot read the file: permission denied",
+        "a file the process may read",
+    ),
+}
+
+
+def _read(source: str) -> str:
+    """The text of the file `source`.
+
+    Raises:
+        ConfigFileError: The file cannot be read (the subclass matching the `OSError`).
+        ConfigError: The file is not UTF-8 text.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        return Path(source).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        kind, message, expected = (
+            ConfigFileError,
+            f"cannot read the file: {exc}",
+            "a readable UTF-8 text file",
+        )
+        for base, known in _UNREADABLE.items():
+            if isinstance(exc, base):
+                kind, message, expected = known
+                break
+        raise _file_error(kind, exc, source, message, expected) from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(
             [
                 ConfigIssue(
@@ -133,15 +213,74 @@ def load_file(cls: type[CascadeConfig], path: str | os.PathLike[str]) -> Cascade
                 )
             ]
         ) from None
-    config = load_text(cls, text, source=source, json_text=suffix == ".json")
-    config._source_file = source
-    return config
+
+
+def _file_error(
+    kind: type[ConfigFileError], exc: OSError | None, source: str, message: str, expected: str
+) -> ConfigFileError:
+    if not os.path.isabs(source):  # name the folder it was looked for in
+        message += f" (looked for {os.path.abspath(source)!r})"
+    return kind(
+        [ConfigIssue(path="", message=message, expected=expected, file=source)],
+        exc.errno if exc else errno.ENOENT,
+        exc.strerror if exc else os.strerror(errno.ENOENT),
+        source,
+    )
 
 
 def load_text(
-    cls: type[CascadeConfig], text: str, *, source: str | None = None, json_text: bool = False
+    cls: type[CascadeConfig],
+    text: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    json_text: bool = False,
 ) -> CascadeConfig:
-    """Load YAML or JSON text; see `CascadeConfig.from_yaml`."""
+    """Load YAML or JSON text, or the file a path names; see `CascadeConfig.from_yaml`.
+
+    A path (`os.PathLike`, or a one-line `str` that is no mapping or list, names a `.yaml`,
+    `.yml` or `.json` file and comes without `source`) is loaded as `load_file` loads it.
+
+    Raises:
+        ConfigFileNotFoundError: The text is one line ending in `.yaml`, `.yml` or `.json`,
+            read as a file name, and there is no such file.
+        ConfigError: The text cannot be parsed, or the config is invalid.
+    """
+    if isinstance(text, os.PathLike):
+        return load_file(cls, text)
+    name = _file_name(text) if source is None else None
+    if name is None:
+        return _load_text(cls, text, source=source, json_text=json_text)
+    try:
+        data, load = parse_json(text, source) if json_text else parse_yaml(text, source)
+    except ConfigError:
+        pass  # `from_json("cascade.json")`: not JSON, but a file name
+    else:
+        if isinstance(data, (Mapping, list)):
+            return _build(cls, data, load)
+    if os.path.isfile(name):
+        return load_file(cls, name)
+    method = "from_json" if json_text else "from_yaml"
+    raise _file_error(
+        ConfigFileNotFoundError,
+        None,
+        name,
+        f"{method} read {name!r} as a file name, and the file does not exist",
+        f"{'JSON' if json_text else 'YAML'} text or the path of an existing file "
+        f"({method} takes either; CascadeConfig.from_file loads a file)",
+    ) from None
+
+
+def _file_name(text: str) -> str | None:
+    """`text` stripped, when it could be a file name: one line ending in a config extension."""
+    name = text.strip()
+    if "\n" in name or "\r" in name or "\0" in name or not name.lower().endswith(EXTENSIONS):
+        return None
+    return name
+
+
+def _load_text(
+    cls: type[CascadeConfig], text: str, *, source: str | None, json_text: bool
+) -> CascadeConfig:
     data, load = parse_json(text, source) if json_text else parse_yaml(text, source)
     return _build(cls, data, load)
 
@@ -154,14 +293,18 @@ def load_data(cls: type[CascadeConfig], data: Any, *, source: str | None = None)
 def _build(cls: type[CascadeConfig], data: Any, load: _Load) -> CascadeConfig:
     if not isinstance(data, Mapping):
         what = "nothing (the document is empty)" if data is None else type(data).__name__
+        expected = "a mapping with at least 'name' and 'stages'"
+        shown = os.fspath(data) if isinstance(data, (str, os.PathLike)) else "\n"
+        if "\n" not in shown and len(shown) <= 200:
+            what += f" {shown!r}"
+            expected += (
+                "; to load a file, pass its path to CascadeConfig.from_file "
+                "(from_yaml and from_json also take a pathlib.Path)"
+            )
         raise ConfigError(
             [
                 _issue(
-                    Problem(
-                        (),
-                        f"a cascade config must be a mapping, got {what}",
-                        "a mapping with at least 'name' and 'stages'",
-                    ),
+                    Problem((), f"a cascade config must be a mapping, got {what}", expected),
                     {},
                     load,
                 )
@@ -197,6 +340,7 @@ def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., 
     _LOAD.set(None)  # a config built while this one validates is not from the same file
     problems = list(load.problems)
     plain = plain_data(data)
+    _canonical_types(plain)
     try:
         init(**data)
     except ValidationError as exc:
@@ -225,6 +369,24 @@ def initialize(config: CascadeConfig, data: dict[str, Any], init: Callable[..., 
             issue.line or 0,
             registry=_WARNED,
         )
+
+
+def _canonical_types(plain: Any) -> None:
+    """Write the rule and action types of `plain` in lower case where they are valid in any
+    case (`TERMINATE`), as the models keep them, so the cross-reference checks read them."""
+    stages = plain.get("stages") if isinstance(plain, Mapping) else None
+    if isinstance(stages, Mapping):
+        stages = list(stages.values())
+    for stage in stages if isinstance(stages, list) else ():
+        rules = stage.get("routing_rules") if isinstance(stage, dict) else None
+        for rule in rules if isinstance(rules, list) else ():
+            if not isinstance(rule, dict):
+                continue
+            if "type" in rule:
+                rule["type"] = canonical_word(rule["type"], RULE_TYPES)
+            action = rule.get("action")
+            if isinstance(action, dict) and "type" in action:
+                action["type"] = canonical_word(action["type"], ACTION_TYPES)
 
 
 def _word_doubts(words: list[tuple[Loc, str]], plain: Any) -> list[Problem]:
@@ -545,9 +707,9 @@ def _problem(
         expected = str(ctx.get("expected", ""))
         choices = [c.strip().strip("'\"") for c in expected.replace(" or ", ", ").split(", ")]
         given = error["input"]
-        return Problem(
-            loc, f"invalid value {given!r}", "one of " + expected, closest(str(given), choices)
-        )
+        # the words are lower case and accepted in any case: `TERMINTE` is one letter off too
+        suggestion = closest(str(given), choices) or closest(str(given).strip().lower(), choices)
+        return Problem(loc, f"invalid value {given!r}", "one of " + expected, suggestion)
     given = error.get("input")
     if loc and loc[-1] == "[key]":  # a mapping key that is not text (`!!int 5:`, from_dict)
         kind = _kind_of(given) if isinstance(given, (int, float, bool)) else type(given).__name__

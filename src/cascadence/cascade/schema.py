@@ -3,6 +3,10 @@
 The schema is generated from the models (field docstrings become descriptions) and then
 widened where the loader accepts more than the models' Python types: `stages` as a list,
 a stage's `name` left out in a mapping, `version` as a number and `cost` as a tier name.
+
+Rule types, action types and `retry_backoff` stay enums of their lower-case words, the form
+`to_yaml` writes: loading also accepts them in any case (`TERMINATE`), but JSON Schema has no
+case-insensitive enum, and an editor that suggests the one spelling keeps files consistent.
 """
 
 from __future__ import annotations

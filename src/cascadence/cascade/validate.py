@@ -16,12 +16,15 @@ even when some fields are malformed, and every problem is collected rather than 
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cascadence.conditions import ConditionSyntaxError, compile_condition
+from pydantic import BaseModel
+
+from cascadence.conditions import ConditionSyntaxError, compile_condition, parse_condition
 from cascadence.conditions.compiler import CompiledCondition, field_path
 from cascadence.conditions.paths import stage_name
 from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern
@@ -34,6 +37,7 @@ __all__ = [
     "check_config",
     "dependency_order",
     "parse_path",
+    "run_order",
     "stage_items",
 ]
 
@@ -462,7 +466,7 @@ class _Checker:
 
     def runs_before(self, first: str, second: str) -> bool:
         """Whether stage `first` comes before stage `second` in the order the engine runs
-        them in: `execution_order`, or else the dependency order."""
+        them in: `execution_order`, or else `run_order`."""
         for position in self._positions:
             if first in position and second in position:
                 return position[first] < position[second]
@@ -470,14 +474,14 @@ class _Checker:
 
     @functools.cached_property
     def _positions(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Each stage's place in `execution_order` (its first), and in the dependency order."""
+        """Each stage's place in `execution_order` (its first), and in `run_order`."""
         order = self.data.get("execution_order")
         listed: dict[str, int] = {}
         if isinstance(order, list):
             for index, name in enumerate(order):
                 if isinstance(name, str):
                     listed.setdefault(name, index)
-        runs = dependency_order(self.deps)
+        runs = run_order(self.stages)
         return listed, {name: index for index, name in enumerate(runs)}
 
     def same_group(self, first: str, second: str) -> bool:
@@ -748,20 +752,164 @@ def check_config(
 
 
 def dependency_order(depends_on: Mapping[str, Sequence[str]]) -> list[str]:
-    """The order the engine runs stages in without `execution_order`: repeatedly, the first
-    declared stage whose dependencies have all been placed (a stable topological sort; on a
-    cycle, which validation reports, the rest keep declaration order)."""
+    """The stable topological sort of `depends_on` alone: repeatedly, the first declared stage
+    whose dependencies have all been placed (on a cycle, which validation reports, the rest
+    keep declaration order). `run_order` adds the order routing rules imply."""
+    return _first_ready(list(depends_on), _before(depends_on))
+
+
+def run_order(stages: Mapping[str, Any]) -> list[str]:
+    """The order the engine runs stages in without `execution_order`.
+
+    A stable topological sort by declaration order: repeatedly, the first declared stage
+    whose predecessors have all been placed. A stage's predecessors are its `depends_on`, and
+    the stages that routing implies come first:
+
+    - a rule of stage S whose action enables, disables or skips to stage T puts T after S;
+    - a rule of stage S whose condition cannot hold without `stages.X...` (a comparison that
+      every way for it to hold goes through) puts X before S, and so does a
+      `cache_key_fields` path `stages.X...` of S.
+
+    These routing edges are soft: they are taken in declaration order (stage, then its
+    rules, then its `cache_key_fields`), each only when it forms no cycle with `depends_on`
+    and the edges taken before it; one that would is left out, and validation reports the
+    rule as it stands. None joins two members of one parallel group (their rules apply
+    after the whole group ran), and none is taken when `depends_on` has a cycle. Where
+    routing agrees with the order of `depends_on` alone (`dependency_order`), the order is
+    that one.
+
+    Args:
+        stages: Stage name -> the stage, as plain data (`depends_on`, `routing_rules`, ...)
+            or a `StageConfig`.
+    """
+    names = [name for name in stages if isinstance(name, str)]
+    known = set(names)
+    depends_on = {
+        name: [d for d in _str_list(_part(stages[name], "depends_on")) if d in known]
+        for name in names
+    }
+    before = _before(depends_on)
+    order = _first_ready(names, before)
+    place = {name: index for index, name in enumerate(order)}
+    if any(place[d] >= place[n] for n in names for d in before[n]):
+        return order  # a cycle of depends_on: validation reports it; routing adds nothing
+    for first, then in _routing_edges(stages, known):
+        if place[first] < place[then]:  # the order has it already: no cycle, no change
+            before[then].add(first)
+        elif not _reaches(then, first, before):  # else it would close a cycle: left out
+            before[then].add(first)
+            order = _first_ready(names, before)
+            place = {name: index for index, name in enumerate(order)}
+    return order
+
+
+def _before(depends_on: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    """Each stage's predecessors: its dependencies that are stages."""
+    return {name: {d for d in deps if d in depends_on} for name, deps in depends_on.items()}
+
+
+def _first_ready(names: list[str], before: Mapping[str, set[str]]) -> list[str]:
+    """The lexicographically smallest order (by position in `names`) that puts each stage
+    after its predecessors in `before`; on a cycle, the stages left keep their order."""
+    position = {name: index for index, name in enumerate(names)}
+    waiting = {name: len(before[name]) for name in names}
+    after: dict[str, list[str]] = {name: [] for name in names}
+    for name in names:
+        for first in before[name]:
+            after[first].append(name)
+    ready = [position[name] for name in names if not waiting[name]]
+    heapq.heapify(ready)
     placed: list[str] = []
-    done: set[str] = set()
-    remaining = list(depends_on)
-    while remaining:
-        for name in remaining:
-            if all(dep in done or dep not in depends_on for dep in depends_on[name]):
-                placed.append(name)
-                done.add(name)
-                remaining.remove(name)
-                break
-        else:
-            placed.extend(remaining)
-            break
+    while ready:
+        name = names[heapq.heappop(ready)]
+        placed.append(name)
+        for later in after[name]:
+            waiting[later] -= 1
+            if not waiting[later]:
+                heapq.heappush(ready, position[later])
+    if len(placed) < len(names):
+        done = set(placed)
+        placed.extend(name for name in names if name not in done)
     return placed
+
+
+def _reaches(start: str, goal: str, before: Mapping[str, set[str]]) -> bool:
+    """Whether `goal` must come after `start` by the edges in `before` (it is reached
+    following the edges forward, without recursion)."""
+    after: dict[str, list[str]] = {}
+    for name, firsts in before.items():
+        for first in firsts:
+            after.setdefault(first, []).append(name)
+    seen = {start}
+    pending = [start]
+    while pending:
+        for nxt in after.get(pending.pop(), ()):
+            if nxt == goal:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                pending.append(nxt)
+    return False
+
+
+def _part(value: Any, key: str) -> Any:
+    """Field `key` of a part of the config, as plain data (a mapping) or a model."""
+    if isinstance(value, Mapping):
+        return value.get(key)
+    return getattr(value, key, None) if isinstance(value, BaseModel) else None
+
+
+def _group(stage: Any) -> str | None:
+    """The parallel group a stage runs in (as the plan forms them), or None."""
+    if not _true(_part(stage, "can_run_parallel")):
+        return None
+    group = _part(stage, "parallel_group")
+    return group if isinstance(group, str) and group else "__parallel__"
+
+
+def _routing_edges(stages: Mapping[Any, Any], known: Collection[str]) -> list[tuple[str, str]]:
+    """The (first, then) pairs routing implies, in declaration order (see `run_order`),
+    without those joining members of one parallel group."""
+    edges: list[tuple[str, str]] = []
+    for name, stage in stages.items():
+        if not isinstance(name, str):
+            continue
+        rules = _part(stage, "routing_rules")
+        for rule in rules if isinstance(rules, list) else ():
+            for ref in _read_first(_part(rule, "condition")):
+                edges.append((ref, name))
+            action = _part(rule, "action")
+            kind = _part(action, "type")
+            targets: list[Any] = []
+            if kind in ("enable_stages", "disable_stages"):
+                targets = _any_list(_part(action, "stages"))
+            elif kind == "skip_to":
+                targets = [_part(action, "target")]
+            edges.extend((name, target) for target in targets if isinstance(target, str))
+        for path in _str_list(_part(stage, "cache_key_fields")):
+            parts = path.split(".")
+            if len(parts) >= 2 and parts[0] == "stages" and "" not in parts:
+                edges.append((parts[1], name))
+    groups = {name: _group(stages[name]) for name in known}
+    return [
+        (first, then)
+        for first, then in edges
+        if first != then
+        and first in known
+        and then in known
+        and (groups[first] is None or groups[first] != groups[then])
+    ]
+
+
+def _read_first(condition: Any) -> list[str]:
+    """The stages a condition cannot hold without (see `_required_stages`), sorted; none for
+    a condition that does not parse (validation reports it)."""
+    if isinstance(condition, BaseModel):
+        condition = condition.model_dump(exclude_unset=True)
+    if not isinstance(condition, (str, Mapping)):
+        return []
+    try:
+        node = parse_condition(condition if isinstance(condition, str) else dict(condition))
+    except ConditionSyntaxError:
+        return []
+    return sorted(_required_stages(node))

@@ -18,7 +18,13 @@ from typing import Any
 from cascadence.conditions.issues import EvalWarning
 from cascadence.conditions.paths import MISSING
 from cascadence.conditions.scan import decided_value
-from cascadence.errors import CircuitOpenError, GlobalTimeoutError, RetryExhaustedError, Skip
+from cascadence.errors import (
+    CircuitOpenError,
+    GlobalTimeoutError,
+    PlanError,
+    RetryExhaustedError,
+    Skip,
+)
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
@@ -291,7 +297,7 @@ class _Run:
             self.stats.setdefault(st.name, StageStats()).timeouts += 1
         self.error(_error_record(st.name, exc))
         failed = _failed(exc)
-        if isinstance(exc, CircuitOpenError):  # refused: the handler was not called
+        if isinstance(exc, CircuitOpenError) or st.fn is None:  # no handler was called
             failed["cost"] = 0
         return failed
 
@@ -389,7 +395,6 @@ class _Run:
     async def call(self, st: StagePlan) -> StageResult:
         """Run one stage through its policy; never raises (errors land on the result)."""
         fn = st.fn
-        assert fn is not None
         ctx = self.ctx
         obs = self.obs
         if obs is not None:
@@ -397,6 +402,8 @@ class _Run:
         started = _perf()
         error: BaseException | None = None
         try:
+            if fn is None:  # no handler was registered: the stage fails as a handler would
+                raise PlanError(st.no_handler or f"no handler for stage {st.name!r}")
             if st.plain:
                 coro = fn(ctx)
                 try:
@@ -460,7 +467,7 @@ class _Run:
         if (
             self.obs is not None
             or len(batch) > self.plan.max_parallel
-            or not all(s.plain for s in batch)
+            or not all(s.plain and s.fn is not None for s in batch)
         ):
             sem = asyncio.Semaphore(self.plan.max_parallel)
 

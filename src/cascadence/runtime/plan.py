@@ -87,8 +87,9 @@ class RulePlan:
 class StagePlan:
     """One stage, ready to run.
 
-    `fn` is None until a handler is registered. `plain` means the policy is at most a timeout,
-    so the runtime may use its fastest path.
+    `fn` is None until a handler is registered: the plan still runs, and the stage fails only
+    when it has to run (see `no_handler`). `plain` means the policy is at most a timeout, so
+    the runtime may use its fastest path.
     """
 
     name: str
@@ -104,6 +105,9 @@ class StagePlan:
     post_rules: tuple[RulePlan, ...] = ()
     handler_path: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    no_handler: str | None = None
+    """Without `fn`: what the stage's result says when the stage has to run (which stage,
+    how to give it a handler); the run goes on as after a handler error."""
     plain: bool = field(init=False)
     """True when only a timeout applies (the runtime's fastest path)."""
     timeout: float | None = field(init=False)
@@ -118,7 +122,8 @@ class StagePlan:
     """Finds the first of `post_rules` whose condition holds (1 + its index, or 0)."""
 
     simple: bool = field(init=False)
-    """Plain, outside any parallel group and without preconditions: the runtime's hot path."""
+    """Plain, with a handler, outside any parallel group and without preconditions: the
+    runtime's hot path."""
     bit: int = field(init=False)
     """`1 << index`: this stage's bit in a run's mask of enabled stages."""
     deps_mask: int = 0
@@ -133,7 +138,8 @@ class StagePlan:
     def __post_init__(self) -> None:
         object.__setattr__(self, "plain", self.policy.is_plain)
         object.__setattr__(self, "timeout", self.policy.timeout)
-        object.__setattr__(self, "simple", self.plain and self.group is None and not self.pre_rules)
+        simple = self.plain and self.fn is not None and self.group is None and not self.pre_rules
+        object.__setattr__(self, "simple", simple)
         object.__setattr__(self, "bit", 1 << self.index)
         object.__setattr__(self, "pre_tests", tuple(rule.test for rule in self.pre_rules))
         object.__setattr__(self, "post_tests", tuple(rule.test for rule in self.post_rules))
@@ -199,7 +205,8 @@ class CascadePlan:
     enabled_mask: int = field(init=False)
     """`initially_enabled` as a mask of stage bits (`StagePlan.bit`)."""
     ready: bool = field(init=False)
-    """True when every stage has a handler."""
+    """True when every stage has a handler (a plan that is not ready still runs: a stage
+    without one fails when it has to run)."""
     termination_scan: Scan = field(init=False, repr=False, compare=False)
     """Finds the first of `termination` whose condition holds (1 + its index, or 0)."""
     _bits: dict[str, int] = field(init=False, repr=False, compare=False)
