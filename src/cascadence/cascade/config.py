@@ -228,14 +228,17 @@ class Condition(_Model):
 
     operator: str
     """One of `==`, `!=`, `>`, `>=`, `<`, `<=`, `AND`, `OR`, `NOT`, `IN`, `NOT_IN`, `CONTAINS`,
-    `MATCHES`, `EXISTS`, `IS_NULL`, `ALL`, `ANY`, `NONE`, `SUM`, `AVG`, `MIN`, `MAX`, `COUNT`."""
+    `MATCHES`, `EXISTS`, `IS_NULL`, `TRUTHY`, `ALL`, `ANY`, `NONE`, `SUM`, `AVG`, `MIN`, `MAX`,
+    `COUNT`."""
 
     value: Any = None
     """The value to compare against: a list for `IN`/`NOT_IN`, a regular expression for
     `MATCHES`, nothing for `EXISTS`/`IS_NULL`."""
 
     conditions: list[ConditionSpec] | None = None
-    """The operands of `AND`, `OR` and `NOT`, each structured or an expression string."""
+    """The operands of `AND`, `OR` and `NOT`, each structured or an expression string. For
+    `ALL`, `ANY` and `NONE`: with a `field`, the per-item condition is the AND of these; without
+    one, all, any or none of these must hold."""
 
     compare: str | None = None
     """For `SUM`, `AVG`, `MIN`, `MAX` and `COUNT`: the comparison applied to the statistic
@@ -601,7 +604,9 @@ class CascadeConfig(_Model):
 
     execution_order: list[str] | None = None
     """Explicit order of the stages; every stage exactly once, after the stages it depends on.
-    When null, stages run in declaration order, moved after their dependencies."""
+    When null, stages run in declaration order, each moved after its dependencies and after
+    the stages its routing needs first (a stage a rule enables, disables or skips to runs after
+    the rule's stage)."""
 
     global_timeout_ms: Annotated[int | None, Number] = Field(default=30000, gt=0)
     """Milliseconds the whole run may take; null for no limit."""

@@ -3,7 +3,8 @@
 Everything that can be decided before the first execution is decided here, once per
 configuration, so an execution only walks a tuple of stages and tests bit masks:
 
-- the stage order: `execution_order`, or dependencies first (a stable topological sort);
+- the stage order: `execution_order`, or declaration order moved after dependencies and the
+  stages routing needs first (`validate.run_order`);
 - each stage's rules split into preconditions, routing rules and postconditions, each sorted by
   priority (equal priorities keep file order);
 - every condition compiled into a closure, once: a condition written on several rules (or
@@ -48,7 +49,7 @@ class ExecutionOptimizer:
         self.evaluator = evaluator if evaluator is not None else ConditionEvaluator()
 
     def order(self, config: CascadeConfig) -> list[str]:
-        """The order stages are considered in: `execution_order`, else dependencies first."""
+        """The order stages are considered in: `execution_order`, else `validate.run_order`."""
         return stage_order(config)
 
     def batches(self, config: CascadeConfig) -> list[list[str]]:
@@ -94,7 +95,7 @@ class ExecutionOptimizer:
         Args:
             config: A validated cascade configuration.
             handlers: Async handlers by stage name (stages without one are in the plan with no
-                handler; an engine refuses to execute such a plan).
+                handler; a run that reaches one records a `PlanError` as that stage's error).
             clock: Time source for retries, caches and circuit breakers.
             keep: Returns the stateful object (cache, breaker) stored under (stage, key),
                 creating it the first time; the engine's keeps state across hot reloads.
