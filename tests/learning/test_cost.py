@@ -191,3 +191,133 @@ def test_a_cost_tier_reads_the_full_cost_of_each_stage_not_the_cached_mean() -> 
     ml = CostAnalyzer().calculate_migration_roi(renamed, "STATISTICAL_ML", 10_000)
     assert ml.target_stage == "MED" and ml.recommendation == "MIGRATE"
     assert Pattern.from_dict(renamed.to_dict()) == renamed
+
+
+def own(**changes: Any) -> Pattern:
+    """A pattern of runs SINGLE_AI decided itself, after RULES and STATISTICAL_ML: its rule
+    goes before SINGLE_AI."""
+    base = replace(
+        pattern(),
+        id="pat_0000000002",
+        target_stage="SINGLE_AI",
+        source_stage="SINGLE_AI",
+        population_stage_share={"RULES": 1.0, "STATISTICAL_ML": 1.0, "SINGLE_AI": 1.0},
+        self_decided=True,
+    )
+    return replace(base, **changes)
+
+
+def alone(**changes: Any) -> Pattern:
+    """A pattern SINGLE_AI decided itself with no stage before it (a hand-built context)."""
+    only = {"SINGLE_AI": 1.0}
+    values: dict[str, Any] = {
+        "stage_order": ("SINGLE_AI",),
+        "stage_share": only,
+        "population_stage_share": only,
+        "stage_cost": {"SINGLE_AI": 25.0},
+        "population_stage_cost": {"SINGLE_AI": 25.0},
+    }
+    return own(**{**values, **changes})
+
+
+def test_deciding_before_the_stage_saves_the_stage_on_its_matches() -> None:
+    """With no target, a self-decided pattern is priced as its precondition runs: matched
+    runs pay for the stages before SINGLE_AI (6) instead of 31; a rule costs nothing."""
+    roi = CostAnalyzer().calculate_migration_roi(own(), volume=10_000)
+    assert (roi.target_stage, roi.placement) == ("SINGLE_AI", "before")
+    assert roi.source_stage == "SINGLE_AI"
+    assert roi.migrated_volume == 2500
+    assert roi.current_cost == pytest.approx(31 * 10_000)
+    assert roi.cost_per_decision_before == pytest.approx(31)
+    assert roi.cost_per_decision_after == pytest.approx(6)
+    assert roi.savings == pytest.approx(2500 * 25)
+    assert roi.projected_cost == pytest.approx(310_000 - 62_500)
+    assert roi.cost_reduction_percentage == pytest.approx(100 * 62_500 / 310_000)
+    assert roi.migrated_cost_reduction_percentage == pytest.approx(100 * 25 / 31)
+    assert roi.expected_errors == pytest.approx(25)
+    assert roi.recommendation == "MIGRATE"
+    assert roi.rationale.startswith("deciding before SINGLE_AI by a rule (no cost) saves 20.2%")
+    # naming the pattern's own stage means the same (as `pattern.target_stage` is passed)
+    assert CostAnalyzer().calculate_migration_roi(own(), "SINGLE_AI", 10_000) == roi
+    assert own().avg_saved_cost == pytest.approx(25)
+    assert MigrationROI.from_dict(roi.to_dict()) == roi
+
+
+def test_a_cost_tier_prices_a_check_of_that_cost_before_the_stage() -> None:
+    """`target_stage="RULES"` moves a SINGLE_AI decision to a check costing 1: (25-1)/25 of
+    the cost of its matches is saved; a tier costing as much as the stage or more saves
+    nothing and is rejected."""
+    analyzer = CostAnalyzer()
+    rules = analyzer.calculate_migration_roi(alone(), target_stage="RULES", volume=10_000)
+    assert (rules.target_stage, rules.placement) == ("SINGLE_AI", "before")
+    assert rules.cost_per_decision_before == pytest.approx(25)
+    assert rules.cost_per_decision_after == pytest.approx(1)
+    assert rules.migrated_cost_reduction_percentage == pytest.approx(96.0)
+    assert rules.savings == pytest.approx(2500 * 24)
+    assert rules.current_cost == pytest.approx(250_000)
+    assert rules.cost_reduction_percentage == pytest.approx(24.0)
+    assert rules.recommendation == "MIGRATE"
+    assert "by a RULES check (1)" in rules.rationale
+    ml = analyzer.calculate_migration_roi(alone(), "statistical_ml", 10_000)
+    assert ml.cost_per_decision_after == pytest.approx(5)
+    assert ml.migrated_cost_reduction_percentage == pytest.approx(80.0)
+    assert ml.recommendation == "MIGRATE"
+    # no target: nothing runs before SINGLE_AI, and the rule costs nothing
+    free = analyzer.calculate_migration_roi(alone(), None, 10_000)
+    assert free.cost_per_decision_after == 0 and free.migrated_cost_reduction_percentage == 100
+    pod = analyzer.calculate_migration_roi(alone(), "POD", 10_000)
+    assert pod.recommendation == "REJECT"
+    assert pod.cost_per_decision_after == pytest.approx(100)
+    assert pod.savings == pytest.approx(2500 * (25 - 100))
+    assert pod.rationale == (
+        "a POD check (100) costs more than SINGLE_AI does on its matches (25), and would "
+        "replace it: deciding before SINGLE_AI saves nothing"
+    )
+    # a stage named otherwise that costs what its tier does: the tier's check saves nothing
+    llm = alone(
+        target_stage="LLM",
+        source_stage="LLM",
+        stage_order=("LLM",),
+        stage_share={"LLM": 1.0},
+        population_stage_share={"LLM": 1.0},
+        stage_cost={"LLM": 25.0},
+        population_stage_cost={"LLM": 25.0},
+    )
+    same = analyzer.calculate_migration_roi(llm, "SINGLE_AI", 10_000)
+    assert same.recommendation == "REJECT" and same.savings == 0
+    assert "costs as much as LLM" in same.rationale
+    # the spec's thresholds still apply
+    assert analyzer.calculate_migration_roi(alone(confidence=0.9), "RULES").recommendation == (
+        "MONITOR"
+    )
+    assert analyzer.calculate_migration_roi(alone(confidence=0.7), "RULES").recommendation == (
+        "REJECT"
+    )
+
+
+def test_a_stage_before_the_deciding_one_is_a_valid_target() -> None:
+    """The stage right before SINGLE_AI: decided right after it, at the cost through it. An
+    earlier stage, with STATISTICAL_ML still running in between, cannot hold the rule; a
+    later stage is refused as for any pattern."""
+    analyzer = CostAnalyzer()
+    ml = analyzer.calculate_migration_roi(own(), "STATISTICAL_ML", 10_000)
+    assert (ml.target_stage, ml.placement) == ("STATISTICAL_ML", "after")
+    assert ml.cost_per_decision_after == pytest.approx(6)
+    assert ml.savings == pytest.approx(2500 * 25)
+    assert ml.recommendation == "MIGRATE"
+    rules = analyzer.calculate_migration_roi(own(), "RULES", 10_000)
+    assert rules.target_stage == "RULES" and rules.cost_per_decision_after == pytest.approx(1)
+    assert rules.recommendation == "REJECT"
+    assert "went through STATISTICAL_ML after RULES" in rules.rationale
+    # when no matched run went through STATISTICAL_ML, RULES is right before SINGLE_AI
+    skipped = own(stage_share={"RULES": 1.0, "SINGLE_AI": 1.0})
+    direct = analyzer.calculate_migration_roi(skipped, "RULES", 10_000)
+    assert direct.recommendation == "MIGRATE"
+    assert direct.cost_per_decision_before == pytest.approx(26)
+    assert direct.cost_per_decision_after == pytest.approx(1)
+    later = own(stage_order=(*ORDER, "POD"), stage_cost={**COSTS, "POD": 100.0})
+    after = analyzer.calculate_migration_roi(later, "POD", 10_000)
+    assert after.recommendation == "REJECT" and "which runs later" in after.rationale
+    with pytest.raises(ValueError, match=r"'RULE'.*did you mean 'RULES'"):
+        analyzer.calculate_migration_roi(own(), "RULE", 10_000)
+    assert Pattern.from_dict(own().to_dict()) == own()

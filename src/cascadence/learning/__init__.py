@@ -22,7 +22,8 @@ new_config = merge_rules(engine.config, manager.get_active_rules())
 ```
 
 - `patterns`: `PatternExtractor`, `Pattern`, `PatternType` (learning, with held-out checks);
-- `rules`: `RuleGenerator`, `GeneratedRule` (patterns as routing rules of the condition language);
+- `rules`: `RuleGenerator`, `GeneratedRule` (patterns as routing rules of the condition language,
+  or as preconditions for decisions a stage made itself);
 - `cost`: `CostAnalyzer`, `MigrationROI`;
 - `proposals` / `models` / `store`: `ProposalManager`, the review workflow and its audit trail,
   in SQLite by default or PostgreSQL;
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cascadence.learning.cost import CostAnalyzer, MigrationROI, Recommendation
+from cascadence.learning.cost import CostAnalyzer, MigrationROI, Placement, Recommendation
 from cascadence.learning.merge import learned_rule_ids, merge_rules, merge_to_yaml, next_version
 from cascadence.learning.models import (
     TRANSITIONS,
@@ -55,7 +56,7 @@ from cascadence.learning.records import (
     decision_of,
     eligible_stages,
 )
-from cascadence.learning.rules import GeneratedRule, RuleGenerator
+from cascadence.learning.rules import GeneratedRule, LearnedRuleType, RuleGenerator
 from cascadence.learning.shadow import ShadowEvaluator, ShadowHooks, ShadowOutcome
 from cascadence.learning.store import ProposalStore, SQLiteProposalStore, store_from_url
 
@@ -68,10 +69,12 @@ __all__ = [
     "ExecutionRecord",
     "GeneratedRule",
     "InvalidTransitionError",
+    "LearnedRuleType",
     "MigrationROI",
     "Pattern",
     "PatternExtractor",
     "PatternType",
+    "Placement",
     "PostgresProposalStore",
     "Proposal",
     "ProposalError",

@@ -10,6 +10,17 @@ them; each of those stops paying for the stages after the target. The reduction 
 against the cost of the whole volume (`cost_reduction_percentage`) and against the cost of the
 migrated runs alone (`migrated_cost_reduction_percentage`).
 
+A pattern of runs its stage `S` decided itself (`Pattern.self_decided`) moves the decision to
+*before* `S`: its rule is a precondition of `S`, and matched runs no longer pay for `S`.
+
+- `target_stage=None` (or `S`): the rule as it runs in the engine, where a rule costs nothing:
+  matched runs pay for the stages before `S` only (nothing at all when `S` comes first).
+- a cost tier (`"RULES"`): the decision is made by a check of that tier's cost, before `S`:
+  matched runs pay for the stages before `S` plus the tier (1 for RULES, the spec's "simple
+  threshold checks"). A tier costing as much as `S` or more saves nothing.
+- a stage that runs before `S`: the decision is made right after it; when matched runs went
+  through other stages between the two, the rule cannot stand there (`REJECT`).
+
 Recommendation:
 
 - `REJECT` when the pattern cannot be placed at the target stage (it was learned for another
@@ -31,9 +42,11 @@ from cascadence.cascade.config import STAGE_COSTS
 from cascadence.errors import closest
 from cascadence.learning.patterns import Pattern
 
-__all__ = ["CostAnalyzer", "MigrationROI", "Recommendation"]
+__all__ = ["CostAnalyzer", "MigrationROI", "Placement", "Recommendation"]
 
 Recommendation = Literal["MIGRATE", "MONITOR", "REJECT"]
+Placement = Literal["after", "before"]
+"""Where a migrated decision is made: right after `MigrationROI.target_stage`, or before it."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,8 @@ class MigrationROI:
     Attributes:
         pattern_id: The pattern evaluated.
         source_stage: The stage that decides those runs today.
-        target_stage: The stage the decision would move to.
+        target_stage: The stage the decision would move to: made right after it, or, with
+            `placement` "before", right before it runs (by a precondition, so it is skipped).
         volume: Runs reaching the target stage in the period considered.
         coverage: Share of those runs the pattern matches.
         migrated_volume: `coverage * volume`.
@@ -58,6 +72,8 @@ class MigrationROI:
         expected_errors: Migrated runs expected to get a decision different from today's.
         recommendation: `MIGRATE`, `MONITOR` or `REJECT`.
         rationale: Why.
+        placement: `after` or `before` `target_stage` (before: a pattern of runs that stage
+            decided itself).
     """
 
     pattern_id: str
@@ -77,6 +93,7 @@ class MigrationROI:
     expected_errors: float
     recommendation: Recommendation
     rationale: str
+    placement: Placement = "after"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -172,12 +189,44 @@ class CostAnalyzer:
                 "runs went through costs that little: "
                 + ", ".join(f"{name} ({costs[name]:g})" for name in order)
             )
-        hint = closest(target, [*order, *STAGE_COSTS])
-        raise ValueError(
-            f"target_stage {target!r} is neither a stage the pattern's runs went through "
-            f"({', '.join(order)}) nor a cost tier ({', '.join(STAGE_COSTS)})"
-            + (f"; did you mean {hint!r}?" if hint else "")
-        )
+        raise _unknown_target(target, order)
+
+    def _before(
+        self, pattern: Pattern, target: str | None, costs: Mapping[str, float]
+    ) -> tuple[str, Placement, float, str | None, str]:
+        """Where a `self_decided` pattern's decision moves, and what a matched run costs then.
+
+        Returns:
+            The ROI's target stage, the placement, the cost per matched run after the
+            migration, why the pattern cannot stand there (None when it can), and what makes
+            the decision, in words.
+        """
+        stage, order, share = pattern.target_stage, pattern.stage_order, pattern.stage_share
+        ahead = _weighted(order, share, {**costs, stage: 0.0}, stop=stage)
+        if target is None or target == stage:
+            return stage, "before", ahead, None, "a rule (no cost)"
+        if target in order:
+            after = _weighted(order, share, costs, stop=target)
+            why: str | None = None
+            if stage not in order or order.index(target) > order.index(stage):
+                why = (
+                    f"the pattern is of runs {stage} decided itself; its precision after "
+                    f"{target}, which runs later, is unknown (learn again for {target})"
+                )
+                return target, "after", after, why, f"a rule after {target}"
+            between = order[order.index(target) + 1 : order.index(stage)]
+            went = [name for name in between if share.get(name, 0.0) > 0]
+            if went:
+                why = (
+                    f"its rule decides before {stage} runs, and matched runs went through "
+                    f"{', '.join(went)} after {target}: its precision right after {target} is "
+                    f"unknown (target_stage=None prices the rule before {stage})"
+                )
+            return target, "after", after, why, f"a rule after {target}"
+        tier = STAGE_COSTS.get(target.upper()) if isinstance(target, str) else None
+        if tier is None:
+            raise _unknown_target(target, order)
+        return stage, "before", ahead + tier, None, f"a {target.upper()} check ({tier:g})"
 
     def calculate_migration_roi(
         self, pattern: Pattern, target_stage: str | None = None, volume: int = 10_000
@@ -189,7 +238,9 @@ class CostAnalyzer:
             target_stage: Where the decision moves: a stage of the pattern's runs, or a cost
                 tier of the spec's model (`"RULES"`, `"STATISTICAL_ML"`, ...) for the stage of
                 that cost (the pattern's own stage when it is one; else the last stage costing
-                no more); the pattern's own target when None.
+                no more); the pattern's own target when None. For a `self_decided` pattern,
+                None (or its stage) is a rule before its stage, a tier a check of that cost
+                before it, and a stage that runs before it the place right after that stage.
             volume: Runs reaching the target stage in the period considered.
 
         Raises:
@@ -206,7 +257,6 @@ class CostAnalyzer:
                 "calculate_migration_roi takes a Pattern (from get_migration_candidates), got "
                 f"{type(pattern).__name__}"
             )
-        target = self._target(pattern, target_stage or pattern.target_stage)
         costs = {
             name: self.stage_cost(name, pattern)
             for name in set(pattern.stage_order)
@@ -215,7 +265,19 @@ class CostAnalyzer:
         }
         per_run_today = _weighted(pattern.stage_order, pattern.population_stage_share, costs)
         before = _weighted(pattern.stage_order, pattern.stage_share, costs)
-        after = _weighted(pattern.stage_order, pattern.stage_share, costs, stop=target)
+        placement: Placement = "after"
+        blocked: str | None = None  # why the pattern cannot stand at the target
+        decider = ""  # what makes the decision before the stage, in words
+        if pattern.self_decided:
+            target, placement, after, blocked, decider = self._before(pattern, target_stage, costs)
+        else:
+            target = self._target(pattern, target_stage or pattern.target_stage)
+            after = _weighted(pattern.stage_order, pattern.stage_share, costs, stop=target)
+            if target != pattern.target_stage:
+                blocked = (
+                    f"the pattern was learned on runs reaching {pattern.target_stage}; its "
+                    f"precision after {target} is unknown (learn again for {target})"
+                )
         migrated = pattern.coverage * volume
         current = per_run_today * volume
         savings = migrated * (before - after)
@@ -223,11 +285,18 @@ class CostAnalyzer:
         migrated_reduction = 100.0 * (before - after) / before if before > 0 else 0.0
         errors = migrated * (1.0 - pattern.confidence)
         recommendation: Recommendation
-        if target != pattern.target_stage:
+        if blocked is not None:
             recommendation = "REJECT"
+            rationale = blocked
+        elif savings <= 0 and placement == "before":
+            recommendation = "REJECT"
+            replaced = before - _weighted(
+                pattern.stage_order, pattern.stage_share, {**costs, target: 0.0}
+            )
             rationale = (
-                f"the pattern was learned on runs reaching {pattern.target_stage}; its precision "
-                f"after {target} is unknown (learn again for {target})"
+                f"{decider} costs {'as much as' if savings == 0 else 'more than'} {target} does "
+                f"on its matches ({replaced:g}), and would replace it: deciding before {target} "
+                "saves nothing"
             )
         elif savings <= 0:
             recommendation = "REJECT"
@@ -245,6 +314,8 @@ class CostAnalyzer:
                 f"saves {reduction:.1f}% of the cost at {pattern.confidence:.1%} precision "
                 f"(~{errors:.0f} decisions out of {migrated:.0f} would differ)"
             )
+            if placement == "before":
+                rationale = f"deciding before {target} by {decider} {rationale}"
         else:
             recommendation = "MONITOR"
             rationale = (
@@ -278,7 +349,18 @@ class CostAnalyzer:
             expected_errors=errors,
             recommendation=recommendation,
             rationale=rationale,
+            placement=placement,
         )
+
+
+def _unknown_target(target: str, order: tuple[str, ...]) -> ValueError:
+    """The error for a `target_stage` that is neither a stage of the runs nor a cost tier."""
+    hint = closest(target, [*order, *STAGE_COSTS])
+    return ValueError(
+        f"target_stage {target!r} is neither a stage the pattern's runs went through "
+        f"({', '.join(order)}) nor a cost tier ({', '.join(STAGE_COSTS)})"
+        + (f"; did you mean {hint!r}?" if hint else "")
+    )
 
 
 def _weighted(

@@ -8,10 +8,12 @@ engine.update_config(new_config)                               # hot reload
 
 Each rule joins the routing rules of its stage as its two routing rules (see `GeneratedRule`),
 below every rule already there: a stage's own rules keep deciding what they decided, and a
-learned rule only acts on runs the stage would have passed on. Within a stage, learned rules are
-ordered by precision, then support. The ids of the merged rules are listed under
-`metadata.apls.rules`, so merging again replaces them instead of adding copies (and a deprecated
-rule disappears from the next version). The result is validated like any loaded config.
+learned rule only acts on runs the stage would have passed on. A rule deciding before its stage
+(`GeneratedRule.before`) joins as two preconditions, below the stage's own preconditions, so
+those still act first. Within a stage, learned rules are ordered by precision, then support.
+The ids of the merged rules are listed under `metadata.apls.rules`, so merging again replaces
+them instead of adding copies (and a deprecated rule disappears from the next version). The
+result is validated like any loaded config.
 """
 
 from __future__ import annotations

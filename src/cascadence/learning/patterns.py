@@ -2,7 +2,9 @@
 
 A `Pattern` says: "when this condition holds after stage `T`, the cascade's later stages end in
 decision `D`, with precision `confidence` over `support` held-out runs". Migrating it means
-adding a rule after `T` that decides `D` at once (see `RuleGenerator`).
+adding a rule after `T` that decides `D` at once (see `RuleGenerator`). A pattern of runs that
+`T` decided itself (`Pattern.self_decided`) says which inputs `T` decides `D`: its rule goes
+before `T`, so those runs never pay for `T`.
 
 ```python
 extractor = PatternExtractor()
@@ -104,6 +106,10 @@ class Pattern:
         stage_unit_cost: Each stage's cost when it ran in full: the most a run reaching
             `target_stage` spent on it (a result served from the cache costs nothing, and
             pulls the mean costs down, not this).
+        self_decided: Most matched runs were decided by `target_stage` itself, with no later
+            stage (`learn_from_failure` given no later stage's result): the pattern says what
+            `target_stage` decides, and its rule goes *before* that stage (a precondition),
+            so matched runs skip it. `source_stage` is then `target_stage`.
     """
 
     id: str
@@ -130,6 +136,7 @@ class Pattern:
     evidence: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     stage_unit_cost: dict[str, float] = field(default_factory=dict)
+    self_decided: bool = False
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -152,9 +159,16 @@ class Pattern:
         """Mean cost of a matched run as the cascade runs today."""
         return self._cost(self.stage_share, self.stage_cost, None, stop=None)
 
+    def cost_before(self, stage: str, costs: Mapping[str, float] | None = None) -> float:
+        """Mean cost per matched run of the stages that run before `stage`."""
+        return self.cost_through(stage, {**(costs or {}), stage: 0.0})
+
     @property
     def avg_saved_cost(self) -> float:
-        """Mean cost a matched run would save if decided after `target_stage`."""
+        """Mean cost a matched run would save if decided after `target_stage` (before it, for
+        a `self_decided` pattern)."""
+        if self.self_decided:
+            return self.avg_cost - self.cost_before(self.target_stage)
         return self.avg_cost - self.cost_through(self.target_stage)
 
     @property
@@ -219,6 +233,7 @@ class Pattern:
             "evidence": dict(self.evidence),
             "created_at": self.created_at,
             "stage_unit_cost": dict(self.stage_unit_cost),
+            "self_decided": self.self_decided,
         }
 
     @classmethod
@@ -231,9 +246,15 @@ class Pattern:
         return cls(**values)
 
 
-def pattern_id(stage: str, condition: Mapping[str, Any], decision: Any) -> str:
-    """A stable id: the same stage, condition and decision always give the same id."""
-    text = json.dumps([stage, condition, decision], sort_keys=True, default=str)
+def pattern_id(
+    stage: str, condition: Mapping[str, Any], decision: Any, *, before: bool = False
+) -> str:
+    """A stable id: the same stage, condition and decision always give the same id (another
+    one for a rule `before` the stage, so its rule's name differs from one after it)."""
+    key: list[Any] = [stage, condition, decision]
+    if before:
+        key.append("before")
+    text = json.dumps(key, sort_keys=True, default=str)
     return "pat_" + hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -702,6 +723,10 @@ class PatternExtractor:
         for record in rule.covered:
             finals[record.path[-1]] = finals.get(record.path[-1], 0) + 1
         source = max(sorted(finals), key=lambda n: finals[n]) if finals else rule.stage
+        own = sum(1 for record in rule.covered if record.self_decided)
+        self_decided = 2 * own > len(rule.covered)
+        if self_decided:
+            source = rule.stage
         share, cost = stage_shares(rule.covered)
         pop_share, pop_cost = stage_shares(rule.population)
         confidence = rule.holdout_correct / rule.holdout_support
@@ -710,7 +735,7 @@ class PatternExtractor:
             evidence["phrase"] = rule.phrase
             evidence["phrase_stage"] = rule.phrase_stage
         return Pattern(
-            id=pattern_id(rule.stage, rule.condition, rule.decision),
+            id=pattern_id(rule.stage, rule.condition, rule.decision, before=self_decided),
             pattern_type=_classify(rule),
             target_stage=rule.stage,
             source_stage=source,
@@ -734,4 +759,5 @@ class PatternExtractor:
             evidence=evidence,
             created_at=now,
             stage_unit_cost=unit_costs(rule.population),
+            self_decided=self_decided,
         )

@@ -13,6 +13,11 @@ of the run is then `result["data"]["decision"]` (see `decision_of`). Both rules 
 every existing rule of the stage (see `merge_rules`), so a learned rule acts only on runs the
 stage would have passed on to later stages.
 
+A pattern of runs its stage decided itself (`Pattern.self_decided`) gives the same pair as
+*preconditions* of that stage (`rule_type="precondition"`): they are evaluated when the stage is
+about to run, on the input and the results of the stages before it, and a match writes the
+decision and ends the run before the stage is called, so it costs nothing.
+
 ```yaml
 - name: apls_3f2a9c1b0d
   type: routing
@@ -32,16 +37,19 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cascadence.cascade.config import RoutingRule
 from cascadence.conditions import compile_condition, parse_condition, to_expression
 from cascadence.learning.patterns import Pattern
 from cascadence.learning.records import DEFAULT_DECISION_FIELD
 
-__all__ = ["GeneratedRule", "RuleGenerator"]
+__all__ = ["GeneratedRule", "LearnedRuleType", "RuleGenerator"]
 
 STOP_SUFFIX = "_stop"
+
+LearnedRuleType = Literal["routing", "precondition"]
+"""When a learned rule is evaluated: after its stage ran, or before it runs."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,8 @@ class GeneratedRule:
     Attributes:
         rule_id: Name of the `set_field` rule; the `terminate` rule adds `_stop`.
         pattern_id: The pattern it comes from.
-        stage: The stage whose routing rules it joins.
+        stage: The stage whose routing rules it joins (the stage it decides after, or for a
+            precondition, before).
         condition: The structured condition.
         decision: The decision written to `decision_field`.
         decision_field: The input field the decision is written to.
@@ -63,6 +72,8 @@ class GeneratedRule:
         support: The pattern's held-out support.
         pattern_type: The pattern's type, by name.
         description: A readable summary of the pattern.
+        rule_type: `routing` (evaluated after `stage` ran) or `precondition` (evaluated
+            before `stage` runs, which a match keeps from running).
     """
 
     rule_id: str
@@ -75,6 +86,7 @@ class GeneratedRule:
     support: int = 0
     pattern_type: str = "THRESHOLD"
     description: str = ""
+    rule_type: LearnedRuleType = "routing"
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -87,6 +99,11 @@ class GeneratedRule:
     def rule_names(self) -> tuple[str, str]:
         """Names of the two routing rules: the deciding one and the stopping one."""
         return self.rule_id, self.rule_id + STOP_SUFFIX
+
+    @property
+    def before(self) -> bool:
+        """Whether it decides before `stage` runs (a precondition) rather than after."""
+        return self.rule_type == "precondition"
 
     @property
     def expression(self) -> str:
@@ -102,10 +119,13 @@ class GeneratedRule:
         """
         reason = f"APLS {self.pattern_id}"
         description = self.description or f"learned from pattern {self.pattern_id}"
+        ends = f"ends the run decided by {self.rule_id}"
+        if self.before:
+            ends += f" before {self.stage} runs"
         return [
             {
                 "name": self.rule_id,
-                "type": "routing",
+                "type": self.rule_type,
                 "priority": priority,
                 "condition": copy.deepcopy(self.condition),
                 "action": {
@@ -118,11 +138,11 @@ class GeneratedRule:
             },
             {
                 "name": self.rule_id + STOP_SUFFIX,
-                "type": "routing",
+                "type": self.rule_type,
                 "priority": priority - 1,
                 "condition": copy.deepcopy(self.condition),
                 "action": {"type": "terminate", "reason": reason},
-                "description": f"ends the run decided by {self.rule_id}",
+                "description": ends,
             },
         ]
 
@@ -151,6 +171,7 @@ class GeneratedRule:
             "support": self.support,
             "pattern_type": self.pattern_type,
             "description": self.description,
+            "rule_type": self.rule_type,
         }
 
     @classmethod
@@ -160,7 +181,8 @@ class GeneratedRule:
 
 
 class RuleGenerator:
-    """Builds the routing rules that migrate a pattern's decision to its target stage.
+    """Builds the routing rules that migrate a pattern's decision to its target stage: after
+    it, or, for a pattern of runs the stage decided itself, before it (preconditions).
 
     Args:
         prefix: Start of every generated rule name.
@@ -177,11 +199,24 @@ class RuleGenerator:
     def generate_from_pattern(self, pattern: Pattern) -> GeneratedRule:
         """The rule for `pattern`, checked against the condition language and the config models.
 
+        A `self_decided` pattern gives preconditions of its stage: they decide before the
+        stage runs what it would have decided, so a match skips it.
+
         Raises:
             ConditionSyntaxError: The pattern's condition is not valid (never for mined ones).
             ConfigError: The rules would not load into a `CascadeConfig`.
+            ValueError: A `self_decided` pattern's condition reads its own stage's result,
+                which a precondition never sees (never for mined ones).
         """
-        compile_condition(pattern.condition)
+        compiled = compile_condition(pattern.condition)
+        rule_type: LearnedRuleType = "precondition" if pattern.self_decided else "routing"
+        if pattern.self_decided and pattern.target_stage in compiled.stage_refs:
+            raise ValueError(
+                f"pattern {pattern.id}: a rule deciding before {pattern.target_stage!r} cannot "
+                f"read stages.{pattern.target_stage} (the stage has not run yet); expected a "
+                "condition on the input or the results of earlier stages, got "
+                f"{pattern.expression!r}"
+            )
         suffix = pattern.id.removeprefix("pat_")
         rule = GeneratedRule(
             rule_id=f"{self.prefix}{suffix}",
@@ -194,6 +229,7 @@ class RuleGenerator:
             support=pattern.support,
             pattern_type=pattern.pattern_type.value,
             description=pattern.description,
+            rule_type=rule_type,
         )
         rule.to_models()
         return rule

@@ -3,8 +3,11 @@
 For each live run and each proposal in TESTING, the evaluator asks what the proposed rule would
 have done had it been in place: it is evaluated after its stage exactly when that stage ran and
 none of the stage's own routing rules ended or redirected the run (a learned rule sits below
-them). On the runs it would have decided, the evaluator records whether its decision equals the
-cascade's, and the cost of the stages it would have skipped. The run itself is never touched:
+them). A rule deciding *before* its stage (a precondition, `GeneratedRule.before`) is evaluated
+exactly when that stage ran, on the input and the results of the stages before it; had it
+matched, the stage and everything after it would have been skipped. On the runs it would have
+decided, the evaluator records whether its decision equals the cascade's, and the cost of the
+stages it would have skipped. The run itself is never touched:
 conditions are read-only closures evaluated on the finished result.
 
 Statistics accumulate in memory and are added to the proposals' stored statistics by `flush()`
@@ -43,7 +46,7 @@ class ShadowOutcome:
 
     Attributes:
         proposal_id: The proposal.
-        stage: The stage the rule sits after.
+        stage: The stage the rule sits after (or before, for a precondition).
         matched: Whether it would have decided the run.
         proposed: Its decision (when matched).
         actual: The cascade's decision.
@@ -70,6 +73,7 @@ class _Probe:
     test: Callable[[Any, Any, Any], bool]
     decision: Any
     decision_field: str
+    before: bool = False
     executions: int = 0
     eligible: int = 0
     matched: int = 0
@@ -117,6 +121,7 @@ class ShadowEvaluator:
                 compile_condition(p.rule.condition).fn,
                 p.rule.decision,
                 p.rule.decision_field,
+                p.rule.before,
             )
             for p in self.manager.proposals("TESTING")
         ]
@@ -151,6 +156,7 @@ class ShadowEvaluator:
         eligible = eligible_stages(result)
         stage_results: Mapping[str, Any] = result.get("stage_results") or {}
         path = result.get("path") or ()
+        ran = frozenset(n for n in path if n in stage_results)  # where preconditions are seen
         cost = result.get("cost")
         if not isinstance(cost, (int, float)):
             cost = sum(stage_cost(n, r) for n, r in stage_results.items())
@@ -160,7 +166,7 @@ class ShadowEvaluator:
             probe.executions += 1
             probe.total_cost += cost
             stage = probe.stage
-            if stage not in eligible:
+            if stage not in (ran if probe.before else eligible):
                 continue
             probe.eligible += 1
             field = probe.decision_field
@@ -168,12 +174,12 @@ class ShadowEvaluator:
             if actual is None and field not in decisions:
                 actual = decisions[field] = decision_of(result, field)
             position = path.index(stage)
-            through = {n: stage_results[n] for n in path[: position + 1] if n in stage_results}
+            # a precondition sees the stages before its own; a routing rule its own too
+            seen = position if probe.before else position + 1
+            through = {n: stage_results[n] for n in path[:seen] if n in stage_results}
             if probe.test(data, through, None):
                 saved = sum(
-                    stage_cost(n, stage_results[n])
-                    for n in path[position + 1 :]
-                    if n in stage_results
+                    stage_cost(n, stage_results[n]) for n in path[seen:] if n in stage_results
                 )
                 probe.matched += 1
                 probe.saved_cost += saved
