@@ -360,6 +360,49 @@ def test_proposals_are_listed_and_shown(manager: ProposalManager) -> None:
     assert filtered == []
 
 
+def test_a_rule_deciding_before_its_stage_is_shown_as_such() -> None:
+    """A proposal learned from runs its stage decided itself reads "decided before" the stage,
+    not a move from the stage to itself."""
+    from cascadence.learning import MigrationROI
+
+    rule = GeneratedRule(
+        rule_id="apls_00000000cc",
+        pattern_id="pat_00000000cc",
+        stage="SINGLE_AI",
+        condition={"field": "amount", "operator": ">=", "value": 10000},
+        decision="fraud",
+        confidence=1.0,
+        support=45,
+        rule_type="precondition",
+    )
+    roi = MigrationROI(
+        pattern_id="pat_00000000cc",
+        source_stage="SINGLE_AI",
+        target_stage="SINGLE_AI",
+        volume=10000,
+        coverage=0.5,
+        migrated_volume=5000.0,
+        confidence=1.0,
+        current_cost=250000.0,
+        projected_cost=130000.0,
+        savings=120000.0,
+        cost_reduction_percentage=48.0,
+        cost_per_decision_before=25.0,
+        cost_per_decision_after=1.0,
+        migrated_cost_reduction_percentage=96.0,
+        expected_errors=0.0,
+        recommendation="MIGRATE",
+        rationale="saves 48.0% of the cost at 100.0% precision",
+        placement="before",
+    )
+    with ProposalManager() as chosen:
+        proposal = chosen.create_proposal(rule, roi)
+        with TestClient(create_console(proposals=chosen)) as client:
+            page = text_of(client.get(f"/proposals/{proposal.proposal_id}").text)
+    assert "decided before SINGLE_AI runs" in page
+    assert "SINGLE_AI → SINGLE_AI" not in page
+
+
 def test_a_reviewer_approves_through_the_form(manager: ProposalManager) -> None:
     proposal_id = manager.proposals()[0].proposal_id
     with TestClient(create_console(proposals=manager)) as client:
