@@ -87,6 +87,13 @@ def test_a_condition_or_cache_key_reading_a_stage_puts_that_stage_first() -> Non
     assert orders(config) == [["RISK", "DECIDE", "FEATURES", "SCORE"]] * 5
 
 
+@pytest.mark.parametrize("condition", ["stages.B.result", "stages.B.result and amount > 3"])
+def test_a_bare_path_into_a_stage_puts_that_stage_first(condition: str) -> None:
+    """A truthiness test cannot hold without the stage's result, as a comparison cannot."""
+    config = load({"A": {"routing_rules": [rule(condition, {"type": "terminate"})]}, "B": {}})
+    assert orders(config) == [["B", "A"]] * 5
+
+
 def test_a_condition_that_may_hold_without_a_stage_moves_nothing() -> None:
     """A stage read only under OR (or tested for absence) is not needed first: the order is
     the declaration order, as before."""

@@ -46,6 +46,31 @@ async def test_a_cascade_given_to_then_stores_its_result_under_the_step_name() -
     assert (await flow.run(Order(amount=1))).mini["final_result"] == "small"
 
 
+async def test_a_cascade_as_a_plain_step_needs_a_field_to_store_its_result() -> None:
+    """A frozen score gets a copy with the field; a score without the field runs the cascade
+    and keeps its fields as they were."""
+    from cascadence import ImmutableScore
+
+    @dataclass(frozen=True)
+    class Frozen(ImmutableScore):
+        amount: int = 5
+        mini: Any = None
+
+    @dataclass(frozen=True)
+    class Bare(ImmutableScore):
+        amount: int = 5
+
+    @dataclass
+    class Plain(Score):
+        amount: int = 5
+
+    frozen = await Cadence("f", Frozen()).then("mini", mini_engine()).run()
+    assert frozen.mini["final_result"] == "big"
+    assert await Cadence("f", Bare()).then("mini", mini_engine()).run() == Bare()
+    plain = await Cadence("f", Plain()).then("mini", mini_engine()).run()
+    assert not hasattr(plain, "mini")
+
+
 async def test_a_cascade_in_a_sync_group_stores_its_result_under_its_config_name() -> None:
     async def label(score: Order) -> None:
         score.status = "labelled"

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from cascadence.conditions import ConditionSyntaxError, compile_condition, parse_condition
 from cascadence.conditions.compiler import CompiledCondition, field_path
 from cascadence.conditions.paths import stage_name
-from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern
+from cascadence.conditions.tree import Compare, Exists, Logical, Membership, Pattern, Truthy
 from cascadence.errors import closest
 
 __all__ = [
@@ -674,7 +674,7 @@ def _required_stages(node: Any) -> set[str]:
             if current.op == "AND":
                 pending.extend(current.conditions)
             continue
-        strict = isinstance(current, (Compare, Pattern)) or (
+        strict = isinstance(current, (Compare, Pattern, Truthy)) or (
             isinstance(current, (Exists, Membership)) and current.op in ("EXISTS", "IN")
         )
         if strict:
@@ -903,7 +903,27 @@ def _routing_edges(stages: Mapping[Any, Any], known: Collection[str]) -> list[tu
 
 def _read_first(condition: Any) -> list[str]:
     """The stages a condition cannot hold without (see `_required_stages`), sorted; none for
-    a condition that does not parse (validation reports it)."""
+    a condition that does not parse (validation reports it).
+
+    A plan is built again on every `register_stage` and reload: the answer for a condition
+    model or string seen before is remembered (by identity for models, which are frozen, with
+    the model kept alive so its id stays its own)."""
+    key: Any = condition if isinstance(condition, str) else id(condition)
+    known = _READ_FIRST.get(key)
+    if known is not None and (isinstance(condition, str) or known[0] is condition):
+        return known[1]
+    found = _parse_read_first(condition)
+    if isinstance(condition, (str, BaseModel)):
+        if len(_READ_FIRST) >= 4096:
+            _READ_FIRST.clear()
+        _READ_FIRST[key] = (condition, found)
+    return found
+
+
+_READ_FIRST: dict[Any, tuple[Any, list[str]]] = {}
+
+
+def _parse_read_first(condition: Any) -> list[str]:
     if isinstance(condition, BaseModel):
         condition = condition.model_dump(exclude_unset=True)
     if not isinstance(condition, (str, Mapping)):

@@ -38,7 +38,7 @@ from cascadence.flow.note import note_parts
 from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.durable import as_run_id
-from cascadence.runtime.flow_runner import _FlowRun
+from cascadence.runtime.flow_runner import _FlowRun, assign_field
 from cascadence.runtime.handlers import refused_call
 from cascadence.runtime.invoke import mark_coroutine_function, to_async
 from cascadence.runtime.observe import HOOK_METHODS, Observers, build_observers
@@ -62,8 +62,9 @@ __all__ = ["Cadence"]
 S = TypeVar("S")
 NoteFn: TypeAlias = "Callable[[S], Any] | CascadeEngine"
 """A step of a flow of `S` scores: a note taking the score, or a `CascadeEngine` (run on the
-score's fields, its result stored as `score.<step name>`, as `Cadence.cascade` does; in a
-list of notes the step name of a cascade is its config's name)."""
+score's fields, its result stored in the score's field named as the step, when the score
+declares one; in a list of notes the step name of a cascade is its config's name).
+`Cadence.cascade` chooses where the input comes from and where the result goes."""
 
 
 def _is_engine(fn: Any) -> bool:
@@ -75,21 +76,29 @@ def _cascade_step(
     engine: Any,
     input: Callable[[Any], Any] | None = None,
     output: Callable[[Any, dict[str, Any]], Any] | None = None,
+    *,
+    declared_only: bool = False,
 ) -> StepNode:
     """A step running `engine` on the score; its result goes to `output(score, result)`, or
-    by default to `score.<name>`."""
+    by default to `score.<name>`. With `declared_only` (a cascade given as a plain step), the
+    result is stored only in a field the score declares under that name (a frozen score is
+    copied with it), and otherwise left out."""
     decide = engine.as_step(input=input)
 
     async def step(score: Any) -> Any:
         result = await decide(score)
         if output is not None:
             return output(score, result)
+        if declared_only:
+            if _declares(score, name):
+                return assign_field(score, name, result)
+            return None
         try:
             setattr(score, name, result)
         except AttributeError as exc:
             raise AttributeError(
                 f"cascade step {name!r}: cannot store the result on the score ({exc}); "
-                "use .cascade(name, engine, output=lambda score, result: ...)"
+                "pass output=lambda score, result: ..."
             ) from None
         return None
 
@@ -97,11 +106,18 @@ def _cascade_step(
     return StepNode(name=name, fn=step, policy=note_parts(step)[1], is_cascade=True)
 
 
+def _declares(score: Any, name: str) -> bool:
+    """Whether `score` has a field (or, not being a dataclass, an attribute) called `name`."""
+    if dataclasses.is_dataclass(score):
+        return any(f.name == name for f in dataclasses.fields(score))
+    return hasattr(score, name)
+
+
 def _step(name: str, fn: Any) -> StepNode:
     if isinstance(fn, Cadence):
         raise TypeError(f"step {name!r}: use .child({name!r}, cadence, merge) to nest a flow")
-    if _is_engine(fn):  # a CascadeEngine: as `.cascade(name, engine)`
-        return _cascade_step(name, fn)
+    if _is_engine(fn):  # a CascadeEngine: its result goes to the score's field `name`, if any
+        return _cascade_step(name, fn, declared_only=True)
     if not callable(fn):
         raise TypeError(f"step {name!r} must be a function, got {type(fn).__name__}: {fn!r}")
     raw, policy = note_parts(fn)
