@@ -193,3 +193,45 @@ def test_generated_in_place_changes_at_distinct_positions_all_survive(
     for extra in appends:
         expected.extend(extra)
     assert out.numbers == expected
+
+
+def test_a_sliding_window_edit_is_a_removal_and_an_append() -> None:
+    """ "Drop the oldest, add the newest" keeps its meaning beside another task's edits."""
+    out = merged(
+        Basket(items=["a", "b", "c"]),
+        lambda s: setattr(s, "items", [*s.items[1:], "d"]),
+        lambda s: s.items.__setitem__(2, "C"),
+    )
+    assert out.items == ["b", "C", "d"]
+    out = merged(
+        Basket(items=["a", "b", "c"]),
+        lambda s: setattr(s, "items", [*s.items[1:], "d"]),
+        lambda s: setattr(s, "items", [*s.items[1:], "e"]),
+    )
+    assert out.items == ["b", "c", "d", "e"]
+
+
+def test_records_keep_their_own_fields_when_another_task_shifts_the_list() -> None:
+    out = merged(
+        Basket(items=[{"id": 1, "seen": False}, {"id": 2, "seen": False}]),
+        lambda s: setattr(s, "items", [*s.items[1:], {"id": 3, "seen": False}]),
+        lambda s: s.items[1].update(seen=True),
+    )
+    assert out.items == [{"id": 2, "seen": True}, {"id": 3, "seen": False}]
+
+
+def test_long_lists_filtered_in_one_task_and_extended_in_another() -> None:
+    """Removals anywhere in a long list are found in one pass (no quadratic diff)."""
+    base = list(range(20_000))
+    out = merged(
+        Basket(numbers=list(base)),
+        lambda s: setattr(s, "numbers", [x for x in s.numbers if x % 2 == 0]),
+        lambda s: s.numbers.append(-1),
+    )
+    assert out.numbers == [x for x in base if x % 2 == 0] + [-1]
+    rewritten = merged(
+        Basket(numbers=list(base)),
+        lambda s: setattr(s, "numbers", [x + 1_000_000 for x in s.numbers]),
+        lambda s: setattr(s, "numbers", [x if x % 2 else -x - 1 for x in s.numbers]),
+    )
+    assert rewritten.numbers == [x + 1_000_000 if x % 2 else -x - 1 for x in base]

@@ -364,11 +364,14 @@ def _hunks(original: list[Any], value: list[Any]) -> list[tuple[int, int, list[A
     """The edits that turn `original` into `value`: `(start, end, new items)`, meaning
     `original[start:end]` became the new items.
 
-    A list of the same length is compared position by position (an item changed in place is
-    a one-for-one replacement). A longer or shorter list is read the way that keeps more base
-    items where they were: position by position with items appended or cut at the end, or
-    (when that keeps more) a diff of the middle after the common ends, which finds items
-    inserted or removed anywhere.
+    Two readings are weighed, and the one that keeps more base items in their place wins
+    (position by position on a tie): position by position (an item changed in place is a
+    one-for-one replacement; a longer or shorter list has items appended or cut at the end),
+    or a diff of the middle after the common ends, which finds items inserted or removed
+    anywhere (so "drop the oldest, add a newest" is a removal and an append, not every item
+    changed). The diff is linear when one side only removed or only inserted items; other
+    edits are diffed in full only while the middle is small (`_DIFF_LIMIT`), else taken as
+    one replacement of the middle.
     """
     size, length = len(original), len(value)
     same = _equal
@@ -376,16 +379,22 @@ def _hunks(original: list[Any], value: list[Any]) -> list[tuple[int, int, list[A
     prefix = 0
     while prefix < shortest and same(value[prefix], original[prefix]):
         prefix += 1
-    if size == length:
-        return _positional(original, value, prefix, size)
+    if prefix == size == length:
+        return []
     suffix = 0
     while suffix < shortest - prefix and same(value[-1 - suffix], original[-1 - suffix]):
         suffix += 1
     old, new = original[prefix : size - suffix], value[prefix : length - suffix]
-    if not old or not new:
-        diff = [(prefix, size - suffix, new)]
-        kept = size - len(old)
-    else:
+    if not old or not new:  # only inserted or only removed items: nothing to weigh
+        return [(prefix, size - suffix, new)]
+    diff: list[tuple[int, int, list[Any]]] | None = None
+    if len(new) < len(old):
+        diff = _removals(old, new, prefix)
+    elif len(old) < len(new):
+        diff = _insertions(old, new, prefix)
+    if diff is not None:
+        kept = size - len(old) + min(len(old), len(new))
+    elif len(old) * len(new) <= _DIFF_LIMIT:
         keys = _Keys()
         matcher = difflib.SequenceMatcher(
             None, [keys.of(item) for item in old], [keys.of(item) for item in new], autojunk=False
@@ -396,13 +405,70 @@ def _hunks(original: list[Any], value: list[Any]) -> list[tuple[int, int, list[A
             if tag != "equal"
         ]
         kept = size - len(old) + sum(block.size for block in matcher.get_matching_blocks())
+    else:
+        diff = [(prefix, size - suffix, new)]
+        kept = size - len(old)
     in_place = prefix + sum(
         1 for index in range(prefix, shortest) if same(value[index], original[index])
     )
     if in_place < kept:
         return diff
     hunks = _positional(original, value, prefix, shortest)
-    hunks.append((size, size, value[size:]) if length > size else (length, size, []))
+    if length > size:
+        hunks.append((size, size, value[size:]))
+    elif length < size:
+        hunks.append((length, size, []))
+    return hunks
+
+
+_DIFF_LIMIT = 100_000
+"""Largest `len(old) * len(new)` of a middle diffed in full (difflib is quadratic there)."""
+
+
+def _removals(
+    old: list[Any], new: list[Any], offset: int
+) -> list[tuple[int, int, list[Any]]] | None:
+    """The removals that turn `old` into `new`, when `new` is `old` with items removed (a
+    subsequence of it); else None."""
+    hunks: list[tuple[int, int, list[Any]]] = []
+    wanted = len(new)
+    matched = 0
+    run: int | None = None
+    for index, item in enumerate(old):
+        if matched < wanted and _equal(item, new[matched]):
+            matched += 1
+            if run is not None:
+                hunks.append((offset + run, offset + index, []))
+                run = None
+        elif run is None:
+            run = index
+    if matched < wanted:
+        return None
+    if run is not None:
+        hunks.append((offset + run, offset + len(old), []))
+    return hunks
+
+
+def _insertions(
+    old: list[Any], new: list[Any], offset: int
+) -> list[tuple[int, int, list[Any]]] | None:
+    """The insertions that turn `old` into `new`, when `new` is `old` with items inserted
+    (`old` is a subsequence of it); else None."""
+    hunks: list[tuple[int, int, list[Any]]] = []
+    matched = 0
+    pending: list[Any] = []
+    for item in new:
+        if matched < len(old) and _equal(item, old[matched]):
+            if pending:
+                hunks.append((offset + matched, offset + matched, pending))
+                pending = []
+            matched += 1
+        else:
+            pending.append(item)
+    if matched < len(old):
+        return None
+    if pending:
+        hunks.append((offset + len(old), offset + len(old), pending))
     return hunks
 
 
@@ -442,16 +508,14 @@ def _merge_stretch(
     if all(hunk[3] == hunks[0][3] for hunk in hunks):
         return _apply_hunks(original, low, high, hunks)
     if all(len(new) == end - start for start, end, new, _task in hunks):
+        written: dict[int, list[Any]] = {}  # per base position, what tasks wrote, task order
+        for start, _end, new, _task in sorted(hunks, key=lambda hunk: hunk[3]):
+            for offset, item in enumerate(new):
+                if not _equal(item, original[start + offset]):
+                    written.setdefault(start + offset, []).append(item)
         merged = original[low:high]
-        for offset in range(high - low):
-            base_item = original[low + offset]
-            written = [
-                new[low + offset - start]
-                for start, end, new, _task in hunks
-                if start <= low + offset < end and not _equal(new[low + offset - start], base_item)
-            ]
-            if written:
-                merged[offset] = _smart(base_item, written)
+        for position, items in written.items():
+            merged[position - low] = _smart(original[position], items)
         return merged
     tasks: dict[int, list[tuple[int, int, list[Any], int]]] = {}
     for hunk in hunks:
