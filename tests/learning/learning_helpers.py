@@ -1,4 +1,5 @@
-"""Synthetic runs with known rules, and a small two-stage cascade, for the learning tests."""
+"""Synthetic runs with known rules, a small two-stage cascade, and a hook keeping each run's
+context, for the learning tests."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from cascadence import CascadeConfig, CascadeEngine
+from cascadence import CadenceHooks, CascadeConfig, CascadeEngine
 from cascadence.learning import ExecutionRecord
 
 Decide = Callable[[dict[str, Any], random.Random], str]
@@ -117,3 +118,15 @@ def inputs(count: int, seed: int = 3) -> list[dict[str, Any]]:
     """Inputs for the small cascade."""
     rng = random.Random(seed)
     return [event(rng) for _ in range(count)]
+
+
+class KeepContext(CadenceHooks):
+    """Keeps each finished run's ExecutionContext, the spec's `context`."""
+
+    def __init__(self) -> None:
+        self.contexts: list[Any] = []
+
+    async def after_cadence(
+        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
+    ) -> None:
+        self.contexts.append(score)

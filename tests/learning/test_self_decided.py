@@ -8,8 +8,9 @@ import random
 from typing import Any
 
 import pytest
+from learning_helpers import KeepContext
 
-from cascadence import CadenceHooks, CascadeConfig, CascadeEngine, ExecutionContext
+from cascadence import CascadeConfig, CascadeEngine, ExecutionContext
 from cascadence.cascade.config import RoutingRule
 from cascadence.learning import (
     GeneratedRule,
@@ -85,18 +86,6 @@ def payments(count: int, seed: int) -> list[dict[str, Any]]:
         low, high = rng.choice([(1, 1000), (3000, 4000), (12000, 20000)])
         out.append({"id": f"{seed}-{index}", "amount": round(rng.uniform(low, high), 2)})
     return out
-
-
-class KeepContext(CadenceHooks):
-    """Keeps each finished run's ExecutionContext, the spec's `context`."""
-
-    def __init__(self) -> None:
-        self.contexts: list[Any] = []
-
-    async def after_cadence(
-        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
-    ) -> None:
-        self.contexts.append(score)
 
 
 def mean_cost(results: list[dict[str, Any]]) -> float:

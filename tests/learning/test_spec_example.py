@@ -10,8 +10,9 @@ import warnings
 from typing import Any
 
 import pytest
+from learning_helpers import KeepContext
 
-from cascadence import CadenceHooks, CascadeConfig, CascadeEngine, ExecutionContext
+from cascadence import CascadeConfig, CascadeEngine, ExecutionContext
 from cascadence.learning import merge_rules
 
 SPEC_CASCADE = {
@@ -58,18 +59,6 @@ def model(ctx: Any) -> dict[str, Any]:
 def llm(ctx: Any) -> dict[str, Any]:
     verdict = "decline" if ctx.data["amount"] >= 400 else "approve"
     return {"result": verdict, "confidence": 0.9, "data": {"reasoning": "Judged on amount."}}
-
-
-class KeepContext(CadenceHooks):
-    """Keeps each finished run's ExecutionContext, the spec's `context`."""
-
-    def __init__(self) -> None:
-        self.contexts: list[Any] = []
-
-    async def after_cadence(
-        self, cadence_name: str, score: Any, duration: float, error: BaseException | None = None
-    ) -> None:
-        self.contexts.append(score)
 
 
 async def test_spec_apls_example(capsys: pytest.CaptureFixture[str]) -> None:

@@ -190,7 +190,7 @@ def _steps(items: Any) -> tuple[StepNode, ...]:
 def _step_name(fn: Any, index: int) -> str:
     """The name of a step given without one: the function's name, a cascade's name."""
     if _is_engine(fn):
-        return str(fn.as_step().__name__)
+        return str(fn.config.name)
     return str(getattr(fn, "__name__", f"task_{index}"))
 
 

@@ -640,59 +640,35 @@ class _Keys:
 
 
 class _Bag:
-    """A multiset that counts items by equality: hashed when possible, scanned otherwise."""
+    """A multiset that counts items by equality (numbered by `_Keys`)."""
 
-    __slots__ = ("_hashed", "_scanned")
+    __slots__ = ("_counts", "_items", "_keys")
 
     def __init__(self, items: Iterable[Any] = ()) -> None:
-        self._hashed: dict[Any, int] = {}
-        self._scanned: list[list[Any]] = []
+        self._keys = _Keys()
+        self._counts: dict[int, int] = {}
+        self._items: dict[int, Any] = {}
         for item in items:
             self.add(item)
 
     def __bool__(self) -> bool:
-        return any(self._hashed.values()) or any(entry[1] for entry in self._scanned)
-
-    def _entry(self, item: Any) -> list[Any] | None:
-        for entry in self._scanned:
-            if _equal(entry[0], item):
-                return entry
-        return None
+        return any(self._counts.values())
 
     def add(self, item: Any, count: int = 1) -> None:
-        try:
-            self._hashed[item] = self._hashed.get(item, 0) + count
-            return
-        except TypeError:
-            pass
-        entry = self._entry(item)
-        if entry is None:
-            self._scanned.append([item, count])
-        else:
-            entry[1] += count
+        key = self._keys.of(item)
+        self._items.setdefault(key, item)
+        self._counts[key] = self._counts.get(key, 0) + count
 
     def count(self, item: Any) -> int:
-        try:
-            return self._hashed.get(item, 0)
-        except TypeError:
-            entry = self._entry(item)
-            return 0 if entry is None else int(entry[1])
+        return self._counts.get(self._keys.of(item), 0)
 
     def take(self, item: Any) -> bool:
         """Remove one `item` if present; return whether one was."""
-        try:
-            have = self._hashed.get(item, 0)
-            if have:
-                self._hashed[item] = have - 1
-            return bool(have)
-        except TypeError:
-            entry = self._entry(item)
-            if entry is None or entry[1] <= 0:
-                return False
-            entry[1] -= 1
-            return True
+        key = self._keys.of(item)
+        have = self._counts.get(key, 0)
+        if have:
+            self._counts[key] = have - 1
+        return bool(have)
 
     def counts(self) -> list[tuple[Any, int]]:
-        pairs = [(item, count) for item, count in self._hashed.items() if count]
-        pairs.extend((entry[0], entry[1]) for entry in self._scanned if entry[1])
-        return pairs
+        return [(self._items[key], count) for key, count in self._counts.items() if count]

@@ -204,9 +204,6 @@ class CascadePlan:
     """Names of the stages enabled before any rule runs."""
     enabled_mask: int = field(init=False)
     """`initially_enabled` as a mask of stage bits (`StagePlan.bit`)."""
-    ready: bool = field(init=False)
-    """True when every stage has a handler (a plan that is not ready still runs: a stage
-    without one fails when it has to run)."""
     termination_scan: Scan = field(init=False, repr=False, compare=False)
     """Finds the first of `termination` whose condition holds (1 + its index, or 0)."""
     _bits: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -220,7 +217,6 @@ class CascadePlan:
         object.__setattr__(self, "_bits", {s.name: 1 << s.index for s in self.stages})
         object.__setattr__(self, "group_of", {s.name: s.group for s in self.stages})
         object.__setattr__(self, "enabled_mask", self.mask(self.initially_enabled))
-        object.__setattr__(self, "ready", all(s.fn is not None for s in self.stages))
         object.__setattr__(self, "termination_scan", scan_rules(self.termination))
 
     def mask(self, names: Iterable[str]) -> int:
