@@ -10,12 +10,13 @@ Listeners may be plain functions or coroutine functions; `"*"` listens to everyt
 the lifecycle events, an emitter carries the application's own domain events: any other event
 type (`"order.placed"`) can be listened to and emitted with `emit`. A near miss of a lifecycle
 event (`"note.complete"`, `"NODE_STARTED"`, anything in the `note.`, `cadence.` or `routing.`
-namespaces that is not one) or a listener that cannot take the event is refused when it is
-registered.
+namespaces that is not one, a lifecycle event with its namespace misspelt: `"nte.started"`) or a
+listener that cannot take the event is refused when it is registered.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import re
@@ -92,12 +93,51 @@ _RESERVED = ("NOTE", "CADENCE", "ROUTING")
 """First words of the lifecycle events' names: their namespaces (`note.`, `cadence.`, ...)."""
 
 
+_SUFFIXES = tuple({name.split("_", 1)[1] for name in _CONSTANTS})
+"""What follows the namespace in the lifecycle events' names (`STARTED`, `DECISION`, ...)."""
+
+
+def _edits(a: str, b: str) -> int:
+    """Edit distance of two short words, a swap of neighbours counting as one edit."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def _near_namespace(word: str) -> bool:
+    """A misspelling of a lifecycle namespace: within two edits of `cadence` or `routing`; for
+    `note`, one letter more or less or two swapped (`nte`, `notes`, `ntoe`), so that words a
+    letter apart (`node`, `vote`) stay the application's own."""
+    for reserved in _RESERVED:
+        if len(reserved) > 4:
+            if _edits(word, reserved) <= 2:
+                return True
+        elif abs(len(word) - len(reserved)) == 1 or sorted(word) == sorted(reserved):
+            if _edits(word, reserved) == 1:
+                return True
+    return False
+
+
 def _misspelt_lifecycle(event_type: str) -> bool:
     """Whether `event_type` is in a lifecycle namespace (`note.complete`, `NOTE_COMPLETED`,
-    `Cadence-Failed`) without being a lifecycle event: a mistake, not an event of the
+    `Cadence-Failed`) without being a lifecycle event, or is a lifecycle event with its
+    namespace misspelt (`nte.started`, `cadense.completed`): a mistake, not an event of the
     application's own (`order.placed`, `node.failed`, `quote.completed`)."""
     key = _NOT_WORD.sub("_", event_type).strip("_").upper()
-    return key.split("_", 1)[0] in _RESERVED
+    first, _, rest = key.partition("_")
+    if first in _RESERVED:
+        return True
+    if not rest or not _near_namespace(first):
+        return False
+    return bool(difflib.get_close_matches(rest, _SUFFIXES, n=1, cutoff=0.8))
 
 
 def _check_event_type(event_type: object, method: str) -> None:

@@ -137,11 +137,45 @@ def test_names_in_lifecycle_namespaces_are_refused(given: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "given", ["node.failed", "quote.completed", "vote.started", "notes.started", "job_failed"]
+    ("given", "constant"),
+    [
+        ("nte.started", "NOTE_STARTED"),
+        ("notes.started", "NOTE_STARTED"),
+        ("ntoe.failed", "NOTE_FAILED"),
+        ("cadense.completed", "CADENCE_COMPLETED"),
+        ("Caddence.Failed", "CADENCE_FAILED"),
+        ("routng.decision", "ROUTING_DECISION"),
+        ("nte.strted", "NOTE_STARTED"),
+    ],
+)
+def test_a_lifecycle_event_with_its_namespace_misspelt_is_refused(
+    given: str, constant: str
+) -> None:
+    """A lifecycle event whose namespace is a letter or two off would never be delivered: it
+    is refused with the event it means, not taken as the application's own."""
+    emitter = EventEmitter()
+    with pytest.raises(ValueError, match=f"did you mean {constant} = ") as info:
+        emitter.on(given, print)
+    assert "outside the note., cadence. and routing. namespaces" in str(info.value)
+    assert emitter.listener_count() == 0
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "node.failed",
+        "quote.completed",
+        "vote.started",
+        "nodes.started",
+        "notes.updated",
+        "cadences.xyz",
+        "job_failed",
+    ],
 )
 def test_domain_event_names_near_lifecycle_ones_are_the_applications(given: str) -> None:
-    """Outside the lifecycle namespaces every name is the application's own, however close
-    it reads to a lifecycle event."""
+    """Outside the lifecycle namespaces and their misspellings, every name is the
+    application's own, however close it reads to a lifecycle event: a word a letter apart
+    from `note` (`node`, `vote`), or a lifecycle namespace with an event of its own."""
     emitter = EventEmitter()
     emitter.on(given, print)
     assert emitter.listener_count(given) == 1
