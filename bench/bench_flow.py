@@ -4,9 +4,11 @@ Run: `python bench/bench_flow.py` (add `--quick` for a shorter run).
 
 1. A 3-note flow whose notes return at once, defined once and run repeatedly, and the same
    flow built per request, against awaiting the three functions by hand.
-2. A `.sync` of 3 notes that return at once, against awaiting them in sequence and against
-   the hand-written concurrent version (a copy per task, `asyncio.gather`); and the cost of
-   its isolation as the score grows fields the notes do not touch.
+2. A `.sync` of 3 notes that return at once, against awaiting them in sequence, against the
+   least a hand-written isolation costs (a read-through view per note, with and without a
+   context copy per note), and against the hand-written concurrent version (a copy per task,
+   `asyncio.gather`); and the cost of its isolation as the score grows fields the notes do
+   not touch.
 3. A `.sync` of 5 notes each sleeping 10 ms, against `asyncio.gather`.
 4. 10,000 concurrent runs of one definition, against 10,000 concurrent hand-written runs.
 """
@@ -14,6 +16,7 @@ Run: `python bench/bench_flow.py` (add `--quick` for a shorter run).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import gc
 import sys
@@ -69,6 +72,17 @@ async def per_call_us(fn: Any, n: int) -> float:
     return best
 
 
+class _View:
+    """A hand-written read-through view of a score: what it does not hold, it reads from the
+    score; what is set on it stays on it."""
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
 def ratio(label: str, us: float, base: float, target: str) -> None:
     print(f"   {label:44s}: {us:8.2f} us   ratio {us / base:5.2f}x  ({target})")
 
@@ -117,15 +131,50 @@ async def section_sync() -> None:
         await asyncio.gather(a(copies[0]), b(copies[1]), c(copies[2]))
         score.status, score.total, score.items = copies[0].status, copies[1].total, copies[2].items
 
+    async def isolated_floor() -> None:
+        """The least any isolation can cost, by hand: each note, in turn, on a read-through
+        view of the score (reads fall through to it, writes stay on the view), the views'
+        writes put back; no contexts, no tasks, no conflict checks."""
+        score = Order()
+        views = (_View(score), _View(score), _View(score))
+        await a(views[0])
+        await b(views[1])
+        await c(views[2])
+        for view in views:
+            for name, value in vars(view).items():
+                if name != "_base":
+                    setattr(score, name, value)
+
+    async def isolated_floor_contexts() -> None:
+        """The same, each note in a copy of the context of its own, as a task would run it
+        (the isolation `asyncio.gather` gives)."""
+        score = Order()
+        views = (_View(score), _View(score), _View(score))
+        for fn, view in zip((a, b, c), views):
+            coroutine = fn(view)
+            try:
+                contextvars.copy_context().run(coroutine.send, None)
+            except StopIteration:
+                pass
+        for view in views:
+            for name, value in vars(view).items():
+                if name != "_base":
+                    setattr(score, name, value)
+
     flow = Cadence("par", Order()).sync("abc", [a, b, c])
     in_sequence = Cadence("seq", Order()).then("a", a).then("b", b).then("c", c)
     base = await per_call_us(sequential, n)
     concurrent = await per_call_us(gathered_copies, n)
     par = await per_call_us(lambda: flow.run(Order()), n)
     seq = await per_call_us(lambda: in_sequence.run(Order()), n)
+    floor = await per_call_us(isolated_floor, n)
+    floor_contexts = await per_call_us(isolated_floor_contexts, n)
     print("2. .sync of 3 notes that never suspend")
     print(f"   {'awaiting them in sequence by hand':44s}: {base:8.2f} us")
     ratio(".sync group (snapshot, run, merge)", par, base, "target <= 2x")
+    ratio("floor by hand: a read-through view per note", floor, base, "least isolation costs")
+    ratio("  the same, a context copy per note", floor_contexts, base, "as a task runs it")
+    print(f"   {'.sync group vs that floor':44s}: {par / floor_contexts:8.2f}x")
     print(f"   {'by hand, concurrently: copies + gather':44s}: {concurrent:8.2f} us")
     print(f"   {'.sync group vs that':44s}: {par / concurrent:8.2f}x")
     print(f"   {'the same notes as .then steps of a flow':44s}: {seq:8.2f} us")
