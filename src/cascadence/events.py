@@ -120,9 +120,10 @@ def _near_namespace(word: str) -> bool:
         if len(reserved) > 4:
             if _edits(word, reserved) <= 2:
                 return True
-        elif abs(len(word) - len(reserved)) == 1 or sorted(word) == sorted(reserved):
-            if _edits(word, reserved) == 1:
-                return True
+        elif (abs(len(word) - len(reserved)) == 1 or sorted(word) == sorted(reserved)) and _edits(
+            word, reserved
+        ) == 1:
+            return True
     return False
 
 

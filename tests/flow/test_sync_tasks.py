@@ -650,9 +650,9 @@ async def test_groups_run_with_plain_tasks_where_the_first_step_cannot_run_eager
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On an interpreter without the task switch, every member simply runs in its task."""
-    from cascadence.runtime import invoke
+    from cascadence.runtime import gather
 
-    monkeypatch.setattr(invoke, "_EAGER", False)
+    monkeypatch.setattr(gather, "_EAGER", False)
 
     async def quick(score: Doc) -> None:
         score.a = 1

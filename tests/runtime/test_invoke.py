@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from cascadence.errors import TimeoutError as StepTimeoutError
-from cascadence.runtime.invoke import call_with_deadline, gather_calls, to_async
+from cascadence.runtime.gather import gather_calls
+from cascadence.runtime.invoke import call_with_deadline, to_async
 
 
 async def test_immediate_handler_returns_without_a_timer() -> None:

@@ -28,7 +28,8 @@ from cascadence.errors import (
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
-from cascadence.runtime.invoke import _Resume, call_step, resume_until, start_calls
+from cascadence.runtime.gather import start_calls
+from cascadence.runtime.invoke import _Resume, call_step, resume_until
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, RuleTable, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result, complete
@@ -463,7 +464,7 @@ class _Run:
 
     async def call_batch(self, batch: list[StagePlan]) -> None:
         """Run a parallel group: each stage in a task of its own, whose first step runs at
-        once; the group waits only for stages that suspended (see `invoke.gather_calls`)."""
+        once; the group waits only for stages that suspended (see `gather.gather_calls`)."""
         if (
             self.obs is not None
             or len(batch) > self.plan.max_parallel

@@ -25,7 +25,8 @@ from cascadence.errors import (
     RetryExhaustedError,
     Skip,
 )
-from cascadence.runtime.invoke import add_note, call_step, start_calls
+from cascadence.runtime.gather import start_calls
+from cascadence.runtime.invoke import add_note, call_step
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import (
     BranchNode,
@@ -229,7 +230,7 @@ class _FlowRun:
 
     async def parallel(self, node: ParallelNode, score: Any) -> Any:
         # Every task runs on its own snapshot and in its own copy of the context; one that
-        # suspends is never moved to another task (see `invoke.gather_calls`).
+        # suspends is never moved to another task (see `gather.gather_calls`).
         snaps = node.snapshots(score, len(node.tasks))
         spare = _shared_refusal(node)
         if self.obs is None and node.plain:
