@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cascadence.conditions.issues import EvalWarning
-from cascadence.conditions.paths import MISSING
-from cascadence.conditions.scan import decided_value
 from cascadence.errors import (
     CircuitOpenError,
     GlobalTimeoutError,
@@ -31,8 +29,9 @@ from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.gather import start_calls
 from cascadence.runtime.invoke import _Resume, call_step, resume_until
 from cascadence.runtime.observe import Observers
-from cascadence.runtime.plan import CascadePlan, RulePlan, RuleTable, StagePlan
+from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result, complete
+from cascadence.runtime.routing import Routing
 
 __all__ = ["run_cascade"]
 
@@ -107,7 +106,7 @@ def _failed(exc: BaseException) -> StageResult:
     )
 
 
-class _Run:
+class _Run(Routing):
     """Mutable state of one execution (kept off the plan so executions never share it).
 
     Times are `time.perf_counter` readings; `deadline` (the global timeout) too. They are
@@ -115,27 +114,17 @@ class _Run:
     """
 
     __slots__ = (
-        "_pending_routing",
         "cost",
-        "ctx",
         "deadline",
-        "decisions",
-        "enabled",
         "errors",
-        "explain",
         "first_error",
-        "forced",
         "index",
         "input",
-        "jump",
-        "obs",
         "ok",
-        "plan",
         "run_id",
         "skipped",
         "stats",
         "t0",
-        "terminated_by",
         "timed_out",
         "timeline",
     )
@@ -568,186 +557,6 @@ class _Run:
         await obs.run_finished(self.plan.name, self.run_id, self.ctx, _perf() - self.t0, error)
         return result
 
-    # -- routing ---------------------------------------------------------------------------
-    def apply_rules(self, st: StagePlan, pre: bool = False) -> bool:
-        """Evaluate the stage's preconditions (`pre`) or its routing rules and postconditions,
-        in priority order, and apply the actions of those that match.
-
-        After a terminal action (terminate, skip_to) the remaining routing rules of the stage
-        are not evaluated; its postconditions still are. Until one rule matches, only the
-        stage's scan of their conditions runs (no rule object is touched).
-
-        Returns:
-            False when the stage must not run (a precondition stopped it).
-        """
-        rules, tests, scan = (
-            (st.pre_rules, st.pre_tests, st.pre_scan)
-            if pre
-            else (st.post_rules, st.post_tests, st.post_scan)
-        )
-        if self.explain is not None:
-            return self._explained(st.name, rules, pre)
-        if not pre and st.post_table is not None and self.route_by_table(st, st.post_table):
-            return True
-        ctx = self.ctx
-        found = scan(ctx.data, ctx.stage_results, ctx.warnings)
-        if not found:
-            return True
-        if pre:
-            return self._preconditions_from(st.name, rules, tests, found - 1)
-        self.after_match(st, found)
-        return True
-
-    def route_by_table(self, st: StagePlan, table: RuleTable) -> bool:
-        """Apply the routing rules of `st` from its `post_table`: the field is read once and
-        every rule decided by one comparison. Returns False, having done nothing, when the
-        value read is not one the table decides (the rules' own conditions must then)."""
-        staged, k1, k2, kind1, kind2, rows = table
-        ctx = self.ctx
-        x = decided_value(staged, k1, k2, kind1, kind2, ctx.data, ctx.stage_results)
-        if x is MISSING:
-            return False
-        for compare, literal, rule in rows:
-            if compare(x, literal) and self._act(st.name, rule, False) == _TERMINAL:
-                return True
-        return True
-
-    def after_match(self, st: StagePlan, found: int) -> None:
-        """Apply the routing rules and postconditions of `st` from the `found`-th (1-based),
-        whose condition is known to hold.
-
-        The rules after a match are found by a scan of the rest of the list (no rule object
-        is touched until one matches); after a terminal action only postconditions count.
-        """
-        rules = st.post_rules
-        count = len(rules)
-        name = st.name
-        position = found - 1
-        while True:
-            if self._act(name, rules[position], False) == _TERMINAL:
-                self._postconditions(name, rules, st.post_tests, position + 1)
-                return
-            start = position + 1
-            if start == count:
-                return
-            ctx = self.ctx  # read again: a set_field action may have copied the data
-            found = st.rest_scan(start)(ctx.data, ctx.stage_results, ctx.warnings)
-            if not found:
-                return
-            position = start + found - 1
-
-    def _postconditions(
-        self,
-        st_name: str,
-        rules: tuple[RulePlan, ...],
-        tests: tuple[Callable[..., bool], ...],
-        start: int,
-    ) -> None:
-        """Apply the postconditions among `rules[start:]` that hold (after a terminal action)."""
-        ctx = self.ctx
-        for position in range(start, len(rules)):
-            if rules[position].type == "postcondition" and tests[position](
-                ctx.data, ctx.stage_results, ctx.warnings
-            ):
-                self._act(st_name, rules[position], False)
-
-    def _preconditions_from(
-        self,
-        st_name: str,
-        rules: tuple[RulePlan, ...],
-        tests: tuple[Callable[..., bool], ...],
-        start: int,
-    ) -> bool:
-        """Apply the preconditions from `rules[start]` (known to hold) on, until a terminal
-        one (terminate, skip_to); False when one of them stopped the stage."""
-        ctx = self.ctx
-        proceed = True
-        for position in range(start, len(rules)):
-            if position != start and not tests[position](ctx.data, ctx.stage_results, ctx.warnings):
-                continue
-            outcome = self._act(st_name, rules[position], True)
-            if outcome:
-                proceed = False
-                if outcome == _TERMINAL:
-                    break
-        return proceed
-
-    def _explained(self, st_name: str, rules: tuple[RulePlan, ...], pre: bool) -> bool:
-        """`apply_rules`, recording for every rule evaluated why it matched or not."""
-        ctx = self.ctx
-        results = ctx.stage_results
-        warnings = ctx.warnings
-        explain = self.explain
-        proceed = True
-        terminal = False
-        for rule in rules:
-            if terminal and rule.type != "postcondition":
-                continue
-            matched = rule.test(ctx.data, results, warnings)
-            if explain is not None:
-                explain.append(
-                    {
-                        "stage": st_name,
-                        "rule": rule.name,
-                        "type": rule.type,
-                        "priority": rule.priority,
-                        "matched": matched,
-                        "action": rule.describe() if matched else None,
-                        "condition": rule.condition.explain(ctx.data, results),
-                    }
-                )
-            if matched:
-                outcome = self._act(st_name, rule, pre)
-                if outcome:
-                    if pre:
-                        proceed = False
-                    if outcome == _TERMINAL:
-                        terminal = True
-        return proceed
-
-    def _act(self, st_name: str, rule: RulePlan, pre: bool) -> int:
-        action = rule.action
-        self.decisions.append(rule)
-        if action == "enable_stages" and self.obs is None:  # the common action, first
-            self.enabled |= rule.mask
-            return _GO_ON
-        if self.obs is not None:
-            if self._pending_routing is None:
-                self._pending_routing = []
-            self._pending_routing.append((st_name, rule.name, action))
-        if action == "enable_stages":
-            self.enabled |= rule.mask
-            return _GO_ON
-        if action == "disable_stages":
-            self.enabled &= ~rule.mask
-            if pre and st_name in rule.stages:
-                self.skip(st_name, f"disabled by precondition {rule.name!r}")
-                return _STOP_STAGE
-            return _GO_ON
-        if action == "set_field":
-            assert rule.field is not None
-            try:
-                self.ctx.set(rule.field, rule.value)
-            except (TypeError, ValueError) as exc:  # the data has no place for the field
-                self.error(
-                    {
-                        "stage": st_name,
-                        "error": f"rule {rule.name!r} could not set {rule.field!r}: {exc}",
-                        "type": "RoutingError",
-                    }
-                )
-            return _GO_ON
-        if self.terminated_by is not None or self.jump is not None:
-            return _GO_ON  # an earlier terminal decision stands
-        if action == "terminate":
-            self.terminated_by = rule.name
-        else:
-            self.jump = rule.target
-        return _TERMINAL
-
-
-_GO_ON, _STOP_STAGE, _TERMINAL = 0, 1, 2
-
 
 def _assign(target: Any, field: str, value: Any) -> None:
     if isinstance(target, ExecutionContext):
@@ -877,7 +686,7 @@ async def run_cascade(
                             else:
                                 run.after_match(st, found)
                 if run.jump is not None:
-                    index = _after_jump(run, stages, index)
+                    index = run.after_jump(stages, index)
                 if hooked:
                     if on_stage is not None:
                         run.index = index
@@ -889,7 +698,7 @@ async def run_cascade(
                 continue
             if st.pre_rules and not run.apply_rules(st, pre=True):
                 run.stopped_before(st)
-                index = _after_jump(run, stages, index)
+                index = run.after_jump(stages, index)
                 continue
             if st.group is None:
                 sr = await run.call(st)
@@ -901,7 +710,7 @@ async def run_cascade(
             else:
                 batch = await run.group(st, index)
             if run.jump is not None:
-                index = _after_jump(run, stages, index)
+                index = run.after_jump(stages, index)
             if on_stage is not None:  # after the jump: a resumed run continues where this one would
                 run.index = index
                 if batch is None:
@@ -929,53 +738,9 @@ async def run_cascade(
 async def _after_stage(run: _Run, termination: tuple[RulePlan, ...], obs: Observers | None) -> None:
     """Global termination conditions and the routing report, after a stage."""
     if termination and run.terminated_by is None:
-        _terminate(run, termination)
+        run.terminate_if(termination)
     if obs is not None and run._pending_routing:
         await run.report_routing(obs)
-
-
-def _terminate(run: _Run, termination: tuple[RulePlan, ...]) -> None:
-    """Apply the first global termination condition that holds, if any."""
-    ctx = run.ctx
-    found = run.plan.termination_scan(ctx.data, ctx.stage_results, ctx.warnings)
-    if found:
-        rule = termination[found - 1]
-        run.terminated_by = rule.name
-        run.decisions.append(rule)
-
-
-def _after_jump(run: _Run, stages: tuple[StagePlan, ...], index: int) -> int:
-    target = run.jump
-    if target is None:
-        return index
-    run.jump = None
-    for pos, st in enumerate(stages):
-        if st.name == target:
-            if pos < index - 1:
-                run.error(
-                    {
-                        "stage": target,
-                        "error": f"skip_to {target!r} points backwards; ignored",
-                        "type": "RoutingError",
-                    }
-                )
-                return index
-            for skipped in stages[index:pos]:
-                if run.enabled & skipped.bit and skipped.name not in run.ctx.stage_results:
-                    run.skip(skipped.name, f"skipped by skip_to {target!r}")
-            run.enabled |= st.bit
-            # skip_to runs its target even when the stages it depends on were jumped over
-            return pos if not stages[pos].depends_on else _force(run, stages, pos)
-    return index
-
-
-def _force(run: _Run, stages: tuple[StagePlan, ...], pos: int) -> int:
-    """Let the target of a skip_to run although stages it depends on were jumped over (not
-    when one of them failed). Only the target is exempt; other dependants still wait."""
-    st = stages[pos]
-    if not st.deps_mask & run.results_mask(failed=True):
-        run.forced = st
-    return pos
 
 
 def _entry(item: Any, durations: bool) -> tuple[str, float, float, bool]:
