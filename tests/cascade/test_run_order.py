@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from cascadence import CascadeConfig, CascadeEngine
 from cascadence.cascade.compile import stage_order
 from cascadence.cascade.optimizer import ExecutionOptimizer
-from cascadence.cascade.validate import dependency_order, run_order
+from cascadence.cascade.order import dependency_order, run_order
 from cascadence.errors import ConfigError
 
 LOW = {"field": "stages.A.confidence", "operator": "<", "value": 0.8}

@@ -2,7 +2,7 @@
 
 Conditions are compiled here, once; policies are built from the stage fields; the stage order
 comes from `execution_order`, or else a stable topological sort of `depends_on` and of the
-order routing rules imply (`validate.run_order`). A config changed in place after it was
+order routing rules imply (`order.run_order`). A config changed in place after it was
 validated is checked again first (`settled_config`).
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from cascadence.cascade.config import CascadeConfig, Condition, RoutingRule, StageConfig
-from cascadence.cascade.validate import Loc, check_config, run_order
+from cascadence.cascade.order import run_order
+from cascadence.cascade.validate import Loc, check_config
 from cascadence.conditions import CompiledCondition, compile_condition
 from cascadence.errors import ConfigError, ConfigIssue, closest
 from cascadence.policies.cache import ResultCache, key_or_none

@@ -774,9 +774,9 @@ class CascadeConfig(_Model):
     def ordered_stage_names(self) -> list[str]:
         """The order stages are considered in, as the engine runs them: `execution_order` if
         given, else declaration order, each stage moved after its dependencies and after the
-        stages its routing needs first (see `cascadence.cascade.validate.run_order`)."""
+        stages its routing needs first (see `cascadence.cascade.order.run_order`)."""
         if self.execution_order is not None:
             return list(self.execution_order)
-        from cascadence.cascade.validate import run_order
+        from cascadence.cascade.order import run_order
 
         return run_order(self.stages)

@@ -4,7 +4,7 @@ Everything that can be decided before the first execution is decided here, once 
 configuration, so an execution only walks a tuple of stages and tests bit masks:
 
 - the stage order: `execution_order`, or declaration order moved after dependencies and the
-  stages routing needs first (`validate.run_order`);
+  stages routing needs first (`order.run_order`);
 - each stage's rules split into preconditions, routing rules and postconditions, each sorted by
   priority (equal priorities keep file order);
 - every condition compiled into a closure, once: a condition written on several rules (or
@@ -49,7 +49,7 @@ class ExecutionOptimizer:
         self.evaluator = evaluator if evaluator is not None else ConditionEvaluator()
 
     def order(self, config: CascadeConfig) -> list[str]:
-        """The order stages are considered in: `execution_order`, else `validate.run_order`."""
+        """The order stages are considered in: `execution_order`, else `order.run_order`."""
         return stage_order(config)
 
     def batches(self, config: CascadeConfig) -> list[list[str]]:
