@@ -307,13 +307,24 @@ class RetryExhaustedError(NoteError):
 
 
 class TimeoutError(NoteError, builtins.TimeoutError):
-    """A step ran past its timeout and was cancelled."""
+    """A step ran past its timeout and was cancelled, or, when `blocked` is set, ran past it
+    without ever awaiting (it held the event loop, so nothing could cancel it) and its result
+    was dropped."""
 
-    def __init__(self, name: str, timeout: float) -> None:
+    def __init__(self, name: str, timeout: float, blocked: float | None = None) -> None:
         self.name = name
         self.timeout = timeout
+        self.blocked = blocked
         cause = builtins.TimeoutError(f"timed out after {timeout:g}s")
-        super().__init__(name, cause, f"{name!r} timed out after {timeout:g}s and was cancelled")
+        message = f"{name!r} timed out after {timeout:g}s and was cancelled"
+        if blocked is not None:
+            message = (
+                f"{name!r} ran {blocked:.3g}s without awaiting, past its {timeout:g}s timeout: "
+                "it held the event loop, so it could not be cancelled, and its result was "
+                "dropped (await its I/O, or make it a plain def: plain functions run in a "
+                "thread, where a timeout stops waiting for them)"
+            )
+        super().__init__(name, cause, message)
 
 
 StepTimeoutError = TimeoutError

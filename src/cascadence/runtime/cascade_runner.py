@@ -366,6 +366,15 @@ class _Run(Routing):
             return None
         return asyncio.get_running_loop().time() + (self.deadline - _perf())
 
+    def overrun(self, st: StagePlan, started: float, now: float) -> StepTimeoutError:
+        """The error of a stage that finished without ever awaiting, after its time limit: it
+        held the event loop, so no timer could cancel it, and its late result is not taken."""
+        timeout = st.timeout
+        if timeout is not None and now - started > timeout:
+            return StepTimeoutError(st.name, timeout, now - started)
+        assert self.deadline is not None
+        return StepTimeoutError(st.name, max(self.deadline - started, 0.0), now - started)
+
     def _slow(self, st: StagePlan, coro: Any, yielded: Any, started: float) -> Awaitable[Any]:
         """What to await for the rest of a handler that suspended on its first step."""
         timeout = st.timeout
@@ -400,6 +409,13 @@ class _Run(Routing):
                     yielded = coro.send(None)
                 except StopIteration as stop:
                     raw = stop.value
+                    timeout = st.timeout
+                    if timeout is not None or self.deadline is not None:
+                        now = _perf()
+                        if (timeout is not None and now - started > timeout) or (
+                            self.deadline is not None and now > self.deadline
+                        ):
+                            raise self.overrun(st, started, now) from None
                 else:  # the handler suspended: only now is its deadline armed
                     raw = await self._slow(st, coro, yielded, started)
             else:
@@ -628,6 +644,13 @@ async def run_cascade(
                         raw = coro.send(None)
                     except StopIteration as exc:
                         raw = exc.value
+                        timeout = st.timeout
+                        if timeout is not None or deadline is not None:
+                            now = _perf()
+                            if (timeout is not None and now - started > timeout) or (
+                                deadline is not None and now > deadline
+                            ):
+                                raise run.overrun(st, started, now) from None
                     else:  # it suspended: `raw` is what it waits for, then its result
                         raw = await run._slow(st, coro, raw, started)
                     sr = StageResult(raw) if type(raw) is dict else as_stage_result(raw)

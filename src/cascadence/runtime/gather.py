@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any
 
 from cascadence.errors import Skip
+from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.invoke import AsyncHandler, resume_until, time_limit
 
 try:  # switching the current task for a call's first step, as eager tasks do (3.12+)
@@ -43,6 +44,9 @@ async def _timed(fn: AsyncHandler, arg: Any, limit: float | None, timeout: float
     try:
         yielded = coro.send(None)
     except StopIteration as stop:  # finished without suspending: no timer armed
+        now = asyncio.get_running_loop().time()
+        if now > limit:  # it never awaited: no timer could stop it
+            raise StepTimeoutError(name, timeout, now - limit + timeout) from None
         return stop.value
     return await resume_until(coro, yielded, limit, name, timeout)
 

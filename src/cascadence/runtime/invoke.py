@@ -297,11 +297,14 @@ async def call_with_deadline(
     coro = fn(arg)
     if timeout is None and deadline is None:
         return await coro
-    limit, timeout_s = time_limit(asyncio.get_running_loop(), timeout, deadline)
+    loop = asyncio.get_running_loop()
+    limit, timeout_s = time_limit(loop, timeout, deadline)
     assert limit is not None
     try:
         yielded = coro.send(None)
     except StopIteration as stop:
+        if loop.time() > limit:  # it never awaited: no timer could stop it
+            raise StepTimeoutError(name, timeout_s, loop.time() - limit + timeout_s) from None
         return stop.value
     return await resume_until(coro, yielded, limit, name, timeout_s)
 
