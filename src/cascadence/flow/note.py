@@ -8,8 +8,10 @@ a flow the runtime reads the policy and calls the original function, so nothing 
 twice. Decorators stack in any order; the outermost setting wins on a clash, except for time
 limits, where the tighter one holds (as nested timeouts would). Order matters where it means
 something: `@timeout` above `@retry` limits all attempts together, below it (or in one
-`@note(retry=..., timeout=...)`) each attempt. A fallback applies once the last attempt has
-failed, wherever it sits in the stack.
+`@note(retry=..., timeout=...)`) each attempt; `@circuit_breaker` above `@retry` counts one
+failure per call (after its last attempt) and refuses the whole call when open, below it (or
+in one `@note`) each attempt is a call the breaker counts and may refuse. A fallback applies
+once the last attempt has failed, wherever it sits in the stack.
 
 Every attempt of a retried note runs on the same score, so what a failed attempt wrote before
 it failed stays (a `.sync` task that fails leaves nothing, its snapshot is dropped). Write a
@@ -56,6 +58,9 @@ def _attach(fn: Callable[..., Any], extra: StepPolicy) -> Callable[..., Any]:
     if extra.timeout is not None and extra.retry is None and policy.retry is not None:
         # `@timeout` stacked above `@retry`: the time limit covers every attempt together
         extra = replace(extra, timeout=None, total_timeout=extra.timeout)
+    if extra.breaker is not None and extra.retry is None and policy.retry is not None:
+        # `@circuit_breaker` stacked above `@retry`: one outcome per call, not per attempt
+        extra = replace(extra, breaker_outside=True)
     for limit in ("timeout", "total_timeout"):  # nested time limits: the tighter one holds
         inner, outer = getattr(policy, limit), getattr(extra, limit)
         if inner is not None and outer is not None and inner < outer:

@@ -43,6 +43,9 @@ class StepPolicy:
         breaker: A circuit breaker consulted before each attempt.
         cache: A result cache keyed on the step's input.
         clock: Time source for backoff sleeps.
+        breaker_outside: The breaker guards the whole retried call (`@circuit_breaker`
+            stacked above `@retry`): it is consulted once per call and counts one outcome
+            after the last attempt. False: it is consulted before each attempt.
     """
 
     timeout: float | None = None
@@ -52,6 +55,7 @@ class StepPolicy:
     cache: ResultCache | None = None
     clock: Clock = SYSTEM_CLOCK
     total_timeout: float | None = None
+    breaker_outside: bool = False
 
     @property
     def is_plain(self) -> bool:
@@ -73,6 +77,8 @@ class StepPolicy:
                 changes[name] = value
         if other.clock is not SYSTEM_CLOCK:
             changes["clock"] = other.clock
+        if other.breaker is not None:
+            changes["breaker_outside"] = other.breaker_outside
         return replace(self, **changes) if changes else self
 
     def with_clock(self, clock: Clock) -> StepPolicy:

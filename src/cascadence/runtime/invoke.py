@@ -17,11 +17,13 @@ import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.policies.cache import MISS, NO_KEY
+from cascadence.policies.fallback import Fallback
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
 from cascadence.runtime.threads import run_in_thread
@@ -341,6 +343,8 @@ async def call_step(
     """
     if policy.is_plain:
         return await call_with_deadline(fn, arg, policy.timeout, name, deadline)
+    if policy.breaker_outside and policy.breaker is not None:
+        return await _guarded(name, fn, arg, policy, cache_input, deadline, on_retry, assign, hits)
     cache = policy.cache
     key: Any = None
     if cache is not None:
@@ -424,12 +428,7 @@ async def call_step(
             if delay is None:
                 fallback = policy.fallback
                 if fallback is not None and fallback.applies_to(exc):
-                    value = fallback.value(exc)
-                    if fallback.field is not None and assign is not None:
-                        replaced = assign(arg, fallback.field, value)
-                        if replaced is not None:  # a frozen score, copied with the field
-                            return replaced
-                    return value
+                    return _fallback(fallback, exc, arg, assign)
                 if (
                     own_limit is not None
                     and limit == own_limit - ahead
@@ -460,11 +459,91 @@ async def call_step(
         return result
 
 
+def _fallback(
+    fallback: Fallback, exc: BaseException, arg: Any, assign: Callable[[Any, str, Any], Any] | None
+) -> Any:
+    """The step's result when its fallback takes over from `exc`."""
+    value = fallback.value(exc)
+    if fallback.field is not None and assign is not None:
+        replaced = assign(arg, fallback.field, value)
+        if replaced is not None:  # a frozen score, copied with the field
+            return replaced
+    return value
+
+
+async def _guarded(
+    name: str,
+    fn: AsyncHandler,
+    arg: Any,
+    policy: StepPolicy,
+    cache_input: Any,
+    deadline: float | None,
+    on_retry: RetryListener | None,
+    assign: Callable[[Any, str, Any], Any] | None,
+    hits: list[Any] | None,
+) -> Any:
+    """`call_step` with the breaker around the whole retried call (`breaker_outside`): it is
+    consulted once and counts one outcome, after the last attempt; the fallback, outermost,
+    answers for a refusal as for a failure."""
+    breaker = policy.breaker
+    assert breaker is not None
+    fallback = policy.fallback
+    inner = replace(policy, breaker=None, breaker_outside=False, fallback=None)
+    try:
+        try:
+            await breaker.before_call()
+        except CircuitOpenError as refused:
+            refused.note_name = name
+            raise
+        try:
+            result = await call_step(
+                name,
+                fn,
+                arg,
+                inner,
+                cache_input=cache_input,
+                deadline=deadline,
+                on_retry=on_retry,
+                assign=assign,
+                hits=hits,
+            )
+        except Skip:
+            await breaker.release()  # no outcome to count
+            raise
+        except Exception:
+            await breaker.record_failure()
+            raise
+        except asyncio.CancelledError as cancelled:
+            if is_timeout_cancel(cancelled):  # an enclosing timeout: the call was slow
+                await asyncio.shield(breaker.record_failure())
+            else:  # cancelled from outside: the call had no outcome
+                await asyncio.shield(breaker.release())
+            raise
+    except Skip:
+        raise
+    except Exception as exc:
+        if fallback is not None and fallback.applies_to(exc):
+            return _fallback(fallback, exc, arg, assign)
+        raise
+    await breaker.record_success()
+    return result
+
+
 def add_note(exc: BaseException, text: str) -> None:
-    """Add `text` to the notes a traceback shows under `exc` (Python 3.11+)."""
+    """Add `text` to the notes a traceback shows under `exc` (Python 3.11+). Before 3.11 the
+    note is still kept in `exc.__notes__`, where a cascade run reads why its retries stopped."""
     method = getattr(exc, "add_note", None)
     if method is not None:
         method(text)
+        return
+    try:
+        notes = getattr(exc, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            setattr(exc, "__notes__", notes)  # noqa: B010 - not an attribute mypy knows on 3.10
+        notes.append(text)
+    except (AttributeError, TypeError):  # an exception that takes no attributes
+        pass
 
 
 def time_limit(
