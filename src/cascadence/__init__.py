@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # explicit re-exports, so `mypy --strict` accepts `from casca
     from cascadence.cascade.plugins import PluginFactory as PluginFactory
     from cascadence.cascade.plugins import PluginRegistry as PluginRegistry
     from cascadence.cascade.plugins import RetryPlugin as RetryPlugin
+    from cascadence.cascade.reload import ConfigWatcher as ConfigWatcher
     from cascadence.conditions.evaluator import ConditionEvaluator as ConditionEvaluator
     from cascadence.diagrams import to_dot as to_dot
     from cascadence.diagrams import to_mermaid as to_mermaid
@@ -115,6 +116,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "cascadence.errors",
     "ConfigFileError": "cascadence.errors",
     "ConfigFileNotFoundError": "cascadence.errors",
+    "ConfigWatcher": "cascadence.cascade.reload",
     "DebugHooks": "cascadence.hooks",
     "DeviceContext": "cascadence.cascade.event_model",
     "DomainType": "cascadence.cascade.event_model",
@@ -190,6 +192,7 @@ __all__ = [
     "ConfigError",
     "ConfigFileError",
     "ConfigFileNotFoundError",
+    "ConfigWatcher",
     "DebugHooks",
     "DeviceContext",
     "DomainType",

@@ -10,18 +10,21 @@ the process-wide registry.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from cascadence.cascade.compile import stage_cache_key
 from cascadence.errors import RetryExhaustedError, closest
-from cascadence.policies.cache import ResultCache
+from cascadence.policies.cache import ResultCache, key_or_none
 from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.retry import RetryPolicy
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cancel import is_timeout_cancel
 from cascadence.runtime.clock import SYSTEM_CLOCK, Clock
+from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.handlers import import_object
 from cascadence.runtime.invoke import AsyncHandler, call_step, to_async
 
@@ -60,12 +63,23 @@ class HandlerPlugin:
     async def __call__(self, context: Any) -> Any:
         """Call the wrapped handler under this plugin's policy."""
         return await call_step(
-            self.__name__, self._fn, context, self.policy, cache_input=_input_of(context)
+            self.__name__, self._fn, context, self.policy, cache_input=self._cache_input(context)
         )
+
+    def _cache_input(self, context: Any) -> Any:
+        """What the policy's cache key is built from: the input."""
+        return _input_of(context)
 
 
 class CachePlugin(HandlerPlugin):
-    """Cache results for `ttl_seconds`, keyed on the input (or on `key_fields` of it)."""
+    """Cache results for `ttl_seconds`, keyed as a stage's own `cache_enabled` keys them.
+
+    Given an `ExecutionContext`, the key is the input together with the `result` and
+    `confidence` of the stages run before (the same input after another decision is another
+    key), or, with `key_fields`, the values of those paths (of the input, or
+    `stages.NAME.data.x`-style paths of earlier results). Given anything else, the key is that
+    value's input (its `data`, or the value itself), whole or its `key_fields`.
+    """
 
     def __init__(
         self,
@@ -76,10 +90,33 @@ class CachePlugin(HandlerPlugin):
         max_size: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        if isinstance(key_fields, str):
+            raise TypeError(
+                f"key_fields is a list of dot paths, got the string {key_fields!r}; "
+                f"write [{key_fields!r}]"
+            )
+        fields = tuple(key_fields or ())
+        for path in fields:
+            if not isinstance(path, str) or not path or "" in path.split("."):
+                raise ValueError(
+                    f"key_fields holds dot paths such as 'user.id' or "
+                    f"'stages.FAST_CHECK.result', got {path!r}"
+                )
+        of_context = stage_cache_key(fields)  # the key of a stage's own `cache_enabled`
+
+        def key(value: Any) -> Hashable:
+            if isinstance(value, ExecutionContext):
+                return of_context(value)
+            return key_or_none(value, fields)
+
         self.cache = ResultCache(
-            ttl=ttl_seconds, key_fields=key_fields, clock=clock, maxsize=max_size
+            ttl=ttl_seconds, key_fields=key_fields, clock=clock, maxsize=max_size, key=key
         )
         super().__init__(wrapped_handler, StepPolicy(cache=self.cache, clock=clock))
+
+    def _cache_input(self, context: Any) -> Any:
+        """A stage's context whole (the key reads its earlier results too), else the input."""
+        return context if isinstance(context, ExecutionContext) else _input_of(context)
 
     def clear(self) -> None:
         """Forget every cached result."""
@@ -227,6 +264,37 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
     )
 
 
+def _option_problem(name: str, plugin: Callable[..., Any], options: Any) -> str | None:
+    """What is wrong with the options given for plugin `name` (`config[name]`): not a mapping,
+    or a name the plugin does not take (with the closest it does take); None if nothing is
+    (or the plugin takes any keyword)."""
+    where = f"config[{name!r}]"
+    if not isinstance(options, Mapping):
+        return (
+            f"invalid options for plugin {name!r}: {where} must be a mapping of option names "
+            f"to values, got {type(options).__name__}"
+        )
+    try:
+        parameters = list(inspect.signature(plugin).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: the call itself will tell
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    valid = sorted(p.name for p in parameters[1:] if p.kind in keywords)  # [0]: the handler
+    for option in options:
+        if option in valid:
+            continue
+        hint = closest(str(option), valid)
+        return (
+            f"invalid options for plugin {name!r}: {where}[{option!r}] is not an option of "
+            f"{getattr(plugin, '__name__', name)}"
+            + (f"; did you mean {hint!r}?" if hint else "")
+            + (f" (valid options: {', '.join(valid)})" if valid else " (it takes no options)")
+        )
+    return None
+
+
 class PluginRegistry:
     """Manages plugins, by name, and stage handlers, by stage name.
 
@@ -306,6 +374,10 @@ class PluginRegistry:
                 f"options given for plugin(s) {', '.join(map(repr, unused))} that are not in "
                 f"plugins {list(plugins)!r}; add them to plugins or drop their options"
             )
+        for name, options in config.items():
+            problem = _option_problem(name, self._plugins[name], options)
+            if problem is not None:
+                raise ValueError(problem)
         wrapped: Callable[[Any], Any] = handler
         for name in reversed(list(plugins)):
             options = dict(config.get(name, {}))

@@ -128,11 +128,6 @@ def _listing(names: Iterable[str]) -> str:
     return "one of: " + text + (f" (and {len(shown) - 12} more)" if len(shown) > 12 else "")
 
 
-def _under(prefix: Loc, locs: Collection[Loc]) -> bool:
-    size = len(prefix)
-    return any(loc[:size] == prefix for loc in locs)
-
-
 class _Checker:
     """Collects the problems of one config's data."""
 
@@ -544,16 +539,34 @@ class _Checker:
 
     def check_condition(self, raw: Any, loc: Loc) -> CompiledCondition | None:
         """Check one condition; return it compiled (None when it does not compile, or its
-        place has a problem already)."""
-        if not isinstance(raw, (str, Mapping)) or _under(loc, self.known):
+        place has a problem already).
+
+        Every problem the condition has is reported at once: where field validation found some
+        inside it already (a misspelt key), the others compiling finds (an unknown operator in
+        a sibling) are added, each place reported once."""
+        if not isinstance(raw, (str, Mapping)):
             return None
+        reported = [known for known in self.known if known[: len(loc)] == loc]
         try:
             compiled = compile_condition(raw if isinstance(raw, str) else dict(raw))
         except ConditionSyntaxError as exc:
-            for issue in exc.issues:
+            places = [(*loc, *parse_path(issue.path)) for issue in exc.issues]
+            done = [
+                any(place[: len(known)] == known for known in reported) for place in places
+            ]  # that place, or the part holding it, is reported already
+            # a misspelt key reported already also stands for the key it is a misspelling of
+            # (`operater` for a missing `operator`)
+            meant = {
+                (*place[:-1], issue.suggestion)
+                for place, issue, already in zip(places, exc.issues, done)
+                if already and issue.suggestion and place in reported
+            }
+            for place, issue, already in zip(places, exc.issues, done):
+                if already or place in meant:
+                    continue
                 self.problems.append(
                     Problem(
-                        (*loc, *parse_path(issue.path)),
+                        place,
                         issue.message,
                         issue.expected,
                         issue.suggestion,
@@ -561,6 +574,8 @@ class _Checker:
                         source_line=issue.source if issue.column is not None else None,
                     )
                 )
+            return None
+        if reported:
             return None
         self.check_result_keys(compiled, loc)
         for ref in sorted(compiled.stage_refs):
@@ -687,8 +702,9 @@ def check_config(
 
     Args:
         data: The config as plain data (mappings, lists, scalars).
-        known: Locations already reported by field validation; conditions containing one are
-            not parsed again, so a problem is reported once.
+        known: Locations already reported by field validation; a condition containing one
+            adds only its other problems (and no cross-reference checks), so each problem is
+            reported once.
         warnings: Gets what loads but is likely a mistake.
         lints: Gets what is legal and sometimes meant but often a slip (a `parallel_group`
             without `can_run_parallel`, a disabled stage no rule enables): `cascadence

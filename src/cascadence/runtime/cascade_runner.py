@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import decimal
 import numbers
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -92,16 +93,41 @@ def _message(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _error_record(stage: str, exc: BaseException) -> dict[str, Any]:
-    return {"stage": stage, "error": _message(exc), "type": type(exc).__name__}
+_CUT = "no retry after attempt"
+_CUT_NOTE = re.compile(_CUT + r" (\d+)\b.*?would start ([0-9.eE+-]+)s from now")
 
 
-def _failed(exc: BaseException) -> StageResult:
+def _retries_cut(exc: BaseException) -> tuple[str, int | None, float | None] | None:
+    """The note `call_step` adds to a retried step's error when the next backoff would start
+    past its time limit: `(note, attempt, delay)` (the numbers None if the note does not give
+    them), or None when the retries were not cut short."""
+    try:
+        notes = getattr(exc, "__notes__", None)
+    except Exception:
+        return None
+    for note in notes if isinstance(notes, list) else ():
+        if isinstance(note, str) and _CUT in note:
+            found = _CUT_NOTE.search(note)
+            if found is None:
+                return note[note.index(_CUT) :], None, None
+            try:
+                delay: float | None = float(found.group(2))
+            except ValueError:
+                delay = None
+            return note, int(found.group(1)), delay
+    return None
+
+
+def _error_record(stage: str, exc: BaseException, text: str | None = None) -> dict[str, Any]:
+    return {"stage": stage, "error": text or _message(exc), "type": type(exc).__name__}
+
+
+def _failed(exc: BaseException, text: str | None = None) -> StageResult:
     return StageResult(
         result=None,
         confidence=None,
         data={},
-        error=_message(exc),
+        error=text or _message(exc),
         error_type=type(exc).__name__,
     )
 
@@ -285,11 +311,38 @@ class _Run(Routing):
             self.first_error = exc  # kept for the observers only (set only with them)
         if isinstance(exc, StepTimeoutError) and self.stats is not None:
             self.stats.setdefault(st.name, StageStats()).timeouts += 1
-        self.error(_error_record(st.name, exc))
-        failed = _failed(exc)
+        text = self.recorded_message(st, exc)
+        self.error(_error_record(st.name, exc, text))
+        failed = _failed(exc, text)
         if isinstance(exc, CircuitOpenError) or st.fn is None:  # no handler was called
             failed["cost"] = 0
         return failed
+
+    def recorded_message(self, st: StagePlan, exc: BaseException) -> str:
+        """The error a failed stage's result records: the exception's message, and, when its
+        retries stopped before the last attempt because the next backoff would end past a
+        time limit, which attempt was the last and why."""
+        text = _message(exc)
+        retry = st.policy.retry
+        cut = _retries_cut(exc) if retry is not None else None
+        if cut is None or retry is None or isinstance(exc, GlobalTimeoutError):
+            return text  # a global timeout that cancelled the stage says so itself
+        note, attempt, delay = cut
+        if attempt is None:
+            return f"{text} ({note})"
+        total = st.policy.total_timeout
+        deadline = self.deadline
+        if deadline is not None and (total is None or delay is None or deadline - _perf() <= delay):
+            limit = f"the cascade's global timeout ({self.plan.global_timeout or 0.0:g}s)"
+        elif total is not None:
+            limit = f"the step's time limit ({total:g}s for all attempts)"
+        else:
+            limit = "the step's time limit"
+        start = f"would start {delay:g}s from now" if delay is not None else "would start"
+        return (
+            f"{text} (no retry after attempt {attempt} of {retry.max_attempts}: the next "
+            f"{start}, after {limit} runs out)"
+        )
 
     def error(self, record: dict[str, Any]) -> None:
         """Record an error of the run."""
