@@ -1077,8 +1077,9 @@ async def test_timeout_above_retry_limits_all_attempts_together() -> None:
 async def test_fallback_fields_are_checked_against_the_score_run_gets() -> None:
     """A fallback field the score class lacks is refused, with the closest field: at build
     time against the flow's own score, and on the first run against the class of a score
-    given to `run` (a flow built without a score included). A `.split` condition may read
-    attributes that notes add: a field the score lacks is false there, as for any input."""
+    given to `run` (a flow built without a score included). A `.split` condition reading a
+    field the flow's own score lacks is refused; in a flow built without a score, a field
+    the score lacks is false, as for any input, and attributes notes add are read."""
 
     @note(fallback={"default": "unknown", "field": "flg"})
     async def broken(score: S) -> None:
@@ -1104,9 +1105,11 @@ async def test_fallback_fields_are_checked_against_the_score_run_gets() -> None:
     async def took(score: Any) -> None:
         seen.append("true")
 
-    split = Cadence("f", S()).then("add", add_data).split("r", "data.ok == true", [took])
+    with pytest.raises(ValueError, match=r"split 'r': condition 'data.ok == true' reads field"):
+        Cadence("f", S()).then("add", add_data).split("r", "data.ok == true", [took])
+    split = Cadence("f").then("add", add_data).split("r", "data.ok == true", [took])
     await split.run(S())
-    await Cadence("f", S()).split("r", "nothing_here > 1", [took]).run(S())
+    await Cadence("f").split("r", "nothing_here > 1", [took]).run(S())
     assert seen == ["true"]
 
 

@@ -24,6 +24,7 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import logging
 import os
 import sys
 import uuid
@@ -33,9 +34,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from cascadence.errors import CascadenceWarning, closest
-from cascadence.flow.merge import MergeStrategy, strategy_merge
+from cascadence.flow.merge import MergeStrategy, merge_snapshots, strategy_merge
 from cascadence.flow.note import note_parts
-from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshots
+from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshot, snapshots
 from cascadence.hooks import CadenceHooks
 from cascadence.runtime.durable import as_run_id
 from cascadence.runtime.flow_runner import _FlowRun, assign_field
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     from cascadence.checkpoint import CheckpointStore
 
 __all__ = ["Cadence"]
+
+_log = logging.getLogger("cascadence.flow")
 
 
 S = TypeVar("S")
@@ -138,7 +141,26 @@ def _step(name: str, fn: Any) -> StepNode:
             CascadenceWarning,
             stacklevel=_outside_stacklevel(),
         )
-    return StepNode(name=name, fn=to_async(raw), policy=policy)
+    if (policy.retry is None and fallback is None) or policy.cache is not None:
+        return StepNode(name=name, fn=to_async(raw), policy=policy)
+    # each attempt on a view of the score: a failed attempt leaves nothing behind
+    return StepNode(
+        name=name, fn=to_async(raw), policy=policy, isolate=_attempt_view, commit=_commit_view
+    )
+
+
+def _attempt_view(score: Any) -> Any:
+    """The copy-on-write view of the score one attempt of a retried note runs on."""
+    if isinstance(score, (dict, list, set, bytearray)):
+        return score  # not an object with attributes: attempts share it
+    return snapshot(score)
+
+
+def _commit_view(score: Any, view: Any) -> Any:
+    """The score with what a successful attempt wrote to its view."""
+    if view is score:
+        return score
+    return merge_snapshots(score, [view], MergeStrategy.LAST_WRITE_WINS)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -205,18 +227,36 @@ def _merger(strategy: Any) -> tuple[Callable[[Any, list[Any]], Any], str]:
     return strategy_merge(chosen), chosen.name.lower()
 
 
-def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
+def _condition(
+    flow: str, name: str, condition: Any, score: Any
+) -> tuple[Callable[[Any], Any], str]:
+    """The test of split `name` of flow `flow`, and its label. A condition of the condition
+    language is checked against the fields of `score` (the flow's own score, or None)."""
     if callable(condition):
         return condition, getattr(condition, "__name__", "condition")
     if isinstance(condition, (str, Mapping)):
-        from cascadence.conditions import compile_condition
+        from cascadence.conditions import compile_condition, to_expression
 
         compiled = compile_condition(condition)
+        text = condition if isinstance(condition, str) else to_expression(compiled.node)
+        if score is not None:
+            _check_condition_fields(name, text, compiled.fields, score)
         test = compiled.fn
 
         def check(score: Any) -> bool:
-            # a field the score lacks is false, as for any input: notes may add attributes
-            return test(score, None, None)
+            # a type mismatch is false, as for any input; the evaluator says which, and the
+            # flow's log shows it (a field the score lacks is false without a word)
+            found: list[Any] = []
+            result = test(score, None, found)
+            if found:
+                _log.warning(
+                    "flow %r, split %r: condition %r: %s",
+                    flow,
+                    name,
+                    text,
+                    "; ".join(f"{w.path}: {w.message}" for w in found),
+                )
+            return result
 
         label = condition if isinstance(condition, str) else name
         return check, label
@@ -224,6 +264,39 @@ def _condition(name: str, condition: Any) -> tuple[Callable[[Any], Any], str]:
         f"split {name!r}: condition must be a callable of the score or a condition "
         f"(expression string or dict), got {type(condition).__name__}"
     )
+
+
+def _check_condition_fields(name: str, text: str, paths: Iterable[str], score: Any) -> None:
+    """Refuse a condition of split `name` that reads a field the class of `score` (a
+    dataclass) does not have: it would be false on every run. A field is one the dataclass
+    declares, an attribute or property of the class, or an attribute the score has when the
+    flow is built (set in `__post_init__`, say). Mapping scores are not checked."""
+    if isinstance(score, (Mapping, type)) or not dataclasses.is_dataclass(score):
+        return
+    from cascadence.conditions.compiler import field_path
+
+    cls = score.__class__
+    names = [f.name for f in dataclasses.fields(score)]
+    known = set(names)
+    instance = getattr(score, "__dict__", None)
+    if isinstance(instance, dict):
+        extra = [k for k in instance if isinstance(k, str) and not k.startswith("_")]
+        names += [k for k in extra if k not in known]
+        known.update(extra)
+    for path in sorted(paths):
+        segments = field_path(path)
+        if not segments or segments[0] in known or hasattr(cls, segments[0]):
+            continue
+        field_name = segments[0]
+        hint = closest(field_name, names)
+        raise ValueError(
+            f"split {name!r}: condition {text!r} reads field {field_name!r}, which "
+            f"{cls.__name__} does not have"
+            + (f"; did you mean {hint!r}?" if hint else "")
+            + f" (fields: {', '.join(names) or 'none'}); a field the score lacks is always "
+            f"false: declare it on {cls.__name__} (notes may then set it), or test the score "
+            "with a function"
+        )
 
 
 def _check_declared(cls: type) -> None:
@@ -286,6 +359,67 @@ def _fallback_fields(nodes: Sequence[FlowNode]) -> list[tuple[str, str]]:
 
 def _fresh(template: Any) -> Any:
     return copy.deepcopy(template)
+
+
+def _fits(parent: Any, child: Any) -> bool:
+    """Whether a child's score can be merged back into `parent` field by field: it is of the
+    parent's class (or of a class the parent's derives from)."""
+    return isinstance(parent, child.__class__)
+
+
+def _needs_merge(step: str, flow: str, parent: Any, child: Any) -> str:
+    parent_cls = parent.__class__.__name__
+    return (
+        f"child {step!r}: flow {flow!r} runs on a {child.__class__.__name__} score, not on "
+        f"this flow's {parent_cls}, so its results cannot be merged back field by field; pass "
+        f"merge=fn, a function (parent_score, child_score) -> None or a new {parent_cls} "
+        "score, that takes what this flow needs from the child's final score"
+    )
+
+
+def _merge_back(step: str, flow: str) -> Callable[[Any, Any], Any]:
+    """The merge of a child step given without one: the child's final score's fields
+    replace the parent's (a frozen parent score is replaced by a copy with them)."""
+
+    def merge_back(parent: Any, child: Any) -> Any:
+        if child is parent:
+            return None
+        if not _fits(parent, child):
+            raise TypeError(_needs_merge(step, flow, parent, child))
+        if isinstance(child, Mapping):
+            parent.update(child)
+            return None
+        if dataclasses.is_dataclass(child):
+            values = {f.name: getattr(child, f.name) for f in dataclasses.fields(child)}
+        elif isinstance(getattr(child, "__dict__", None), dict):
+            values = dict(vars(child))
+        else:
+            raise TypeError(
+                f"child {step!r}: a {child.__class__.__name__} score is neither a dataclass, a "
+                "mapping nor an object with attributes, so it cannot be merged back field by "
+                "field; pass merge=fn, a function (parent_score, child_score) -> None or a new "
+                "parent score"
+            )
+        params = getattr(parent.__class__, "__dataclass_params__", None)
+        if params is not None and params.frozen:
+            if type(parent) is type(child):
+                return child
+            init = {
+                f.name: values[f.name]
+                for f in dataclasses.fields(parent)
+                if f.init and f.name in values
+            }
+            merged = dataclasses.replace(parent, **init)
+            for key, value in values.items():
+                if key not in init:
+                    object.__setattr__(merged, key, value)
+            return merged
+        for key, value in values.items():
+            setattr(parent, key, value)
+        return None
+
+    merge_back.__name__ = "merge_back"
+    return merge_back
 
 
 class Cadence(Generic[S]):
@@ -386,7 +520,10 @@ class Cadence(Generic[S]):
         task object to the next note (no task is made for it): per-task state it leaves behind
         (a done callback on `asyncio.current_task()`, a registry keyed by the current task) is
         seen by the next note. The first failure cancels the notes still running; a `Skip` is
-        not a failure.
+        not a failure. A group is all or nothing: when a note fails, no note's snapshot is
+        merged, so a handler that lets the flow go on (`on_error(..., stop=False)`) goes on
+        with the score as it was before the group (as a retried note's failed attempts leave
+        nothing behind).
 
         Args:
             name: The group's name.
@@ -423,8 +560,15 @@ class Cadence(Generic[S]):
 
         `condition` is a function of the score (sync or async) or a condition of the condition
         language over the score's fields, such as `"total > 100 and tier == 'gold'"`.
+
+        For a condition of the language on a flow whose score is a dataclass, every field it
+        reads must be one the score has (declared, a class attribute or property, or set when
+        the flow's score was made, in `__post_init__` say): another name raises `ValueError`
+        here, naming the closest field. At run time a test whose value has the wrong type
+        (`"name > 5"` with a str `name`) is false and logged as a warning on the
+        `cascadence.flow` logger, with the flow, the split and the mismatch.
         """
-        check, label = _condition(name, condition)
+        check, label = _condition(self.name, name, condition, self.score)
         return self._add(
             BranchNode(
                 name=name,
@@ -445,12 +589,24 @@ class Cadence(Generic[S]):
     ) -> Cadence[S]:
         """Run another flow as one step and merge its final score into this one.
 
+        Without `merge`, the child's score must be of the parent score's class: its fields, as
+        the child flow left them, replace the parent's, field by field. A child flow on a
+        score of another class needs a `merge` function; `.child` refuses it without one
+        (when both flows have their own scores; otherwise the step fails when it runs).
+
         Args:
             name: The step name.
             cadence: The child flow.
-            merge: `merge(parent_score, child_score)`; may return a new parent score.
+            merge: `merge(parent_score, child_score) -> None or a new parent score`: takes
+                what the parent needs from the child's final score (sync or async). A
+                returned score must be of the parent score's class; anything else but None
+                fails the step with a `TypeError`.
             score: Builds the child's score from the parent's; default: a deep copy of the
                 child flow's own score, fresh for every run.
+
+        Raises:
+            TypeError: No `merge`, and the child flow's score is not of the class of this
+                flow's score.
         """
         if cadence is self:
             raise ValueError(f"flow {self.name!r} cannot be its own child")
@@ -477,6 +633,10 @@ class Cadence(Generic[S]):
             def factory(_parent: Any) -> Any:
                 return _fresh(template)
 
+        if merge is None:
+            if score is None and self.score is not None and not _fits(self.score, template):
+                raise TypeError(_needs_merge(name, cadence.name, self.score, template))
+            merge = _merge_back(name, cadence.name)
         plan = cadence._build_plan((self,))  # refuses a child that contains this flow
         own = cadence._observers
         self._add(ChildNode(name=name, plan=plan, factory=factory, merge=merge, observers=own))

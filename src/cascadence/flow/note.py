@@ -13,10 +13,10 @@ failure per call (after its last attempt) and refuses the whole call when open, 
 in one `@note`) each attempt is a call the breaker counts and may refuse. A fallback applies
 once the last attempt has failed, wherever it sits in the stack.
 
-Every attempt of a retried note runs on the same score, so what a failed attempt wrote before
-it failed stays (a `.sync` task that fails leaves nothing, its snapshot is dropped). Write a
-field once the call it depends on has succeeded, as `score.x = await call()` does, or make the
-write idempotent (`score.context = [...]` rather than `score.context += [...]`).
+In a flow, every attempt of a retried note, and the one attempt of a note with a fallback, runs
+on a copy-on-write view of the score: a failed attempt leaves nothing behind (no item appended
+twice by two attempts), a successful attempt's writes land on the score, and a fallback lands on
+the score as it was before the step. A note with a result cache runs on the score itself.
 """
 
 from __future__ import annotations

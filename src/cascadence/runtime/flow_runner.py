@@ -56,6 +56,33 @@ class _StopFlow(Exception):
         self.score = score
 
 
+class _Attempt:
+    """A successful attempt of a note that runs on a view of the score (`StepNode.isolate`)."""
+
+    __slots__ = ("value", "view")
+
+    def __init__(self, view: Any, value: Any) -> None:
+        self.view = view
+        self.value = value
+
+    def commit(self, node: StepNode, score: Any) -> tuple[Any, Any]:
+        """The score with the attempt's writes, and what the note returned (None when it
+        returned its view: that is the score)."""
+        assert node.commit is not None
+        score = node.commit(score, self.view)
+        return score, None if self.value is self.view else self.value
+
+
+def _in_view(fn: Callable[[Any], Any], isolate: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn` run on a fresh view of the score per attempt."""
+
+    async def attempt(score: Any) -> _Attempt:
+        view = isolate(score)
+        return _Attempt(view, await fn(view))
+
+    return attempt
+
+
 def assign_field(target: Any, field: str, value: Any) -> Any:
     """Write a fallback value into a score's field: in place, or, for a frozen score, into a
     copy that is returned (the step's result then replaces the score)."""
@@ -177,9 +204,12 @@ class _FlowRun:
                 if node.bare:
                     returned = await node.fn(score)
                 else:
+                    fn = node.fn if node.isolate is None else _in_view(node.fn, node.isolate)
                     returned = await call_step(
-                        node.name, node.fn, score, node.policy, assign=assign_field
+                        node.name, fn, score, node.policy, assign=assign_field
                     )
+                    if type(returned) is _Attempt:
+                        score, returned = returned.commit(node, score)
             except Skip as skip:
                 if skip.rest:
                     raise _StopFlow from None
@@ -196,12 +226,14 @@ class _FlowRun:
         try:
             returned = await call_step(
                 node.name,
-                node.fn,
+                node.fn if node.isolate is None else _in_view(node.fn, node.isolate),
                 score,
                 node.policy,
                 assign=assign_field,
                 on_retry=obs.retry_listener(self.root, self.run_id, node.name, score),
             )
+            if type(returned) is _Attempt:
+                score, returned = returned.commit(node, score)
         except Skip as skip:
             await obs.step_finished(
                 self.root, self.run_id, node.name, score, _perf() - started, None
@@ -285,7 +317,16 @@ class _FlowRun:
             merged = await _maybe_await(node.merge(score, child_score))
         except Exception as exc:
             raise NoteError(node.name, exc) from exc
-        return _adopt(score, merged)
+        if merged is None or merged is score:
+            return score
+        if isinstance(merged, score.__class__):
+            return merged
+        wrong = TypeError(
+            f"child {node.name!r}: its merge function returned a {type(merged).__name__}; it "
+            f"must return None (having updated the parent score) or a new "
+            f"{score.__class__.__name__} score"
+        )
+        raise NoteError(node.name, wrong)
 
     async def run(self, score: Any, start_at: int = 0, on_node: NodeDone | None = None) -> Any:
         plan = self.plan

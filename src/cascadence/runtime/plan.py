@@ -241,6 +241,11 @@ class StepNode:
     policy: StepPolicy
     cost: float = 0.0
     is_cascade: bool = False
+    isolate: Callable[[Any], Any] | None = None
+    """Makes the view of the score one attempt runs on (a retried note's or one with a
+    fallback), so a failed attempt leaves nothing behind; None: attempts run on the score."""
+    commit: Callable[[Any, Any], Any] | None = None
+    """`commit(score, view)`: the score with a successful attempt's writes; with `isolate`."""
     bare: bool = field(init=False)
     """True when no policy at all applies: the note is simply awaited."""
 
