@@ -6,7 +6,10 @@ Status codes, for both front ends (every run's id is in the `X-Run-Id` header):
 - 200: the flow finished (body: the final score) or the decision was made (the result).
 - 422: the input is invalid; body `{"detail": [{"loc": ["body", "amount"], "msg", "type"}]}`.
 - 500: a step failed (`NoteError`); body `{"error": "note_failed", "note", "error_type"}`;
-  any other exception escaping a run: `{"error": "run_failed", "note": null, "error_type"}`.
+  any other exception escaping a run: `{"error": "run_failed", "note": null, "error_type"}`;
+  so is an endpoint function that returned something other than a score for its flow
+  (`error_type` `TypeError`; the message is logged on `cascadence.integrations`, see
+  `wrong_score`).
 - A web framework's own HTTP exception raised by a step (FastAPI's `HTTPException`, Flask's
   `abort(404)`) is answered by the framework, as if the endpoint had raised it, with the
   `X-Run-Id` header added (see `http_exception`).
@@ -23,9 +26,10 @@ import datetime
 import decimal
 import enum
 import json
+import logging
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, TypeVar
 
@@ -50,9 +54,12 @@ __all__ = [
     "new_run_id",
     "parse_input",
     "refused_stage",
+    "wrong_score",
 ]
 
 E = TypeVar("E", bound=BaseException)
+
+_log = logging.getLogger("cascadence.integrations")
 
 RUN_ID_HEADER = "X-Run-Id"
 """Response header carrying the id of the run that served the request."""
@@ -204,6 +211,31 @@ def flow_error(error: BaseException, run_id: str, *, expose_errors: bool = False
         if expose_errors:
             body["detail"] = str(cause)
     return Outcome(status, encode_json(body), headers)
+
+
+def wrong_score(
+    endpoint: Callable[..., Any], flow: Any, score: Any, run_id: str, *, expose_errors: bool = False
+) -> Outcome | None:
+    """The response when `score`, what the function `endpoint` returned for a request, is not
+    a score for `flow` (not of the class of the flow's own score), else None.
+
+    The flow is not run. The answer is a 500 `run_failed` with `error_type` `TypeError`
+    (as for any programming error around a run); the message, naming the endpoint function
+    and the class expected, is logged as an error on `cascadence.integrations` and is the
+    body's `detail` with `expose_errors`. A flow without a score of its own takes any score.
+    """
+    template = getattr(flow, "score", None)
+    if template is None or isinstance(score, template.__class__):
+        return None
+    name = getattr(endpoint, "__qualname__", None) or getattr(endpoint, "__name__", "?")
+    error = TypeError(
+        f"endpoint function {name!r} must return the score of flow "
+        f"{getattr(flow, 'name', '?')!r}, of class {template.__class__.__name__} (or None, for "
+        f"a copy of the flow's own score, or a Response, sent as it is), got "
+        f"{type(score).__name__}"
+    )
+    _log.error("run %s not started: %s", run_id, error)
+    return flow_error(error, run_id, expose_errors=expose_errors)
 
 
 def http_exception(error: BaseException, kind: type[E]) -> E | None:

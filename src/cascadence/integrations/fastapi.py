@@ -57,6 +57,7 @@ from cascadence.integrations._decision import (
     http_exception,
     instrument_engine,
     new_run_id,
+    wrong_score,
 )
 from cascadence.reporters.prometheus import PrometheusMiddleware, PrometheusReporter
 
@@ -121,7 +122,10 @@ class CadenceRouter(APIRouter):
         The function takes path, query and body parameters like any FastAPI endpoint (it may
         be `async def` or plain `def`), and returns a fresh score for this request; returning
         None runs on a deep copy of the flow's own score. A `Response` it returns is sent as
-        is, without running the flow.
+        is, without running the flow. Anything else that is not of the class of the flow's own
+        score (a dict, say) is a programming error: the flow does not run, the answer is a 500
+        `run_failed` (`error_type` `TypeError`), and the error, naming the function, is logged
+        on `cascadence.integrations`.
 
         Args:
             path: The route path, e.g. `/orders/{order_id}`.
@@ -147,6 +151,9 @@ class CadenceRouter(APIRouter):
                 if score is None:
                     score = copy.deepcopy(cadence.score)
                 run_id = new_run_id()
+                wrong = wrong_score(fn, cadence, score, run_id, expose_errors=expose)
+                if wrong is not None:
+                    return _response(wrong.status, wrong.body, wrong.headers)
                 try:
                     final = await cadence.run(score, run_id=run_id)
                 except Exception as exc:

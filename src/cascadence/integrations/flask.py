@@ -65,6 +65,7 @@ from cascadence.integrations._decision import (
     instrument_engine,
     new_run_id,
     parse_input,
+    wrong_score,
 )
 from cascadence.reporters.prometheus import UNMATCHED_ROUTE, PrometheusReporter
 
@@ -280,7 +281,11 @@ class CadenceBlueprint(Blueprint):
         The view receives the URL rule's values, and its other parameters from the request
         (JSON body, form, query string; see the module docstring), validated against their
         annotations. It returns a fresh score (None: a deep copy of the flow's own score); a
-        Flask `Response` it returns is sent as is. The view may be `async def`.
+        Flask `Response` it returns is sent as is. Anything else that is not of the class of
+        the flow's own score (a dict, a `(body, status)` tuple) is a programming error: the
+        flow does not run, the answer is a 500 `run_failed` (`error_type` `TypeError`), and
+        the error, naming the view, is logged on `cascadence.integrations`. The view may be
+        `async def`.
 
         Args:
             rule: The URL rule, e.g. `/orders/<order_id>`.
@@ -308,6 +313,9 @@ class CadenceBlueprint(Blueprint):
                 if score is None:
                     score = copy.deepcopy(cadence.score)
                 run_id = new_run_id()
+                wrong = wrong_score(fn, cadence, score, run_id, expose_errors=self.expose_errors)
+                if wrong is not None:
+                    return _response(wrong.status, wrong.body, wrong.headers)
                 try:
                     final = self.runner(cadence.run(score, run_id=run_id))
                 except Exception as exc:
