@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import decimal
 import numbers
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,7 +27,7 @@ from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.runtime.cascade_result import Decision, Executions, StageStats, build_result
 from cascadence.runtime.context import ExecutionContext
 from cascadence.runtime.gather import start_calls
-from cascadence.runtime.invoke import _Resume, call_step, resume_until
+from cascadence.runtime.invoke import _Resume, call_step, resume_until, retries_cut
 from cascadence.runtime.observe import Observers
 from cascadence.runtime.plan import CascadePlan, RulePlan, StagePlan
 from cascadence.runtime.result import StageResult, as_stage_result, complete
@@ -91,31 +90,6 @@ def _message(exc: BaseException) -> str:
     except Exception as broken:
         return f"{type(exc).__name__} (its message could not be read: {type(broken).__name__})"
     return text or type(exc).__name__
-
-
-_CUT = "no retry after attempt"
-_CUT_NOTE = re.compile(_CUT + r" (\d+)\b.*?would start ([0-9.eE+-]+)s from now")
-
-
-def _retries_cut(exc: BaseException) -> tuple[str, int | None, float | None] | None:
-    """The note `call_step` adds to a retried step's error when the next backoff would start
-    past its time limit: `(note, attempt, delay)` (the numbers None if the note does not give
-    them), or None when the retries were not cut short."""
-    try:
-        notes = getattr(exc, "__notes__", None)
-    except Exception:
-        return None
-    for note in notes if isinstance(notes, list) else ():
-        if isinstance(note, str) and _CUT in note:
-            found = _CUT_NOTE.search(note)
-            if found is None:
-                return note[note.index(_CUT) :], None, None
-            try:
-                delay: float | None = float(found.group(2))
-            except ValueError:
-                delay = None
-            return note, int(found.group(1)), delay
-    return None
 
 
 def _error_record(stage: str, exc: BaseException, text: str | None = None) -> dict[str, Any]:
@@ -324,24 +298,21 @@ class _Run(Routing):
         time limit, which attempt was the last and why."""
         text = _message(exc)
         retry = st.policy.retry
-        cut = _retries_cut(exc) if retry is not None else None
+        cut = retries_cut(exc) if retry is not None else None
         if cut is None or retry is None or isinstance(exc, GlobalTimeoutError):
             return text  # a global timeout that cancelled the stage says so itself
-        note, attempt, delay = cut
-        if attempt is None:
-            return f"{text} ({note})"
+        _note, attempt, delay = cut
         total = st.policy.total_timeout
         deadline = self.deadline
-        if deadline is not None and (total is None or delay is None or deadline - _perf() <= delay):
+        if deadline is not None and (total is None or deadline - _perf() <= delay):
             limit = f"the cascade's global timeout ({self.plan.global_timeout or 0.0:g}s)"
         elif total is not None:
             limit = f"the step's time limit ({total:g}s for all attempts)"
         else:
             limit = "the step's time limit"
-        start = f"would start {delay:g}s from now" if delay is not None else "would start"
         return (
             f"{text} (no retry after attempt {attempt} of {retry.max_attempts}: the next "
-            f"{start}, after {limit} runs out)"
+            f"would start {delay:g}s from now, after {limit} runs out)"
         )
 
     def error(self, record: dict[str, Any]) -> None:

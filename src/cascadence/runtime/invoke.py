@@ -11,6 +11,7 @@ actually suspends is resumed under a deadline, by handing its pending future to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -30,13 +31,16 @@ from cascadence.runtime.threads import run_in_thread
 
 __all__ = [
     "AsyncHandler",
+    "CUT_ATTR",
     "add_note",
     "RetryListener",
     "call_step",
     "call_with_deadline",
     "mark_coroutine_function",
+    "mark_cut",
     "resume",
     "resume_until",
+    "retries_cut",
     "start",
     "time_limit",
     "to_async",
@@ -424,6 +428,7 @@ async def call_step(
                         f"{delay:g}s from now, after the step's time limit"
                     )
                     add_note(exc, cut)
+                    mark_cut(exc, cut, attempt, delay)
                     delay = None
             if delay is None:
                 fallback = policy.fallback
@@ -441,6 +446,7 @@ async def call_step(
                     exhausted = RetryExhaustedError(name, attempt, exc)
                     if cut is not None:
                         add_note(exhausted, cut)
+                        mark_cut(exhausted, cut, attempt, getattr(exc, CUT_ATTR)[2])
                     raise exhausted from exc
                 raise  # a breaker that opened during the retries refused: that is the error
             if on_retry is not None:
@@ -527,6 +533,23 @@ async def _guarded(
         raise
     await breaker.record_success()
     return result
+
+
+CUT_ATTR = "__cascadence_retry_cut__"
+"""On the error of a step whose retries a time limit cut short: (note, last attempt, delay the
+next attempt would have waited), as `retries_cut` reads it."""
+
+
+def mark_cut(exc: BaseException, note: str, attempt: int, delay: float) -> None:
+    """Record on `exc` that no retry followed `attempt` because `delay` would pass the limit."""
+    with contextlib.suppress(AttributeError, TypeError):  # an exception type without a dict
+        setattr(exc, CUT_ATTR, (note, attempt, delay))
+
+
+def retries_cut(exc: BaseException) -> tuple[str, int, float] | None:
+    """What `mark_cut` recorded on `exc`, or None when its retries were not cut short."""
+    cut = getattr(exc, CUT_ATTR, None)
+    return cut if isinstance(cut, tuple) else None
 
 
 def add_note(exc: BaseException, text: str) -> None:
