@@ -31,10 +31,10 @@ import uuid
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
 from cascadence.errors import CascadenceWarning, closest
-from cascadence.flow.merge import MergeStrategy, merge_snapshots, strategy_merge
+from cascadence.flow.merge import MergeStrategy, apply_fields, merge_snapshots, strategy_merge
 from cascadence.flow.note import note_parts
 from cascadence.flow.score import ImmutableScore, Score, score_fields, snapshot, snapshots
 from cascadence.hooks import CadenceHooks
@@ -275,7 +275,7 @@ def _check_condition_fields(name: str, text: str, paths: Iterable[str], score: A
         return
     from cascadence.conditions.compiler import field_path
 
-    cls = score.__class__
+    cls = cast(type, score.__class__)  # a snapshot stands for its score class
     names = [f.name for f in dataclasses.fields(score)]
     known = set(names)
     instance = getattr(score, "__dict__", None)
@@ -287,16 +287,27 @@ def _check_condition_fields(name: str, text: str, paths: Iterable[str], score: A
         segments = field_path(path)
         if not segments or segments[0] in known or hasattr(cls, segments[0]):
             continue
-        field_name = segments[0]
-        hint = closest(field_name, names)
-        raise ValueError(
-            f"split {name!r}: condition {text!r} reads field {field_name!r}, which "
-            f"{cls.__name__} does not have"
-            + (f"; did you mean {hint!r}?" if hint else "")
-            + f" (fields: {', '.join(names) or 'none'}); a field the score lacks is always "
-            f"false: declare it on {cls.__name__} (notes may then set it), or test the score "
-            "with a function"
+        raise _unknown_field(
+            f"split {name!r}: condition {text!r} reads",
+            segments[0],
+            cls,
+            names,
+            f"; a field the score lacks is always false: declare it on {cls.__name__} (notes "
+            "may then set it), or test the score with a function",
         )
+
+
+def _unknown_field(
+    what: str, field_name: str, cls: type, names: Sequence[str], advice: str = ""
+) -> ValueError:
+    """The error for a field `cls` does not have, with the closest of its `names`."""
+    hint = closest(field_name, names)
+    return ValueError(
+        f"{what} field {field_name!r}, which {cls.__name__} does not have"
+        + (f"; did you mean {hint!r}?" if hint else "")
+        + f" (fields: {', '.join(names) or 'none'})"
+        + advice
+    )
 
 
 def _check_declared(cls: type) -> None:
@@ -401,22 +412,9 @@ def _merge_back(step: str, flow: str) -> Callable[[Any, Any], Any]:
                 "parent score"
             )
         params = getattr(parent.__class__, "__dataclass_params__", None)
-        if params is not None and params.frozen:
-            if type(parent) is type(child):
-                return child
-            init = {
-                f.name: values[f.name]
-                for f in dataclasses.fields(parent)
-                if f.init and f.name in values
-            }
-            merged = dataclasses.replace(parent, **init)
-            for key, value in values.items():
-                if key not in init:
-                    object.__setattr__(merged, key, value)
-            return merged
-        for key, value in values.items():
-            setattr(parent, key, value)
-        return None
+        if params is not None and params.frozen and type(parent) is type(child):
+            return child
+        return apply_fields(parent, values)
 
     merge_back.__name__ = "merge_back"
     return merge_back
@@ -479,12 +477,8 @@ class Cadence(Generic[S]):
         names = [f.name for f in dataclasses.fields(cls)]
         for step_name, field_name in used:
             if field_name not in names and not hasattr(cls, field_name):
-                hint = closest(field_name, names)
-                raise ValueError(
-                    f"step {step_name!r}: its fallback writes field {field_name!r}, which "
-                    f"{cls.__name__} does not have"
-                    + (f"; did you mean {hint!r}?" if hint else "")
-                    + f" (fields: {', '.join(names)})"
+                raise _unknown_field(
+                    f"step {step_name!r}: its fallback writes", field_name, cls, names
                 )
 
     def _check_score_class(self, cls: type) -> None:

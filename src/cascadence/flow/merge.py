@@ -52,6 +52,7 @@ from cascadence.flow.score import _PARENTS, _is_frozen, _state_names, is_snapsho
 __all__ = [
     "MergeFunction",
     "MergeStrategy",
+    "apply_fields",
     "changed_fields",
     "merge_snapshots",
     "strategy_merge",
@@ -203,7 +204,7 @@ def _merge_general(base: S, snapshots: Sequence[S], mode: MergeStrategy) -> S:
         else:
             original = getattr(base, name, missing)
             resolved[name] = _smart(None if original is missing else original, values)
-    return _apply(base, resolved)
+    return apply_fields(base, resolved)
 
 
 def _merge_single_writers(base: Any, snapshots: Sequence[Any]) -> bool:
@@ -284,7 +285,9 @@ def _field_order(cls: type) -> dict[str, int]:
         return order
 
 
-def _apply(base: S, resolved: dict[str, Any]) -> S:
+def apply_fields(base: S, resolved: dict[str, Any]) -> S:
+    """`base` with the fields in `resolved` set: in place, or, for a frozen dataclass, on a copy
+    (fields outside `__init__` set on the copy directly), which is returned."""
     if _is_frozen(type(base)):
         init = {f.name for f in dataclasses.fields(base) if f.init}  # type: ignore[arg-type]
         new = dataclasses.replace(  # type: ignore[type-var]

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from cascadence.errors import CircuitOpenError, RetryExhaustedError, Skip
 from cascadence.errors import TimeoutError as StepTimeoutError
 from cascadence.policies.cache import MISS, NO_KEY
+from cascadence.policies.circuit_breaker import CircuitBreaker
 from cascadence.policies.fallback import Fallback
 from cascadence.policies.stack import StepPolicy
 from cascadence.runtime.cancel import TIMEOUT_CANCEL, is_timeout_cancel
@@ -409,10 +410,7 @@ async def call_step(
                 raise
             except asyncio.CancelledError as cancelled:
                 if breaker is not None:
-                    if is_timeout_cancel(cancelled):  # an enclosing timeout: the call was slow
-                        await asyncio.shield(breaker.record_failure())
-                    else:  # cancelled from outside: the call had no outcome
-                        await asyncio.shield(breaker.release())
+                    await _settle_cancelled(breaker, cancelled)
                 raise
         except Skip:
             raise
@@ -477,6 +475,15 @@ def _fallback(
     return value
 
 
+async def _settle_cancelled(breaker: CircuitBreaker, cancelled: asyncio.CancelledError) -> None:
+    """Tell the breaker how a cancelled call ended: an enclosing timeout means it was slow (a
+    failure); any other cancellation (the caller gave up) leaves it without an outcome."""
+    if is_timeout_cancel(cancelled):
+        await asyncio.shield(breaker.record_failure())
+    else:
+        await asyncio.shield(breaker.release())
+
+
 async def _guarded(
     name: str,
     fn: AsyncHandler,
@@ -520,10 +527,7 @@ async def _guarded(
             await breaker.record_failure()
             raise
         except asyncio.CancelledError as cancelled:
-            if is_timeout_cancel(cancelled):  # an enclosing timeout: the call was slow
-                await asyncio.shield(breaker.record_failure())
-            else:  # cancelled from outside: the call had no outcome
-                await asyncio.shield(breaker.release())
+            await _settle_cancelled(breaker, cancelled)
             raise
     except Skip:
         raise
